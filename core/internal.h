@@ -1,0 +1,154 @@
+/*
+ * internal.h: the reactor's private state, shared by the files of core/.
+ *
+ * Ownership: a struct ic__reactor belongs to its reactor thread. The only
+ * fields other threads touch are in struct ic__reactor_shared (one cache line
+ * per reactor, read by senders and by the shutdown coordinator) and the
+ * stats block (written by its owner, read relaxed by anyone).
+ */
+#ifndef ISOCORE_CORE_INTERNAL_H
+#define ISOCORE_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <ck_ring.h>
+
+#include "isocore/core.h"
+
+#define IC__CACHELINE 64
+
+/* Fields other cores read or write; on their own cache line so that the owner's hot state is not bounced. */
+struct ic__reactor_shared {
+    _Atomic int sleeping;    /* 1 while the owner is (about to be) blocked in io_uring_enter */
+    int ring_fd;             /* target of msg_ring doorbells */
+    int event_fd;            /* target of eventfd doorbells and of the coordinator's wake-ups */
+    _Atomic uint64_t state;  /* while stopping: epoch << 1 | quiet (see runtime.c) */
+} __attribute__((aligned(IC__CACHELINE)));
+
+/* One SPSC ring of the mesh; ck_ring keeps producer and consumer fields on separate lines. */
+struct ic__spsc {
+    ck_ring_t ring;
+    ck_ring_buffer_t *buf;
+} __attribute__((aligned(IC__CACHELINE)));
+
+/*
+ * What a core keeps per destination: messages not yet handed to the ring,
+ * in FIFO order. It is both the batch of this turn and the overflow queue: a
+ * message that finds the ring full stays here, and later ones queue behind it.
+ */
+struct ic__outbox {
+    ic_smp_msg_t *head, *tail;
+    unsigned queued;
+    bool dirty;  /* listed in r->dirty */
+    bool pushed; /* handed messages to the ring since the last doorbell check */
+};
+
+struct ic_smp_msg {
+    ic_smp_work_cb work;
+    ic_smp_done_cb done;
+    void *arg;
+    ic_smp_msg_t *next; /* outbox batch, free list */
+    uint16_t origin;
+    uint16_t target;
+    bool replied; /* false: a request on its way out; true: an answer on its way home */
+    int status;
+};
+
+struct ic__timer_heap {
+    ic_timer_t **v;
+    unsigned n, cap;
+    uint64_t seq;
+};
+
+struct ic__reactor {
+    unsigned id;
+    int cpu;
+    pthread_t thread;
+    struct io_uring ring;
+    bool ring_ok;
+
+    /* Loop state. */
+    uint64_t now;
+    bool stopping;        /* on_stop has run */
+    bool exiting;         /* the coordinator said exit: no new work is started */
+    bool busy_published;  /* while stopping: last published state was "not quiet" */
+    uint64_t epoch;
+    unsigned ops_inflight;
+    unsigned refs;
+    unsigned task_count;
+    ic_task_t *task_head, *task_tail;
+    struct ic__timer_heap timers;
+    uint64_t spin_ns;
+    bool saw_msgs; /* last turn ran messages: worth spinning before sleeping */
+
+    /* Messaging: outboxes per destination, outstanding requests, free messages. */
+    struct ic__outbox *out; /* [n] */
+    unsigned *dirty;        /* targets whose outbox needs a flush */
+    unsigned ndirty;
+    unsigned out_pending;   /* messages in all outboxes */
+    uint64_t outstanding;
+    ic_smp_msg_t *msg_free;
+    unsigned msg_free_count;
+
+    /* Doorbells. */
+    ic_op_t efd_op;
+    uint64_t efd_buf;
+    bool efd_armed;
+
+    ic_reactor_stats_t stats; /* written by this reactor only */
+    struct ic__reactor_shared *sh;
+};
+
+struct ic__runtime {
+    unsigned n;
+    ic_reactor_config_t cfg;
+    ic_doorbell_t doorbell;
+    struct ic__reactor *r;          /* [n] */
+    struct ic__reactor_shared *sh;  /* [n], cache-line aligned */
+    struct ic__spsc *mesh;          /* [to * n + from] */
+    _Atomic int stop_requested;
+    _Atomic int exit_now;
+    _Atomic unsigned started;
+    _Atomic int start_err;
+    int coord_fd;                   /* eventfd the coordinator sleeps on */
+    int signal_fd;                  /* signalfd for SIGINT/SIGTERM, or -1 */
+    const char *mode;
+};
+
+/* Stats are written only by their reactor, as relaxed atomic stores, so that readers on other cores race with nothing. */
+#define IC__STAT_ADD(r, field, v) __atomic_store_n(&(r)->stats.field, (r)->stats.field + (v), __ATOMIC_RELAXED)
+#define IC__STAT_INC(r, field) IC__STAT_ADD(r, field, 1)
+
+extern struct ic__runtime *ic__rt;
+extern _Thread_local struct ic__reactor *ic__self;
+
+static inline struct ic__spsc *ic__mesh(unsigned to, unsigned from)
+{
+    return &ic__rt->mesh[to * ic__rt->n + from];
+}
+
+/* reactor.c */
+int ic__reactor_init(struct ic__reactor *r);
+void ic__reactor_loop(struct ic__reactor *r);
+void ic__reactor_fini(struct ic__reactor *r);
+void ic__doorbell_eventfd(unsigned core);
+void ic__reactor_wake(struct ic__reactor *r, unsigned core);
+
+/* timer.c */
+uint64_t ic__timers_next(struct ic__reactor *r); /* deadline of the earliest timer, or UINT64_MAX */
+unsigned ic__timers_run(struct ic__reactor *r);
+void ic__timers_fini(struct ic__reactor *r);
+
+/* smp.c */
+int ic__smp_init(struct ic__runtime *rt);
+void ic__smp_fini(struct ic__runtime *rt);
+unsigned ic__smp_drain(struct ic__reactor *r);
+bool ic__smp_incoming(struct ic__reactor *r);
+void ic__smp_flush(struct ic__reactor *r);
+void ic__smp_reactor_fini(struct ic__reactor *r);
+
+/* runtime.c */
+void ic__coordinator_poke(void);
+
+#endif

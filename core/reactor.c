@@ -1,0 +1,414 @@
+/*
+ * reactor.c: one reactor's io_uring, its loop, its tasks and its operations.
+ *
+ * A reactor is a thread that owns an io_uring. Everything it does happens in
+ * ic__reactor_loop, whose order is written down once, at the top of that
+ * function. Other cores reach a reactor only through the SPSC mesh (smp.c)
+ * and its doorbells; the coordinator of a shutdown only through the shared
+ * block and the eventfd (runtime.c).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Thread_local struct ic__reactor *ic__self;
+
+/* The failure CQE of a doorbell (msg_ring SQEs skip their success CQE). */
+static void doorbell_failed(ic_op_t *op, int res, unsigned flags)
+{
+    (void)op;
+    (void)flags;
+    ic_log(IC_LOG_WARN, "msg_ring doorbell failed: %s", ic_strerror(res));
+}
+static ic_op_t doorbell_op = {doorbell_failed};
+
+/* The CQE of a cancel request (it reports how many it cancelled, or -ENOENT); nothing to do. */
+static void cancel_done(ic_op_t *op, int res, unsigned flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+}
+static ic_op_t cancel_op = {cancel_done};
+
+uint64_t ic_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ic_reactor_now(void)
+{
+    return ic__self ? ic__self->now : ic_clock_ns();
+}
+
+int ic_reactor_id(void)
+{
+    return ic__self ? (int)ic__self->id : -1;
+}
+
+void ic_reactor_ref(void)
+{
+    assert(ic__self);
+    ic__self->refs++;
+}
+
+void ic_reactor_unref(void)
+{
+    assert(ic__self && ic__self->refs > 0);
+    ic__self->refs--;
+}
+
+struct io_uring *ic_reactor_ring(void)
+{
+    assert(ic__self);
+    return &ic__self->ring;
+}
+
+/* Returns a free SQE; submits first when the SQ is full. The SQ cannot stay full after a submit. */
+static struct io_uring_sqe *get_sqe(struct ic__reactor *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (!sqe) {
+        io_uring_submit(&r->ring);
+        sqe = io_uring_get_sqe(&r->ring);
+        assert(sqe);
+    }
+    return sqe;
+}
+
+struct io_uring_sqe *ic_reactor_sqe(ic_op_t *op)
+{
+    struct ic__reactor *r = ic__self;
+    assert(r && op && op->cb);
+    struct io_uring_sqe *sqe = get_sqe(r);
+    /* user_data is set before the caller's io_uring_prep_*, which leaves it alone. */
+    io_uring_sqe_set_data(sqe, op);
+    r->ops_inflight++;
+    return sqe;
+}
+
+/* Rings the doorbell of `core` with a message on our own ring (IORING_OP_MSG_RING). */
+static void doorbell_msg_ring(struct ic__reactor *r, unsigned core)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    /* The target sees a CQE whose user_data is 0 (data argument): reap() ignores it. */
+    io_uring_prep_msg_ring(sqe, ic__rt->sh[core].ring_fd, 0, 0, 0);
+    io_uring_sqe_set_data(sqe, &doorbell_op);
+    /* No CQE on our side unless it fails: nothing to count in flight. */
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
+/* Rings the doorbell of `core` through its eventfd. Any thread; async-signal-safe. */
+void ic__doorbell_eventfd(unsigned core)
+{
+    uint64_t one = 1;
+    ssize_t n = write(ic__rt->sh[core].event_fd, &one, sizeof(one));
+    (void)n; /* EAGAIN means the counter is already non-zero: the target will wake anyway. */
+}
+
+/* Called by smp.c once per loop turn for each target that sleeps. */
+void ic__reactor_wake(struct ic__reactor *r, unsigned core)
+{
+    IC__STAT_INC(r, wakeups_sent);
+    if (ic__rt->doorbell == IC_DOORBELL_MSG_RING)
+        doorbell_msg_ring(r, core);
+    else
+        ic__doorbell_eventfd(core);
+}
+
+static void efd_arm(struct ic__reactor *r);
+
+/* The eventfd doorbell fired: the read consumed the count; read again. */
+static void efd_done(ic_op_t *op, int res, unsigned flags)
+{
+    struct ic__reactor *r = ic__self;
+    (void)op;
+    (void)flags;
+    r->efd_armed = false;
+    if (res == -ECANCELED || r->exiting)
+        return;
+    efd_arm(r);
+}
+
+static void efd_arm(struct ic__reactor *r)
+{
+    r->efd_op.cb = efd_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&r->efd_op);
+    io_uring_prep_read(sqe, r->sh->event_fd, &r->efd_buf, sizeof(r->efd_buf), 0);
+    r->efd_armed = true;
+}
+
+/* Ring set-up modes, best first. ISOCORE_IOURING_MODE=coop_taskrun|plain forces a lesser one (for tests). */
+static const struct {
+    const char *name;
+    unsigned flags;
+} modes[] = {
+    /* One thread submits (this one), and task work runs only when we ask for events: no IPIs mid-turn. */
+    {"defer_taskrun", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG},
+    /* Task work waits for our next kernel entry; TASKRUN_FLAG tells us when one is needed. */
+    {"coop_taskrun", IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG},
+    {"plain", 0},
+};
+
+int ic__reactor_init(struct ic__reactor *r)
+{
+    const ic_reactor_config_t *cfg = &ic__rt->cfg;
+    const char *force = getenv("ISOCORE_IOURING_MODE");
+    int ret = -EINVAL;
+    size_t i = 0;
+
+    if (force) {
+        while (i < sizeof(modes) / sizeof(modes[0]) && strcmp(modes[i].name, force) != 0)
+            i++;
+        if (i == sizeof(modes) / sizeof(modes[0]))
+            i = 0;
+    }
+    for (; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        /* A CQ several times the SQ: multishot receives post many CQEs per SQE (and NODROP backs it). */
+        p.flags = modes[i].flags | IORING_SETUP_CQSIZE;
+        p.cq_entries = cfg->cq_entries;
+        ret = io_uring_queue_init_params(cfg->ring_entries, &r->ring, &p);
+        if (ret == 0)
+            break;
+        if (ret != -EINVAL)
+            return ret;
+    }
+    if (ret < 0)
+        return ret;
+    r->ring_ok = true;
+    if (r->id == 0)
+        ic__rt->mode = modes[i].name;
+    r->sh->ring_fd = r->ring.ring_fd;
+    r->spin_ns = (uint64_t)cfg->spin_us * 1000;
+    r->now = ic_clock_ns();
+    efd_arm(r);
+    return 0;
+}
+
+void ic_task_post(ic_task_t *task, ic_task_cb cb)
+{
+    struct ic__reactor *r = ic__self;
+    assert(r);
+    task->cb = cb;
+    task->_next = NULL;
+    if (r->task_tail)
+        r->task_tail->_next = task;
+    else
+        r->task_head = task;
+    r->task_tail = task;
+    r->task_count++;
+}
+
+/* Runs the tasks queued before this call; those they post wait for the next turn, so I/O is not starved. */
+static unsigned run_tasks(struct ic__reactor *r)
+{
+    unsigned n = r->task_count;
+    for (unsigned i = 0; i < n; i++) {
+        ic_task_t *t = r->task_head;
+        r->task_head = t->_next;
+        if (!r->task_head)
+            r->task_tail = NULL;
+        r->task_count--;
+        t->cb(t);
+    }
+    return n;
+}
+
+/* Reaps every ready CQE and advances the CQ once for the batch. */
+static unsigned reap(struct ic__reactor *r)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+
+    io_uring_for_each_cqe(&r->ring, head, cqe)
+    {
+        ic_op_t *op = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        unsigned flags = cqe->flags;
+        n++;
+        if (!op)
+            continue; /* a msg_ring doorbell: waking us was its whole job */
+        /* Internal ops with skipped success CQEs are not counted in flight. */
+        if (op != &doorbell_op && op != &cancel_op && !(flags & IORING_CQE_F_MORE))
+            r->ops_inflight--;
+        op->cb(op, res, flags);
+    }
+    if (n) {
+        io_uring_cq_advance(&r->ring, n);
+        IC__STAT_ADD(r, cqes, n);
+    }
+    return n;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* True if something is ready without entering the kernel. */
+static bool ready_now(struct ic__reactor *r)
+{
+    return io_uring_cq_ready(&r->ring) || ic__smp_incoming(r) ||
+           (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+/*
+ * Submits the turn's SQEs and, when there is nothing to run, sleeps until a
+ * CQE, a doorbell or the next timer. Sleeping follows the doorbell protocol:
+ * spin a little if messages were flowing, publish `sleeping`, re-check the
+ * rings, and only then block. A sender that pushes after our re-check sees
+ * `sleeping` (both sides use a full fence) and rings the doorbell.
+ */
+static void submit_and_wait(struct ic__reactor *r)
+{
+    struct io_uring *ring = &r->ring;
+
+    if (r->task_head || ic__smp_incoming(r) || r->exiting) {
+        io_uring_submit_and_get_events(ring);
+        return;
+    }
+    uint64_t deadline = ic__timers_next(r);
+    if (r->saw_msgs && r->spin_ns && !r->stopping) {
+        io_uring_submit(ring);
+        uint64_t until = r->now + r->spin_ns;
+        if (until > deadline)
+            until = deadline;
+        for (unsigned i = 0;; i++) {
+            if (ready_now(r))
+                return;
+            if ((i & 63) == 63 && ic_clock_ns() >= until)
+                break;
+            cpu_relax();
+        }
+    }
+    atomic_store_explicit(&r->sh->sleeping, 1, memory_order_relaxed);
+    /* Pairs with the fence in ic__smp_flush: either we see its message, or it sees `sleeping`. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ic__smp_incoming(r) || (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping)) {
+        atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
+        io_uring_submit_and_get_events(ring);
+        return;
+    }
+    IC__STAT_INC(r, sleeps);
+    struct io_uring_cqe *cqe;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = ic_clock_ns();
+        uint64_t wait = deadline > now ? deadline - now : 0;
+        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u), .tv_nsec = (long long)(wait % 1000000000u)};
+        io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL); /* -ETIME: a timer is due */
+    } else {
+        io_uring_submit_and_wait(ring, 1);
+    }
+    atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
+}
+
+/*
+ * While stopping, the reactor tells the coordinator whether it is quiet: no
+ * task queued, no request of its own in flight, nothing batched, no
+ * reference held. Before it does any work it publishes "busy" under a new
+ * epoch (with a full fence, so the coordinator cannot read "quiet" while
+ * work runs); after a turn that leaves it quiet it publishes "quiet" and
+ * pokes the coordinator. runtime.c explains why two equal reads of every
+ * reactor's state prove that nothing is left anywhere.
+ */
+static void publish_busy(struct ic__reactor *r)
+{
+    if (r->busy_published)
+        return;
+    r->busy_published = true;
+    r->epoch++;
+    atomic_store_explicit(&r->sh->state, r->epoch << 1, memory_order_seq_cst);
+}
+
+static void publish_if_quiet(struct ic__reactor *r)
+{
+    bool quiet = !r->task_head && r->outstanding == 0 && r->out_pending == 0 && r->refs == 0 && !ic__smp_incoming(r);
+    if (!quiet || !r->busy_published)
+        return;
+    r->busy_published = false;
+    atomic_store_explicit(&r->sh->state, r->epoch << 1 | 1, memory_order_release);
+    ic__coordinator_poke();
+}
+
+static void begin_stop(struct ic__reactor *r)
+{
+    r->stopping = true;
+    publish_busy(r);
+    if (ic__rt->cfg.on_stop)
+        ic__rt->cfg.on_stop(ic__rt->cfg.arg);
+}
+
+void ic__reactor_loop(struct ic__reactor *r)
+{
+    /*
+     * The loop order, written once:
+     *   1. drain the incoming SPSC rings: run requests, run the done callbacks of answers
+     *   2. reap CQEs, in one batch (one io_uring_cq_advance)
+     *   3. run the tasks that were ready when this step began
+     *   4. fire due timers
+     *   5. flush the outgoing message batches and ring the doorbells of sleeping targets
+     *   6. submit SQEs, and wait (spin, then sleep) if nothing is left to run
+     * A stop request is noticed at the top of a turn; the exit order from the
+     * coordinator ends the loop there, before any new work starts.
+     */
+    for (;;) {
+        r->now = ic_clock_ns();
+        IC__STAT_INC(r, loops);
+        if (atomic_load_explicit(&ic__rt->exit_now, memory_order_acquire))
+            break;
+        if (!r->stopping && atomic_load_explicit(&ic__rt->stop_requested, memory_order_acquire))
+            begin_stop(r);
+        else if (r->stopping)
+            publish_busy(r);
+
+        unsigned msgs = ic__smp_drain(r);
+        r->saw_msgs = msgs != 0;
+        reap(r);
+        run_tasks(r);
+        ic__timers_run(r);
+        ic__smp_flush(r);
+        if (r->stopping)
+            publish_if_quiet(r);
+        submit_and_wait(r);
+    }
+}
+
+/*
+ * Cancels every operation still in flight and reaps until the last CQE, so
+ * that their owners' callbacks run (with -ECANCELED) and free what they hold.
+ */
+static void cancel_all(struct ic__reactor *r)
+{
+    /* A callback may have armed a new op while we reaped: cancel again each round. */
+    while (r->ops_inflight) {
+        struct io_uring_sqe *sqe = get_sqe(r);
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+        io_uring_sqe_set_data(sqe, &cancel_op);
+        io_uring_submit_and_wait(&r->ring, 1);
+        reap(r);
+    }
+}
+
+void ic__reactor_fini(struct ic__reactor *r)
+{
+    r->exiting = true;
+    if (r->ring_ok) {
+        cancel_all(r);
+        io_uring_queue_exit(&r->ring);
+        r->ring_ok = false;
+    }
+    ic__timers_fini(r);
+    ic__smp_reactor_fini(r);
+}

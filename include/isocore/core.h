@@ -1,0 +1,236 @@
+/*
+ * isocore/core.h: reactors, io_uring operations, tasks, timers and
+ * core-to-core messaging.
+ *
+ * Threading contract. The process runs one reactor thread per core. Every
+ * function below is called on a reactor thread and acts on that thread's
+ * reactor ("the current reactor"), except where it says otherwise:
+ * ic_reactor_start/wait/run/stop and ic_reactor_config_init are called from
+ * the thread that owns the reactors (normally main), and ic_reactor_stop is
+ * also safe from any thread and from a signal handler.
+ *
+ * Handles (ic_op_t, ic_task_t, ic_timer_t) are structs the caller embeds in
+ * its own objects; isocore never allocates or frees them. Fields whose name
+ * starts with '_' are private.
+ *
+ * If a call that takes a callback fails, the callback is never called.
+ */
+#ifndef ISOCORE_CORE_H
+#define ISOCORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "isocore/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IC_MAX_CORES 256
+
+/* How a sender wakes a sleeping reactor. */
+typedef enum ic_doorbell {
+    IC_DOORBELL_DEFAULT = 0, /* the faster of the two, as measured by bench/smp */
+    IC_DOORBELL_MSG_RING,    /* io_uring_prep_msg_ring into the target's ring */
+    IC_DOORBELL_EVENTFD,     /* write(2) to an eventfd the target reads through its ring */
+} ic_doorbell_t;
+
+typedef struct ic_reactor_config {
+    unsigned cores;        /* reactors to run; 0 = one per CPU of the affinity mask */
+    bool pin;              /* pin reactor i to the i-th CPU of the mask (when cores <= CPUs) */
+    unsigned ring_entries; /* io_uring SQ entries per reactor */
+    unsigned cq_entries;   /* io_uring CQ entries per reactor (sized so the CQ does not overflow) */
+    unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
+    unsigned spin_us;      /* how long a reactor that just saw messages spins before it sleeps */
+    ic_doorbell_t doorbell;
+    bool handle_signals;   /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
+    bool quiet;            /* no start-up log line */
+    /* Runs on every reactor once all reactors are up; messages may be sent from it. */
+    void (*on_start)(void *arg);
+    /* Runs on every reactor once when a stop is requested: close listeners, stop timers. */
+    void (*on_stop)(void *arg);
+    void *arg;
+} ic_reactor_config_t;
+
+/** Fills *cfg with the defaults. This function can't fail. */
+void ic_reactor_config_init(ic_reactor_config_t *cfg);
+
+/**
+ * Starts the reactors described by cfg and returns once every one of them
+ * has set up its io_uring and is running its loop (on_start has been queued
+ * on each). Returns 0, -EINVAL for a bad config, -EALREADY if reactors run,
+ * or -errno from thread or ring creation (then nothing is left running).
+ * Call from the thread that will call ic_reactor_wait.
+ */
+int ic_reactor_start(const ic_reactor_config_t *cfg);
+
+/**
+ * Blocks until the reactors have stopped: after ic_reactor_stop (or SIGINT /
+ * SIGTERM with handle_signals), on_stop runs on each reactor, then the
+ * reactors keep running until no message is in flight, no task is queued and
+ * no reference (ic_reactor_ref) is held anywhere, then they exit, cancel
+ * their pending io_uring operations and free what they own. Returns 0, or
+ * -EINVAL if no reactors were started.
+ */
+int ic_reactor_wait(void);
+
+/** ic_reactor_start then ic_reactor_wait. */
+int ic_reactor_run(const ic_reactor_config_t *cfg);
+
+/** Requests a stop. Safe from any thread and from a signal handler. */
+void ic_reactor_stop(void);
+
+/** The current reactor's index in [0, ic_reactor_count()), or -1 off reactor threads. */
+int ic_reactor_id(void);
+
+/** Number of running reactors (0 when none). Any thread. */
+unsigned ic_reactor_count(void);
+
+/** The CPU reactor i is pinned to, or -1 when not pinned. Any thread. */
+int ic_reactor_cpu(unsigned i);
+
+/** The io_uring set-up mode in use: "defer_taskrun", "coop_taskrun" or "plain". Any thread. */
+const char *ic_reactor_mode(void);
+
+/** Monotonic time in nanoseconds, cached at the start of the loop turn. */
+uint64_t ic_reactor_now(void);
+
+/** Monotonic time in nanoseconds, read now. Any thread. */
+uint64_t ic_clock_ns(void);
+
+/**
+ * References keep a stopping reactor alive: it does not exit while its
+ * count is above zero (a connection being drained, say). Balanced calls.
+ */
+void ic_reactor_ref(void);
+void ic_reactor_unref(void);
+
+/* ---- io_uring operations ---------------------------------------------- */
+
+typedef struct ic_op ic_op_t;
+/* res is the CQE's res (>= 0 or -errno); flags its flags (IORING_CQE_F_MORE …). */
+typedef void (*ic_op_cb)(ic_op_t *op, int res, unsigned flags);
+
+/* The first field of every operation struct: the CQE's user_data points here. */
+struct ic_op {
+    ic_op_cb cb;
+};
+
+/**
+ * Returns an SQE of the current reactor's ring whose user_data is op; the
+ * caller preps it (io_uring_prep_*; set user_data again only via
+ * io_uring_sqe_set_data(sqe, op)). op->cb runs for each of its CQEs; the op
+ * counts as in flight until a CQE without IORING_CQE_F_MORE. Submission
+ * happens at the end of the loop turn. Never returns NULL: a full SQ is
+ * submitted first.
+ */
+struct io_uring_sqe *ic_reactor_sqe(ic_op_t *op);
+
+/** The current reactor's ring, for io_uring calls not wrapped here. */
+struct io_uring *ic_reactor_ring(void);
+
+/* ---- tasks --------------------------------------------------------------- */
+
+typedef struct ic_task ic_task_t;
+typedef void (*ic_task_cb)(ic_task_t *task);
+
+struct ic_task {
+    ic_task_cb cb;
+    ic_task_t *_next;
+};
+
+/** Queues task to run on the current reactor, in FIFO order, in a later step of this loop turn or the next. */
+void ic_task_post(ic_task_t *task, ic_task_cb cb);
+
+/* ---- timers -------------------------------------------------------------- */
+
+typedef struct ic_timer ic_timer_t;
+typedef void (*ic_timer_cb)(ic_timer_t *timer);
+
+struct ic_timer {
+    ic_timer_cb cb;
+    uint64_t _deadline;
+    uint64_t _repeat;
+    uint64_t _seq;
+    unsigned _index; /* position in the heap + 1; 0 = not armed */
+};
+
+/** Prepares a timer. This function can't fail. */
+void ic_timer_init(ic_timer_t *timer, ic_timer_cb cb);
+
+/**
+ * Arms timer to fire delay_ns from now, then every repeat_ns if repeat_ns is
+ * not 0. Re-arming an armed timer moves it. Timers with equal deadlines fire
+ * in the order they were armed. Returns 0 or -ENOMEM.
+ * Timers do not keep a stopping reactor alive; stop them in on_stop.
+ */
+int ic_timer_start(ic_timer_t *timer, uint64_t delay_ns, uint64_t repeat_ns);
+
+/** Disarms timer (no effect if it is not armed). This function can't fail. */
+void ic_timer_stop(ic_timer_t *timer);
+
+static inline bool ic_timer_active(const ic_timer_t *timer)
+{
+    return timer->_index != 0;
+}
+
+/* ---- core-to-core messages ----------------------------------------------- */
+
+typedef struct ic_smp_msg ic_smp_msg_t;
+
+/*
+ * Runs on the target core. Returns the status passed to done (>= 0 or
+ * -errno), or IC_SMP_LATER to answer later with ic_smp_reply (on the target core).
+ */
+typedef int (*ic_smp_work_cb)(ic_smp_msg_t *msg, void *arg);
+/* Runs back on the origin core with work's status; the message is freed there after it returns. */
+typedef void (*ic_smp_done_cb)(void *arg, int status);
+
+#define IC_SMP_LATER (-0x7fffffff - 1) /* INT_MIN: never a status */
+
+/**
+ * Sends work(arg) to core `core` (the current core is allowed); done(arg,
+ * status) runs back on the calling core (done may be NULL). Messages from one
+ * core to another run in the order they were submitted. A full ring never
+ * drops a message: it waits in the sender's overflow queue. The message is
+ * sent at the end of the loop turn (batched).
+ * Returns 0, -EINVAL (no such core), -ENOMEM, IC_ENOTREACTOR, or
+ * IC_ESHUTDOWN once the reactors are exiting.
+ */
+int ic_smp_submit(unsigned core, ic_smp_work_cb work, ic_smp_done_cb done, void *arg);
+
+/** Answers a message whose work returned IC_SMP_LATER; call on the target core. */
+void ic_smp_reply(ic_smp_msg_t *msg, int status);
+
+/* Per-core counters, written only by their core; read them from anywhere (relaxed). */
+typedef struct ic_reactor_stats {
+    uint64_t loops;         /* loop turns */
+    uint64_t sleeps;        /* times the reactor went to sleep in io_uring_enter */
+    uint64_t wakeups_sent;  /* doorbells this core rang */
+    uint64_t msgs_sent;     /* requests submitted */
+    uint64_t msgs_run;      /* requests run for other cores (and itself) */
+    uint64_t ring_overflow; /* messages that went to the overflow queue */
+    uint64_t cqes;          /* CQEs reaped */
+} ic_reactor_stats_t;
+
+/** Copies reactor i's counters (relaxed reads). Any thread while reactors run. */
+void ic_reactor_stats(unsigned i, ic_reactor_stats_t *out);
+
+/* ---- logging ------------------------------------------------------------- */
+
+typedef enum ic_log_level { IC_LOG_DEBUG, IC_LOG_INFO, IC_LOG_WARN, IC_LOG_ERROR } ic_log_level_t;
+
+/** Writes one line to stderr, prefixed with the level and the core. Any thread. */
+void ic_log(ic_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Lines below this level are not written (default IC_LOG_INFO; ISOCORE_LOG=debug|info|warn|error). */
+void ic_log_set_level(ic_log_level_t level);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

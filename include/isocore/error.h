@@ -1,0 +1,49 @@
+/*
+ * isocore/error.h: error codes shared by every module.
+ *
+ * Every call that can fail returns an int: >= 0 is success, a negative value
+ * is -errno (so a CQE's res can be passed through unchanged) or one of the
+ * project's own codes below, which lie outside errno's range.
+ */
+#ifndef ISOCORE_ERROR_H
+#define ISOCORE_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The project's own errors: X(name, message). IC_E<name> is its (negative) code. */
+#define IC_ERRORS(X)                                                                                                           \
+    X(NOTREACTOR, "not called on a reactor thread")                                                                            \
+    X(SHUTDOWN, "the reactors are shutting down")                                                                              \
+    X(JSEXCEPTION, "JavaScript threw an exception")                                                                            \
+    X(JSTERMINATED, "JavaScript execution was terminated")                                                                     \
+    X(JSINIT, "the V8 platform is not initialised")                                                                            \
+    X(CONFIG, "invalid configuration")
+
+#define IC_ERROR_BASE 20000
+
+enum ic_error_code {
+    IC__ERROR_FIRST = IC_ERROR_BASE - 1,
+#define IC__ERROR_ENUM(name, msg) IC__E_##name,
+    IC_ERRORS(IC__ERROR_ENUM)
+#undef IC__ERROR_ENUM
+};
+
+#define IC_ENOTREACTOR (-IC__E_NOTREACTOR)
+#define IC_ESHUTDOWN (-IC__E_SHUTDOWN)
+#define IC_EJSEXCEPTION (-IC__E_JSEXCEPTION)
+#define IC_EJSTERMINATED (-IC__E_JSTERMINATED)
+#define IC_EJSINIT (-IC__E_JSINIT)
+#define IC_ECONFIG (-IC__E_CONFIG)
+
+/**
+ * Returns a static, human-readable message for an error code: either one of
+ * the project's codes or -errno. Thread-safe; never returns NULL.
+ */
+const char *ic_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
