@@ -19,6 +19,9 @@
 
 _Thread_local struct ic__reactor *ic__self;
 
+/* How long a reactor with messages in an overflow queue sleeps before it retries the flush. */
+#define IC__OVERFLOW_RETRY_NS (20 * 1000)
+
 /* The failure CQE of a doorbell (msg_ring SQEs skip their success CQE). */
 static void doorbell_failed(ic_op_t *op, int res, unsigned flags)
 {
@@ -280,6 +283,14 @@ static void submit_and_wait(struct ic__reactor *r)
         return;
     }
     uint64_t deadline = ic__timers_next(r);
+    /*
+     * Messages still in an overflow queue: the target's ring was full. The
+     * target does not tell us when it makes room, so sleep at most
+     * IC__OVERFLOW_RETRY_NS and flush again. This polling only happens
+     * while a ring is full, which the router's backpressure keeps rare.
+     */
+    if (r->ndirty && deadline > r->now + IC__OVERFLOW_RETRY_NS)
+        deadline = r->now + IC__OVERFLOW_RETRY_NS;
     if (r->saw_msgs && r->spin_ns && !r->stopping) {
         io_uring_submit(ring);
         uint64_t until = r->now + r->spin_ns;

@@ -107,12 +107,14 @@ static bool flush_one(struct ic__reactor *r, unsigned to)
     struct ic__spsc *q = ic__mesh(to, r->id);
     while (o->head) {
         ic_smp_msg_t *m = o->head;
+        /* Read the link first: once enqueued, m belongs to the target, which reuses m->next for its own queues. */
+        ic_smp_msg_t *next = m->next;
         /* ck_ring_enqueue_spsc publishes the slot before the new tail (its own store fence). */
         if (!ck_ring_enqueue_spsc(&q->ring, q->buf, m)) {
             IC__STAT_INC(r, ring_overflow);
             return false;
         }
-        o->head = m->next;
+        o->head = next;
         o->queued--;
         r->out_pending--;
         o->pushed = true;

@@ -8,6 +8,8 @@
  * user code can make empty.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include <memory>
@@ -29,8 +31,17 @@ extern "C" int ic_js_platform_init(void)
 {
     if (platform)
         return 0;
-    /* Two background threads: V8's GC and compiler helpers; the reactors are the main workers. */
+    /*
+     * Two background threads: V8's GC and compiler helpers; the reactors are
+     * the main workers. They are created with every signal blocked (threads
+     * inherit the mask), so that SIGINT/SIGTERM reach the thread that waits
+     * for them instead of killing the process through a V8 thread.
+     */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     platform = v8::platform::NewDefaultPlatform(2);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (!platform)
         return -ENOMEM;
     v8::V8::InitializePlatform(platform.get());

@@ -15,7 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ISOCORE_BUILD:-$root/build}
 build_type=${ISOCORE_BUILD_TYPE:-RelWithDebInfo}
 sanitize=${ISOCORE_SANITIZE:-}
-v8dir=$build/deps/v8
+# Shared by every build tree (build-asan too): one unpack of libnode.
+v8dir=${ISOCORE_V8_DIR:-$root/build/deps/v8}
 
 pkgs=(gcc g++ make cmake pkg-config liburing-dev libck-dev libcriterion-dev libhttp-parser-dev libjansson-dev)
 # Runtime libraries of libnode108, needed when it is unpacked by hand.

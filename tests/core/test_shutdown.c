@@ -1,0 +1,126 @@
+/*
+ * test_shutdown.c: a stop drains in-flight work: messages answered later,
+ * held references, and SIGTERM; operations still pending are cancelled.
+ */
+#include <signal.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+#define T_MSGS 1000
+
+static struct {
+    ic_timer_t timer; /* on core 1: answers the held messages */
+    ic_smp_msg_t *held[T_MSGS];
+    unsigned nheld;
+    _Atomic unsigned done;
+    _Atomic int stop_ran;
+    bool via_signal;
+} D;
+
+static void answer_cb(ic_timer_t *t)
+{
+    for (unsigned i = 0; i < D.nheld; i++)
+        ic_smp_reply(D.held[i], 0);
+    D.nheld = 0;
+}
+
+static int hold_work(ic_smp_msg_t *m, void *arg)
+{
+    D.held[D.nheld++] = m;
+    if (D.nheld == T_MSGS) {
+        ic_timer_init(&D.timer, answer_cb);
+        ic_timer_start(&D.timer, 50 * 1000 * 1000, 0);
+    }
+    return IC_SMP_LATER;
+}
+
+static void hold_done(void *arg, int status)
+{
+    atomic_fetch_add(&D.done, 1);
+}
+
+static void drain_start(void *arg)
+{
+    if (ic_reactor_id() != 0)
+        return;
+    for (unsigned i = 0; i < T_MSGS; i++)
+        cr_assert_eq(ic_smp_submit(1, hold_work, hold_done, NULL), 0);
+    /* Stop at once: every message is in flight or not even flushed yet. */
+    if (D.via_signal)
+        kill(getpid(), SIGTERM);
+    else
+        ic_reactor_stop();
+}
+
+static void drain_stop(void *arg)
+{
+    atomic_fetch_add(&D.stop_ran, 1);
+}
+
+Test(shutdown, drains_in_flight_messages, .timeout = 30)
+{
+    memset(&D, 0, sizeof(D));
+    ic_reactor_config_t cfg = t_config(2, drain_start, NULL);
+    cfg.on_stop = drain_stop;
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&D.done), T_MSGS, "only %u of %u answers came home", atomic_load(&D.done), T_MSGS);
+    cr_assert_eq(atomic_load(&D.stop_ran), 2);
+}
+
+Test(shutdown, sigterm_drains_and_returns_zero, .timeout = 30)
+{
+    memset(&D, 0, sizeof(D));
+    D.via_signal = true;
+    ic_reactor_config_t cfg = t_config(2, drain_start, NULL);
+    cfg.handle_signals = true;
+    cfg.on_stop = drain_stop;
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&D.done), T_MSGS);
+    cr_assert_eq(atomic_load(&D.stop_ran), 2);
+}
+
+/* A reference keeps a stopping reactor alive until it is dropped; a pending read is cancelled at exit. */
+static struct {
+    ic_timer_t release;
+    bool released;
+    ic_op_t read_op;
+    int read_res, read_calls;
+    int pipefd[2];
+    char buf[8];
+} F;
+
+static void release_cb(ic_timer_t *t)
+{
+    F.released = true;
+    ic_reactor_unref();
+}
+
+static void read_cb(ic_op_t *op, int res, unsigned flags)
+{
+    F.read_res = res;
+    F.read_calls++;
+}
+
+static void ref_start(void *arg)
+{
+    ic_reactor_ref();
+    ic_timer_init(&F.release, release_cb);
+    ic_timer_start(&F.release, 30 * 1000 * 1000, 0);
+    F.read_op.cb = read_cb;
+    io_uring_prep_read(ic_reactor_sqe(&F.read_op), F.pipefd[0], F.buf, sizeof(F.buf), 0);
+    ic_reactor_stop();
+}
+
+Test(shutdown, reference_delays_exit_and_pending_ops_are_cancelled, .timeout = 30)
+{
+    memset(&F, 0, sizeof(F));
+    cr_assert_eq(pipe(F.pipefd), 0);
+    ic_reactor_config_t cfg = t_config(1, ref_start, NULL);
+    t_run(&cfg);
+    cr_assert(F.released, "the reactor exited while a reference was held");
+    cr_assert_eq(F.read_calls, 1);
+    cr_assert_eq(F.read_res, -ECANCELED);
+    close(F.pipefd[0]);
+    close(F.pipefd[1]);
+}

@@ -1,0 +1,255 @@
+/*
+ * test_smp.c: core-to-core messages over the SPSC mesh.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "t_util.h"
+
+#define T_CORES 3
+/* Requests kept in flight per ordered pair: enough to keep the rings busy, few enough to stay bounded. */
+#define T_WINDOW 2048
+
+struct fifo {
+    uint64_t per_pair;
+    /* expect[to][from]: next sequence number `to` must see from `from`; touched by `to` only. */
+    uint64_t expect[T_CORES][T_CORES];
+    /* sent/done[from][to]: touched by `from` only. */
+    uint64_t sent[T_CORES][T_CORES];
+    uint64_t done[T_CORES][T_CORES];
+    _Atomic uint64_t order_errors;
+    _Atomic uint64_t wrong_core;
+    _Atomic unsigned pairs_left;
+};
+static struct fifo F;
+
+/* arg packs the origin (high bits) and the sequence number. */
+#define T_ARG(from, seq) ((void *)(((uintptr_t)(from) << 48) | (uintptr_t)(seq)))
+#define T_FROM(arg) ((unsigned)((uintptr_t)(arg) >> 48))
+#define T_SEQ(arg) ((uint64_t)((uintptr_t)(arg) & ((1ull << 48) - 1)))
+
+static int fifo_work(ic_smp_msg_t *m, void *arg)
+{
+    unsigned to = (unsigned)ic_reactor_id(), from = T_FROM(arg);
+    if (T_SEQ(arg) != F.expect[to][from]++)
+        atomic_fetch_add(&F.order_errors, 1);
+    return (int)to;
+}
+
+static void fifo_send(unsigned to);
+
+static void fifo_done(void *arg, int status)
+{
+    unsigned from = T_FROM(arg), me = (unsigned)ic_reactor_id();
+    unsigned to = (unsigned)status;
+    if (me != from)
+        atomic_fetch_add(&F.wrong_core, 1);
+    if (T_SEQ(arg) != F.done[me][to]++)
+        atomic_fetch_add(&F.order_errors, 1);
+    if (F.done[me][to] == F.per_pair) {
+        if (atomic_fetch_sub(&F.pairs_left, 1) == 1)
+            ic_reactor_stop();
+        return;
+    }
+    fifo_send(to);
+}
+
+static void fifo_send(unsigned to)
+{
+    unsigned me = (unsigned)ic_reactor_id();
+    if (F.sent[me][to] < F.per_pair) {
+        uint64_t seq = F.sent[me][to]++;
+        int ret = ic_smp_submit(to, fifo_work, fifo_done, T_ARG(me, seq));
+        if (ret) fprintf(stderr, "submit %u->%u seq %lu: %d %s\n", me, to, (unsigned long)seq, ret, ic_strerror(ret));
+        cr_assert_eq(ret, 0);
+    }
+}
+
+static void fifo_start(void *arg)
+{
+    unsigned me = (unsigned)ic_reactor_id();
+    for (unsigned to = 0; to < T_CORES; to++) {
+        if (to == me)
+            continue;
+        for (unsigned i = 0; i < T_WINDOW; i++)
+            fifo_send(to);
+    }
+}
+
+Test(smp, fifo_no_loss_every_pair_10M, .timeout = 900)
+{
+    memset(&F, 0, sizeof(F));
+    F.per_pair = 10 * 1000 * 1000;
+    atomic_store(&F.pairs_left, T_CORES * (T_CORES - 1));
+    ic_reactor_config_t cfg = t_config(T_CORES, fifo_start, NULL);
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&F.order_errors), 0);
+    cr_assert_eq(atomic_load(&F.wrong_core), 0, "done ran off its origin core");
+    for (unsigned a = 0; a < T_CORES; a++) {
+        for (unsigned b = 0; b < T_CORES; b++) {
+            if (a == b)
+                continue;
+            cr_assert_eq(F.expect[b][a], F.per_pair, "%u->%u: %lu requests ran", a, b, (unsigned long)F.expect[b][a]);
+            cr_assert_eq(F.done[a][b], F.per_pair, "%u->%u: %lu answers came home", a, b, (unsigned long)F.done[a][b]);
+        }
+    }
+}
+
+/* A 4-slot ring (3 usable) and a burst of 5,000 messages: most wait in the overflow queue, none is lost or reordered. */
+static struct {
+    uint64_t ran, done;
+    _Atomic int errors;
+    ic_reactor_stats_t stats0;
+} O;
+
+static int overflow_work(ic_smp_msg_t *m, void *arg)
+{
+    if ((uintptr_t)arg != O.ran++)
+        atomic_fetch_add(&O.errors, 1);
+    return 0;
+}
+
+static void overflow_done(void *arg, int status)
+{
+    if ((uintptr_t)arg != O.done++)
+        atomic_fetch_add(&O.errors, 1);
+    if (O.done == 5000) {
+        ic_reactor_stats(0, &O.stats0);
+        ic_reactor_stop();
+    }
+}
+
+static void overflow_start(void *arg)
+{
+    if (ic_reactor_id() != 0)
+        return;
+    for (uintptr_t i = 0; i < 5000; i++)
+        cr_assert_eq(ic_smp_submit(1, overflow_work, overflow_done, (void *)i), 0);
+}
+
+Test(smp, overflow_queue_keeps_order, .timeout = 60)
+{
+    memset(&O, 0, sizeof(O));
+    ic_reactor_config_t cfg = t_config(2, overflow_start, NULL);
+    cfg.smp_ring = 4;
+    t_run(&cfg);
+    cr_assert_eq(O.ran, 5000);
+    cr_assert_eq(O.done, 5000);
+    cr_assert_eq(atomic_load(&O.errors), 0);
+    cr_assert_gt(O.stats0.ring_overflow, 0, "the overflow path was not exercised");
+}
+
+/* Core 1 has nothing to do and sleeps; a message from core 0 (sent from a timer) must wake it. */
+static struct {
+    ic_timer_t timer;
+    ic_reactor_stats_t before, after0;
+    int ran_on;
+    bool done;
+} W;
+
+static int wake_work(ic_smp_msg_t *m, void *arg)
+{
+    W.ran_on = ic_reactor_id();
+    return 0;
+}
+
+static void wake_done(void *arg, int status)
+{
+    W.done = true;
+    ic_reactor_stats(0, &W.after0);
+    ic_reactor_stop();
+}
+
+static void wake_timer(ic_timer_t *t)
+{
+    ic_reactor_stats(1, &W.before);
+    cr_assert_eq(ic_smp_submit(1, wake_work, wake_done, NULL), 0);
+}
+
+static void wake_start(void *arg)
+{
+    if (ic_reactor_id() != 0)
+        return;
+    ic_timer_init(&W.timer, wake_timer);
+    ic_timer_start(&W.timer, 50 * 1000 * 1000, 0);
+}
+
+static void wake_test(ic_doorbell_t bell)
+{
+    memset(&W, 0, sizeof(W));
+    W.ran_on = -1;
+    ic_reactor_config_t cfg = t_config(2, wake_start, NULL);
+    cfg.doorbell = bell;
+    cfg.spin_us = 0;
+    t_run(&cfg);
+    cr_assert(W.done);
+    cr_assert_eq(W.ran_on, 1);
+    cr_assert_gt(W.before.sleeps, 0, "core 1 never slept");
+    cr_assert_gt(W.after0.wakeups_sent, 0, "core 0 did not ring a doorbell");
+}
+
+Test(smp, sleeping_reactor_woken_by_msg_ring, .timeout = 30)
+{
+    wake_test(IC_DOORBELL_MSG_RING);
+}
+
+Test(smp, sleeping_reactor_woken_by_eventfd, .timeout = 30)
+{
+    wake_test(IC_DOORBELL_EVENTFD);
+}
+
+/* A request answered later (IC_SMP_LATER + ic_smp_reply) from a task on the target core. */
+static struct {
+    ic_task_t task;
+    ic_smp_msg_t *held;
+    int status;
+} L;
+
+static void later_task(ic_task_t *t)
+{
+    ic_smp_reply(L.held, 42);
+}
+
+static int later_work(ic_smp_msg_t *m, void *arg)
+{
+    L.held = m;
+    ic_task_post(&L.task, later_task);
+    return IC_SMP_LATER;
+}
+
+static void later_done(void *arg, int status)
+{
+    L.status = status;
+    ic_reactor_stop();
+}
+
+static void later_start(void *arg)
+{
+    if (ic_reactor_id() == 0)
+        cr_assert_eq(ic_smp_submit(1, later_work, later_done, NULL), 0);
+}
+
+Test(smp, reply_later, .timeout = 30)
+{
+    memset(&L, 0, sizeof(L));
+    ic_reactor_config_t cfg = t_config(2, later_start, NULL);
+    t_run(&cfg);
+    cr_assert_eq(L.status, 42);
+}
+
+static int bad_args_status;
+static void bad_args_start(void *arg)
+{
+    if (ic_reactor_id() != 0)
+        return;
+    bad_args_status = ic_smp_submit(7, later_work, NULL, NULL);
+    ic_reactor_stop();
+}
+
+Test(smp, bad_arguments, .timeout = 30)
+{
+    cr_assert_eq(ic_smp_submit(0, later_work, NULL, NULL), IC_ENOTREACTOR);
+    ic_reactor_config_t cfg = t_config(2, bad_args_start, NULL);
+    t_run(&cfg);
+    cr_assert_eq(bad_args_status, -EINVAL);
+}
