@@ -192,7 +192,8 @@ int ic__reactor_init(struct ic__reactor *r)
     if (r->id == 0)
         ic__rt->mode = modes[i].name;
     r->sh->ring_fd = r->ring.ring_fd;
-    r->spin_ns = (uint64_t)cfg->spin_us * 1000;
+    /* Unpinned reactors outnumber the CPUs and share them: a spinning one would burn the time slice of the core it waits for. */
+    r->spin_ns = r->cpu >= 0 ? (uint64_t)cfg->spin_us * 1000 : 0;
     r->now = ic_clock_ns();
     efd_arm(r);
     return 0;

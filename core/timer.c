@@ -115,6 +115,8 @@ uint64_t ic__timers_next(struct ic__reactor *r)
 unsigned ic__timers_run(struct ic__reactor *r)
 {
     struct ic__timer_heap *h = &r->timers;
+    if (!h->n)
+        return 0; /* no clock read on the hot path when nothing is armed */
     uint64_t now = ic_clock_ns();
     /* Timers armed (or re-armed) by the callbacks below wait for the next turn, even with a zero delay. */
     uint64_t seq_limit = h->seq;

@@ -45,7 +45,7 @@ typedef struct ic_reactor_config {
     unsigned ring_entries; /* io_uring SQ entries per reactor */
     unsigned cq_entries;   /* io_uring CQ entries per reactor (sized so the CQ does not overflow) */
     unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
-    unsigned spin_us;      /* how long a reactor that just saw messages spins before it sleeps */
+    unsigned spin_us;      /* how long a pinned reactor that just saw messages spins before it sleeps (unpinned: 0) */
     ic_doorbell_t doorbell;
     bool handle_signals;   /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
     bool quiet;            /* no start-up log line */
