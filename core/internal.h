@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include <ck_ring.h>
 
@@ -98,7 +99,7 @@ struct ic__reactor {
 
     ic_reactor_stats_t stats; /* written by this reactor only */
     struct ic__reactor_shared *sh;
-};
+} __attribute__((aligned(IC__CACHELINE))); /* reactors sit in one array: no two share a line */
 
 struct ic__runtime {
     unsigned n;
@@ -122,6 +123,12 @@ struct ic__runtime {
 
 extern struct ic__runtime *ic__rt;
 extern _Thread_local struct ic__reactor *ic__self;
+
+/* aligned_alloc on a cache line, with the size rounded up to a whole number of lines (as C11 requires). */
+static inline void *ic__alloc_lines(size_t size)
+{
+    return aligned_alloc(IC__CACHELINE, (size + IC__CACHELINE - 1) / IC__CACHELINE * IC__CACHELINE);
+}
 
 static inline struct ic__spsc *ic__mesh(unsigned to, unsigned from)
 {

@@ -175,8 +175,8 @@ static int runtime_alloc(const ic_reactor_config_t *cfg, struct ic__runtime **ou
      * 27.5/55.5). Most of either is the hypervisor waking an idle vCPU.
      */
     rt->doorbell = cfg->doorbell == IC_DOORBELL_DEFAULT ? IC_DOORBELL_MSG_RING : cfg->doorbell;
-    rt->r = aligned_alloc(IC__CACHELINE, sizeof(*rt->r) * n);
-    rt->sh = aligned_alloc(IC__CACHELINE, sizeof(*rt->sh) * n);
+    rt->r = ic__alloc_lines(sizeof(*rt->r) * n);
+    rt->sh = ic__alloc_lines(sizeof(*rt->sh) * n);
     if (!rt->r || !rt->sh) {
         runtime_free(rt);
         return -ENOMEM;

@@ -30,13 +30,13 @@
 int ic__smp_init(struct ic__runtime *rt)
 {
     unsigned n = rt->n;
-    rt->mesh = aligned_alloc(IC__CACHELINE, sizeof(struct ic__spsc) * n * n);
+    rt->mesh = ic__alloc_lines(sizeof(struct ic__spsc) * n * n);
     if (!rt->mesh)
         return -ENOMEM;
     memset(rt->mesh, 0, sizeof(struct ic__spsc) * n * n);
     for (unsigned i = 0; i < n * n; i++) {
         struct ic__spsc *q = &rt->mesh[i];
-        q->buf = aligned_alloc(IC__CACHELINE, sizeof(ck_ring_buffer_t) * rt->cfg.smp_ring);
+        q->buf = ic__alloc_lines(sizeof(ck_ring_buffer_t) * rt->cfg.smp_ring);
         if (!q->buf)
             return -ENOMEM; /* ic__smp_fini frees the rest */
         ck_ring_init(&q->ring, rt->cfg.smp_ring);
