@@ -289,8 +289,8 @@ int main(int argc, char **argv)
     printf("| pair | target | doorbell | hop p50 | hop p99 | RTT p50 | RTT p99 |\n|---|---|---|---|---|---|---|\n");
     for (unsigned a = 0; a < 2; a++) {
         struct lat l = ping_pong(a, 1 - a, false, IC_DOORBELL_EVENTFD);
-        printf("| %u→%u | busy | - | %lu ns | %lu ns | %lu ns | %lu ns |\n", a, 1 - a, (unsigned long)l.hop50, (unsigned long)l.hop99,
-               (unsigned long)l.rtt50, (unsigned long)l.rtt99);
+        printf("| %u→%u | busy | - | %lu ns | %lu ns | %lu ns | %lu ns |\n", a, 1 - a, (unsigned long)l.hop50,
+               (unsigned long)l.hop99, (unsigned long)l.rtt50, (unsigned long)l.rtt99);
         for (int b = 0; b < 2; b++) {
             ic_doorbell_t bell = b ? IC_DOORBELL_EVENTFD : IC_DOORBELL_MSG_RING;
             l = ping_pong(a, 1 - a, true, bell);

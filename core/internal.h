@@ -21,10 +21,10 @@
 
 /* Fields other cores read or write; on their own cache line so that the owner's hot state is not bounced. */
 struct ic__reactor_shared {
-    _Atomic int sleeping;    /* 1 while the owner is (about to be) blocked in io_uring_enter */
-    int ring_fd;             /* target of msg_ring doorbells */
-    int event_fd;            /* target of eventfd doorbells and of the coordinator's wake-ups */
-    _Atomic uint64_t state;  /* while stopping: epoch << 1 | quiet (see runtime.c) */
+    _Atomic int sleeping;   /* 1 while the owner is (about to be) blocked in io_uring_enter */
+    int ring_fd;            /* target of msg_ring doorbells */
+    int event_fd;           /* target of eventfd doorbells and of the coordinator's wake-ups */
+    _Atomic uint64_t state; /* while stopping: epoch << 1 | quiet (see runtime.c) */
 } __attribute__((aligned(IC__CACHELINE)));
 
 /* One SPSC ring of the mesh; ck_ring keeps producer and consumer fields on separate lines. */
@@ -71,9 +71,9 @@ struct ic__reactor {
 
     /* Loop state. */
     uint64_t now;
-    bool stopping;        /* on_stop has run */
-    bool exiting;         /* the coordinator said exit: no new work is started */
-    bool busy_published;  /* while stopping: last published state was "not quiet" */
+    bool stopping;       /* on_stop has run */
+    bool exiting;        /* the coordinator said exit: no new work is started */
+    bool busy_published; /* while stopping: last published state was "not quiet" */
     uint64_t epoch;
     unsigned ops_inflight;
     unsigned refs;
@@ -87,7 +87,7 @@ struct ic__reactor {
     struct ic__outbox *out; /* [n] */
     unsigned *dirty;        /* targets whose outbox needs a flush */
     unsigned ndirty;
-    unsigned out_pending;   /* messages in all outboxes */
+    unsigned out_pending; /* messages in all outboxes */
     uint64_t outstanding;
     ic_smp_msg_t *msg_free;
     unsigned msg_free_count;
@@ -105,15 +105,15 @@ struct ic__runtime {
     unsigned n;
     ic_reactor_config_t cfg;
     ic_doorbell_t doorbell;
-    struct ic__reactor *r;          /* [n] */
-    struct ic__reactor_shared *sh;  /* [n], cache-line aligned */
-    struct ic__spsc *mesh;          /* [to * n + from] */
+    struct ic__reactor *r;         /* [n] */
+    struct ic__reactor_shared *sh; /* [n], cache-line aligned */
+    struct ic__spsc *mesh;         /* [to * n + from] */
     _Atomic int stop_requested;
     _Atomic int exit_now;
     _Atomic unsigned started;
     _Atomic int start_err;
-    int coord_fd;                   /* eventfd the coordinator sleeps on */
-    int signal_fd;                  /* signalfd for SIGINT/SIGTERM, or -1 */
+    int coord_fd;  /* eventfd the coordinator sleeps on */
+    int signal_fd; /* signalfd for SIGINT/SIGTERM, or -1 */
     const char *mode;
 };
 

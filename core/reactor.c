@@ -264,8 +264,7 @@ static inline void cpu_relax(void)
 /* True if something is ready without entering the kernel. */
 static bool ready_now(struct ic__reactor *r)
 {
-    return io_uring_cq_ready(&r->ring) || ic__smp_incoming(r) ||
-           (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
+    return io_uring_cq_ready(&r->ring) || ic__smp_incoming(r) || (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
 /*

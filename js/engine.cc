@@ -193,7 +193,8 @@ extern "C" int ic_js_load_worker(ic_js_isolate_t *iso, const char *name, const c
     v8::Local<v8::Object> ns = module->GetModuleNamespace().As<v8::Object>();
     v8::Local<v8::Value> def;
     if (!ns->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "default")).ToLocal(&def) || !def->IsObject())
-        return fail(err, errlen, "the module has no default export (expected: export default { fetch(request, env, ctx) { ... } })");
+        return fail(err, errlen,
+                    "the module has no default export (expected: export default { fetch(request, env, ctx) { ... } })");
     if (!def.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "fetch")).ToLocal(&fetch) || !fetch->IsFunction())
         return fail(err, errlen, "the default export has no fetch method");
     return 0;

@@ -47,8 +47,8 @@ typedef struct ic_reactor_config {
     unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
     unsigned spin_us;      /* how long a pinned reactor that just saw messages spins before it sleeps (unpinned: 0) */
     ic_doorbell_t doorbell;
-    bool handle_signals;   /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
-    bool quiet;            /* no start-up log line */
+    bool handle_signals; /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
+    bool quiet;          /* no start-up log line */
     /* Runs on every reactor once all reactors are up; messages may be sent from it. */
     void (*on_start)(void *arg);
     /* Runs on every reactor once when a stop is requested: close listeners, stop timers. */

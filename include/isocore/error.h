@@ -13,12 +13,12 @@ extern "C" {
 #endif
 
 /* The project's own errors: X(name, message). IC_E<name> is its (negative) code. */
-#define IC_ERRORS(X)                                                                                                           \
-    X(NOTREACTOR, "not called on a reactor thread")                                                                            \
-    X(SHUTDOWN, "the reactors are shutting down")                                                                              \
-    X(JSEXCEPTION, "JavaScript threw an exception")                                                                            \
-    X(JSTERMINATED, "JavaScript execution was terminated")                                                                     \
-    X(JSINIT, "the V8 platform is not initialised")                                                                            \
+#define IC_ERRORS(X)                                                                                                               \
+    X(NOTREACTOR, "not called on a reactor thread")                                                                                \
+    X(SHUTDOWN, "the reactors are shutting down")                                                                                  \
+    X(JSEXCEPTION, "JavaScript threw an exception")                                                                                \
+    X(JSTERMINATED, "JavaScript execution was terminated")                                                                         \
+    X(JSINIT, "the V8 platform is not initialised")                                                                                \
     X(CONFIG, "invalid configuration")
 
 #define IC_ERROR_BASE 20000

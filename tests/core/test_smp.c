@@ -60,7 +60,8 @@ static void fifo_send(unsigned to)
     if (F.sent[me][to] < F.per_pair) {
         uint64_t seq = F.sent[me][to]++;
         int ret = ic_smp_submit(to, fifo_work, fifo_done, T_ARG(me, seq));
-        if (ret) fprintf(stderr, "submit %u->%u seq %lu: %d %s\n", me, to, (unsigned long)seq, ret, ic_strerror(ret));
+        if (ret)
+            fprintf(stderr, "submit %u->%u seq %lu: %d %s\n", me, to, (unsigned long)seq, ret, ic_strerror(ret));
         cr_assert_eq(ret, 0);
     }
 }
