@@ -1,7 +1,6 @@
 /*
  * test_smp.c: core-to-core messages over the SPSC mesh.
  */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "t_util.h"
@@ -18,6 +17,7 @@ struct fifo {
     uint64_t sent[T_CORES][T_CORES];
     uint64_t done[T_CORES][T_CORES];
     _Atomic uint64_t order_errors;
+    _Atomic uint64_t submit_errors;
     _Atomic uint64_t wrong_core;
     _Atomic unsigned pairs_left;
 };
@@ -60,9 +60,11 @@ static void fifo_send(unsigned to)
     if (F.sent[me][to] < F.per_pair) {
         uint64_t seq = F.sent[me][to]++;
         int ret = ic_smp_submit(to, fifo_work, fifo_done, T_ARG(me, seq));
-        if (ret)
-            fprintf(stderr, "submit %u->%u seq %lu: %d %s\n", me, to, (unsigned long)seq, ret, ic_strerror(ret));
-        cr_assert_eq(ret, 0);
+        /* Asserting here would fail on a reactor thread; count it, stop, and let the test thread assert. */
+        if (ret != 0) {
+            atomic_fetch_add(&F.submit_errors, 1);
+            ic_reactor_stop();
+        }
     }
 }
 
@@ -84,6 +86,7 @@ Test(smp, fifo_no_loss_every_pair_10M, .timeout = 900)
     atomic_store(&F.pairs_left, T_CORES * (T_CORES - 1));
     ic_reactor_config_t cfg = t_config(T_CORES, fifo_start, NULL);
     t_run(&cfg);
+    cr_assert_eq(atomic_load(&F.submit_errors), 0, "ic_smp_submit failed");
     cr_assert_eq(atomic_load(&F.order_errors), 0);
     cr_assert_eq(atomic_load(&F.wrong_core), 0, "done ran off its origin core");
     for (unsigned a = 0; a < T_CORES; a++) {
