@@ -169,10 +169,12 @@ static int runtime_alloc(const ic_reactor_config_t *cfg, struct ic__runtime **ou
     rt->cfg = *cfg;
     rt->coord_fd = rt->signal_fd = -1;
     /*
-     * msg_ring by default: bench_smp on this 2-vCPU VM (both cores asleep,
-     * 300 µs apart) measured a hop of p50 22.7 µs / p99 35.7 µs with msg_ring
-     * against 23.3 µs / 49.5 µs with eventfd (0→1; 1→0: 25.4/53.6 against
-     * 27.5/55.5). Most of either is the hypervisor waking an idle vCPU.
+     * msg_ring by default. bench_smp on this 2-vCPU VM, both cores asleep,
+     * medians of 3 runs x 2 pairs: hop p50 27.0 us / p99 69 us with msg_ring,
+     * 28.5 us / 69 us with eventfd, a tie within this VM's noise (most of it
+     * is the hypervisor waking an idle vCPU). msg_ring wins on the sender's
+     * cost: its SQE goes out with the io_uring_enter the loop makes anyway,
+     * where eventfd costs a write(2) per wake-up.
      */
     rt->doorbell = cfg->doorbell == IC_DOORBELL_DEFAULT ? IC_DOORBELL_MSG_RING : cfg->doorbell;
     rt->r = ic__alloc_lines(sizeof(*rt->r) * n);

@@ -69,8 +69,7 @@ if [ -z "$v8_prefix" ]; then
         mapfile -t rt < <(missing_of "${node_rt[@]}")
         if [ ${#rt[@]} -gt 0 ]; then apt_install "${rt[@]}"; fi
         tmp=$(mktemp -d)
-        chmod 755 "$tmp" # apt downloads as the _apt user when it can
-        (cd "$tmp" && apt-get download libnode108 libnode-dev >/dev/null)
+        (cd "$tmp" && apt-get download -o APT::Sandbox::User=root libnode108 libnode-dev >/dev/null)
         mkdir -p "$v8dir"
         for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$v8dir"; done
         rm -rf "$tmp"
