@@ -19,7 +19,11 @@ extern "C" {
     X(JSEXCEPTION, "JavaScript threw an exception")                                                                                \
     X(JSTERMINATED, "JavaScript execution was terminated")                                                                         \
     X(JSINIT, "the V8 platform is not initialised")                                                                                \
-    X(CONFIG, "invalid configuration")
+    X(CONFIG, "invalid configuration")                                                                                             \
+    X(HTTP_BAD, "malformed HTTP request")                                                                                          \
+    X(HTTP_TOO_MANY_HEADERS, "too many HTTP header fields")                                                                        \
+    X(HTTP_VERSION, "HTTP version not supported")                                                                                  \
+    X(HTTP_ENCODING, "transfer coding not implemented")
 
 #define IC_ERROR_BASE 20000
 
@@ -36,6 +40,10 @@ enum ic_error_code {
 #define IC_EJSTERMINATED (-IC__E_JSTERMINATED)
 #define IC_EJSINIT (-IC__E_JSINIT)
 #define IC_ECONFIG (-IC__E_CONFIG)
+#define IC_EHTTP_BAD (-IC__E_HTTP_BAD)
+#define IC_EHTTP_TOO_MANY_HEADERS (-IC__E_HTTP_TOO_MANY_HEADERS)
+#define IC_EHTTP_VERSION (-IC__E_HTTP_VERSION)
+#define IC_EHTTP_ENCODING (-IC__E_HTTP_ENCODING)
 
 /**
  * Returns a static, human-readable message for an error code: either one of

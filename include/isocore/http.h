@@ -1,0 +1,109 @@
+/*
+ * isocore/http.h: HTTP/1.1 request parsing (the io/ module).
+ *
+ * The parser is zero-copy: every string in an ic_http_request_t is a view
+ * into the caller's buffer, valid as long as the buffer is. It is
+ * re-entrant and keeps no state between calls: give it the whole buffer
+ * received so far; it returns IC_HTTP_INCOMPLETE until the head (request
+ * line and headers) is complete. Chunked bodies are decoded in place by
+ * ic_http_chunked_decode, which does keep state (the buffer is consumed).
+ *
+ * What it rejects, as nginx does (RFC 9112 in its strict reading): bare LF
+ * line ends, obs-fold (header continuation lines), whitespace before a
+ * header's colon, control characters in names, values or the target, a
+ * Content-Length that is not all digits or overflows, two Content-Length
+ * headers, Content-Length with Transfer-Encoding, Transfer-Encoding on
+ * HTTP/1.0, HTTP/1.1 without exactly one Host. Any thread.
+ */
+#ifndef ISOCORE_HTTP_H
+#define ISOCORE_HTTP_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "isocore/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* More headers than this in one request → 431. */
+#define IC_HTTP_MAX_HEADERS 100
+
+/* Returned while the head is not complete yet. */
+#define IC_HTTP_INCOMPLETE (-EAGAIN)
+
+typedef struct ic_str {
+    const char *p;
+    size_t len;
+} ic_str_t;
+
+typedef struct ic_http_header {
+    ic_str_t name;  /* as sent (compare case-insensitively) */
+    ic_str_t value; /* leading and trailing spaces/tabs removed */
+} ic_http_header_t;
+
+typedef struct ic_http_request {
+    ic_str_t method;
+    ic_str_t target; /* request-target as sent: origin-form, absolute-form, authority-form or '*' */
+    ic_str_t host;   /* the Host header's value (empty if none, allowed for HTTP/1.0) */
+    int minor;       /* HTTP/1.<minor>: 0 or 1 (1.2-1.9 are served as 1.1) */
+    unsigned nheaders;
+    ic_http_header_t headers[IC_HTTP_MAX_HEADERS];
+    /* Derived from the headers. */
+    bool has_length;      /* Content-Length present */
+    bool chunked;         /* Transfer-Encoding: chunked */
+    bool keep_alive;      /* the connection stays open after this request */
+    bool expect_continue; /* Expect: 100-continue */
+    uint64_t content_length;
+    size_t head_len; /* bytes of request line + headers + the empty line */
+} ic_http_request_t;
+
+/**
+ * Parses the head of one request at the start of buf. Returns head_len
+ * (> 0) when it is complete, IC_HTTP_INCOMPLETE if more bytes are needed, or
+ * an error whose HTTP status ic_http_error_status gives: IC_EHTTP_BAD (400),
+ * IC_EHTTP_TOO_MANY_HEADERS (431), IC_EHTTP_VERSION (505),
+ * IC_EHTTP_ENCODING (501). The size limit of a head (431 past 16 KiB) is the
+ * caller's: it knows how much it buffered.
+ */
+int ic_http_parse_request(const char *buf, size_t len, ic_http_request_t *req);
+
+/** The HTTP status for a parser error (400 for any unknown one). This function can't fail. */
+int ic_http_error_status(int err);
+
+/* State of an in-place chunked decoder; zero it (or call ic_http_chunked_init) before the first call. */
+typedef struct ic_http_chunked {
+    uint64_t remaining; /* bytes left in the current chunk's data */
+    uint64_t total;     /* decoded bytes so far */
+    int state;
+    unsigned hex_digits;
+} ic_http_chunked_t;
+
+static inline void ic_http_chunked_init(ic_http_chunked_t *d)
+{
+    d->remaining = 0;
+    d->total = 0;
+    d->state = 0;
+    d->hex_digits = 0;
+}
+
+/**
+ * Decodes a chunked body in place. buf (of *len bytes) is what arrived since the last
+ * call; on return the first *len bytes of buf are the body bytes it held
+ * (chunk framing removed). Returns the number of bytes after the end of the
+ * body (the last chunk, trailers and final CRLF were consumed) that belong
+ * to the next request — they sit at the end of the original buffer, at
+ * buf + original_len - returned — or IC_HTTP_INCOMPLETE while the body goes
+ * on, or IC_EHTTP_BAD for a malformed chunk (bad size, missing CRLF,
+ * chunk size over 2^62). Trailers are skipped, not returned.
+ */
+ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
