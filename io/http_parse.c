@@ -377,17 +377,17 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
             int v = hexval(c);
             if (v >= 0) {
                 if (d->remaining >> 58)
-                    return IC_EHTTP_BAD; /* over 2^62 */
+                    goto bad; /* over 2^62 */
                 d->remaining = d->remaining << 4 | (uint64_t)v;
                 d->hex_digits++;
                 in++;
                 break;
             }
             if (d->hex_digits == 0)
-                return IC_EHTTP_BAD;
+                goto bad;
             d->state = c == '\r' ? CH_SIZE_LF : c == ';' || c == ' ' || c == '\t' ? CH_EXT : -1;
             if (d->state < 0)
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             break;
         }
@@ -395,12 +395,12 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
             if (c == '\r')
                 d->state = CH_SIZE_LF;
             else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f)
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             break;
         case CH_SIZE_LF:
             if (c != '\n')
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             d->hex_digits = 0;
             d->state = d->remaining ? CH_DATA : CH_TRAILER;
@@ -421,13 +421,13 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
         }
         case CH_DATA_CR:
             if (c != '\r')
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             d->state = CH_DATA_LF;
             break;
         case CH_DATA_LF:
             if (c != '\n')
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             d->state = CH_SIZE;
             break;
@@ -435,7 +435,7 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
             if (c == '\r') {
                 d->state = CH_END_LF;
             } else if (c == '\n') {
-                return IC_EHTTP_BAD;
+                goto bad;
             } else {
                 d->state = CH_TRAILER_IN;
                 break; /* re-read c as part of the line */
@@ -446,18 +446,18 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
             if (c == '\r')
                 d->state = CH_TRAILER_LF;
             else if (c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f)
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             break;
         case CH_TRAILER_LF:
             if (c != '\n')
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             d->state = CH_TRAILER;
             break;
         case CH_END_LF:
             if (c != '\n')
-                return IC_EHTTP_BAD;
+                goto bad;
             in++;
             d->state = CH_DONE;
             *len = out;
@@ -469,4 +469,8 @@ ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len)
     }
     *len = out;
     return d->state == CH_DONE ? 0 : IC_HTTP_INCOMPLETE;
+bad:
+    /* What was decoded before the error stays reported, so that the caller's accounting holds. */
+    *len = out;
+    return IC_EHTTP_BAD;
 }

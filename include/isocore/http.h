@@ -99,7 +99,8 @@ static inline void ic_http_chunked_init(ic_http_chunked_t *d)
  * to the next request — they sit at the end of the original buffer, at
  * buf + original_len - returned — or IC_HTTP_INCOMPLETE while the body goes
  * on, or IC_EHTTP_BAD for a malformed chunk (bad size, missing CRLF,
- * chunk size over 2^62). Trailers are skipped, not returned.
+ * chunk size over 2^62). In every case *len says how many body bytes were
+ * decoded into buf. Trailers are skipped, not returned.
  */
 ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len);
 
