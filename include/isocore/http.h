@@ -104,6 +104,71 @@ static inline void ic_http_chunked_init(ic_http_chunked_t *d)
  */
 ssize_t ic_http_chunked_decode(ic_http_chunked_t *d, char *buf, size_t *len);
 
+/* ---- the server ------------------------------------------------------------------ */
+
+typedef struct ic_http_server ic_http_server_t;
+typedef struct ic_http_exchange ic_http_exchange_t;
+
+/*
+ * Called on the connection's core for each request, in order. The request
+ * (and body) stay valid until the exchange is answered with ic_http_respond,
+ * which may happen later (after a message to another core came back), but
+ * always on the connection's core. Responses go out in request order.
+ */
+typedef void (*ic_http_handler_cb)(ic_http_exchange_t *x, void *arg);
+
+typedef struct ic_http_server_config {
+    const char *host;           /* listen address, default "127.0.0.1" ("0.0.0.0", "::1", "::" work too) */
+    unsigned port;              /* 0 = any free port (see ic_http_server_port) */
+    size_t max_head;            /* bytes of request line + headers, past it 431 (default 16 KiB) */
+    size_t max_body;            /* past it 413 (default 1 MiB) */
+    unsigned header_timeout_ms; /* head not complete in time: 408 and close (default 10 s) */
+    unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
+    ic_http_handler_cb handler;
+    void *arg;
+} ic_http_server_config_t;
+
+/** Fills *cfg with the defaults. This function can't fail. */
+void ic_http_server_config_init(ic_http_server_config_t *cfg);
+
+/**
+ * Creates the listening sockets, one SO_REUSEPORT socket per reactor that
+ * will run (ncores), before ic_reactor_start; call from the starting thread.
+ * Returns 0 and sets *out, or -errno (-EADDRINUSE, -EACCES, -EINVAL for a bad address).
+ */
+int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out);
+
+/** The port the sockets listen on (useful with port 0). Any thread. */
+unsigned ic_http_server_port(const ic_http_server_t *srv);
+
+/** Starts accepting on the current reactor's socket; call in on_start on every reactor. Returns 0 or -errno. */
+int ic_http_server_start(ic_http_server_t *srv);
+
+/** Stops accepting on the current reactor and closes idle connections; call in on_stop. Busy ones finish first. */
+void ic_http_server_stop(ic_http_server_t *srv);
+
+/** Frees the server after ic_reactor_wait returned. */
+void ic_http_server_free(ic_http_server_t *srv);
+
+/** The request of an exchange (views into the connection's buffer). */
+const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
+
+/** The request body (decoded if it was chunked). */
+ic_str_t ic_http_body(const ic_http_exchange_t *x);
+
+/**
+ * Answers an exchange: status, extra header lines (each "Name: value", no
+ * CRLF; may be NULL/0) and a body. Content-Length, Date and, when the
+ * connection is to close, Connection: close are added; a HEAD request's
+ * body is not sent. Copies what it needs: the caller's buffers may be
+ * freed when it returns. Call once, on the connection's core.
+ */
+void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body,
+                     size_t len);
+
+/** The reason phrase of a status code ("OK", "Not Found" …; "" if unknown). */
+const char *ic_http_reason(int status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,803 @@
+/*
+ * server.c: the HTTP/1.1 server on the reactors.
+ *
+ * One SO_REUSEPORT listening socket per reactor (created up front by
+ * ic_http_server_new, so a connection lives on the core that accepted it),
+ * a multishot accept on each, and per connection a multishot recv that
+ * takes its buffers from the reactor's provided-buffer ring. Received bytes
+ * are copied into the connection's input buffer and the ring buffer is
+ * handed back at once, so -ENOBUFS is rare and only means "re-arm".
+ *
+ * A connection runs one exchange at a time: it parses a request, calls the
+ * handler, and parses the next one only once that exchange is answered. So
+ * pipelined responses leave in request order by construction, and the
+ * request views stay valid while the handler (or another core) works.
+ * Responses are appended to a pending buffer while the previous one is
+ * being sent (two buffers: an in-flight send owns its buffer until its CQE).
+ * Backpressure: past IC__OUT_HIGH bytes waiting to be sent, no further
+ * request is parsed; past IC__IN_HIGH bytes waiting to be parsed, the
+ * receive is not re-armed.
+ *
+ * A connection is freed only when none of its operations is in flight.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "isocore/http.h"
+
+#define IC__BUF_COUNT 1024 /* provided buffers per reactor */
+#define IC__BUF_SIZE 4096  /* bytes per provided buffer */
+#define IC__OUT_HIGH (256 * 1024)
+#define IC__IN_HIGH (64 * 1024)
+
+struct srv_core;
+
+struct conn {
+    struct srv_core *sc;
+    struct conn *prev, *next;
+    int fd;
+    unsigned ops; /* operations in flight: recv, send, cancel */
+    ic_op_t recv_op, send_op, cancel_op;
+    bool recv_armed, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
+    ic_timer_t timer;
+    ic_task_t free_task;
+    bool free_posted;
+
+    char *in;
+    size_t in_len, in_cap;
+
+    /* A chunked body is decoded in place behind the head: decoded bytes, then raw bytes not yet fed. */
+    ic_http_chunked_t chunk;
+
+    char *out[2];
+    size_t out_len[2], out_cap[2];
+    int sending; /* index of the buffer an in-flight send owns */
+    size_t sent;
+
+    struct ic_http_exchange {
+        struct conn *c;
+        ic_http_request_t req;
+        ic_str_t body;
+        size_t consumed; /* bytes of `in` the request (head and body) used */
+        bool active;
+    } x;
+};
+
+struct srv_core {
+    ic_http_server_t *srv;
+    int fd;
+    ic_op_t accept_op;
+    bool accept_armed, stopping;
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    struct conn *conns;
+    ic_timer_t retry;
+    time_t date_sec;
+    char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+    uint64_t emfile_logged;
+} __attribute__((aligned(64)));
+
+struct ic_http_server {
+    ic_http_server_config_t cfg;
+    unsigned n, port;
+    struct srv_core *cores;
+};
+
+static struct srv_core *core_of(ic_http_server_t *srv)
+{
+    int id = ic_reactor_id();
+    assert(id >= 0 && (unsigned)id < srv->n);
+    return &srv->cores[id];
+}
+
+void ic_http_server_config_init(ic_http_server_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->max_head = 16 * 1024;
+    cfg->max_body = 1024 * 1024;
+    cfg->header_timeout_ms = 10 * 1000;
+    cfg->idle_timeout_ms = 60 * 1000;
+}
+
+/* ---- sockets -------------------------------------------------------------------- */
+
+static int listen_socket(const char *host, unsigned port, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*in6);
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    /* SO_REUSEPORT: one socket per reactor, and the kernel spreads connections across them. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+        listen(fd, 4096) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *out = fd;
+    return 0;
+}
+
+int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out)
+{
+    if (!cfg || !cfg->handler || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535)
+        return -EINVAL;
+    ic_http_server_t *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->cfg = *cfg;
+    srv->n = ncores;
+    srv->port = cfg->port;
+    srv->cores = ic__alloc_lines(sizeof(*srv->cores) * ncores);
+    if (!srv->cores) {
+        free(srv);
+        return -ENOMEM;
+    }
+    memset(srv->cores, 0, sizeof(*srv->cores) * ncores);
+    for (unsigned i = 0; i < ncores; i++)
+        srv->cores[i].fd = -1;
+    for (unsigned i = 0; i < ncores; i++) {
+        struct srv_core *sc = &srv->cores[i];
+        sc->srv = srv;
+        int ret = listen_socket(cfg->host ? cfg->host : "127.0.0.1", srv->port, &sc->fd);
+        if (ret < 0) {
+            ic_http_server_free(srv);
+            return ret;
+        }
+        if (srv->port == 0) {
+            /* The first socket picked a free port; the others join it. */
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            getsockname(sc->fd, (struct sockaddr *)&ss, &sl);
+            srv->port =
+                ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    *out = srv;
+    return 0;
+}
+
+unsigned ic_http_server_port(const ic_http_server_t *srv)
+{
+    return srv->port;
+}
+
+void ic_http_server_free(ic_http_server_t *srv)
+{
+    if (!srv)
+        return;
+    for (unsigned i = 0; i < srv->n; i++) {
+        if (srv->cores[i].fd >= 0)
+            close(srv->cores[i].fd);
+        free(srv->cores[i].br);
+        free(srv->cores[i].bufs);
+    }
+    free(srv->cores);
+    free(srv);
+}
+
+/* ---- connections ------------------------------------------------------------------ */
+
+static void conn_close(struct conn *c);
+static void process(struct conn *c);
+static void arm_recv(struct conn *c);
+
+static void conn_free(struct conn *c)
+{
+    struct srv_core *sc = c->sc;
+    ic_timer_stop(&c->timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        sc->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c->in);
+    free(c->out[0]);
+    free(c->out[1]);
+    free(c);
+    ic_reactor_unref();
+}
+
+static void free_task(ic_task_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, free_task));
+    conn_free(c);
+}
+
+/*
+ * Frees the connection once it is closing and its last operation has
+ * completed — from a task, never synchronously, so that every function up
+ * the stack may go on using it until it returns.
+ */
+static void maybe_free(struct conn *c)
+{
+    if (c->closing && c->ops == 0 && !c->free_posted) {
+        c->free_posted = true;
+        ic_task_post(&c->free_task, free_task);
+    }
+}
+
+static void cancel_done(ic_op_t *op, int res, unsigned flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, cancel_op));
+    c->ops--;
+    maybe_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    ic_timer_stop(&c->timer);
+    /* Tell the peer now; the fd itself is closed when the last CQE is in. */
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->recv_armed) {
+        c->cancel_op.cb = cancel_done;
+        struct io_uring_sqe *sqe = ic_reactor_sqe(&c->cancel_op);
+        io_uring_prep_cancel(sqe, &c->recv_op, 0);
+        c->ops++;
+    }
+    maybe_free(c);
+}
+
+static void timer_fired(ic_timer_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    if (c->x.active || c->send_busy)
+        return; /* the handler or the send is in charge of this connection now */
+    if (c->in_len > 0 && !c->close_after_send) {
+        /* A head that did not complete in time (slowloris): 408, then close. */
+        static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        /* A plain non-blocking send(2): the peer is slow on purpose; it gets one best-effort line, nothing is waited for. */
+        ssize_t n = send(c->fd, r408, sizeof(r408) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
+    conn_close(c);
+}
+
+static void arm_timer(struct conn *c, unsigned ms)
+{
+    if (ms)
+        ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+}
+
+/* Ensures buffer *b (capacity *cap) can hold need bytes. Returns false on allocation failure. */
+static bool reserve(char **b, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    char *p = realloc(*b, n);
+    if (!p)
+        return false;
+    *b = p;
+    *cap = n;
+    return true;
+}
+
+static void send_done(ic_op_t *op, int res, unsigned flags);
+
+static void flush(struct conn *c)
+{
+    if (c->send_busy || c->closing)
+        return;
+    int p = c->sending ^ 1;
+    if (c->out_len[p] == 0) {
+        if (c->close_after_send && !c->x.active)
+            conn_close(c);
+        return;
+    }
+    /* The pending buffer becomes the one in flight; new responses go to the other one. */
+    c->sending = p;
+    c->sent = 0;
+    c->send_busy = true;
+    c->send_op.cb = send_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, c->out[p], c->out_len[p], MSG_NOSIGNAL);
+    c->ops++;
+}
+
+static void send_done(ic_op_t *op, int res, unsigned flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, send_op));
+    int s = c->sending;
+    c->ops--;
+    if (res < 0 || c->closing) {
+        c->send_busy = false;
+        conn_close(c);
+        maybe_free(c);
+        return;
+    }
+    c->sent += (size_t)res;
+    if (c->sent < c->out_len[s]) {
+        /* A short send: the rest goes out from where it stopped. */
+        struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+        io_uring_prep_send(sqe, c->fd, c->out[s] + c->sent, c->out_len[s] - c->sent, MSG_NOSIGNAL);
+        c->ops++;
+        return;
+    }
+    c->out_len[s] = 0;
+    c->send_busy = false;
+    flush(c);
+    if (!c->closing && !c->send_busy) {
+        process(c); /* resumes if backpressure had paused parsing */
+        if (!c->recv_armed && !c->closing && !c->eof && c->in_len < IC__IN_HIGH)
+            arm_recv(c);
+    }
+}
+
+/* ---- responses --------------------------------------------------------------------- */
+
+const char *ic_http_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
+    }
+}
+
+/* The Date header's value, rebuilt at most once per second per core. */
+static const char *date_now(struct srv_core *sc)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != sc->date_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(sc->date, sizeof(sc->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        sc->date_sec = ts.tv_sec;
+    }
+    return sc->date;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
+
+static char *put_uint(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Appends a whole response to the pending buffer. Returns false if memory ran out. */
+static bool append_response(struct conn *c, int status, const char *const *headers, unsigned nh, const void *body, size_t len,
+                            bool head_only, bool close)
+{
+    int p = c->sending ^ 1;
+    const char *reason = ic_http_reason(status);
+    size_t rl = strlen(reason), need = 128 + rl + (head_only ? 0 : len);
+    for (unsigned i = 0; i < nh; i++)
+        need += strlen(headers[i]) + 2;
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
+        return false;
+    char *o = c->out[p] + c->out_len[p];
+    o = PUT_LIT(o, "HTTP/1.1 ");
+    o = put_uint(o, (uint64_t)status);
+    *o++ = ' ';
+    o = put(o, reason, rl);
+    o = PUT_LIT(o, "\r\nContent-Length: ");
+    o = put_uint(o, len);
+    o = PUT_LIT(o, "\r\nDate: ");
+    o = put(o, date_now(c->sc), 29);
+    if (close)
+        o = PUT_LIT(o, "\r\nConnection: close");
+    for (unsigned i = 0; i < nh; i++) {
+        o = PUT_LIT(o, "\r\n");
+        o = put(o, headers[i], strlen(headers[i]));
+    }
+    o = PUT_LIT(o, "\r\n\r\n");
+    if (!head_only && len)
+        o = put(o, body, len);
+    c->out_len[p] = (size_t)(o - c->out[p]);
+    return true;
+}
+
+/* An error before (or instead of) the handler: the status, a one-line body, and the connection closes. */
+static void respond_error(struct conn *c, int status)
+{
+    char body[64];
+    size_t n = strlen(ic_http_reason(status));
+    memcpy(body, ic_http_reason(status), n);
+    body[n++] = '\n';
+    c->close_after_send = true;
+    c->in_len = 0;
+    if (!append_response(c, status, NULL, 0, body, n, false, true)) {
+        conn_close(c);
+        return;
+    }
+    flush(c);
+}
+
+const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x)
+{
+    return &x->req;
+}
+
+ic_str_t ic_http_body(const ic_http_exchange_t *x)
+{
+    return x->body;
+}
+
+void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+{
+    struct conn *c = x->c;
+    assert(x->active);
+    bool head_only = x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
+    bool close = !x->req.keep_alive || c->sc->stopping;
+    if (close)
+        c->close_after_send = true;
+    x->active = false;
+    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, head_only, close))
+        conn_close(c);
+    /* The request's bytes are done with: drop them (the views are no longer used). */
+    if (x->consumed < c->in_len)
+        memmove(c->in, c->in + x->consumed, c->in_len - x->consumed);
+    c->in_len -= x->consumed;
+    x->consumed = 0;
+    ic_http_chunked_init(&c->chunk);
+    c->continue_sent = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    flush(c);
+    if (!c->in_handler)
+        process(c); /* answered later: go on with pipelined requests */
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+/*
+ * Parses and dispatches what is buffered, one exchange at a time, until it
+ * needs more bytes, an exchange is pending, or backpressure says stop.
+ */
+static void process(struct conn *c)
+{
+    const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
+    while (!c->x.active && !c->closing && !c->close_after_send) {
+        if (c->out_len[c->sending ^ 1] >= IC__OUT_HIGH)
+            return; /* the client is not reading: stop reading its requests */
+        if (c->in_len == 0) {
+            if (c->eof) {
+                conn_close(c);
+                return;
+            }
+            arm_timer(c, cfg->idle_timeout_ms);
+            return;
+        }
+        ic_http_request_t *req = &c->x.req;
+        int r = ic_http_parse_request(c->in, c->in_len, req);
+        if (r == IC_HTTP_INCOMPLETE) {
+            if (c->in_len > cfg->max_head) {
+                respond_error(c, 431);
+                return;
+            }
+            if (c->eof)
+                conn_close(c);
+            return; /* the header timer armed when the head began keeps running */
+        }
+        if (r < 0) {
+            respond_error(c, ic_http_error_status(r));
+            return;
+        }
+        if ((size_t)r > cfg->max_head) {
+            respond_error(c, 431);
+            return;
+        }
+        size_t consumed;
+        if (req->chunked) {
+            /* [in + r, + chunk.total) is decoded body; what follows is raw input not yet decoded. */
+            char *raw = c->in + r + c->chunk.total;
+            size_t n = c->in_len - (size_t)r - c->chunk.total, before = c->chunk.total;
+            ssize_t left = ic_http_chunked_decode(&c->chunk, raw, &n);
+            /* The decoder wrote its n bytes at raw, which is right after the body decoded so far. */
+            assert(c->chunk.total == before + n);
+            (void)before;
+            if (left == IC_HTTP_INCOMPLETE) {
+                c->in_len = (size_t)r + c->chunk.total; /* the raw bytes were all consumed */
+                if (c->chunk.total > cfg->max_body)
+                    respond_error(c, 413);
+                else if (c->eof)
+                    conn_close(c);
+                return;
+            }
+            if (left < 0 || c->chunk.total > cfg->max_body) {
+                respond_error(c, left < 0 ? 400 : 413);
+                return;
+            }
+            /* The next request's bytes are the last `left` of the buffer: move them right after the body. */
+            size_t body_end = (size_t)r + c->chunk.total;
+            memmove(c->in + body_end, c->in + c->in_len - (size_t)left, (size_t)left);
+            c->in_len = body_end + (size_t)left;
+            c->x.body = (ic_str_t){c->in + r, c->chunk.total};
+            consumed = body_end;
+        } else if (req->has_length) {
+            if (req->content_length > cfg->max_body) {
+                respond_error(c, 413);
+                return;
+            }
+            if (c->in_len - (size_t)r < req->content_length) {
+                if (req->expect_continue && !c->continue_sent) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    int p = c->sending ^ 1;
+                    if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + sizeof(cont))) {
+                        memcpy(c->out[p] + c->out_len[p], cont, sizeof(cont) - 1);
+                        c->out_len[p] += sizeof(cont) - 1;
+                        flush(c);
+                    }
+                    c->continue_sent = true;
+                }
+                if (c->eof)
+                    conn_close(c);
+                return;
+            }
+            c->x.body = (ic_str_t){c->in + r, (size_t)req->content_length};
+            consumed = (size_t)r + (size_t)req->content_length;
+        } else {
+            c->x.body = (ic_str_t){c->in + r, 0};
+            consumed = (size_t)r;
+        }
+        ic_timer_stop(&c->timer);
+        c->x.c = c;
+        c->x.consumed = consumed;
+        c->x.active = true;
+        c->in_handler = true;
+        cfg->handler(&c->x, cfg->arg);
+        c->in_handler = false;
+    }
+}
+
+static void recv_done(ic_op_t *op, int res, unsigned flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, recv_op));
+    struct srv_core *sc = c->sc;
+    if (!(flags & IORING_CQE_F_MORE)) {
+        c->recv_armed = false;
+        c->ops--;
+    }
+    if (res > 0) {
+        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        char *buf = sc->bufs + (size_t)bid * IC__BUF_SIZE;
+        bool fresh = c->in_len == 0;
+        if (!c->closing && reserve(&c->in, &c->in_cap, c->in_len + (size_t)res)) {
+            memcpy(c->in + c->in_len, buf, (size_t)res);
+            c->in_len += (size_t)res;
+        } else if (!c->closing) {
+            conn_close(c);
+        }
+        /* The buffer goes straight back to the ring. */
+        io_uring_buf_ring_add(sc->br, buf, IC__BUF_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(IC__BUF_COUNT), 0);
+        io_uring_buf_ring_advance(sc->br, 1);
+        if (!c->closing) {
+            if (fresh && !c->x.active)
+                arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
+            process(c);
+        }
+    } else if (res == 0) {
+        c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
+        if (!c->x.active && !c->send_busy)
+            process(c);
+    } else if (res != -ENOBUFS) {
+        conn_close(c); /* reset, or cancelled by conn_close */
+    }
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    /* Re-arm unless the peer is done or we hold too much unparsed input (backpressure). */
+    if (!c->recv_armed && !c->eof && c->in_len < IC__IN_HIGH)
+        arm_recv(c);
+}
+
+static void arm_recv(struct conn *c)
+{
+    c->recv_op.cb = recv_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 0;
+    c->recv_armed = true;
+    c->ops++;
+}
+
+static void conn_new(struct srv_core *sc, int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->sc = sc;
+    c->fd = fd;
+    c->sending = 1; /* so that buffer 0 is the first pending one */
+    ic_timer_init(&c->timer, timer_fired);
+    c->next = sc->conns;
+    if (sc->conns)
+        sc->conns->prev = c;
+    sc->conns = c;
+    /* A connection keeps a stopping reactor alive until it is closed. */
+    ic_reactor_ref();
+    arm_timer(c, sc->srv->cfg.header_timeout_ms);
+    arm_recv(c);
+}
+
+/* ---- accepting --------------------------------------------------------------------- */
+
+static void arm_accept(struct srv_core *sc);
+
+static void retry_accept(ic_timer_t *t)
+{
+    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, retry));
+    if (!sc->stopping && !sc->accept_armed)
+        arm_accept(sc);
+}
+
+static void accept_done(ic_op_t *op, int res, unsigned flags)
+{
+    struct srv_core *sc = (struct srv_core *)((char *)op - offsetof(struct srv_core, accept_op));
+    if (!(flags & IORING_CQE_F_MORE))
+        sc->accept_armed = false;
+    if (res >= 0) {
+        if (sc->stopping)
+            close(res);
+        else
+            conn_new(sc, res);
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+        /* Out of descriptors or memory: keep serving what we have, retry accepting shortly. */
+        uint64_t now = ic_reactor_now();
+        if (now - sc->emfile_logged > 1000000000u) {
+            ic_log(IC_LOG_WARN, "accept: %s; retrying in 50 ms", ic_strerror(res));
+            sc->emfile_logged = now;
+        }
+        if (!sc->accept_armed) {
+            ic_timer_start(&sc->retry, 50 * 1000000, 0);
+            return;
+        }
+    }
+    if (!sc->accept_armed && !sc->stopping)
+        arm_accept(sc);
+}
+
+static void arm_accept(struct srv_core *sc)
+{
+    sc->accept_op.cb = accept_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&sc->accept_op);
+    io_uring_prep_multishot_accept(sqe, sc->fd, NULL, NULL, SOCK_CLOEXEC);
+    sc->accept_armed = true;
+}
+
+int ic_http_server_start(ic_http_server_t *srv)
+{
+    struct srv_core *sc = core_of(srv);
+    struct io_uring *ring = ic_reactor_ring();
+    size_t ring_bytes = IC__BUF_COUNT * sizeof(struct io_uring_buf);
+    if (posix_memalign((void **)&sc->br, 4096, ring_bytes) != 0)
+        return -ENOMEM;
+    sc->bufs = malloc((size_t)IC__BUF_COUNT * IC__BUF_SIZE);
+    if (!sc->bufs)
+        return -ENOMEM;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)sc->br;
+    reg.ring_entries = IC__BUF_COUNT;
+    reg.bgid = 0;
+    int ret = io_uring_register_buf_ring(ring, &reg, 0);
+    if (ret < 0)
+        return ret;
+    io_uring_buf_ring_init(sc->br);
+    for (unsigned i = 0; i < IC__BUF_COUNT; i++)
+        io_uring_buf_ring_add(sc->br, sc->bufs + (size_t)i * IC__BUF_SIZE, IC__BUF_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(IC__BUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(sc->br, IC__BUF_COUNT);
+    ic_timer_init(&sc->retry, retry_accept);
+    arm_accept(sc);
+    return 0;
+}
+
+void ic_http_server_stop(ic_http_server_t *srv)
+{
+    struct srv_core *sc = core_of(srv);
+    sc->stopping = true;
+    ic_timer_stop(&sc->retry);
+    /* Closing the listener ends the multishot accept (its final CQE arrives with an error). */
+    shutdown(sc->fd, SHUT_RDWR);
+    for (struct conn *c = sc->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1])
+            c->close_after_send = true; /* finish the exchange in progress, then close */
+        else
+            conn_close(c);
+    }
+}
