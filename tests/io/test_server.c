@@ -1,0 +1,430 @@
+/*
+ * test_server.c: the HTTP server over real sockets on 127.0.0.1.
+ *
+ * Each test starts reactors serving an echo handler (status 200, body
+ * "<method> <target> <body>"), runs a blocking client on its own thread,
+ * and stops the reactors when the client is done; the client records what
+ * it saw and the test thread asserts it afterwards.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+static ic_http_server_t *t_srv;
+
+static void t_echo(ic_http_exchange_t *x, void *arg)
+{
+    const ic_http_request_t *req = ic_http_request(x);
+    ic_str_t body = ic_http_body(x);
+    size_t n = req->method.len + req->target.len + body.len + 2;
+    char *out = malloc(n);
+    memcpy(out, req->method.p, req->method.len);
+    out[req->method.len] = ' ';
+    memcpy(out + req->method.len + 1, req->target.p, req->target.len);
+    out[req->method.len + 1 + req->target.len] = ' ';
+    memcpy(out + req->method.len + req->target.len + 2, body.p, body.len);
+    ic_http_respond(x, 200, NULL, 0, out, n);
+    free(out);
+}
+
+static void t_start(void *arg)
+{
+    cr_assert_eq(ic_http_server_start(t_srv), 0);
+}
+
+static void t_stop(void *arg)
+{
+    ic_http_server_stop(t_srv);
+}
+
+typedef void (*t_client_fn)(unsigned port);
+
+static void *t_client_main(void *arg)
+{
+    t_client_fn fn = (t_client_fn)arg;
+    fn(ic_http_server_port(t_srv));
+    ic_reactor_stop();
+    return NULL;
+}
+
+/* Runs the server on `cores` reactors with cfg tweaks, and fn as the client. */
+static void t_serve(unsigned cores, ic_http_server_config_t *hcfg, t_client_fn fn)
+{
+    ic_http_server_config_t def;
+    if (!hcfg) {
+        ic_http_server_config_init(&def);
+        hcfg = &def;
+    }
+    hcfg->port = 0;
+    hcfg->handler = t_echo;
+    cr_assert_eq(ic_http_server_new(hcfg, cores, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(cores, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t client;
+    pthread_create(&client, NULL, t_client_main, (void *)fn);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    pthread_join(client, NULL);
+    ic_http_server_free(t_srv);
+}
+
+/* ---- a small blocking client ------------------------------------------------------- */
+
+struct t_conn {
+    int fd;
+    char buf[1 << 20];
+    size_t len;
+};
+
+static struct t_conn *t_connect(unsigned port)
+{
+    struct t_conn *c = calloc(1, sizeof(*c));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(c->fd);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void t_close(struct t_conn *c)
+{
+    close(c->fd);
+    free(c);
+}
+
+static void t_send(struct t_conn *c, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void t_sends(struct t_conn *c, const char *s)
+{
+    t_send(c, s, strlen(s));
+}
+
+/* Reads one response; returns its status (-1 on EOF or timeout) and copies its body (NUL-terminated) to body. */
+static int t_response(struct t_conn *c, char *body, size_t cap, bool head)
+{
+    for (;;) {
+        char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (end) {
+            size_t hl = (size_t)(end - c->buf) + 4, bl = 0;
+            char *cl = memmem(c->buf, hl, "Content-Length: ", 16);
+            if (cl && !head)
+                bl = strtoul(cl + 16, NULL, 10);
+            if (c->len >= hl + bl) {
+                int status = atoi(c->buf + 9);
+                if (body) {
+                    size_t n = bl < cap - 1 ? bl : cap - 1;
+                    memcpy(body, c->buf + hl, n);
+                    body[n] = '\0';
+                }
+                memmove(c->buf, c->buf + hl + bl, c->len - hl - bl);
+                c->len -= hl + bl;
+                return status;
+            }
+        }
+        if (c->len == sizeof(c->buf))
+            return -1;
+        ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+        if (r <= 0)
+            return -1;
+        c->len += (size_t)r;
+    }
+}
+
+/* True when the server closed the connection (EOF, nothing else pending). */
+static bool t_eof(struct t_conn *c)
+{
+    char b;
+    return c->len == 0 && recv(c->fd, &b, 1, 0) == 0;
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+static struct {
+    int st[8];
+    char body[8][256];
+    bool eof[8];
+    int fails;
+    int count;
+} R;
+
+static void c_pipelining(unsigned port)
+{
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "GET /a HTTP/1.1\r\nHost: t\r\n\r\n"
+               "POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
+               "HEAD /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    R.st[0] = t_response(c, R.body[0], 256, false);
+    R.st[1] = t_response(c, R.body[1], 256, false);
+    R.st[2] = t_response(c, R.body[2], 256, true);
+    t_sends(c, "GET /again HTTP/1.1\r\nHost: t\r\n\r\n");
+    R.st[3] = t_response(c, R.body[3], 256, false);
+    t_close(c);
+}
+
+Test(server, keep_alive_pipelining_in_order_and_head, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    t_serve(1, NULL, c_pipelining);
+    cr_assert_eq(R.st[0], 200);
+    cr_assert_str_eq(R.body[0], "GET /a ");
+    cr_assert_eq(R.st[1], 200);
+    cr_assert_str_eq(R.body[1], "POST /b xyz");
+    cr_assert_eq(R.st[2], 200);
+    cr_assert_str_eq(R.body[2], "", "HEAD got a body");
+    cr_assert_eq(R.st[3], 200, "keep-alive connection did not serve a 4th request");
+    cr_assert_str_eq(R.body[3], "GET /again ");
+}
+
+static void c_split(unsigned port)
+{
+    static const char req[] = "POST /split HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    struct t_conn *c = t_connect(port);
+    char body[256];
+    for (size_t k = 1; k < sizeof(req) - 1; k++) {
+        t_send(c, req, k);
+        t_send(c, req + k, sizeof(req) - 1 - k);
+        if (t_response(c, body, sizeof(body), false) != 200 || strcmp(body, "POST /split hello") != 0)
+            R.fails++;
+        R.count++;
+    }
+    /* And one byte per write. */
+    for (size_t k = 0; k < sizeof(req) - 1; k++)
+        t_send(c, req + k, 1);
+    if (t_response(c, body, sizeof(body), false) != 200 || strcmp(body, "POST /split hello") != 0)
+        R.fails++;
+    t_close(c);
+}
+
+Test(server, request_split_at_every_byte, .timeout = 60)
+{
+    memset(&R, 0, sizeof(R));
+    t_serve(1, NULL, c_split);
+    cr_assert_gt(R.count, 50);
+    cr_assert_eq(R.fails, 0, "%d of %d split requests failed", R.fails, R.count);
+}
+
+static void c_bodies(unsigned port)
+{
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "POST /ch HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    R.st[0] = t_response(c, R.body[0], 256, false);
+    /* 300 KB: larger than any provided buffer, so it arrives over many CQEs. */
+    size_t big = 300 * 1000;
+    char *b = malloc(big);
+    memset(b, 'z', big);
+    char head[128];
+    snprintf(head, sizeof(head), "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", big);
+    t_sends(c, head);
+    t_send(c, b, big);
+    free(b);
+    R.st[1] = t_response(c, R.body[1], 256, false);
+    char *cl = memmem(R.body[1], 10, "POST /big ", 10);
+    R.eof[1] = cl != NULL;
+    /* A chunked body split across writes, chunk sizes in hex. */
+    t_sends(c, "POST /ch2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1");
+    t_sends(c, "0\r\n0123456789abcdef\r\n");
+    t_sends(c, "0\r\n\r\n");
+    R.st[2] = t_response(c, R.body[2], 256, false);
+    t_close(c);
+}
+
+Test(server, chunked_and_large_bodies, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    t_serve(1, &h, c_bodies);
+    cr_assert_eq(R.st[0], 200);
+    cr_assert_str_eq(R.body[0], "POST /ch hello world");
+    cr_assert_eq(R.st[1], 200);
+    cr_assert(R.eof[1], "big body echo starts wrong: %.20s", R.body[1]);
+    cr_assert_eq(R.st[2], 200);
+    cr_assert_str_eq(R.body[2], "POST /ch2 0123456789abcdef");
+}
+
+static const char *const error_requests[] = {
+    "GARBAGE\r\n\r\n",
+    "GET / HTTP/2.0\r\nHost: t\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+    NULL, /* filled with a 20 KB head */
+    "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+};
+static const int error_status[] = {400, 505, 501, 413, 431, 400};
+
+static void c_errors(unsigned port)
+{
+    char big[20 * 1024 + 64];
+    int n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ");
+    memset(big + n, 'a', 20 * 1024);
+    strcpy(big + n + 20 * 1024, "\r\n\r\n");
+    for (int i = 0; i < 6; i++) {
+        struct t_conn *c = t_connect(port);
+        t_sends(c, error_requests[i] ? error_requests[i] : big);
+        R.st[i] = t_response(c, NULL, 0, false);
+        R.eof[i] = t_eof(c);
+        t_close(c);
+    }
+    /* HTTP/1.0: answered, then closed. */
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "GET /old HTTP/1.0\r\n\r\n");
+    R.st[6] = t_response(c, R.body[6], 256, false);
+    R.eof[6] = t_eof(c);
+    t_close(c);
+}
+
+Test(server, errors_answer_and_close, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.max_body = 1000;
+    t_serve(1, &h, c_errors);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(R.st[i], error_status[i], "case %d: got %d, expected %d", i, R.st[i], error_status[i]);
+        cr_assert(R.eof[i], "case %d: connection not closed after the error", i);
+    }
+    cr_assert_eq(R.st[6], 200);
+    cr_assert_str_eq(R.body[6], "GET /old ");
+    cr_assert(R.eof[6], "HTTP/1.0 connection not closed");
+}
+
+static void c_slow(unsigned port)
+{
+    /* Slowloris: half a head, then nothing. The server must answer 408 and close on its own. */
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "GET / HTTP/1.1\r\nHost:");
+    R.st[0] = t_response(c, NULL, 0, false);
+    R.eof[0] = t_eof(c);
+    t_close(c);
+    /* Expect: 100-continue: the interim response comes before the body is sent. */
+    c = t_connect(port);
+    t_sends(c, "PUT /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+    R.st[1] = t_response(c, NULL, 0, false);
+    t_sends(c, "abc");
+    R.st[2] = t_response(c, R.body[2], 256, false);
+    t_close(c);
+}
+
+Test(server, slowloris_408_and_expect_continue, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.header_timeout_ms = 300;
+    t_serve(1, &h, c_slow);
+    cr_assert_eq(R.st[0], 408);
+    cr_assert(R.eof[0]);
+    cr_assert_eq(R.st[1], 100);
+    cr_assert_eq(R.st[2], 200);
+    cr_assert_str_eq(R.body[2], "PUT /e abc");
+}
+
+static void c_reset(unsigned port)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    /* Reset mid-request. */
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\npartial");
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    t_close(c);
+    /* Reset mid-response: ask for a large echo and never read it. */
+    c = t_connect(port);
+    size_t big = 900 * 1000;
+    char *b = malloc(big);
+    memset(b, 'r', big);
+    char head[128];
+    snprintf(head, sizeof(head), "POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", big);
+    t_sends(c, head);
+    t_send(c, b, big);
+    free(b);
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    t_close(c);
+    /* The server still serves. */
+    c = t_connect(port);
+    t_sends(c, "GET /alive HTTP/1.1\r\nHost: t\r\n\r\n");
+    R.st[0] = t_response(c, R.body[0], 256, false);
+    t_close(c);
+}
+
+Test(server, client_reset_mid_request_and_mid_response, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.max_body = 2 * 1000 * 1000;
+    t_serve(1, &h, c_reset);
+    cr_assert_eq(R.st[0], 200);
+    cr_assert_str_eq(R.body[0], "GET /alive ");
+}
+
+#define T_CONNS 5000
+
+static void c_many(unsigned port)
+{
+    static struct t_conn *conns[T_CONNS];
+    char body[256], want[64];
+    for (int i = 0; i < T_CONNS; i++) {
+        conns[i] = t_connect(port);
+        if (!conns[i]) {
+            R.fails++;
+            continue;
+        }
+    }
+    for (int i = 0; i < T_CONNS; i++) {
+        if (!conns[i])
+            continue;
+        char req[96];
+        snprintf(req, sizeof(req), "GET /c%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+        t_sends(conns[i], req);
+    }
+    for (int i = 0; i < T_CONNS; i++) {
+        if (!conns[i])
+            continue;
+        snprintf(want, sizeof(want), "GET /c%d ", i);
+        if (t_response(conns[i], body, sizeof(body), false) != 200 || strcmp(body, want) != 0)
+            R.fails++;
+        else
+            R.count++;
+        t_close(conns[i]);
+    }
+}
+
+Test(server, five_thousand_concurrent_connections, .timeout = 120)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_max < 2 * T_CONNS + 200)
+        cr_skip_test("RLIMIT_NOFILE hard limit %lu is below the %d descriptors this test needs", (unsigned long)rl.rlim_max,
+                     2 * T_CONNS + 200);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    memset(&R, 0, sizeof(R));
+    t_serve(2, NULL, c_many);
+    cr_assert_eq(R.fails, 0, "%d of %d connections failed", R.fails, T_CONNS);
+    cr_assert_eq(R.count, T_CONNS);
+}
