@@ -428,3 +428,27 @@ Test(server, five_thousand_concurrent_connections, .timeout = 120)
     cr_assert_eq(R.fails, 0, "%d of %d connections failed", R.fails, T_CONNS);
     cr_assert_eq(R.count, T_CONNS);
 }
+
+static void c_idle(unsigned port)
+{
+    struct t_conn *c = t_connect(port);
+    t_sends(c, "GET /once HTTP/1.1\r\nHost: t\r\n\r\n");
+    R.st[0] = t_response(c, R.body[0], 256, false);
+    /* Nothing more is sent: the server must close the idle keep-alive connection on its own. */
+    uint64_t t0 = ic_clock_ns();
+    R.eof[0] = t_eof(c);
+    R.count = (int)((ic_clock_ns() - t0) / 1000000);
+    t_close(c);
+}
+
+Test(server, idle_keep_alive_connection_is_closed, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.idle_timeout_ms = 200;
+    t_serve(1, &h, c_idle);
+    cr_assert_eq(R.st[0], 200);
+    cr_assert(R.eof[0], "idle connection not closed");
+    cr_assert_geq(R.count, 150, "closed after %d ms, before the idle timeout", R.count);
+}
