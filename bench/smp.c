@@ -132,6 +132,18 @@ static struct {
     ic_timer_t gap;
 } B;
 
+/* Two reactors, quiet, no signal handling: the configuration every run below starts from. */
+static ic_reactor_config_t bench_config(void (*on_start)(void *))
+{
+    ic_reactor_config_t cfg;
+    ic_reactor_config_init(&cfg);
+    cfg.cores = 2;
+    cfg.quiet = true;
+    cfg.handle_signals = false;
+    cfg.on_start = on_start;
+    return cfg;
+}
+
 static int tp_work(ic_smp_msg_t *m, void *arg)
 {
     return 0;
@@ -167,12 +179,7 @@ static double round_trips(unsigned from, unsigned to)
     B.from = from;
     B.to = to;
     B.total = quick ? 5000000 : 20000000;
-    ic_reactor_config_t cfg;
-    ic_reactor_config_init(&cfg);
-    cfg.cores = 2;
-    cfg.quiet = true;
-    cfg.handle_signals = false;
-    cfg.on_start = tp_start;
+    ic_reactor_config_t cfg = bench_config(tp_start);
     ic_reactor_run(&cfg);
     return (double)B.total / ((double)(B.t1 - B.t0) / 1e9);
 }
@@ -233,12 +240,7 @@ static struct lat ping_pong(unsigned from, unsigned to, bool asleep, ic_doorbell
     B.gap_ns = asleep ? 300 * 1000 : 0;
     B.hop = malloc(sizeof(uint64_t) * B.n);
     B.rtt = malloc(sizeof(uint64_t) * B.n);
-    ic_reactor_config_t cfg;
-    ic_reactor_config_init(&cfg);
-    cfg.cores = 2;
-    cfg.quiet = true;
-    cfg.handle_signals = false;
-    cfg.on_start = pp_start;
+    ic_reactor_config_t cfg = bench_config(pp_start);
     cfg.doorbell = bell;
     /* Busy: a spin far longer than the gap keeps the target polling. Asleep: no spin at all. */
     cfg.spin_us = asleep ? 0 : 1000000;

@@ -54,6 +54,14 @@ static void *t_client_main(void *arg)
     return NULL;
 }
 
+/* The default server config, for a test to adjust one field of. */
+static ic_http_server_config_t t_http_config(void)
+{
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    return h;
+}
+
 /* Runs the server on `cores` reactors with cfg tweaks, and fn as the client. */
 static void t_serve(unsigned cores, ic_http_server_config_t *hcfg, t_client_fn fn)
 {
@@ -255,8 +263,7 @@ static void c_bodies(unsigned port)
 Test(server, chunked_and_large_bodies, .timeout = 30)
 {
     memset(&R, 0, sizeof(R));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
+    ic_http_server_config_t h = t_http_config();
     t_serve(1, &h, c_bodies);
     cr_assert_eq(R.st[0], 200);
     cr_assert_str_eq(R.body[0], "POST /ch hello world");
@@ -300,8 +307,7 @@ static void c_errors(unsigned port)
 Test(server, errors_answer_and_close, .timeout = 30)
 {
     memset(&R, 0, sizeof(R));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
+    ic_http_server_config_t h = t_http_config();
     h.max_body = 1000;
     t_serve(1, &h, c_errors);
     for (int i = 0; i < 6; i++) {
@@ -333,8 +339,7 @@ static void c_slow(unsigned port)
 Test(server, slowloris_408_and_expect_continue, .timeout = 30)
 {
     memset(&R, 0, sizeof(R));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
+    ic_http_server_config_t h = t_http_config();
     h.header_timeout_ms = 300;
     t_serve(1, &h, c_slow);
     cr_assert_eq(R.st[0], 408);
@@ -374,8 +379,7 @@ static void c_reset(unsigned port)
 Test(server, client_reset_mid_request_and_mid_response, .timeout = 30)
 {
     memset(&R, 0, sizeof(R));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
+    ic_http_server_config_t h = t_http_config();
     h.max_body = 2 * 1000 * 1000;
     t_serve(1, &h, c_reset);
     cr_assert_eq(R.st[0], 200);
@@ -444,8 +448,7 @@ static void c_idle(unsigned port)
 Test(server, idle_keep_alive_connection_is_closed, .timeout = 30)
 {
     memset(&R, 0, sizeof(R));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
+    ic_http_server_config_t h = t_http_config();
     h.idle_timeout_ms = 200;
     t_serve(1, &h, c_idle);
     cr_assert_eq(R.st[0], 200);
