@@ -15,8 +15,8 @@
  * Responses are appended to a pending buffer while the previous one is
  * being sent (two buffers: an in-flight send owns its buffer until its CQE).
  * Backpressure: past IC__OUT_HIGH bytes waiting to be sent, no further
- * request is parsed; past IC__IN_HIGH bytes waiting to be parsed, the
- * receive is not re-armed.
+ * request is parsed; then past IC__IN_HIGH bytes waiting to be parsed, the
+ * multishot receive is cancelled until the backlog drains.
  *
  * A connection is freed only when none of its operations is in flight.
  */
@@ -47,7 +47,7 @@ struct conn {
     int fd;
     unsigned ops; /* operations in flight: recv, send, cancel */
     ic_op_t recv_op, send_op, cancel_op;
-    bool recv_armed, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
+    bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
     ic_timer_t timer;
     ic_task_t free_task;
     bool free_posted;
@@ -255,6 +255,34 @@ static void cancel_done(ic_op_t *op, int res, unsigned flags)
     maybe_free(c);
 }
 
+/* Cancels the multishot recv: too much input waits to be parsed. resume_recv re-arms it once it drained. */
+static void pause_recv(struct conn *c)
+{
+    if (!c->recv_armed || c->recv_pausing || c->closing)
+        return;
+    c->recv_pausing = true;
+    c->cancel_op.cb = cancel_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->cancel_op);
+    io_uring_prep_cancel(sqe, &c->recv_op, 0);
+    c->ops++;
+}
+
+/*
+ * True when the parser is waiting for bytes: no exchange pending and no
+ * output backlog. Then input is bounded by max_head and max_body (the parser
+ * answers 431/413 past them), not by IC__IN_HIGH.
+ */
+static bool wants_input(const struct conn *c)
+{
+    return !c->x.active && c->out_len[c->sending ^ 1] < IC__OUT_HIGH;
+}
+
+static void resume_recv(struct conn *c)
+{
+    if (!c->recv_armed && !c->eof && !c->closing && (c->in_len < IC__IN_HIGH || wants_input(c)))
+        arm_recv(c);
+}
+
 static void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -355,8 +383,7 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     flush(c);
     if (!c->closing && !c->send_busy) {
         process(c); /* resumes if backpressure had paused parsing */
-        if (!c->recv_armed && !c->closing && !c->eof && c->in_len < IC__IN_HIGH)
-            arm_recv(c);
+        resume_recv(c);
     }
 }
 
@@ -533,6 +560,7 @@ void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *heade
     flush(c);
     if (!c->in_handler)
         process(c); /* answered later: go on with pipelined requests */
+    resume_recv(c);
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -643,6 +671,7 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
     struct srv_core *sc = c->sc;
     if (!(flags & IORING_CQE_F_MORE)) {
         c->recv_armed = false;
+        c->recv_pausing = false;
         c->ops--;
     }
     if (res > 0) {
@@ -667,6 +696,8 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
         if (!c->x.active && !c->send_busy)
             process(c);
+    } else if (res == -ECANCELED && !c->closing) {
+        /* pause_recv's cancel: resume_recv re-arms once the input drained. */
     } else if (res != -ENOBUFS) {
         conn_close(c); /* reset, or cancelled by conn_close */
     }
@@ -674,9 +705,11 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         maybe_free(c);
         return;
     }
-    /* Re-arm unless the peer is done or we hold too much unparsed input (backpressure). */
-    if (!c->recv_armed && !c->eof && c->in_len < IC__IN_HIGH)
-        arm_recv(c);
+    /* Backpressure: a multishot recv keeps delivering until cancelled, so too much unparsed input cancels it. */
+    if (c->in_len >= IC__IN_HIGH && !wants_input(c))
+        pause_recv(c);
+    else
+        resume_recv(c);
 }
 
 static void arm_recv(struct conn *c)

@@ -8,6 +8,7 @@
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,4 +455,89 @@ Test(server, idle_keep_alive_connection_is_closed, .timeout = 30)
     cr_assert_eq(R.st[0], 200);
     cr_assert(R.eof[0], "idle connection not closed");
     cr_assert_geq(R.count, 150, "closed after %d ms, before the idle timeout", R.count);
+}
+
+/* A client that sends but does not read: the server must stop taking its requests (bounded buffering), then serve them all. */
+static _Atomic int t_big_calls;
+
+static void t_big(ic_http_exchange_t *x, void *arg)
+{
+    static char body[16 * 1024];
+    atomic_fetch_add(&t_big_calls, 1);
+    memset(body, 'b', sizeof(body));
+    ic_http_respond(x, 200, NULL, 0, body, sizeof(body));
+}
+
+/* 20,000 requests of 2 KB: 40 MB, far more than the kernel's socket buffers on both sides can hold. */
+#define T_SLOW_REQS 20000
+
+static void c_slow_reader(unsigned port)
+{
+    struct t_conn *c = t_connect(port);
+    static char req[2048 + 64];
+    int n = snprintf(req, sizeof(req), "GET /big HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+    memset(req + n, 'p', 2048);
+    strcpy(req + n + 2048, "\r\n\r\n");
+    const size_t reqlen = strlen(req);
+    int sent = 0;
+    size_t off = 0;
+    /* Send without reading until the socket stays unwritable for a while: the server has stopped reading us. */
+    while (sent < T_SLOW_REQS) {
+        ssize_t w = send(c->fd, req + off, reqlen - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+            if (off == reqlen) {
+                off = 0;
+                sent++;
+            }
+            continue;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+        if (poll(&p, 1, 1000) == 0)
+            break; /* a second without room: the server is applying backpressure */
+    }
+    R.st[0] = sent;
+    R.st[1] = atomic_load(&t_big_calls);
+    int ok = 0, answered = 0;
+    if (off) { /* finish the request in progress so that every request sent is whole */
+        while (off < reqlen) {
+            ssize_t w = send(c->fd, req + off, reqlen - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) {
+                off += (size_t)w;
+                continue;
+            }
+            /* Reading a response makes room on the server's side, which lets it read us again. */
+            ok += t_response(c, NULL, 0, false) == 200;
+            answered++;
+        }
+        sent++;
+    }
+    /* Now read everything: every request answered, in order. */
+    for (int i = answered; i < sent; i++)
+        ok += t_response(c, NULL, 0, false) == 200;
+    R.st[2] = ok;
+    R.st[3] = sent;
+    t_close(c);
+}
+
+Test(server, slow_reader_backpressure, .timeout = 120)
+{
+    memset(&R, 0, sizeof(R));
+    atomic_store(&t_big_calls, 0);
+    ic_http_server_config_t h = t_http_config();
+    h.port = 0;
+    h.handler = t_big;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t client;
+    pthread_create(&client, NULL, t_client_main, (void *)c_slow_reader);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    pthread_join(client, NULL);
+    ic_http_server_free(t_srv);
+    cr_assert_lt(R.st[0], T_SLOW_REQS, "the server kept reading a client that never read (%d requests taken)", R.st[0]);
+    cr_assert_lt(R.st[1], R.st[0], "every request was handled while the client was not reading");
+    cr_log_info("slow reader: %d requests sent before the server stopped reading, %d handled", R.st[0], R.st[1]);
+    cr_assert_eq(R.st[2], R.st[3], "%d of %d responses arrived", R.st[2], R.st[3]);
 }
