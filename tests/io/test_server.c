@@ -541,3 +541,66 @@ Test(server, slow_reader_backpressure, .timeout = 120)
     cr_log_info("slow reader: %d requests sent before the server stopped reading, %d handled", R.st[0], R.st[1]);
     cr_assert_eq(R.st[2], R.st[3], "%d of %d responses arrived", R.st[2], R.st[3]);
 }
+
+/* Out of descriptors: accept fails with EMFILE, the server keeps serving, and accepts the rest once descriptors free up. */
+static void c_emfile(unsigned port)
+{
+    struct t_conn *c[6];
+    char want[32], body[64];
+    /* All six client sockets exist before any connects, so only the server's accepts can run out of descriptors. */
+    for (int i = 0; i < 6; i++) {
+        c[i] = calloc(1, sizeof(*c[i]));
+        c[i]->fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct timeval tv = {.tv_sec = 10};
+        setsockopt(c[i]->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    for (int i = 0; i < 6; i++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+        /* The kernel completes the handshake even when the server cannot accept yet. */
+        if (c[i]->fd < 0 || connect(c[i]->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            close(c[i]->fd);
+            free(c[i]);
+            c[i] = NULL;
+        }
+        char req[64];
+        snprintf(req, sizeof(req), "GET /e%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", i);
+        if (c[i])
+            t_sends(c[i], req);
+    }
+    /* Two fit under the limit; answering them and closing them frees descriptors for the others. */
+    for (int i = 0; i < 6; i++) {
+        if (!c[i])
+            continue;
+        snprintf(want, sizeof(want), "GET /e%d ", i);
+        if (t_response(c[i], body, sizeof(body), false) == 200 && strcmp(body, want) == 0)
+            R.count++;
+        t_close(c[i]);
+    }
+}
+
+Test(server, emfile_on_accept_keeps_serving, .timeout = 60)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h = t_http_config();
+    h.port = 0;
+    h.handler = t_echo;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    /* Room for the six client sockets and two accepted ones, above what is open now. */
+    int lowest = dup(0);
+    close(lowest);
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_NOFILE, &old);
+    rl = old;
+    rl.rlim_cur = (rlim_t)lowest + 8;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    pthread_t client;
+    pthread_create(&client, NULL, t_client_main, (void *)c_emfile);
+    pthread_join(client, NULL);
+    setrlimit(RLIMIT_NOFILE, &old);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    ic_http_server_free(t_srv);
+    cr_assert_eq(R.count, 6, "%d of 6 connections served", R.count);
+}
