@@ -75,8 +75,8 @@ struct conn {
 struct srv_core {
     ic_http_server_t *srv;
     int fd;
-    ic_op_t accept_op;
-    bool accept_armed, stopping;
+    ic_op_t accept_op, accept_cancel_op;
+    bool accept_armed, accept_backoff, stopping;
     struct io_uring_buf_ring *br;
     char *bufs;
     struct conn *conns;
@@ -757,6 +757,11 @@ static void retry_accept(ic_timer_t *t)
         arm_accept(sc);
 }
 
+static void accept_cancelled(ic_op_t *op, int res, unsigned flags)
+{
+    (void)op; /* the cancelled accept's own last CQE does the rest */
+}
+
 static void accept_done(ic_op_t *op, int res, unsigned flags)
 {
     struct srv_core *sc = (struct srv_core *)((char *)op - offsetof(struct srv_core, accept_op));
@@ -774,13 +779,26 @@ static void accept_done(ic_op_t *op, int res, unsigned flags)
             ic_log(IC_LOG_WARN, "accept: %s; retrying in 50 ms", ic_strerror(res));
             sc->emfile_logged = now;
         }
-        if (!sc->accept_armed) {
-            ic_timer_start(&sc->retry, 50 * 1000000, 0);
+        sc->accept_backoff = true;
+        if (sc->accept_armed) {
+            /*
+             * A multishot accept may stay armed after the error, but the
+             * connections already queued are not signalled again: cancel it
+             * and start afresh from the retry timer.
+             */
+            sc->accept_cancel_op.cb = accept_cancelled;
+            io_uring_prep_cancel(ic_reactor_sqe(&sc->accept_cancel_op), &sc->accept_op, 0);
             return;
         }
     }
-    if (!sc->accept_armed && !sc->stopping)
-        arm_accept(sc);
+    if (!sc->accept_armed && !sc->stopping) {
+        if (sc->accept_backoff) {
+            sc->accept_backoff = false;
+            ic_timer_start(&sc->retry, 50 * 1000000, 0);
+        } else {
+            arm_accept(sc);
+        }
+    }
 }
 
 static void arm_accept(struct srv_core *sc)
