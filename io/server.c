@@ -84,6 +84,7 @@ struct srv_core {
     time_t date_sec;
     char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
     uint64_t emfile_logged;
+    ic_http_server_stats_t stats;
 } __attribute__((aligned(64)));
 
 struct ic_http_server {
@@ -216,6 +217,7 @@ static void conn_free(struct conn *c)
     ic_timer_stop(&c->timer);
     if (c->fd >= 0)
         close(c->fd);
+    IC__STAT_ADD(sc, open, -1ull);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -660,6 +662,7 @@ static void process(struct conn *c)
         c->x.consumed = consumed;
         c->x.active = true;
         c->in_handler = true;
+        IC__STAT_INC(c->sc, requests);
         cfg->handler(&c->x, cfg->arg);
         c->in_handler = false;
     }
@@ -732,6 +735,8 @@ static void conn_new(struct srv_core *sc, int fd)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    IC__STAT_INC(sc, accepted);
+    IC__STAT_INC(sc, open);
     c->sc = sc;
     c->fd = fd;
     c->sending = 1; /* so that buffer 0 is the first pending one */
@@ -775,6 +780,7 @@ static void accept_done(ic_op_t *op, int res, unsigned flags)
     } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
         /* Out of descriptors or memory: keep serving what we have, retry accepting shortly. */
         uint64_t now = ic_reactor_now();
+        IC__STAT_INC(sc, accept_errors);
         if (now - sc->emfile_logged > 1000000000u) {
             ic_log(IC_LOG_WARN, "accept: %s; retrying in 50 ms", ic_strerror(res));
             sc->emfile_logged = now;
@@ -835,6 +841,18 @@ int ic_http_server_start(ic_http_server_t *srv)
     ic_timer_init(&sc->retry, retry_accept);
     arm_accept(sc);
     return 0;
+}
+
+void ic_http_server_stats(const ic_http_server_t *srv, unsigned core, ic_http_server_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (core >= srv->n)
+        return;
+    const ic_http_server_stats_t *s = &srv->cores[core].stats;
+    out->accepted = __atomic_load_n(&s->accepted, __ATOMIC_RELAXED);
+    out->accept_errors = __atomic_load_n(&s->accept_errors, __ATOMIC_RELAXED);
+    out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+    out->open = __atomic_load_n(&s->open, __ATOMIC_RELAXED);
 }
 
 void ic_http_server_stop(ic_http_server_t *srv)

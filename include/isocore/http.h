@@ -147,6 +147,21 @@ int ic_http_server_start(ic_http_server_t *srv);
 /** Stops accepting on the current reactor and closes idle connections; call in on_stop. Busy ones finish first. */
 void ic_http_server_stop(ic_http_server_t *srv);
 
+/* Per-core counters of the server, each written only by its own core. */
+typedef struct ic_http_server_stats {
+    unsigned long long accepted;      /* connections accepted */
+    unsigned long long accept_errors; /* accepts that failed (EMFILE, ENFILE, ENOMEM…) and were retried */
+    unsigned long long requests;      /* requests handed to the handler */
+    unsigned long long open;          /* connections open now */
+} ic_http_server_stats_t;
+
+/**
+ * Reads the counters of one core (0 .. ncores-1) into *out; any thread, any
+ * time between ic_http_server_new and ic_http_server_free. Each field is read
+ * atomically; the fields together are not a snapshot.
+ */
+void ic_http_server_stats(const ic_http_server_t *srv, unsigned core, ic_http_server_stats_t *out);
+
 /** Frees the server after ic_reactor_wait returned. */
 void ic_http_server_free(ic_http_server_t *srv);
 

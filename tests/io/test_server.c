@@ -6,6 +6,8 @@
  * and stops the reactors when the client is done; the client records what
  * it saw and the test thread asserts it afterwards.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -540,4 +542,91 @@ Test(server, slow_reader_backpressure, .timeout = 120)
     cr_assert_lt(R.st[1], R.st[0], "every request was handled while the client was not reading");
     cr_log_info("slow reader: %d requests sent before the server stopped reading, %d handled", R.st[0], R.st[1]);
     cr_assert_eq(R.st[2], R.st[3], "%d of %d responses arrived", R.st[2], R.st[3]);
+}
+
+/* Six client sockets, made before the descriptor limit is lowered; their connections are queued on the server. */
+static struct t_conn *em_conn[6];
+
+static void c_emfile(unsigned port)
+{
+    char want[32], body[64];
+    for (int i = 0; i < 6; i++) {
+        if (!em_conn[i])
+            continue;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+        /* The kernel completes the handshake even when the server cannot accept yet. */
+        if (connect(em_conn[i]->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            continue;
+        char req[64];
+        /* Keep-alive: the server holds its descriptor until the client closes. */
+        snprintf(req, sizeof(req), "GET /e%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+        t_sends(em_conn[i], req);
+    }
+    /* The server accepted two; answering and closing them frees descriptors for the others. */
+    for (int i = 0; i < 6; i++) {
+        if (!em_conn[i])
+            continue;
+        snprintf(want, sizeof(want), "GET /e%d ", i);
+        if (t_response(em_conn[i], body, sizeof(body), false) == 200 && strcmp(body, want) == 0)
+            R.count++;
+        t_close(em_conn[i]);
+        em_conn[i] = NULL;
+    }
+}
+
+/* The descriptor number just past the n-th free one: a limit that leaves exactly n descriptors free. */
+static int t_limit_leaving(int n)
+{
+    for (int fd = 0;; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && --n == 0)
+            return fd + 1;
+}
+
+static struct rlimit em_old;
+
+/*
+ * The limit is lowered on the reactor before it arms the accept: io_uring
+ * reads RLIMIT_NOFILE when it prepares an accept, and a multishot accept
+ * keeps the limit it was prepared with.
+ */
+static void t_start_emfile(void *arg)
+{
+    struct rlimit rl = em_old;
+    rl.rlim_cur = (rlim_t)t_limit_leaving(2);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    cr_assert_eq(ic_http_server_start(t_srv), 0);
+}
+
+Test(server, emfile_on_accept_keeps_serving, .timeout = 60)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h = t_http_config();
+    h.port = 0;
+    h.handler = t_echo;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    for (int i = 0; i < 6; i++) {
+        em_conn[i] = calloc(1, sizeof(*em_conn[i]));
+        em_conn[i]->fd = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_geq(em_conn[i]->fd, 0);
+        struct timeval tv = {.tv_sec = 10};
+        setsockopt(em_conn[i]->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    getrlimit(RLIMIT_NOFILE, &em_old);
+    ic_reactor_config_t cfg = t_config(1, t_start_emfile, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t client;
+    pthread_create(&client, NULL, t_client_main, (void *)c_emfile);
+    pthread_join(client, NULL);
+    setrlimit(RLIMIT_NOFILE, &em_old);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    ic_http_server_stats_t st;
+    ic_http_server_stats(t_srv, 0, &st);
+    ic_http_server_free(t_srv);
+    cr_assert_eq(R.count, 6, "%d of 6 connections served", R.count);
+    cr_assert_eq(st.accepted, 6);
+    cr_assert_eq(st.requests, 6);
+    cr_assert_eq(st.open, 0);
+    cr_assert_gt(st.accept_errors, 0, "the limit never made an accept fail");
+    cr_log_info("emfile: %llu accepts failed and were retried", st.accept_errors);
 }
