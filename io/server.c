@@ -238,13 +238,14 @@ static void free_task(ic_task_t *t)
 }
 
 /*
- * Frees the connection once it is closing and its last operation has
- * completed — from a task, never synchronously, so that every function up
+ * Frees the connection once it is closing, its last operation has
+ * completed and no handler holds its exchange (an answer may come later,
+ * from another core, after the client went away) — from a task, never synchronously, so that every function up
  * the stack may go on using it until it returns.
  */
 static void maybe_free(struct conn *c)
 {
-    if (c->closing && c->ops == 0 && !c->free_posted) {
+    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted) {
         c->free_posted = true;
         ic_task_post(&c->free_task, free_task);
     }

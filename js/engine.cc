@@ -18,6 +18,7 @@
 #include <v8.h>
 
 #include "isocore/js.h"
+#include "js/internal.hh"
 
 struct ic_js_isolate {
     v8::Isolate *isolate;
@@ -47,13 +48,23 @@ extern "C" int ic_js_platform_init(void)
     v8::V8::InitializePlatform(platform.get());
     /* V8::Initialize() checks that our headers' build flags (pointer compression …) match libnode's. */
     v8::V8::Initialize();
+    /* The CPU-time watchdog of JS entries (watchdog.cc). */
+    int err = ic__js_watchdog_start();
+    if (err < 0)
+        return err;
     return 0;
+}
+
+bool ic__js_platform_ready(void)
+{
+    return platform != nullptr;
 }
 
 extern "C" void ic_js_platform_shutdown(void)
 {
     if (!platform)
         return;
+    ic__js_watchdog_stop();
     v8::V8::Dispose();
     v8::V8::DisposePlatform();
     platform.reset();

@@ -1,15 +1,15 @@
 /*
  * isocore.c: the `isocore` command line.
  *
- *   isocore serve [app.js] [--cores N]   start one reactor per CPU of the affinity mask;
- *                                        each loads the worker into its own V8 isolate
+ *   isocore serve app.js [--port P] [--host A] [--cores N] [--env NAME=VALUE]…
+ *                 [--cpu-ms N] [--wall-ms N] [--heap-mb N]
+ *                                        serve a Workers program: one reactor per CPU of the
+ *                                        affinity mask, each with the worker in its own isolate
  *   isocore serve --static TEXT [--port P] [--host A] [--cores N]
  *                                        serve TEXT to every request (the no-JS fast path)
  *   isocore version                      print versions
  *
- * Serving HTTP arrives with the io/ layer; for now `serve` starts the
- * reactors, loads the worker on every core, reports, and runs until SIGINT
- * or SIGTERM, then drains and exits 0.
+ * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
  */
 #include <errno.h>
 #include <sched.h>
@@ -25,50 +25,17 @@ struct serve {
     const char *path;
     const char *text; /* --static */
     ic_http_server_t *http;
-    char *src;
-    size_t len;
-    ic_js_isolate_t *iso[IC_MAX_CORES]; /* slot i is touched only by reactor i */
+    ic_js_tenant_t *tenant;
+    ic_js_worker_t *w[IC_MAX_CORES]; /* slot i is touched only by reactor i */
     _Atomic int failed;
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: isocore serve [app.js] [--cores N]\n"
+    fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
+               "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N]\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
-}
-
-static int read_file(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *bigger = realloc(buf, cap * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int err = ferror(f) ? -EIO : 0;
-    fclose(f);
-    if (!buf)
-        return -ENOMEM;
-    if (err) {
-        free(buf);
-        return err;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
 }
 
 static void static_handler(ic_http_exchange_t *x, void *arg)
@@ -106,19 +73,54 @@ static long parse_num(const char *opt, const char *v, long lo, long hi)
     return n;
 }
 
+/* ---- serving a worker ------------------------------------------------------------------ */
+
+/* A worker for this core: the warm one, or a new one when there is none (or the last was recycled). */
+static ic_js_worker_t *core_worker(struct serve *s, int id)
+{
+    if (s->w[id])
+        return s->w[id];
+    char err[1024];
+    int ret = ic_js_worker_new(s->tenant, &s->w[id], err, sizeof(err));
+    if (ret < 0) {
+        ic_log(IC_LOG_ERROR, "%s", err[0] ? err : ic_strerror(ret));
+        s->w[id] = NULL;
+    }
+    return s->w[id];
+}
+
+static void js_done(void *arg, const ic_js_response_t *res)
+{
+    ic_http_respond(arg, res->status, res->headers, res->nheaders, res->body, res->len);
+}
+
+static void js_handler(ic_http_exchange_t *x, void *arg)
+{
+    struct serve *s = arg;
+    int id = ic_reactor_id();
+    ic_js_worker_t *w = core_worker(s, id);
+    if (!w) {
+        static const char msg[] = "Service Unavailable: the worker failed to start\n";
+        ic_http_respond(x, 503, NULL, 0, msg, sizeof(msg) - 1);
+        return;
+    }
+    ic_js_worker_fetch(w, ic_http_request(x), ic_http_body(x), js_done, x);
+    /* An isolate that hit its heap limit answered its requests already: replace it on the next request. */
+    if (ic_js_worker_broken(w)) {
+        ic_js_worker_free(w);
+        s->w[id] = NULL;
+    }
+}
+
 static void serve_start(void *arg)
 {
     struct serve *s = arg;
     int id = ic_reactor_id();
-    char err[512];
-    int ret = ic_js_isolate_new(&s->iso[id]);
-    if (ret < 0) {
-        ic_log(IC_LOG_ERROR, "cannot create a V8 isolate: %s", ic_strerror(ret));
-    } else if ((ret = ic_js_load_worker(s->iso[id], s->path, s->src, s->len, err, sizeof(err))) < 0) {
-        ic_log(IC_LOG_ERROR, "%s: %s", s->path, err);
-    } else {
-        ic_log(IC_LOG_INFO, "cpu %d: worker %s loaded in its own isolate", ic_reactor_cpu((unsigned)id), s->path);
-        return;
+    if (core_worker(s, id)) {
+        int ret = ic_http_server_start(s->http);
+        if (ret == 0)
+            return;
+        ic_log(IC_LOG_ERROR, "cannot start the HTTP server: %s", ic_strerror(ret));
     }
     atomic_store(&s->failed, 1);
     ic_reactor_stop();
@@ -128,8 +130,9 @@ static void serve_stop(void *arg)
 {
     struct serve *s = arg;
     int id = ic_reactor_id();
-    ic_js_isolate_free(s->iso[id]);
-    s->iso[id] = NULL;
+    ic_http_server_stop(s->http);
+    ic_js_worker_free(s->w[id]); /* requests still waiting on timers get 503 */
+    s->w[id] = NULL;
 }
 
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */
@@ -172,6 +175,9 @@ static int cmd_serve(int argc, char **argv)
     s.path = NULL;
     ic_http_server_config_t hcfg;
     ic_http_server_config_init(&hcfg);
+    ic_js_limits_t limits = {0};
+    const char *envv[argc + 1]; /* --env NAME=VALUE options */
+    unsigned nenv = 0;
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
         if (!strcmp(argv[i], "--cores") && has_value) {
@@ -186,6 +192,28 @@ static int cmd_serve(int argc, char **argv)
             hcfg.port = (unsigned)n;
         } else if (!strcmp(argv[i], "--host") && has_value) {
             hcfg.host = argv[++i];
+        } else if (!strcmp(argv[i], "--env") && has_value) {
+            if (!strchr(argv[i + 1], '=')) {
+                fprintf(stderr, "isocore: --env takes NAME=VALUE, not '%s'\n", argv[i + 1]);
+                return 2;
+            }
+            envv[nenv++] = argv[++i];
+        } else if (!strcmp(argv[i], "--cpu-ms") && has_value) {
+            long n = parse_num("--cpu-ms", argv[++i], 1, 3600000);
+            if (n < 0)
+                return 2;
+            limits.cpu_ms = (unsigned)n;
+        } else if (!strcmp(argv[i], "--wall-ms") && has_value) {
+            long n = parse_num("--wall-ms", argv[++i], 1, 3600000);
+            if (n < 0)
+                return 2;
+            limits.wall_ms = (unsigned)n;
+        } else if (!strcmp(argv[i], "--heap-mb") && has_value) {
+            long n = parse_num("--heap-mb", argv[++i], 16, 65536);
+            if (n < 0)
+                return 2;
+            limits.heap_bytes = (size_t)n << 20;
+            limits.buffer_bytes = (size_t)n << 20;
         } else if (!strcmp(argv[i], "--static") && has_value) {
             s.text = argv[++i];
         } else if (argv[i][0] == '-') {
@@ -210,7 +238,21 @@ static int cmd_serve(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    int ret = read_file(s.path, &s.src, &s.len);
+    ic_js_tenant_config_t tc;
+    ic_js_tenant_config_init(&tc);
+    tc.path = s.path;
+    tc.env = envv;
+    tc.nenv = nenv;
+    tc.limits = limits;
+    /* The tenant is named after its file: "hello" for examples/hello.js. */
+    char name[256];
+    const char *base = strrchr(s.path, '/') ? strrchr(s.path, '/') + 1 : s.path;
+    snprintf(name, sizeof(name), "%s", base);
+    char *dot = strrchr(name, '.');
+    if (dot && dot != name)
+        *dot = '\0';
+    tc.name = name;
+    int ret = ic_js_tenant_new(&tc, &s.tenant);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot read %s: %s\n", s.path, ic_strerror(ret));
         return 1;
@@ -218,15 +260,27 @@ static int cmd_serve(int argc, char **argv)
     ret = ic_js_platform_init();
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot initialise V8: %s\n", ic_strerror(ret));
-        free(s.src);
+        ic_js_tenant_free(s.tenant);
         return 1;
     }
+    hcfg.handler = js_handler;
+    hcfg.arg = &s;
+    ret = ic_http_server_new(&hcfg, planned_cores(&cfg), &s.http);
+    if (ret < 0) {
+        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg.host, hcfg.port, ic_strerror(ret));
+        ic_js_platform_shutdown();
+        ic_js_tenant_free(s.tenant);
+        return 1;
+    }
+    ic_log(IC_LOG_INFO, "serving %s on http://%s:%u/ (%u cores, one isolate each)", s.path, hcfg.host, ic_http_server_port(s.http),
+           planned_cores(&cfg));
     cfg.on_start = serve_start;
     cfg.on_stop = serve_stop;
     cfg.arg = &s;
     ret = ic_reactor_run(&cfg);
+    ic_http_server_free(s.http);
     ic_js_platform_shutdown();
-    free(s.src);
+    ic_js_tenant_free(s.tenant);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
         return 1;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "isocore/error.h"
+#include "isocore/http.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,110 @@ int ic_js_eval(ic_js_isolate_t *iso, const char *src, size_t len, char *out, siz
  * IC_EJSTERMINATED.
  */
 int ic_js_load_worker(ic_js_isolate_t *iso, const char *name, const char *src, size_t len, char *err, size_t errlen);
+
+/* ---- Workers: one tenant's program in a warm isolate on one core ---------------- */
+
+/*
+ * A tenant is the description of one Workers program, shared read-only by
+ * every core: its name, main file, environment and limits. A worker is that
+ * program loaded into an isolate of one core (isolate + context + module
+ * evaluated), used only by that core. A request is a call into a worker.
+ */
+typedef struct ic_js_tenant ic_js_tenant_t;
+typedef struct ic_js_worker ic_js_worker_t;
+
+typedef enum ic_js_kind {
+    IC_JS_AUTO = 0, /* a module if the source has `export`, else a classic script */
+    IC_JS_MODULE,   /* export default { fetch(request, env, ctx) { … } } */
+    IC_JS_SCRIPT,   /* addEventListener("fetch", e => e.respondWith(…)) */
+} ic_js_kind_t;
+
+typedef struct ic_js_limits {
+    unsigned cpu_ms;     /* CPU time of one entry into the isolate (a handler call, a timer, their microtasks); default 50 */
+    unsigned wall_ms;    /* from request to response; default 30,000 */
+    size_t heap_bytes;   /* V8 heap of the isolate; default 128 MiB */
+    size_t buffer_bytes; /* ArrayBuffer bytes of the isolate; default 128 MiB */
+} ic_js_limits_t;
+
+typedef struct ic_js_tenant_config {
+    const char *name;       /* shown in logs ("hello") */
+    const char *path;       /* main file; imports resolve relative to it */
+    const char *src;        /* the main file's text, or NULL to read path */
+    size_t len;             /* of src */
+    ic_js_kind_t kind;      /* IC_JS_AUTO by default */
+    const char *const *env; /* "NAME=value" strings, given to fetch as `env` */
+    unsigned nenv;          /* entries of env */
+    ic_js_limits_t limits;  /* zeros take the defaults */
+} ic_js_tenant_config_t;
+
+/** Fills *cfg with the defaults. This function can't fail. */
+void ic_js_tenant_config_init(ic_js_tenant_config_t *cfg);
+
+/**
+ * Creates a tenant, reading its main file unless cfg->src is given; any
+ * thread. Copies what it needs from cfg. Returns 0 and sets *out, -errno
+ * when the file can't be read, or -ENOMEM.
+ */
+int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t **out);
+
+/** Frees a tenant once no worker of it is left. NULL is ignored. */
+void ic_js_tenant_free(ic_js_tenant_t *t);
+
+/** The tenant's name. */
+const char *ic_js_tenant_name(const ic_js_tenant_t *t);
+
+/**
+ * Loads the tenant into a new isolate on the calling reactor: Web API,
+ * module evaluated, fetch handler found. Returns 0 and sets *out,
+ * IC_EJSINIT (platform not initialised), IC_EJSEXCEPTION (err holds why:
+ * syntax error, a throw at top level, no fetch handler, an import that
+ * can't be read), IC_EJSTERMINATED (the top level ran out of CPU time or
+ * heap) or -ENOMEM.
+ */
+int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen);
+
+/**
+ * Disposes a worker on its core. Requests still pending get 503 first
+ * (their done callbacks run inside this call).
+ */
+void ic_js_worker_free(ic_js_worker_t *w);
+
+/** A response from a worker: valid only during the done callback. */
+typedef struct ic_js_response {
+    int status;
+    const char *const *headers; /* "name: value" lines as the handler set them, in order, for ic_http_respond */
+    unsigned nheaders;
+    const void *body;
+    size_t len;
+} ic_js_response_t;
+
+/** Called once per request, on the worker's core, with the response (always one: errors become 500/503/504). */
+typedef void (*ic_js_done_cb)(void *arg, const ic_js_response_t *res);
+
+/**
+ * Runs the tenant's fetch handler for a request: builds a Request
+ * (url = "http://" + Host + target, headers, body), calls the handler and
+ * pumps microtasks. When the handler settles at once, done runs before this
+ * returns; otherwise the request is parked until timers or I/O settle it.
+ * The request and body are copied into the isolate: the caller may free them
+ * when this returns. Errors become responses: a throw or rejection → 500,
+ * something that is not a Response → 500, CPU or heap limit → 503, wall
+ * clock limit → 504; each is logged. On the worker's core only.
+ */
+void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg);
+
+/** Requests of the worker still waiting for their response. */
+unsigned ic_js_worker_pending(const ic_js_worker_t *w);
+
+/**
+ * True when the worker must be replaced: its heap limit was hit, or V8
+ * can no longer run it. Its pending requests have had 503s already; free it
+ * and create a new one for the next request.
+ */
+bool ic_js_worker_broken(const ic_js_worker_t *w);
+
+/** Bytes of V8 heap the worker's isolate uses now. */
+size_t ic_js_worker_heap_bytes(const ic_js_worker_t *w);
 
 #ifdef __cplusplus
 }

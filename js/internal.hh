@@ -1,0 +1,108 @@
+/*
+ * internal.hh: what the C++ files of js/ share. Never included outside js/.
+ */
+#ifndef ISOCORE_JS_INTERNAL_HH
+#define ISOCORE_JS_INTERNAL_HH
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <v8.h>
+
+#include "isocore.h"
+
+/* An ArrayBuffer allocator that counts the bytes of its isolate and refuses past a limit (V8 then throws a RangeError). */
+class ic__js_allocator : public v8::ArrayBuffer::Allocator
+{
+  public:
+    explicit ic__js_allocator(size_t limit) : limit_(limit)
+    {
+    }
+    void *Allocate(size_t length) override;
+    void *AllocateUninitialized(size_t length) override;
+    void Free(void *data, size_t length) override;
+    size_t used() const
+    {
+        return used_;
+    }
+
+  private:
+    size_t limit_, used_ = 0;
+};
+
+struct ic_js_tenant {
+    std::string name, path, dir, src;
+    ic_js_kind_t kind;
+    std::vector<std::pair<std::string, std::string>> env;
+    ic_js_limits_t limits;
+};
+
+struct ic__js_timer {
+    ic_timer_t timer;
+    struct ic_js_worker *w;
+    uint32_t id;
+    bool repeat;
+};
+
+struct ic__js_pending {
+    struct ic_js_worker *w;
+    uint64_t id;
+    ic_js_done_cb done;
+    void *arg;
+    ic_timer_t wall;
+};
+
+/* The watchdog's view of one reactor thread; see watchdog.cc. */
+struct ic__js_watch;
+
+struct ic_js_worker {
+    const ic_js_tenant *tenant;
+    v8::Isolate *isolate = nullptr;
+    ic__js_allocator *allocator = nullptr;
+    v8::Global<v8::Context> context;
+    v8::Global<v8::Function> dispatch, fire;
+    std::unordered_map<uint32_t, ic__js_timer *> timers;
+    std::unordered_map<uint64_t, ic__js_pending *> pending;
+    uint64_t next_pending = 1;
+    /* Modules of the tenant, by absolute path, and which path each module came from. */
+    std::unordered_map<std::string, v8::Global<v8::Module>> modules;
+    std::vector<std::pair<v8::Global<v8::Module>, std::string>> module_paths;
+    ic__js_watch *watch = nullptr;
+    bool heap_hit = false, broken = false;
+    int core = -1;
+    uint64_t origin_ns = 0;
+    double origin_wall_ms = 0;
+    /* console rate limit: a token bucket */
+    double log_tokens = 0;
+    uint64_t log_refill_ns = 0, log_dropped = 0;
+    /* scratch for responses */
+    std::string scratch;
+    std::vector<const char *> lines;
+};
+
+/* The natives the prelude gets (webapi.cc). */
+v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);
+
+/* A timer of the worker fired (worker.cc). */
+void ic__js_timer_fired(ic_timer_t *t);
+
+/* True once ic_js_platform_init succeeded (engine.cc). */
+bool ic__js_platform_ready(void);
+
+/* Watchdog (watchdog.cc): guards one entry into an isolate with a CPU-time limit. */
+int ic__js_watchdog_start(void);
+void ic__js_watchdog_stop(void);
+ic__js_watch *ic__js_watch_self(void);
+void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms);
+/* Returns true when the watchdog terminated this entry for exceeding its CPU time. */
+bool ic__js_watch_leave(ic__js_watch *wt);
+
+/* Writes a line from console.* or the runtime, prefixed with tenant and core. */
+void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);
+
+#endif

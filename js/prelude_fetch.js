@@ -1,0 +1,371 @@
+// prelude_fetch.js: Headers, Request, Response, the fetch event, and the
+// dispatch entry point C++ calls for each request. Part of the prelude.
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\0\r\n]/;
+const trimHTTP = (v) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+const kGuard = Symbol("guard");
+
+function checkName(name) {
+  name = String(name);
+  if (!TOKEN.test(name)) throw new TypeError(`Headers: invalid header name '${name}'`);
+  return name.toLowerCase();
+}
+function checkValue(value) {
+  value = trimHTTP(value);
+  if (BAD_VALUE.test(value)) throw new TypeError("Headers: invalid header value (NUL, CR or LF)");
+  return value;
+}
+
+// Objects built with Object.create (incoming requests, clones) skip constructors, so no private methods here.
+function mutable(h) {
+  if (h[kGuard] === "immutable") throw new TypeError("Headers: these headers are immutable");
+}
+
+// The sorted and combined view the iterators show; set-cookie values stay separate.
+function sortedOf(h) {
+  const names = [...new Set(h[kList].map((e) => e[0]))].sort();
+  const out = [];
+  for (const n of names) {
+    if (n === "set-cookie") for (const v of h.getSetCookie()) out.push([n, v]);
+    else out.push([n, h.get(n)]);
+  }
+  return out;
+}
+
+class Headers {
+  constructor(init) {
+    this[kList] = [];
+    this[kGuard] = "none";
+    if (init === undefined || init === null) return;
+    if (typeof init !== "object") throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
+    if (init instanceof Headers) {
+      for (const e of init[kList]) this[kList].push([e[0], e[1]]);
+    } else if (typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const a = typeof pair === "string" ? [pair] : Array.from(pair);
+        if (a.length !== 2) throw new TypeError("Headers: each pair must have exactly two items");
+        this.append(a[0], a[1]);
+      }
+    } else {
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+  }
+  append(name, value) {
+    mutable(this);
+    this[kList].push([checkName(name), checkValue(value)]);
+  }
+  delete(name) {
+    mutable(this);
+    name = checkName(name);
+    this[kList] = this[kList].filter((e) => e[0] !== name);
+  }
+  get(name) {
+    name = checkName(name);
+    let out = null;
+    for (const e of this[kList]) if (e[0] === name) out = out === null ? e[1] : out + ", " + e[1];
+    return out;
+  }
+  getSetCookie() {
+    return this[kList].filter((e) => e[0] === "set-cookie").map((e) => e[1]);
+  }
+  has(name) {
+    name = checkName(name);
+    return this[kList].some((e) => e[0] === name);
+  }
+  set(name, value) {
+    mutable(this);
+    name = checkName(name);
+    value = checkValue(value);
+    const i = this[kList].findIndex((e) => e[0] === name);
+    if (i < 0) this[kList].push([name, value]);
+    else {
+      this[kList][i][1] = value;
+      this[kList] = this[kList].filter((e, k) => k <= i || e[0] !== name);
+    }
+  }
+  forEach(fn, thisArg) {
+    if (typeof fn !== "function") throw new TypeError("Headers.forEach: callback is not a function");
+    for (const [n, v] of sortedOf(this)) fn.call(thisArg, v, n, this);
+  }
+  *entries() { yield* sortedOf(this); }
+  *keys() { for (const e of sortedOf(this)) yield e[0]; }
+  *values() { for (const e of sortedOf(this)) yield e[1]; }
+  [Symbol.iterator]() { return this.entries(); }
+  get [Symbol.toStringTag]() { return "Headers"; }
+}
+define("Headers", Headers);
+
+// ---- bodies --------------------------------------------------------------------------------
+
+const kBody = Symbol("body"), kUsed = Symbol("bodyUsed");
+
+// Returns [body (string, Uint8Array or null), default content type or null].
+function extractBody(init) {
+  if (init === null || init === undefined) return [null, null];
+  if (typeof init === "string") return [init, "text/plain;charset=UTF-8"];
+  if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
+  if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
+  if (init instanceof URLSearchParams) return [init.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
+  if (typeof init === "object" && typeof init.getReader === "function")
+    throw new TypeError("ReadableStream bodies are not supported yet: pass a string, an ArrayBuffer or a typed array");
+  return [String(init), "text/plain;charset=UTF-8"];
+}
+
+const textOf = (b) => (b === null ? "" : typeof b === "string" ? b : utf8Lossy.decode(b));
+
+// Marks the body used; a rejected promise if it was already.
+function takeBody(o) {
+  if (o[kUsed]) return Promise.reject(new TypeError("Body has already been used"));
+  if (o[kBody] !== null) o[kUsed] = true;
+  return null;
+}
+
+class Body {
+  get bodyUsed() { return this[kUsed]; }
+  text() {
+    return takeBody(this) ?? Promise.resolve(textOf(this[kBody]));
+  }
+  json() {
+    return takeBody(this) ?? new Promise((resolve) => resolve(JSON.parse(textOf(this[kBody]))));
+  }
+  arrayBuffer() {
+    const used = takeBody(this);
+    if (used) return used;
+    const b = this[kBody];
+    if (b === null) return Promise.resolve(new ArrayBuffer(0));
+    const bytes = typeof b === "string" ? native.encode(b) : b.slice();
+    return Promise.resolve(bytes.buffer);
+  }
+  bytes() {
+    return this.arrayBuffer().then((ab) => new Uint8Array(ab));
+  }
+}
+
+// ---- Response ----------------------------------------------------------------------------
+
+const kStatus = Symbol("status"), kStatusText = Symbol("statusText"), kHeadersOf = Symbol("headers"), kType = Symbol("type");
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+
+class Response extends Body {
+  constructor(body = null, init = {}) {
+    super();
+    init = init ?? {};
+    const status = init.status === undefined ? 200 : Number(init.status);
+    if (!Number.isInteger(status) || status < 200 || status > 599)
+      throw new RangeError(`Response: status ${init.status} is not in the range 200 to 599`);
+    const statusText = init.statusText === undefined ? "" : String(init.statusText);
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(statusText)) throw new TypeError("Response: invalid statusText");
+    this[kStatus] = status;
+    this[kStatusText] = statusText;
+    this[kType] = "default";
+    this[kHeadersOf] = new Headers(init.headers);
+    this[kUsed] = false;
+    const [b, type] = extractBody(body);
+    if (b !== null && NULL_BODY.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
+    this[kBody] = b;
+    if (type && !this[kHeadersOf].has("content-type")) this[kHeadersOf].append("content-type", type);
+  }
+  static json(data, init = {}) {
+    const s = JSON.stringify(data);
+    if (s === undefined) throw new TypeError("Response.json: the value cannot be serialised to JSON");
+    const r = new Response(s, init);
+    if (!(init && init.headers && new Headers(init.headers).has("content-type"))) r[kHeadersOf].set("content-type", "application/json");
+    return r;
+  }
+  static redirect(url, status = 302) {
+    const u = new URL(String(url)).href;
+    if (!REDIRECT.has(status)) throw new RangeError(`Response.redirect: ${status} is not a redirect status`);
+    const r = new Response(null, { status, headers: { location: u } });
+    r[kHeadersOf][kGuard] = "immutable";
+    return r;
+  }
+  static error() {
+    const r = new Response(null, { status: 200 });
+    r[kStatus] = 0;
+    r[kType] = "error";
+    r[kHeadersOf][kGuard] = "immutable";
+    return r;
+  }
+  get status() { return this[kStatus]; }
+  get statusText() { return this[kStatusText]; }
+  get ok() { return this[kStatus] >= 200 && this[kStatus] <= 299; }
+  get headers() { return this[kHeadersOf]; }
+  get type() { return this[kType]; }
+  get url() { return ""; }
+  get redirected() { return false; }
+  clone() {
+    if (this[kUsed]) throw new TypeError("Response.clone: the body has already been used");
+    const r = new Response(null, { status: this[kStatus] === 0 ? 200 : this[kStatus], statusText: this[kStatusText], headers: this[kHeadersOf] });
+    r[kStatus] = this[kStatus];
+    r[kType] = this[kType];
+    r[kBody] = this[kBody];
+    return r;
+  }
+  get [Symbol.toStringTag]() { return "Response"; }
+}
+define("Response", Response);
+
+// ---- Request -----------------------------------------------------------------------------
+
+const kMethod = Symbol("method"), kUrl = Symbol("url");
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
+
+class Request extends Body {
+  constructor(input, init = {}) {
+    super();
+    init = init ?? {};
+    let method = "GET", url, headers, body = null;
+    if (input instanceof Request) {
+      if (input[kUsed]) throw new TypeError("Request: the input's body has already been used");
+      method = input[kMethod];
+      url = input[kUrl];
+      headers = input[kHeadersOf];
+      body = input[kBody];
+    } else {
+      const parsed = URL.parse(String(input));
+      if (!parsed) throw new TypeError(`Request: invalid URL '${input}'`);
+      if (parsed.username || parsed.password) throw new TypeError("Request: URLs with credentials are not allowed");
+      url = parsed.href;
+    }
+    if (init.method !== undefined) {
+      method = String(init.method);
+      if (!TOKEN.test(method)) throw new TypeError(`Request: invalid method '${method}'`);
+      const upper = method.toUpperCase();
+      if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") throw new TypeError(`Request: the method ${upper} is forbidden`);
+      if (NORMALIZED.has(upper)) method = upper;
+    }
+    this[kMethod] = method;
+    this[kUrl] = url;
+    this[kHeadersOf] = new Headers(init.headers !== undefined ? init.headers : headers);
+    this[kUsed] = false;
+    if (init.body !== undefined && init.body !== null) {
+      if (method === "GET" || method === "HEAD") throw new TypeError(`Request: a ${method} request cannot have a body`);
+      const [b, type] = extractBody(init.body);
+      body = b;
+      if (type && !this[kHeadersOf].has("content-type")) this[kHeadersOf].append("content-type", type);
+    }
+    this[kBody] = body;
+  }
+  get method() { return this[kMethod]; }
+  get url() { return this[kUrl]; }
+  get headers() { return this[kHeadersOf]; }
+  get redirect() { return "follow"; }
+  clone() {
+    if (this[kUsed]) throw new TypeError("Request.clone: the body has already been used");
+    const r = Object.create(Request.prototype);
+    r[kMethod] = this[kMethod];
+    r[kUrl] = this[kUrl];
+    r[kHeadersOf] = new Headers(this[kHeadersOf]);
+    r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
+    r[kBody] = this[kBody];
+    r[kUsed] = false;
+    return r;
+  }
+  get [Symbol.toStringTag]() { return "Request"; }
+}
+define("Request", Request);
+
+// An incoming request, built without the constructor's checks: the HTTP layer validated it.
+function incoming(method, url, flat, body) {
+  const r = Object.create(Request.prototype);
+  const h = Object.create(Headers.prototype);
+  const list = [];
+  for (let i = 0; i < flat.length; i += 2) list.push([flat[i].toLowerCase(), flat[i + 1]]);
+  h[kList] = list;
+  h[kGuard] = "immutable";
+  r[kMethod] = method;
+  r[kUrl] = url;
+  r[kHeadersOf] = h;
+  r[kBody] = body === undefined ? null : body;
+  r[kUsed] = false;
+  return r;
+}
+
+// ---- events (classic scripts) ------------------------------------------------------------------
+
+const fetchListeners = [];
+const kResponse = Symbol("response");
+
+class FetchEvent {
+  constructor(type, init) {
+    this.type = String(type);
+    this.request = init?.request;
+    this[kResponse] = undefined;
+  }
+  respondWith(r) {
+    if (this[kResponse] !== undefined) throw new DOMException("FetchEvent.respondWith: already called", "InvalidStateError");
+    this[kResponse] = Promise.resolve(r);
+  }
+  waitUntil(p) { ctx.waitUntil(p); }
+  passThroughOnException() {}
+}
+define("FetchEvent", FetchEvent);
+
+define("addEventListener", (type, listener) => {
+  if (type === "fetch" && typeof listener === "function") fetchListeners.push(listener);
+});
+define("removeEventListener", (type, listener) => {
+  const i = fetchListeners.indexOf(listener);
+  if (type === "fetch" && i >= 0) fetchListeners.splice(i, 1);
+});
+
+// ---- dispatch ------------------------------------------------------------------------------
+
+const ctx = Object.freeze({
+  waitUntil(p) {
+    Promise.resolve(p).catch((e) => native.log(3, "waitUntil: " + inspect(e)));
+  },
+  passThroughOnException() {},
+});
+
+let moduleDefault = null, env = Object.freeze({});
+
+function describe(v) {
+  if (v === undefined || v === null) return String(v);
+  if (typeof v === "object") return v.constructor ? `a ${v.constructor.name}` : "an object";
+  return `a ${typeof v}`;
+}
+
+// What C++ reads: [status, [name, value, …], body (string, Uint8Array or null)].
+function serialize(r) {
+  if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
+  if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
+  const flat = [];
+  for (const e of r[kHeadersOf][kList]) flat.push(e[0], e[1]);
+  r[kUsed] = true;
+  return [r[kStatus], flat, r[kBody]];
+}
+
+function dispatch(method, url, flat, body) {
+  const req = incoming(method, url, flat, body);
+  let r;
+  if (moduleDefault) {
+    r = moduleDefault.fetch(req, env, ctx);
+  } else {
+    const ev = new FetchEvent("fetch", { request: req });
+    for (const l of fetchListeners) {
+      l.call(globalThis, ev);
+      if (ev[kResponse] !== undefined) break;
+    }
+    if (ev[kResponse] === undefined) throw new TypeError("no fetch listener called event.respondWith()");
+    r = ev[kResponse];
+  }
+  if (r instanceof Response) return serialize(r);
+  return Promise.resolve(r).then(serialize);
+}
+
+// Called once after the tenant's code ran: def is the module's default export (or undefined for a classic script).
+function setHandler(def, vars) {
+  env = Object.freeze(vars);
+  if (def !== undefined) {
+    if (def === null || typeof def !== "object" || typeof def.fetch !== "function")
+      throw new TypeError("the default export has no fetch method (expected: export default { fetch(request, env, ctx) { ... } })");
+    moduleDefault = def;
+  } else if (fetchListeners.length === 0) {
+    throw new TypeError('the script added no fetch listener (expected: addEventListener("fetch", (event) => event.respondWith(...)))');
+  }
+}
+
+return { dispatch, fire, setHandler };

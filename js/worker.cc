@@ -1,0 +1,823 @@
+/*
+ * worker.cc: Workers tenants in warm isolates (see isocore/js.h).
+ *
+ * A worker is one isolate with one context on one core: the prelude ran,
+ * the tenant's module (or classic script) was evaluated, and the prelude's
+ * dispatch function is kept. A request is one call of dispatch; its result
+ * is either the serialised Response ([status, headers, body]) or a promise
+ * of one, which parks the request until a timer (or later I/O) settles it.
+ *
+ * Every entry into the isolate (dispatch, a timer, the top level) is
+ * guarded by the watchdog (CPU time), runs under HandleScope + TryCatch,
+ * and pumps microtasks before it leaves. The heap limit is V8's
+ * NearHeapLimitCallback: it terminates the entry and marks the worker
+ * broken, to be replaced by its owner.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "js/internal.hh"
+
+static const char prelude_src[] =
+#include "prelude.inc"
+    ;
+
+/* ---- allocator ------------------------------------------------------------------------ */
+
+void *ic__js_allocator::Allocate(size_t length)
+{
+    if (length > limit_ - used_)
+        return nullptr;
+    void *p = calloc(1, length ? length : 1);
+    if (p)
+        used_ += length;
+    return p;
+}
+
+void *ic__js_allocator::AllocateUninitialized(size_t length)
+{
+    if (length > limit_ - used_)
+        return nullptr;
+    void *p = malloc(length ? length : 1);
+    if (p)
+        used_ += length;
+    return p;
+}
+
+void ic__js_allocator::Free(void *data, size_t length)
+{
+    free(data);
+    used_ -= length;
+}
+
+/* ---- tenants ---------------------------------------------------------------------------- */
+
+extern "C" void ic_js_tenant_config_init(ic_js_tenant_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool read_text(const std::string &path, std::string *out)
+{
+    std::ifstream f(path, std::ios::binary);
+    if (!f)
+        return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    *out = ss.str();
+    return !f.bad();
+}
+
+extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t **out)
+{
+    ic_js_tenant *t = new (std::nothrow) ic_js_tenant();
+    if (!t)
+        return -ENOMEM;
+    t->name = cfg->name ? cfg->name : "worker";
+    t->path = cfg->path ? cfg->path : "worker.js";
+    char real[PATH_MAX];
+    if (cfg->path && realpath(cfg->path, real))
+        t->path = real;
+    size_t slash = t->path.rfind('/');
+    t->dir = slash == std::string::npos ? "." : t->path.substr(0, slash);
+    if (cfg->src) {
+        t->src.assign(cfg->src, cfg->len);
+    } else if (!read_text(t->path, &t->src)) {
+        int err = errno ? -errno : -EIO;
+        delete t;
+        return err;
+    }
+    t->kind = cfg->kind;
+    if (t->kind == IC_JS_AUTO) {
+        /* A module says `export` or `import` at the start of a statement; a classic script can't. */
+        bool module = false;
+        for (const char *kw : {"export ", "export{", "import "}) {
+            for (size_t at = t->src.find(kw); at != std::string::npos && !module; at = t->src.find(kw, at + 1))
+                module = at == 0 || t->src[at - 1] == '\n' || t->src[at - 1] == ';' || t->src[at - 1] == '}';
+        }
+        t->kind = module ? IC_JS_MODULE : IC_JS_SCRIPT;
+    }
+    for (unsigned i = 0; i < cfg->nenv; i++) {
+        const char *eq = strchr(cfg->env[i], '=');
+        if (eq)
+            t->env.emplace_back(std::string(cfg->env[i], (size_t)(eq - cfg->env[i])), std::string(eq + 1));
+    }
+    t->limits = cfg->limits;
+    if (!t->limits.cpu_ms)
+        t->limits.cpu_ms = 50;
+    if (!t->limits.wall_ms)
+        t->limits.wall_ms = 30000;
+    if (!t->limits.heap_bytes)
+        t->limits.heap_bytes = (size_t)128 << 20;
+    if (!t->limits.buffer_bytes)
+        t->limits.buffer_bytes = (size_t)128 << 20;
+    *out = t;
+    return 0;
+}
+
+extern "C" void ic_js_tenant_free(ic_js_tenant_t *t)
+{
+    delete t;
+}
+
+extern "C" const char *ic_js_tenant_name(const ic_js_tenant_t *t)
+{
+    return t->name.c_str();
+}
+
+/* ---- logging ---------------------------------------------------------------------------- */
+
+void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len)
+{
+    static const char *const names[] = {"debug", "log", "warn", "error"};
+    char head[160];
+    int n = snprintf(head, sizeof(head), "[%s core %d] %s: ", w->tenant->name.c_str(), w->core, names[level & 3]);
+    std::string line(head, (size_t)n);
+    line.append(msg, len);
+    line.push_back('\n');
+    /* One write: lines of different cores do not interleave. */
+    ssize_t r = write(2, line.data(), line.size());
+    (void)r;
+}
+
+static void log_fmt(const ic_js_worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void log_fmt(const ic_js_worker *w, int level, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    ic__js_log_line(w, level, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* The exception's stack (or its string form) with the place it was thrown. */
+static std::string describe_exception(v8::Isolate *isolate, v8::Local<v8::Context> ctx, v8::TryCatch &tc)
+{
+    std::string out;
+    v8::Local<v8::Value> stack;
+    if (tc.StackTrace(ctx).ToLocal(&stack) && stack->IsString()) {
+        v8::String::Utf8Value s(isolate, stack);
+        if (*s)
+            out = *s;
+    }
+    if (out.empty() && !tc.Exception().IsEmpty()) {
+        v8::String::Utf8Value s(isolate, tc.Exception());
+        out = *s ? *s : "<exception>";
+        v8::Local<v8::Message> m = tc.Message();
+        if (!m.IsEmpty()) {
+            v8::String::Utf8Value file(isolate, m->GetScriptResourceName());
+            int line = m->GetLineNumber(ctx).FromMaybe(0);
+            out = std::string(*file ? *file : "?") + ":" + std::to_string(line) + ": " + out;
+        }
+    }
+    return out;
+}
+
+/* ---- entries ------------------------------------------------------------------------------- */
+
+/* Why an entry ended without a result. */
+enum entry_fail { ENTRY_OK, ENTRY_THROW, ENTRY_CPU, ENTRY_HEAP };
+
+static void enter(ic_js_worker *w, unsigned cpu_ms)
+{
+    ic__js_watch_enter(w->watch, w->isolate, cpu_ms);
+}
+
+/* Leaves an entry after pumping microtasks; says whether the watchdog or the heap limit ended it. */
+static entry_fail leave(ic_js_worker *w, bool threw)
+{
+    if (!w->isolate->IsExecutionTerminating() && !w->heap_hit)
+        w->isolate->PerformMicrotaskCheckpoint();
+    bool cpu = ic__js_watch_leave(w->watch);
+    if (w->heap_hit) {
+        w->isolate->CancelTerminateExecution();
+        return ENTRY_HEAP;
+    }
+    if (cpu)
+        return ENTRY_CPU;
+    return threw ? ENTRY_THROW : ENTRY_OK;
+}
+
+static size_t near_heap_limit(void *data, size_t current, size_t initial)
+{
+    ic_js_worker *w = static_cast<ic_js_worker *>(data);
+    w->heap_hit = true;
+    w->broken = true;
+    w->isolate->TerminateExecution();
+    /* Room to unwind; the isolate is recycled after this entry. */
+    return current + current / 2 + (16u << 20);
+}
+
+/* ---- responses ------------------------------------------------------------------------------- */
+
+static void respond_plain(ic_js_done_cb done, void *arg, int status, const char *body)
+{
+    static const char *const hdr[] = {"content-type: text/plain; charset=utf-8"};
+    ic_js_response_t r = {status, hdr, 1, body, strlen(body)};
+    done(arg, &r);
+}
+
+static void respond_fail(ic_js_worker *w, ic_js_done_cb done, void *arg, entry_fail why)
+{
+    switch (why) {
+    case ENTRY_CPU:
+        log_fmt(w, 3, "the request exceeded its CPU time limit (%u ms): terminated, 503", w->tenant->limits.cpu_ms);
+        respond_plain(done, arg, 503, "Service Unavailable: the worker exceeded its CPU time limit\n");
+        break;
+    case ENTRY_HEAP:
+        log_fmt(w, 3, "the isolate reached its heap limit (%zu MiB): terminated, 503, the isolate is recycled",
+                w->tenant->limits.heap_bytes >> 20);
+        respond_plain(done, arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+        break;
+    default:
+        respond_plain(done, arg, 500, "Internal Server Error\n");
+        break;
+    }
+}
+
+/* Headers the HTTP layer writes itself: the handler's are dropped. */
+static bool framing_header(const char *name, size_t len)
+{
+    static const char *const skip[] = {"content-length", "transfer-encoding", "connection", "keep-alive", "date"};
+    for (const char *s : skip)
+        if (strlen(s) == len && memcmp(s, name, len) == 0)
+            return true;
+    return false;
+}
+
+static void append_utf8(v8::Isolate *isolate, std::string &out, v8::Local<v8::String> s)
+{
+    size_t at = out.size();
+    size_t n = (size_t)s->Utf8Length(isolate);
+    out.resize(at + n);
+    if (n)
+        s->WriteUtf8(isolate, &out[at], (int)n, nullptr, v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+}
+
+/* Turns dispatch's [status, [name, value, …], body] into a response for done. False if it is not that shape. */
+static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> v, ic_js_done_cb done, void *arg)
+{
+    v8::Isolate *isolate = w->isolate;
+    if (!v->IsArray())
+        return false;
+    v8::Local<v8::Array> a = v.As<v8::Array>();
+    v8::Local<v8::Value> status, flat, body;
+    if (!a->Get(ctx, 0).ToLocal(&status) || !a->Get(ctx, 1).ToLocal(&flat) || !a->Get(ctx, 2).ToLocal(&body) ||
+        !status->IsInt32() || !flat->IsArray())
+        return false;
+    std::string &sc = w->scratch;
+    sc.clear();
+    v8::Local<v8::Array> h = flat.As<v8::Array>();
+    uint32_t n = h->Length() / 2;
+    std::vector<size_t> starts;
+    starts.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+        v8::Local<v8::Value> name, value;
+        if (!h->Get(ctx, 2 * i).ToLocal(&name) || !h->Get(ctx, 2 * i + 1).ToLocal(&value) || !name->IsString() ||
+            !value->IsString())
+            return false;
+        size_t at = sc.size();
+        append_utf8(isolate, sc, name.As<v8::String>());
+        if (framing_header(sc.data() + at, sc.size() - at)) {
+            sc.resize(at);
+            continue;
+        }
+        sc.append(": ");
+        append_utf8(isolate, sc, value.As<v8::String>());
+        sc.push_back('\0');
+        starts.push_back(at);
+    }
+    const void *bp = nullptr;
+    size_t blen = 0, body_at = sc.size();
+    if (body->IsString()) {
+        append_utf8(isolate, sc, body.As<v8::String>());
+        blen = sc.size() - body_at;
+    } else if (body->IsArrayBufferView()) {
+        v8::Local<v8::ArrayBufferView> view = body.As<v8::ArrayBufferView>();
+        blen = view->ByteLength();
+        bp = blen ? static_cast<const char *>(view->Buffer()->Data()) + view->ByteOffset() : nullptr;
+    }
+    /* Pointers only now: appending may have moved the scratch buffer. */
+    if (body->IsString())
+        bp = sc.data() + body_at;
+    w->lines.clear();
+    for (size_t at : starts)
+        w->lines.push_back(sc.data() + at);
+    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen};
+    done(arg, &r);
+    return true;
+}
+
+/* ---- parked requests ----------------------------------------------------------------------------- */
+
+static void pending_finish(ic__js_pending *p)
+{
+    ic_timer_stop(&p->wall);
+    p->w->pending.erase(p->id);
+    delete p;
+}
+
+static void wall_fired(ic_timer_t *t)
+{
+    ic__js_pending *p = (ic__js_pending *)((char *)t - offsetof(ic__js_pending, wall));
+    log_fmt(p->w, 3, "the request got no response within its wall-clock limit (%u ms): 504", p->w->tenant->limits.wall_ms);
+    respond_plain(p->done, p->arg, 504, "Gateway Timeout: the worker did not respond in time\n");
+    pending_finish(p);
+}
+
+/* The promise of a parked request settled: data is its id; the callback's own entry is the one that pumped microtasks. */
+static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+    uint64_t id = (uint64_t)args.Data().As<v8::Number>()->Value();
+    auto it = w->pending.find(id);
+    if (it == w->pending.end())
+        return; /* answered already (wall-clock limit) */
+    ic__js_pending *p = it->second;
+    if (!ok) {
+        v8::String::Utf8Value why(isolate, args[0]);
+        v8::Local<v8::Value> stack;
+        if (args[0]->IsObject() &&
+            args[0].As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) &&
+            stack->IsString()) {
+            v8::String::Utf8Value s(isolate, stack);
+            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
+        } else {
+            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *why ? *why : "?");
+        }
+        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
+    } else if (!deliver(w, ctx, args[0], p->done, p->arg)) {
+        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
+    }
+    pending_finish(p);
+}
+
+static void on_fulfilled(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    settled(args, true);
+}
+
+static void on_rejected(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    settled(args, false);
+}
+
+static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, ic_js_done_cb done, void *arg)
+{
+    ic__js_pending *p = new (std::nothrow) ic__js_pending();
+    if (!p)
+        return false;
+    p->w = w;
+    p->id = w->next_pending++;
+    p->done = done;
+    p->arg = arg;
+    v8::Local<v8::Number> id = v8::Number::New(w->isolate, (double)p->id);
+    v8::Local<v8::Function> f, r;
+    v8::Local<v8::Promise> chained;
+    if (!v8::Function::New(ctx, on_fulfilled, id).ToLocal(&f) || !v8::Function::New(ctx, on_rejected, id).ToLocal(&r) ||
+        !promise->Then(ctx, f, r).ToLocal(&chained)) {
+        delete p;
+        return false;
+    }
+    ic_timer_init(&p->wall, wall_fired);
+    ic_timer_start(&p->wall, (uint64_t)w->tenant->limits.wall_ms * 1000000u, 0);
+    w->pending[p->id] = p;
+    return true;
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+static v8::Local<v8::String> str(v8::Isolate *isolate, const char *p, size_t len)
+{
+    v8::Local<v8::String> s;
+    if (!v8::String::NewFromUtf8(isolate, p, v8::NewStringType::kNormal, (int)len).ToLocal(&s))
+        s = v8::String::Empty(isolate);
+    return s;
+}
+
+/* One-byte (Latin-1) string: request heads are bytes, and latin1 keeps every byte. */
+static v8::Local<v8::String> bytes_str(v8::Isolate *isolate, const char *p, size_t len)
+{
+    v8::Local<v8::String> s;
+    if (!v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t *>(p), v8::NewStringType::kNormal, (int)len)
+             .ToLocal(&s))
+        s = v8::String::Empty(isolate);
+    return s;
+}
+
+extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
+{
+    v8::Isolate *isolate = w->isolate;
+    if (w->broken) {
+        respond_plain(done, arg, 503, "Service Unavailable: the worker is being restarted\n");
+        return;
+    }
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+
+    /* url: absolute-form targets are used as they are; otherwise http:// + Host + target. */
+    std::string &url = w->scratch;
+    url.clear();
+    if (req->target.len && req->target.p[0] != '/' && req->target.len > 7 &&
+        (memcmp(req->target.p, "http://", 7) == 0 || memcmp(req->target.p, "https://", 8) == 0)) {
+        url.assign(req->target.p, req->target.len);
+    } else {
+        url.assign("http://");
+        if (req->host.len)
+            url.append(req->host.p, req->host.len);
+        else
+            url.append("localhost");
+        if (req->target.len && req->target.p[0] == '/')
+            url.append(req->target.p, req->target.len);
+        else
+            url.push_back('/');
+    }
+    v8::Local<v8::Value> hv[2 * IC_HTTP_MAX_HEADERS];
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        hv[2 * i] = bytes_str(isolate, req->headers[i].name.p, req->headers[i].name.len);
+        hv[2 * i + 1] = bytes_str(isolate, req->headers[i].value.p, req->headers[i].value.len);
+    }
+    v8::Local<v8::Array> flat = v8::Array::New(isolate, hv, 2 * req->nheaders);
+    v8::Local<v8::Value> args[4] = {str(isolate, req->method.p, req->method.len), bytes_str(isolate, url.data(), url.size()), flat,
+                                    v8::Undefined(isolate)};
+    if (body.len) {
+        v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, body.len);
+        memcpy(ab->Data(), body.p, body.len);
+        args[3] = v8::Uint8Array::New(ab, 0, body.len);
+    }
+    enter(w, w->tenant->limits.cpu_ms);
+    v8::Local<v8::Value> result;
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 4, args).ToLocal(&result);
+    std::string why;
+    if (!ok && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    entry_fail fail = leave(w, !ok);
+    if (fail == ENTRY_CPU || fail == ENTRY_HEAP) {
+        respond_fail(w, done, arg, fail);
+        return;
+    }
+    if (!ok) {
+        log_fmt(w, 3, "uncaught exception in fetch handler: %s", why.c_str());
+        respond_fail(w, done, arg, ENTRY_THROW);
+        return;
+    }
+    if (result->IsPromise()) {
+        v8::Local<v8::Promise> p = result.As<v8::Promise>();
+        if (p->State() == v8::Promise::kFulfilled) {
+            result = p->Result();
+        } else if (p->State() == v8::Promise::kRejected) {
+            v8::Local<v8::Value> e = p->Result(), stack;
+            if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
+                !stack->IsString())
+                stack = e;
+            v8::String::Utf8Value s(isolate, stack);
+            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
+            p->MarkAsHandled();
+            respond_fail(w, done, arg, ENTRY_THROW);
+            return;
+        } else {
+            if (!park(w, ctx, p, done, arg))
+                respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
+            return;
+        }
+    }
+    if (!deliver(w, ctx, result, done, arg))
+        respond_fail(w, done, arg, ENTRY_THROW);
+}
+
+/* ---- timers ---------------------------------------------------------------------------------------- */
+
+void ic__js_timer_fired(ic_timer_t *t)
+{
+    ic__js_timer *jt = (ic__js_timer *)((char *)t - offsetof(ic__js_timer, timer));
+    ic_js_worker *w = jt->w;
+    uint32_t id = jt->id;
+    if (!jt->repeat) {
+        w->timers.erase(id);
+        delete jt;
+    }
+    if (w->broken)
+        return;
+    v8::Isolate *isolate = w->isolate;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+    enter(w, w->tenant->limits.cpu_ms);
+    v8::Local<v8::Value> arg = v8::Integer::NewFromUnsigned(isolate, id), result;
+    bool ok = w->fire.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &arg).ToLocal(&result);
+    std::string why;
+    if (!ok && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    switch (leave(w, !ok)) {
+    case ENTRY_CPU:
+        log_fmt(w, 3, "a timer callback exceeded the CPU time limit (%u ms): terminated", w->tenant->limits.cpu_ms);
+        break;
+    case ENTRY_HEAP:
+        log_fmt(w, 3, "a timer callback reached the heap limit: terminated, the isolate is recycled");
+        break;
+    case ENTRY_THROW:
+        log_fmt(w, 3, "uncaught exception in a timer callback: %s", why.c_str());
+        break;
+    case ENTRY_OK:
+        break;
+    }
+    /* A broken isolate answers its parked requests now; its owner replaces it. */
+    if (w->broken) {
+        std::vector<ic__js_pending *> all;
+        for (auto &kv : w->pending)
+            all.push_back(kv.second);
+        for (ic__js_pending *p : all) {
+            respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+            pending_finish(p);
+        }
+    }
+}
+
+/* ---- modules ----------------------------------------------------------------------------------------- */
+
+static std::string path_of(ic_js_worker *w, v8::Local<v8::Module> m)
+{
+    for (auto &e : w->module_paths)
+        if (e.first.Get(w->isolate) == m)
+            return e.second;
+    return w->tenant->path;
+}
+
+/* Joins a relative specifier to the directory of the importing file and normalises "." and "..". */
+static std::string resolve_path(const std::string &from, const std::string &spec)
+{
+    std::string base = from.substr(0, from.rfind('/') + 1);
+    std::string joined = spec[0] == '/' ? spec : base + spec;
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= joined.size()) {
+        size_t j = joined.find('/', i);
+        if (j == std::string::npos)
+            j = joined.size();
+        std::string seg = joined.substr(i, j - i);
+        if (seg == "..") {
+            if (!parts.empty())
+                parts.pop_back();
+        } else if (!seg.empty() && seg != ".") {
+            parts.push_back(seg);
+        }
+        i = j + 1;
+    }
+    std::string out;
+    for (auto &p : parts)
+        out += "/" + p;
+    return out;
+}
+
+static v8::MaybeLocal<v8::Module> compile_module(ic_js_worker *w, v8::Local<v8::Context> ctx, const std::string &path,
+                                                 const std::string &src);
+
+static v8::MaybeLocal<v8::Module> resolve_import(v8::Local<v8::Context> ctx, v8::Local<v8::String> specifier,
+                                                 v8::Local<v8::FixedArray> assertions, v8::Local<v8::Module> referrer)
+{
+    v8::Isolate *isolate = ctx->GetIsolate();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    v8::String::Utf8Value spec(isolate, specifier);
+    std::string s = *spec ? *spec : "";
+    auto fail = [&](const std::string &msg) {
+        isolate->ThrowException(v8::Exception::Error(str(isolate, msg.data(), msg.size())));
+        return v8::MaybeLocal<v8::Module>();
+    };
+    if (s.rfind("./", 0) != 0 && s.rfind("../", 0) != 0)
+        return fail("cannot import '" + s + "': only relative imports of the worker's own files ('./x.js') are supported");
+    std::string path = resolve_path(path_of(w, referrer), s);
+    /* A tenant reads its own directory, nothing else of the host. */
+    const std::string &dir = w->tenant->dir;
+    if (path.compare(0, dir.size() + 1, dir + "/") != 0)
+        return fail("cannot import '" + s + "': it is outside the worker's directory");
+    auto it = w->modules.find(path);
+    if (it != w->modules.end())
+        return it->second.Get(isolate);
+    std::string src;
+    if (!read_text(path, &src))
+        return fail("cannot import '" + s + "': " + path + ": " + strerror(errno ? errno : EIO));
+    return compile_module(w, ctx, path, src);
+}
+
+static v8::MaybeLocal<v8::Module> compile_module(ic_js_worker *w, v8::Local<v8::Context> ctx, const std::string &path,
+                                                 const std::string &src)
+{
+    v8::Isolate *isolate = w->isolate;
+    v8::ScriptOrigin origin(isolate, str(isolate, path.data(), path.size()), 0, 0, false, -1, v8::Local<v8::Value>(), false, false,
+                            true);
+    v8::ScriptCompiler::Source source(str(isolate, src.data(), src.size()), origin);
+    v8::Local<v8::Module> m;
+    if (!v8::ScriptCompiler::CompileModule(isolate, &source).ToLocal(&m))
+        return v8::MaybeLocal<v8::Module>();
+    w->modules[path].Reset(isolate, m);
+    w->module_paths.emplace_back(v8::Global<v8::Module>(isolate, m), path);
+    return m;
+}
+
+/* ---- workers --------------------------------------------------------------------------------------------- */
+
+static int fail_msg(char *err, size_t errlen, const std::string &msg)
+{
+    if (errlen)
+        snprintf(err, errlen, "%s", msg.c_str());
+    return IC_EJSEXCEPTION;
+}
+
+/* Runs the prelude and the tenant's code; 0 or an error code with err filled. Inside scopes set by the caller. */
+static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t errlen)
+{
+    v8::Isolate *isolate = w->isolate;
+    const ic_js_tenant *t = w->tenant;
+    v8::TryCatch tc(isolate);
+    /* The prelude: a function of the natives, returning the entry points. */
+    v8::ScriptOrigin porigin(isolate, v8::String::NewFromUtf8Literal(isolate, "isocore:prelude"));
+    v8::Local<v8::Script> ps;
+    v8::Local<v8::Value> pfn, entries, v;
+    v8::Local<v8::Value> nat = ic__js_natives(isolate, ctx);
+    if (!v8::Script::Compile(ctx, v8::String::NewFromUtf8Literal(isolate, prelude_src), &porigin).ToLocal(&ps) ||
+        !ps->Run(ctx).ToLocal(&pfn) || !pfn->IsFunction() ||
+        !pfn.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 1, &nat).ToLocal(&entries) || !entries->IsObject())
+        return fail_msg(err, errlen, "the prelude failed: " + describe_exception(isolate, ctx, tc));
+    v8::Local<v8::Object> eo = entries.As<v8::Object>();
+    v8::Local<v8::Value> setHandler;
+    if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "dispatch")).ToLocal(&v) || !v->IsFunction())
+        return fail_msg(err, errlen, "the prelude has no dispatch");
+    w->dispatch.Reset(isolate, v.As<v8::Function>());
+    if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "fire")).ToLocal(&v) || !v->IsFunction())
+        return fail_msg(err, errlen, "the prelude has no fire");
+    w->fire.Reset(isolate, v.As<v8::Function>());
+    if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "setHandler")).ToLocal(&setHandler) || !setHandler->IsFunction())
+        return fail_msg(err, errlen, "the prelude has no setHandler");
+    /* Tenant code may not compile code from strings (eval, new Function), as on Workers. */
+    ctx->AllowCodeGenerationFromStrings(false);
+
+    v8::Local<v8::Value> def = v8::Undefined(isolate);
+    bool ok;
+    if (t->kind == IC_JS_MODULE) {
+        v8::Local<v8::Module> m;
+        v8::Local<v8::Value> r;
+        ok = compile_module(w, ctx, t->path, t->src).ToLocal(&m) && m->InstantiateModule(ctx, resolve_import).FromMaybe(false) &&
+             m->Evaluate(ctx).ToLocal(&r);
+        if (ok) {
+            isolate->PerformMicrotaskCheckpoint(); /* top-level await */
+            if (m->GetStatus() == v8::Module::kErrored) {
+                isolate->ThrowException(m->GetException());
+                ok = false;
+            } else if (m->GetStatus() != v8::Module::kEvaluated) {
+                return fail_msg(err, errlen, t->path + ": the module's top-level await did not settle");
+            } else if (r->IsPromise() && r.As<v8::Promise>()->State() == v8::Promise::kPending) {
+                return fail_msg(err, errlen, t->path + ": the module's top-level await did not settle");
+            }
+        }
+        if (ok) {
+            v8::Local<v8::Object> ns = m->GetModuleNamespace().As<v8::Object>();
+            ok = ns->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "default")).ToLocal(&def);
+            if (ok && def->IsUndefined())
+                return fail_msg(err, errlen,
+                                t->path + ": the module has no default export (expected: export default { fetch(request, env, "
+                                          "ctx) { ... } })");
+        }
+    } else {
+        v8::ScriptOrigin origin(isolate, str(isolate, t->path.data(), t->path.size()));
+        v8::Local<v8::Script> s;
+        v8::Local<v8::Value> r;
+        ok = v8::Script::Compile(ctx, str(isolate, t->src.data(), t->src.size()), &origin).ToLocal(&s) && s->Run(ctx).ToLocal(&r);
+    }
+    if (ok) {
+        v8::Local<v8::Object> envo = v8::Object::New(isolate);
+        for (auto &kv : t->env)
+            envo->Set(ctx, str(isolate, kv.first.data(), kv.first.size()), str(isolate, kv.second.data(), kv.second.size()))
+                .FromMaybe(false);
+        v8::Local<v8::Value> a[2] = {def, envo};
+        ok = !setHandler.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 2, a).IsEmpty();
+    }
+    if (!ok) {
+        if (tc.HasTerminated() || w->heap_hit)
+            return IC_EJSTERMINATED;
+        std::string why = describe_exception(isolate, ctx, tc);
+        if (why.rfind(t->path, 0) != 0 && why.find(t->path) == std::string::npos)
+            why = t->path + ": " + why;
+        return fail_msg(err, errlen, why);
+    }
+    return 0;
+}
+
+extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (!ic__js_platform_ready())
+        return IC_EJSINIT;
+    ic_js_worker *w = new (std::nothrow) ic_js_worker();
+    if (!w)
+        return -ENOMEM;
+    w->tenant = t;
+    w->core = ic_reactor_id();
+    w->watch = ic__js_watch_self();
+    w->origin_ns = ic_clock_ns();
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    w->origin_wall_ms = (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
+    w->log_tokens = 200;
+    w->log_refill_ns = w->origin_ns;
+    w->allocator = new ic__js_allocator(t->limits.buffer_bytes);
+    v8::Isolate::CreateParams params;
+    params.array_buffer_allocator = w->allocator;
+    params.constraints.ConfigureDefaultsFromHeapSize(0, t->limits.heap_bytes);
+    w->isolate = v8::Isolate::New(params);
+    if (!w->isolate) {
+        delete w->allocator;
+        delete w;
+        return -ENOMEM;
+    }
+    v8::Isolate *isolate = w->isolate;
+    isolate->SetData(0, w);
+    isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+    isolate->AddNearHeapLimitCallback(near_heap_limit, w);
+    int ret;
+    {
+        v8::Isolate::Scope isolate_scope(isolate);
+        v8::HandleScope handle_scope(isolate);
+        v8::Local<v8::Context> ctx = v8::Context::New(isolate);
+        w->context.Reset(isolate, ctx);
+        v8::Context::Scope context_scope(ctx);
+        /* The top level gets 20 times the per-request CPU time (at least a second): it runs once. */
+        unsigned cpu = w->tenant->limits.cpu_ms * 20 > 1000 ? w->tenant->limits.cpu_ms * 20 : 1000;
+        enter(w, cpu);
+        ret = load(w, ctx, err, errlen);
+        entry_fail f = leave(w, ret != 0);
+        if (f == ENTRY_CPU || f == ENTRY_HEAP) {
+            ret = IC_EJSTERMINATED;
+            fail_msg(err, errlen,
+                     t->path +
+                         (f == ENTRY_CPU ? ": the top level exceeded its CPU time" : ": the top level exceeded the heap limit"));
+            ret = IC_EJSTERMINATED;
+        }
+    }
+    if (ret != 0) {
+        ic_js_worker_free(w);
+        return ret;
+    }
+    *out = w;
+    return 0;
+}
+
+extern "C" void ic_js_worker_free(ic_js_worker_t *w)
+{
+    if (!w)
+        return;
+    std::vector<ic__js_pending *> all;
+    for (auto &kv : w->pending)
+        all.push_back(kv.second);
+    for (ic__js_pending *p : all) {
+        respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker is shutting down\n");
+        pending_finish(p);
+    }
+    for (auto &kv : w->timers) {
+        ic_timer_stop(&kv.second->timer);
+        delete kv.second;
+    }
+    w->timers.clear();
+    w->modules.clear();
+    w->module_paths.clear();
+    w->dispatch.Reset();
+    w->fire.Reset();
+    w->context.Reset();
+    w->isolate->Dispose();
+    delete w->allocator;
+    delete w;
+}
+
+extern "C" unsigned ic_js_worker_pending(const ic_js_worker_t *w)
+{
+    return (unsigned)w->pending.size();
+}
+
+extern "C" bool ic_js_worker_broken(const ic_js_worker_t *w)
+{
+    return w->broken;
+}
+
+extern "C" size_t ic_js_worker_heap_bytes(const ic_js_worker_t *w)
+{
+    v8::HeapStatistics hs;
+    w->isolate->GetHeapStatistics(&hs);
+    return hs.used_heap_size() + w->allocator->used();
+}
