@@ -324,8 +324,8 @@ let moduleDefault = null, env = Object.freeze({});
 
 function describe(v) {
   if (v === undefined || v === null) return String(v);
-  if (typeof v === "object") return v.constructor ? `a ${v.constructor.name}` : "an object";
-  return `a ${typeof v}`;
+  const what = typeof v === "object" && v.constructor ? v.constructor.name : typeof v;
+  return (/^[aeiouAEIOU]/.test(what) ? "an " : "a ") + what;
 }
 
 // What C++ reads: [status, [name, value, …], body (string, Uint8Array or null)].

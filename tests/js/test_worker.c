@@ -1,0 +1,377 @@
+/*
+ * test_worker.c: Workers tenants on a reactor: the Web API suite, the WPT URL
+ * vectors, modules and classic scripts, async handlers on the reactor's
+ * timers, errors, limits and isolation between tenants.
+ *
+ * Each test runs its requests on one reactor (from on_start, and from the
+ * callbacks that answer them); results are recorded there and asserted on
+ * the test's thread after the reactor stopped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "t_util.h"
+
+#define T_MAX 16
+
+struct t_resp {
+    int status;
+    char body[1 << 16];
+    size_t len;
+    bool done;
+    uint64_t ns; /* when it was answered */
+};
+
+static struct {
+    ic_js_tenant_t *tenant[4];
+    ic_js_worker_t *w[4];
+    struct t_resp r[T_MAX];
+    int ret[4];
+    char err[4][1024];
+    unsigned outstanding;
+    ic_timer_t later;
+    void (*then)(void);
+} T;
+
+static const char *src_dir(void)
+{
+    const char *d = getenv("ISOCORE_SRC");
+    return d ? d : ".";
+}
+
+static ic_js_tenant_t *t_tenant(const char *name, const char *rel_path, const char *src, ic_js_limits_t *limits)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/js/workers/%s", src_dir(), rel_path);
+    ic_js_tenant_config_t cfg;
+    ic_js_tenant_config_init(&cfg);
+    cfg.name = name;
+    cfg.path = path;
+    cfg.src = src;
+    cfg.len = src ? strlen(src) : 0;
+    static const char *const env[] = {"GREETING=bonjour", "EMPTY="};
+    cfg.env = env;
+    cfg.nenv = 2;
+    if (limits)
+        cfg.limits = *limits;
+    ic_js_tenant_t *t = NULL;
+    cr_assert_eq(ic_js_tenant_new(&cfg, &t), 0, "cannot read %s", path);
+    return t;
+}
+
+static void t_done(void *arg, const ic_js_response_t *res)
+{
+    struct t_resp *r = arg;
+    r->status = res->status;
+    r->len = res->len < sizeof(r->body) - 1 ? res->len : sizeof(r->body) - 1;
+    memcpy(r->body, res->body, r->len);
+    r->body[r->len] = '\0';
+    r->done = true;
+    r->ns = ic_clock_ns();
+    if (--T.outstanding == 0) {
+        if (T.then) {
+            void (*next)(void) = T.then;
+            T.then = NULL;
+            next();
+        } else {
+            ic_reactor_stop();
+        }
+    }
+}
+
+/* Sends one request to worker i; the answer lands in T.r[slot]. */
+static void t_fetch(int i, int slot, const char *method, const char *target, const char *headers, const char *body)
+{
+    static char raw[1 << 17];
+    size_t blen = body ? strlen(body) : 0;
+    snprintf(raw, sizeof(raw), "%s %s HTTP/1.1\r\nHost: t.example\r\n%sContent-Length: %zu\r\n\r\n", method, target,
+             headers ? headers : "", blen);
+    static ic_http_request_t req;
+    int n = ic_http_parse_request(raw, strlen(raw), &req);
+    cr_assert_gt(n, 0);
+    T.outstanding++;
+    ic_js_worker_fetch(T.w[i], &req, (ic_str_t){body, blen}, t_done, &T.r[slot]);
+}
+
+static void t_new_workers(unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        T.ret[i] = ic_js_worker_new(T.tenant[i], &T.w[i], T.err[i], sizeof(T.err[i]));
+}
+
+static void t_free_workers(void *arg)
+{
+    for (int i = 0; i < 4; i++) {
+        ic_js_worker_free(T.w[i]);
+        T.w[i] = NULL;
+    }
+}
+
+/* Runs start on one reactor until every request is answered (and the chain of `then` steps is done). */
+static void t_run_js(void (*start)(void *))
+{
+    cr_assert_eq(ic_js_platform_init(), 0);
+    ic_reactor_config_t cfg = t_config(1, start, NULL);
+    cfg.on_stop = t_free_workers;
+    t_run(&cfg);
+    for (int i = 0; i < 4; i++)
+        ic_js_tenant_free(T.tenant[i]);
+}
+
+static void t_reset(void)
+{
+    memset(&T, 0, sizeof(T));
+}
+
+/* ---- the Web API suite and the WPT URL vectors ------------------------------------------ */
+
+static void s_webapi(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "POST", "/suite?x=1", "X-Test: yes\r\n", "{}");
+}
+
+Test(worker, web_api_suite, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("webapi", "webapi.js", NULL, NULL);
+    t_run_js(s_webapi);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.r[0].status, 200, "%d %s", T.r[0].status, T.r[0].body);
+    cr_log_info("web API suite: %s", T.r[0].body);
+    cr_assert(strstr(T.r[0].body, "\"failures\":[]") != NULL, "%s", T.r[0].body);
+    int passed = atoi(strstr(T.r[0].body, "\"passed\":") + 9);
+    cr_assert_geq(passed, 20);
+}
+
+static char *wpt_json;
+
+static void s_wpt(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "POST", "/", NULL, wpt_json);
+}
+
+Test(worker, wpt_url_suite, .timeout = 120)
+{
+    t_reset();
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/../shared/testdata/wpt/urltestdata.json", src_dir());
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "the WPT URL vectors are not at %s", path);
+    wpt_json = calloc(1, 1 << 20);
+    size_t n = fread(wpt_json, 1, (1 << 20) - 1, f);
+    fclose(f);
+    cr_assert_gt(n, 100000);
+    ic_js_limits_t lim = {.cpu_ms = 10000};
+    T.tenant[0] = t_tenant("wpt", "wpt_url.js", NULL, &lim);
+    t_run_js(s_wpt);
+    free(wpt_json);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.r[0].status, 200, "%s", T.r[0].body);
+    int total = atoi(strstr(T.r[0].body, "\"total\":") + 8);
+    int passed = atoi(strstr(T.r[0].body, "\"passed\":") + 9);
+    printf("WPT urltestdata.json: %d of %d pass (%.1f %%)\n", passed, total, 100.0 * passed / total);
+    cr_log_info("WPT URL: %d/%d pass; failures: %.2000s", passed, total, strstr(T.r[0].body, "\"failures\""));
+    cr_assert_eq(total, 601);
+    cr_assert_geq(passed * 100, total * 95, "%d of %d pass", passed, total);
+}
+
+/* ---- program forms ------------------------------------------------------------------------ */
+
+static void s_forms(void *arg)
+{
+    t_new_workers(4);
+    if (T.ret[0] == 0) {
+        t_fetch(0, 0, "GET", "/ana", NULL, NULL);
+        t_fetch(0, 1, "GET", "/bo", NULL, NULL);
+    }
+    if (T.ret[1] == 0) {
+        t_fetch(1, 2, "GET", "/", NULL, NULL);
+        t_fetch(1, 3, "DELETE", "/", NULL, NULL);
+    }
+    if (T.outstanding == 0)
+        ic_reactor_stop();
+}
+
+Test(worker, module_with_imports_and_classic_script, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("modules", "modules/main.js", NULL, NULL);
+    T.tenant[1] = t_tenant("classic", "classic.js", NULL, NULL);
+    T.tenant[2] = t_tenant("outside", "modules/outside.js", NULL, NULL);
+    T.tenant[3] = t_tenant("bare", "modules/bare.js", NULL, NULL);
+    t_run_js(s_forms);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    /* greet() and main share one counter module: 1 from greet, 2 from main, then 3 and 4. */
+    cr_assert_str_eq(T.r[0].body, "hello ana (shared) #2");
+    cr_assert_str_eq(T.r[1].body, "hello bo (shared) #4");
+    cr_assert_eq(T.ret[1], 0, "%s", T.err[1]);
+    cr_assert_str_eq(T.r[2].body, "classic 1 GET");
+    cr_assert_str_eq(T.r[3].body, "classic 2 DELETE");
+    cr_assert_eq(T.ret[2], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[2], "outside the worker's directory") != NULL, "%s", T.err[2]);
+    cr_assert_eq(T.ret[3], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[3], "only relative imports") != NULL, "%s", T.err[3]);
+}
+
+static void s_bad_programs(void *arg)
+{
+    t_new_workers(4);
+    ic_reactor_stop();
+}
+
+Test(worker, programs_that_cannot_serve_are_refused_with_a_reason, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("syntax", "inline.js", "export default { fetch( { }", NULL);
+    T.tenant[1] = t_tenant("nofetch", "inline.js", "export default { hello() {} };", NULL);
+    T.tenant[2] = t_tenant("throws", "inline.js", "throw new Error('top level says no');", NULL);
+    T.tenant[3] = t_tenant("nolistener", "inline.js", "let x = 1;", NULL);
+    t_run_js(s_bad_programs);
+    cr_assert_eq(T.ret[0], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[0], "SyntaxError") && strstr(T.err[0], "inline.js"), "%s", T.err[0]);
+    cr_assert_eq(T.ret[1], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[1], "no fetch method"), "%s", T.err[1]);
+    cr_assert_eq(T.ret[2], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[2], "top level says no"), "%s", T.err[2]);
+    cr_assert_eq(T.ret[3], IC_EJSEXCEPTION);
+    cr_assert(strstr(T.err[3], "no fetch listener"), "%s", T.err[3]);
+}
+
+/* ---- async handlers, errors, limits, isolation ------------------------------------------------- */
+
+static void s_after(ic_timer_t *t)
+{
+    T.outstanding--; /* the placeholder of s_async_step2, now a real request */
+    t_fetch(0, 5, "GET", "/after", NULL, NULL);
+}
+
+/* waitUntil's work (20 ms) finishes after its response was sent: look 60 ms later. */
+static void s_async_step2(void)
+{
+    T.outstanding++;
+    ic_timer_init(&T.later, s_after);
+    ic_timer_start(&T.later, 60 * 1000000, 0);
+}
+
+static void s_async(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "GET", "/timer", NULL, NULL);
+    T.r[1].done = T.r[0].done; /* answered synchronously? recorded for the assertion */
+    t_fetch(0, 2, "GET", "/env", NULL, NULL);
+    t_fetch(0, 3, "GET", "/never", NULL, NULL);
+    t_fetch(0, 4, "GET", "/wait-until", NULL, NULL);
+    T.then = s_async_step2;
+}
+
+Test(worker, async_handlers_on_reactor_timers, .timeout = 60)
+{
+    t_reset();
+    ic_js_limits_t lim = {.wall_ms = 200};
+    T.tenant[0] = t_tenant("hostile", "hostile.js", NULL, &lim);
+    t_run_js(s_async);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.r[1].done, false, "the timer handler answered before its timers ran");
+    cr_assert_eq(T.r[0].status, 200);
+    cr_assert_str_eq(T.r[0].body, "waited enough, 3 ticks");
+    cr_assert_str_eq(T.r[2].body, "bonjour true");
+    cr_assert_eq(T.r[3].status, 504, "a handler that never resolves gets 504 at the wall-clock limit");
+    cr_assert_str_eq(T.r[4].body, "sent before waitUntil work");
+    cr_assert_str_eq(T.r[5].body, "done", "waitUntil work ran after the response");
+}
+
+static void s_errors(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "GET", "/throw", NULL, NULL);
+    t_fetch(0, 1, "GET", "/reject", NULL, NULL);
+    t_fetch(0, 2, "GET", "/not-a-response", NULL, NULL);
+    t_fetch(0, 3, "GET", "/recurse", NULL, NULL);
+    t_fetch(0, 4, "GET", "/ok", NULL, NULL);
+}
+
+Test(worker, errors_become_500_and_the_isolate_stays_usable, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("hostile", "hostile.js", NULL, NULL);
+    t_run_js(s_errors);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(T.r[i].status, 500, "request %d: %d %s", i, T.r[i].status, T.r[i].body);
+    cr_assert_eq(T.r[4].status, 200);
+    cr_assert_str_eq(T.r[4].body, "ok");
+}
+
+/* A bad request on tenant 0, then tenant 1 (same core) must answer at once. */
+static const char *limit_paths[] = {"/loop", "/microloop", "/alloc", "/buffer"};
+
+static void s_limits(void *arg)
+{
+    t_new_workers(2);
+    if (T.ret[0] < 0 || T.ret[1] < 0)
+        return ic_reactor_stop();
+    for (int i = 0; i < 4; i++) {
+        if (!T.w[0]) /* recycled after its heap limit: a new isolate for the next request */
+            T.ret[2] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[2], sizeof(T.err[2]));
+        t_fetch(0, 3 * i, "GET", limit_paths[i], NULL, NULL);
+        uint64_t t0 = ic_clock_ns();
+        t_fetch(1, 3 * i + 1, "GET", "/ok", NULL, NULL);
+        T.r[3 * i + 2].ns = ic_clock_ns() - t0; /* the other tenant's latency right after */
+        if (ic_js_worker_broken(T.w[0])) {
+            ic_js_worker_free(T.w[0]);
+            T.w[0] = NULL;
+        }
+    }
+    if (!T.w[0])
+        T.ret[2] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[2], sizeof(T.err[2]));
+    t_fetch(0, 12, "GET", "/ok", NULL, NULL);
+}
+
+Test(worker, cpu_and_memory_limits_leave_other_tenants_alone, .timeout = 120)
+{
+    t_reset();
+    ic_js_limits_t lim = {.cpu_ms = 50, .heap_bytes = 64 << 20, .buffer_bytes = 64 << 20};
+    T.tenant[0] = t_tenant("hostile", "hostile.js", NULL, &lim);
+    T.tenant[1] = t_tenant("polite", "hostile.js", NULL, NULL);
+    t_run_js(s_limits);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.ret[2], 0, "%s", T.err[2]);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(T.r[3 * i].status, i == 3 ? 500 : 503, "%s: %d %s", limit_paths[i], T.r[3 * i].status, T.r[3 * i].body);
+        cr_assert_eq(T.r[3 * i + 1].status, 200, "the other tenant after %s", limit_paths[i]);
+        cr_log_info("%s: %d; the other tenant answered in %.1f µs", limit_paths[i], T.r[3 * i].status,
+                    (double)T.r[3 * i + 2].ns / 1e3);
+        cr_assert_lt(T.r[3 * i + 2].ns, 50 * 1000000u, "the other tenant waited %llu ns", (unsigned long long)T.r[3 * i + 2].ns);
+    }
+    cr_assert_eq(T.r[12].status, 200, "the hostile tenant serves again");
+}
+
+static void s_isolation(void *arg)
+{
+    t_new_workers(2);
+    if (T.ret[0] < 0 || T.ret[1] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "GET", "/set-global", NULL, NULL);
+    t_fetch(0, 1, "GET", "/get-global", NULL, NULL);
+    t_fetch(1, 2, "GET", "/get-global", NULL, NULL);
+}
+
+Test(worker, tenants_on_one_core_do_not_share_globals, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("a", "hostile.js", NULL, NULL);
+    T.tenant[1] = t_tenant("b", "hostile.js", NULL, NULL);
+    t_run_js(s_isolation);
+    cr_assert_str_eq(T.r[1].body, "string");
+    cr_assert_str_eq(T.r[2].body, "undefined");
+}

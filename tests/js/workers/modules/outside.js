@@ -1,0 +1,2 @@
+import "../webapi.js";
+export default { fetch: () => new Response("no") };
