@@ -52,6 +52,8 @@ extern "C" int ic_js_platform_init(void)
     int err = ic__js_watchdog_start();
     if (err < 0)
         return err;
+    /* The Web API prelude, run once into a startup snapshot every new isolate starts from. */
+    ic__js_snapshot_build();
     return 0;
 }
 
@@ -65,6 +67,7 @@ extern "C" void ic_js_platform_shutdown(void)
     if (!platform)
         return;
     ic__js_watchdog_stop();
+    ic__js_snapshot_free();
     v8::V8::Dispose();
     v8::V8::DisposePlatform();
     platform.reset();

@@ -65,7 +65,8 @@ struct ic_js_worker {
     v8::Isolate *isolate = nullptr;
     ic__js_allocator *allocator = nullptr;
     v8::Global<v8::Context> context;
-    v8::Global<v8::Function> dispatch, fire;
+    v8::Global<v8::Function> dispatch, fire, serialize;
+    v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::unordered_map<uint32_t, ic__js_timer *> timers;
     std::unordered_map<uint64_t, ic__js_pending *> pending;
     uint64_t next_pending = 1;
@@ -87,6 +88,13 @@ struct ic_js_worker {
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);
+
+/* The callbacks a startup snapshot refers to (webapi.cc), null-terminated. */
+const intptr_t *ic__js_external_refs(const v8::FunctionCallback *extra);
+
+/* Builds the startup snapshot (worker.cc): called once by ic_js_platform_init; frees it at shutdown. */
+void ic__js_snapshot_build(void);
+void ic__js_snapshot_free(void);
 
 /* A timer of the worker fired (worker.cc). */
 void ic__js_timer_fired(ic_timer_t *t);

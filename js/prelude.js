@@ -14,9 +14,7 @@
 const define = (name, value) =>
   Object.defineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
 
-// Timing side channels and host access stay out of reach.
-delete globalThis.SharedArrayBuffer;
-delete globalThis.Atomics;
+// SharedArrayBuffer and Atomics are removed by worker.cc for each context (V8 re-creates them).
 
 // ---- DOMException -------------------------------------------------------------------
 
@@ -280,7 +278,10 @@ const cryptoObj = {
 };
 define("crypto", cryptoObj);
 
-const timeOrigin = native.timeOrigin();
-define("performance", { now: () => native.now(), timeOrigin });
+// timeOrigin is read when asked: the prelude itself runs once, into the startup snapshot.
+define("performance", {
+  now: () => native.now(),
+  get timeOrigin() { return native.timeOrigin(); },
+});
 
 define("self", globalThis);

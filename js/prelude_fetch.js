@@ -18,13 +18,41 @@ function checkValue(value) {
 }
 
 // Objects built with Object.create (incoming requests, clones) skip constructors, so no private methods here.
+
+// An incoming request's headers stay the flat [name, value, …] array C++ gave until something reads them.
+const kFlat = Symbol("flat");
+function listOf(h) {
+  const flat = h[kFlat];
+  if (flat !== undefined) {
+    const list = [];
+    for (let i = 0; i < flat.length; i += 2) list.push([flat[i].toLowerCase(), flat[i + 1]]);
+    h[kList] = list;
+    h[kFlat] = undefined;
+  }
+  return h[kList];
+}
+
+// Sets a header the runtime knows is valid (no checks); name in lower case.
+function setTrusted(h, name, value) {
+  const list = listOf(h);
+  for (let i = 0; i < list.length; i++) {
+    if (list[i][0] === name) {
+      list[i][1] = value;
+      h[kList] = list.filter((e, k) => k <= i || e[0] !== name);
+      return;
+    }
+  }
+  list.push([name, value]);
+}
+const hasTrusted = (h, name) => listOf(h).some((e) => e[0] === name);
+
 function mutable(h) {
   if (h[kGuard] === "immutable") throw new TypeError("Headers: these headers are immutable");
 }
 
 // The sorted and combined view the iterators show; set-cookie values stay separate.
 function sortedOf(h) {
-  const names = [...new Set(h[kList].map((e) => e[0]))].sort();
+  const names = [...new Set(listOf(h).map((e) => e[0]))].sort();
   const out = [];
   for (const n of names) {
     if (n === "set-cookie") for (const v of h.getSetCookie()) out.push([n, v]);
@@ -36,11 +64,12 @@ function sortedOf(h) {
 class Headers {
   constructor(init) {
     this[kList] = [];
+    this[kFlat] = undefined;
     this[kGuard] = "none";
     if (init === undefined || init === null) return;
     if (typeof init !== "object") throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
     if (init instanceof Headers) {
-      for (const e of init[kList]) this[kList].push([e[0], e[1]]);
+      for (const e of listOf(init)) listOf(this).push([e[0], e[1]]);
     } else if (typeof init[Symbol.iterator] === "function") {
       for (const pair of init) {
         const a = typeof pair === "string" ? [pair] : Array.from(pair);
@@ -53,32 +82,32 @@ class Headers {
   }
   append(name, value) {
     mutable(this);
-    this[kList].push([checkName(name), checkValue(value)]);
+    listOf(this).push([checkName(name), checkValue(value)]);
   }
   delete(name) {
     mutable(this);
     name = checkName(name);
-    this[kList] = this[kList].filter((e) => e[0] !== name);
+    this[kList] = listOf(this).filter((e) => e[0] !== name);
   }
   get(name) {
     name = checkName(name);
     let out = null;
-    for (const e of this[kList]) if (e[0] === name) out = out === null ? e[1] : out + ", " + e[1];
+    for (const e of listOf(this)) if (e[0] === name) out = out === null ? e[1] : out + ", " + e[1];
     return out;
   }
   getSetCookie() {
-    return this[kList].filter((e) => e[0] === "set-cookie").map((e) => e[1]);
+    return listOf(this).filter((e) => e[0] === "set-cookie").map((e) => e[1]);
   }
   has(name) {
     name = checkName(name);
-    return this[kList].some((e) => e[0] === name);
+    return listOf(this).some((e) => e[0] === name);
   }
   set(name, value) {
     mutable(this);
     name = checkName(name);
     value = checkValue(value);
-    const i = this[kList].findIndex((e) => e[0] === name);
-    if (i < 0) this[kList].push([name, value]);
+    const i = listOf(this).findIndex((e) => e[0] === name);
+    if (i < 0) listOf(this).push([name, value]);
     else {
       this[kList][i][1] = value;
       this[kList] = this[kList].filter((e, k) => k <= i || e[0] !== name);
@@ -165,13 +194,13 @@ class Response extends Body {
     const [b, type] = extractBody(body);
     if (b !== null && NULL_BODY.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
     this[kBody] = b;
-    if (type && !this[kHeadersOf].has("content-type")) this[kHeadersOf].append("content-type", type);
+    if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
   }
   static json(data, init = {}) {
     const s = JSON.stringify(data);
     if (s === undefined) throw new TypeError("Response.json: the value cannot be serialised to JSON");
     const r = new Response(s, init);
-    if (!(init && init.headers && new Headers(init.headers).has("content-type"))) r[kHeadersOf].set("content-type", "application/json");
+    if (!(init && init.headers && new Headers(init.headers).has("content-type"))) setTrusted(r[kHeadersOf], "content-type", "application/json");
     return r;
   }
   static redirect(url, status = 302) {
@@ -244,7 +273,7 @@ class Request extends Body {
       if (method === "GET" || method === "HEAD") throw new TypeError(`Request: a ${method} request cannot have a body`);
       const [b, type] = extractBody(init.body);
       body = b;
-      if (type && !this[kHeadersOf].has("content-type")) this[kHeadersOf].append("content-type", type);
+      if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
     }
     this[kBody] = body;
   }
@@ -271,9 +300,8 @@ define("Request", Request);
 function incoming(method, url, flat, body) {
   const r = Object.create(Request.prototype);
   const h = Object.create(Headers.prototype);
-  const list = [];
-  for (let i = 0; i < flat.length; i += 2) list.push([flat[i].toLowerCase(), flat[i + 1]]);
-  h[kList] = list;
+  h[kList] = null;
+  h[kFlat] = flat;
   h[kGuard] = "immutable";
   r[kMethod] = method;
   r[kUrl] = url;
@@ -328,14 +356,14 @@ function describe(v) {
   return (/^[aeiouAEIOU]/.test(what) ? "an " : "a ") + what;
 }
 
-// What C++ reads: [status, [name, value, …], body (string, Uint8Array or null)].
+// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)].
 function serialize(r) {
   if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
   if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
-  const flat = [];
-  for (const e of r[kHeadersOf][kList]) flat.push(e[0], e[1]);
+  let block = "";
+  for (const e of listOf(r[kHeadersOf])) block += e[0] + ": " + e[1] + "\n";
   r[kUsed] = true;
-  return [r[kStatus], flat, r[kBody]];
+  return [r[kStatus], block, r[kBody]];
 }
 
 function dispatch(method, url, flat, body) {
@@ -352,8 +380,8 @@ function dispatch(method, url, flat, body) {
     if (ev[kResponse] === undefined) throw new TypeError("no fetch listener called event.respondWith()");
     r = ev[kResponse];
   }
-  if (r instanceof Response) return serialize(r);
-  return Promise.resolve(r).then(serialize);
+  // A Response is serialised now; anything else (a promise) goes back to C++, which waits for it and calls serialize.
+  return r instanceof Response ? serialize(r) : r;
 }
 
 // Called once after the tenant's code ran: def is the module's default export (or undefined for a classic script).
@@ -368,4 +396,4 @@ function setHandler(def, vars) {
   }
 }
 
-return { dispatch, fire, setHandler };
+return { dispatch, fire, setHandler, serialize };

@@ -613,6 +613,28 @@ function basicParse(input, base, url, stateOverride) {
   return url;
 }
 
+// The fast path: an absolute http(s)/ws(s) URL already in canonical form (what
+// requests carry) gives the same record as the state machine, from one regex.
+// Anything unusual (a dot segment, "%2e", a backslash, a byte to escape, a
+// numeric or punycode host, uppercase, whitespace) takes the full parser.
+const CANONICAL =
+  /^(https?|wss?):\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([1-9][0-9]{0,4}))?(\/[A-Za-z0-9\-._~!$&()*+,;=:@\/%]*)?(?:\?([\x21\x24-\x26\x28-\x3b\x3d\x3f-\x7e]*))?(?:#([\x21\x23-\x3b\x3d\x3f-\x5f\x61-\x7e]*))?$/;
+function fastParse(input) {
+  const m = CANONICAL.exec(input);
+  if (m === null) return null;
+  const host = m[2];
+  const lastLabel = host.slice(host.lastIndexOf(".") + 1);
+  if (!/^[a-z]/.test(lastLabel) || host.includes("xn--")) return null;
+  const path = m[4] === undefined ? "/" : m[4];
+  if (/(^|\/)\.\.?(\/|$)|%2e/i.test(path)) return null;
+  const port = m[3] === undefined ? null : Number(m[3]);
+  if (port !== null && port > 65535) return null;
+  return {
+    scheme: m[1], username: "", password: "", host, port: port === SPECIAL[m[1] + ":"] ? null : port,
+    path: path.slice(1).split("/"), opaque: false, query: m[5] === undefined ? null : m[5], fragment: m[6] === undefined ? null : m[6],
+  };
+}
+
 function serializePath(u) {
   if (u.opaque) return u.path;
   let out = "";
@@ -677,7 +699,12 @@ const formSerialize = (list) =>
   list.map(([n, v]) => pctEncodeString(n, inForm, true) + "=" + pctEncodeString(v, inForm, true)).join("&");
 
 // USVString conversion: lone surrogates become U+FFFD.
-const toUSV = (v) => String(v).toWellFormed?.() ?? String(v).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+const SURROGATE = /[\ud800-\udfff]/;
+const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const toUSV = (v) => {
+  const s = String(v);
+  return SURROGATE.test(s) ? s.replace(LONE, "\ufffd") : s;
+};
 
 const kList = Symbol("list"), kURL = Symbol("url"), kRecord = Symbol("record"), kParams = Symbol("params");
 
@@ -783,7 +810,8 @@ class URL {
       b = basicParse(toUSV(base), null);
       if (!b) throw new TypeError(`Invalid base URL: ${base}`);
     }
-    const r = basicParse(toUSV(url), b);
+    const input = toUSV(url);
+    const r = (b === null && fastParse(input)) || basicParse(input, b);
     if (!r) throw new TypeError(`Invalid URL: ${url}`);
     this[kRecord] = r;
     this[kParams] = null;

@@ -296,24 +296,38 @@ static void n_idna_to_ascii(const v8::FunctionCallbackInfo<v8::Value> &args)
 
 /* ---- the object the prelude gets ------------------------------------------------------------ */
 
+static const struct {
+    const char *name;
+    v8::FunctionCallback fn;
+} natives[] = {
+    {"encode", n_encode},
+    {"encodeInto", n_encode_into},
+    {"decode", n_decode},
+    {"log", n_log},
+    {"random", n_random},
+    {"now", n_now},
+    {"timeOrigin", n_time_origin},
+    {"timerStart", n_timer_start},
+    {"timerStop", n_timer_stop},
+    {"clone", n_clone},
+    {"idnaToASCII", n_idna_to_ascii},
+};
+
+/* The callbacks a snapshot refers to: every native, then `extra` (null-terminated). */
+const intptr_t *ic__js_external_refs(const v8::FunctionCallback *extra)
+{
+    static intptr_t refs[sizeof(natives) / sizeof(natives[0]) + 8];
+    size_t n = 0;
+    for (const auto &nat : natives)
+        refs[n++] = reinterpret_cast<intptr_t>(nat.fn);
+    for (; extra && *extra && n < sizeof(refs) / sizeof(refs[0]) - 1; extra++)
+        refs[n++] = reinterpret_cast<intptr_t>(*extra);
+    refs[n] = 0;
+    return refs;
+}
+
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx)
 {
-    static const struct {
-        const char *name;
-        v8::FunctionCallback fn;
-    } natives[] = {
-        {"encode", n_encode},
-        {"encodeInto", n_encode_into},
-        {"decode", n_decode},
-        {"log", n_log},
-        {"random", n_random},
-        {"now", n_now},
-        {"timeOrigin", n_time_origin},
-        {"timerStart", n_timer_start},
-        {"timerStop", n_timer_stop},
-        {"clone", n_clone},
-        {"idnaToASCII", n_idna_to_ascii},
-    };
     v8::Local<v8::Object> obj = v8::Object::New(isolate);
     for (const auto &n : natives) {
         v8::Local<v8::Function> f;

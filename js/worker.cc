@@ -101,8 +101,12 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
         /* A module says `export` or `import` at the start of a statement; a classic script can't. */
         bool module = false;
         for (const char *kw : {"export ", "export{", "import "}) {
-            for (size_t at = t->src.find(kw); at != std::string::npos && !module; at = t->src.find(kw, at + 1))
-                module = at == 0 || t->src[at - 1] == '\n' || t->src[at - 1] == ';' || t->src[at - 1] == '}';
+            for (size_t at = t->src.find(kw); at != std::string::npos && !module; at = t->src.find(kw, at + 1)) {
+                size_t k = at;
+                while (k > 0 && (t->src[k - 1] == ' ' || t->src[k - 1] == '\t'))
+                    k--;
+                module = k == 0 || t->src[k - 1] == '\n' || t->src[k - 1] == ';' || t->src[k - 1] == '}';
+            }
         }
         t->kind = module ? IC_JS_MODULE : IC_JS_SCRIPT;
     }
@@ -264,58 +268,62 @@ static void append_utf8(v8::Isolate *isolate, std::string &out, v8::Local<v8::St
         s->WriteUtf8(isolate, &out[at], (int)n, nullptr, v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
 }
 
-/* Turns dispatch's [status, [name, value, …], body] into a response for done. False if it is not that shape. */
+/* Turns serialize's [status, "name: value\n…", body] into a response for done. False if it is not that shape. */
 static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> v, ic_js_done_cb done, void *arg)
 {
     v8::Isolate *isolate = w->isolate;
     if (!v->IsArray())
         return false;
     v8::Local<v8::Array> a = v.As<v8::Array>();
-    v8::Local<v8::Value> status, flat, body;
-    if (!a->Get(ctx, 0).ToLocal(&status) || !a->Get(ctx, 1).ToLocal(&flat) || !a->Get(ctx, 2).ToLocal(&body) ||
-        !status->IsInt32() || !flat->IsArray())
+    v8::Local<v8::Value> status, block, body;
+    if (!a->Get(ctx, 0).ToLocal(&status) || !a->Get(ctx, 1).ToLocal(&block) || !a->Get(ctx, 2).ToLocal(&body) ||
+        !status->IsInt32() || !block->IsString())
         return false;
     std::string &sc = w->scratch;
     sc.clear();
-    v8::Local<v8::Array> h = flat.As<v8::Array>();
-    uint32_t n = h->Length() / 2;
-    std::vector<size_t> starts;
-    starts.reserve(n);
-    for (uint32_t i = 0; i < n; i++) {
-        v8::Local<v8::Value> name, value;
-        if (!h->Get(ctx, 2 * i).ToLocal(&name) || !h->Get(ctx, 2 * i + 1).ToLocal(&value) || !name->IsString() ||
-            !value->IsString())
-            return false;
-        size_t at = sc.size();
-        append_utf8(isolate, sc, name.As<v8::String>());
-        if (framing_header(sc.data() + at, sc.size() - at)) {
-            sc.resize(at);
-            continue;
-        }
-        sc.append(": ");
-        append_utf8(isolate, sc, value.As<v8::String>());
-        sc.push_back('\0');
-        starts.push_back(at);
-    }
+    append_utf8(isolate, sc, block.As<v8::String>());
+    size_t head_len = sc.size();
     const void *bp = nullptr;
-    size_t blen = 0, body_at = sc.size();
+    size_t blen = 0;
     if (body->IsString()) {
         append_utf8(isolate, sc, body.As<v8::String>());
-        blen = sc.size() - body_at;
+        blen = sc.size() - head_len;
+        bp = sc.data() + head_len;
     } else if (body->IsArrayBufferView()) {
         v8::Local<v8::ArrayBufferView> view = body.As<v8::ArrayBufferView>();
         blen = view->ByteLength();
         bp = blen ? static_cast<const char *>(view->Buffer()->Data()) + view->ByteOffset() : nullptr;
     }
-    /* Pointers only now: appending may have moved the scratch buffer. */
-    if (body->IsString())
-        bp = sc.data() + body_at;
+    /* One line per header: each '\n' becomes the line's NUL. */
     w->lines.clear();
-    for (size_t at : starts)
-        w->lines.push_back(sc.data() + at);
+    for (size_t at = 0; at < head_len;) {
+        char *line = &sc[at];
+        char *nl = static_cast<char *>(memchr(line, '\n', head_len - at));
+        if (!nl)
+            break;
+        *nl = '\0';
+        const char *colon = static_cast<const char *>(memchr(line, ':', (size_t)(nl - line)));
+        if (colon && !framing_header(line, (size_t)(colon - line)))
+            w->lines.push_back(line);
+        at = (size_t)(nl - sc.data()) + 1;
+    }
     ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen};
     done(arg, &r);
     return true;
+}
+
+/* Calls the prelude's serialize on what a handler's promise gave, then delivers; false (and a log line) if that fails. */
+static bool serialize_deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, ic_js_done_cb done,
+                              void *arg)
+{
+    v8::Isolate *isolate = w->isolate;
+    v8::TryCatch tc(isolate);
+    v8::Local<v8::Value> out;
+    if (w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&out) && deliver(w, ctx, out, done, arg))
+        return true;
+    if (!tc.HasTerminated())
+        log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
+    return false;
 }
 
 /* ---- parked requests ----------------------------------------------------------------------------- */
@@ -358,7 +366,7 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
             log_fmt(w, 3, "uncaught exception in fetch handler: %s", *why ? *why : "?");
         }
         respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
-    } else if (!deliver(w, ctx, args[0], p->done, p->arg)) {
+    } else if (!serialize_deliver(w, ctx, args[0], p->done, p->arg)) {
         respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
     }
     pending_finish(p);
@@ -476,28 +484,37 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
         respond_fail(w, done, arg, ENTRY_THROW);
         return;
     }
-    if (result->IsPromise()) {
-        v8::Local<v8::Promise> p = result.As<v8::Promise>();
-        if (p->State() == v8::Promise::kFulfilled) {
-            result = p->Result();
-        } else if (p->State() == v8::Promise::kRejected) {
-            v8::Local<v8::Value> e = p->Result(), stack;
-            if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
-                !stack->IsString())
-                stack = e;
-            v8::String::Utf8Value s(isolate, stack);
-            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
-            p->MarkAsHandled();
+    if (result->IsArray()) {
+        if (!deliver(w, ctx, result, done, arg))
             respond_fail(w, done, arg, ENTRY_THROW);
-            return;
-        } else {
-            if (!park(w, ctx, p, done, arg))
-                respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
-            return;
-        }
+        return;
     }
-    if (!deliver(w, ctx, result, done, arg))
+    if (!result->IsPromise()) {
+        /* Not a Response and not a promise: serialize says what it is. */
+        if (!serialize_deliver(w, ctx, result, done, arg))
+            respond_fail(w, done, arg, ENTRY_THROW);
+        return;
+    }
+    v8::Local<v8::Promise> p = result.As<v8::Promise>();
+    if (p->State() == v8::Promise::kFulfilled) {
+        /* An async handler that never awaited: settled already, no need to park. */
+        enter(w, w->tenant->limits.cpu_ms);
+        bool delivered = serialize_deliver(w, ctx, p->Result(), done, arg);
+        entry_fail f = leave(w, !delivered);
+        if (!delivered)
+            respond_fail(w, done, arg, f);
+    } else if (p->State() == v8::Promise::kRejected) {
+        v8::Local<v8::Value> e = p->Result(), stack;
+        if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
+            !stack->IsString())
+            stack = e;
+        v8::String::Utf8Value s(isolate, stack);
+        log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
+        p->MarkAsHandled();
         respond_fail(w, done, arg, ENTRY_THROW);
+    } else if (!park(w, ctx, p, done, arg)) {
+        respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
+    }
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------- */
@@ -640,21 +657,81 @@ static int fail_msg(char *err, size_t errlen, const std::string &msg)
     return IC_EJSEXCEPTION;
 }
 
+/* Runs the prelude in ctx: a function of the natives that defines the globals and returns the entry points. */
+static v8::MaybeLocal<v8::Value> run_prelude(v8::Isolate *isolate, v8::Local<v8::Context> ctx)
+{
+    v8::ScriptOrigin origin(isolate, v8::String::NewFromUtf8Literal(isolate, "isocore:prelude"));
+    v8::Local<v8::Script> script;
+    v8::Local<v8::Value> fn, entries;
+    v8::Local<v8::Value> nat = ic__js_natives(isolate, ctx);
+    if (!v8::Script::Compile(ctx, v8::String::NewFromUtf8Literal(isolate, prelude_src), &origin).ToLocal(&script) ||
+        !script->Run(ctx).ToLocal(&fn) || !fn->IsFunction() ||
+        !fn.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 1, &nat).ToLocal(&entries) || !entries->IsObject())
+        return v8::MaybeLocal<v8::Value>();
+    return entries;
+}
+
+/* ---- the startup snapshot ------------------------------------------------------------------------ */
+
+/*
+ * Built at start-up rather than at build time: the blob must come from the
+ * exact V8 that runs it, and libnode can be upgraded under us by apt.
+ * ISOCORE_JS_SNAPSHOT=0 turns it off (each isolate then runs the prelude).
+ */
+static v8::StartupData snapshot;
+
+void ic__js_snapshot_build(void)
+{
+    const char *env = getenv("ISOCORE_JS_SNAPSHOT");
+    if (snapshot.data || (env && strcmp(env, "0") == 0))
+        return;
+    const intptr_t *refs = ic__js_external_refs(nullptr);
+    v8::SnapshotCreator creator(refs);
+    v8::Isolate *isolate = creator.GetIsolate();
+    bool ok = false;
+    {
+        v8::HandleScope handle_scope(isolate);
+        v8::Local<v8::Context> ctx = v8::Context::New(isolate);
+        v8::Context::Scope context_scope(ctx);
+        v8::TryCatch tc(isolate);
+        v8::Local<v8::Value> entries;
+        if (run_prelude(isolate, ctx).ToLocal(&entries)) {
+            creator.AddData(ctx, entries.As<v8::Object>()); /* index 0 */
+            creator.SetDefaultContext(ctx);
+            ok = true;
+        } else {
+            ic_log(IC_LOG_WARN, "js: the prelude failed in the snapshot builder: %s", describe_exception(isolate, ctx, tc).c_str());
+        }
+    }
+    if (!ok)
+        return; /* ~SnapshotCreator disposes the isolate */
+    snapshot = creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+    if (!snapshot.data || !snapshot.IsValid()) {
+        ic_log(IC_LOG_WARN, "js: no startup snapshot (V8 could not create one); isolates run the prelude");
+        delete[] snapshot.data;
+        snapshot = v8::StartupData{nullptr, 0};
+    }
+}
+
+void ic__js_snapshot_free(void)
+{
+    delete[] snapshot.data;
+    snapshot = v8::StartupData{nullptr, 0};
+}
+
 /* Runs the prelude and the tenant's code; 0 or an error code with err filled. Inside scopes set by the caller. */
 static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t errlen)
 {
     v8::Isolate *isolate = w->isolate;
     const ic_js_tenant *t = w->tenant;
     v8::TryCatch tc(isolate);
-    /* The prelude: a function of the natives, returning the entry points. */
-    v8::ScriptOrigin porigin(isolate, v8::String::NewFromUtf8Literal(isolate, "isocore:prelude"));
-    v8::Local<v8::Script> ps;
-    v8::Local<v8::Value> pfn, entries, v;
-    v8::Local<v8::Value> nat = ic__js_natives(isolate, ctx);
-    if (!v8::Script::Compile(ctx, v8::String::NewFromUtf8Literal(isolate, prelude_src), &porigin).ToLocal(&ps) ||
-        !ps->Run(ctx).ToLocal(&pfn) || !pfn->IsFunction() ||
-        !pfn.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 1, &nat).ToLocal(&entries) || !entries->IsObject())
+    v8::Local<v8::Value> v, entries;
+    if (!w->prelude_entries.IsEmpty()) {
+        entries = w->prelude_entries.Get(isolate);
+        w->prelude_entries.Reset();
+    } else if (!run_prelude(isolate, ctx).ToLocal(&entries)) {
         return fail_msg(err, errlen, "the prelude failed: " + describe_exception(isolate, ctx, tc));
+    }
     v8::Local<v8::Object> eo = entries.As<v8::Object>();
     v8::Local<v8::Value> setHandler;
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "dispatch")).ToLocal(&v) || !v->IsFunction())
@@ -663,8 +740,15 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "fire")).ToLocal(&v) || !v->IsFunction())
         return fail_msg(err, errlen, "the prelude has no fire");
     w->fire.Reset(isolate, v.As<v8::Function>());
+    if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "serialize")).ToLocal(&v) || !v->IsFunction())
+        return fail_msg(err, errlen, "the prelude has no serialize");
+    w->serialize.Reset(isolate, v.As<v8::Function>());
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "setHandler")).ToLocal(&setHandler) || !setHandler->IsFunction())
         return fail_msg(err, errlen, "the prelude has no setHandler");
+    /* No shared memory (timing side channels): V8 installs these again on each new context, so they go here, not in the prelude. */
+    v8::Local<v8::Object> global = ctx->Global();
+    global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
+    global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "Atomics")).FromMaybe(false);
     /* Tenant code may not compile code from strings (eval, new Function), as on Workers. */
     ctx->AllowCodeGenerationFromStrings(false);
 
@@ -741,6 +825,10 @@ extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, c
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = w->allocator;
     params.constraints.ConfigureDefaultsFromHeapSize(0, t->limits.heap_bytes);
+    if (snapshot.data) {
+        params.snapshot_blob = &snapshot;
+        params.external_references = ic__js_external_refs(nullptr);
+    }
     w->isolate = v8::Isolate::New(params);
     if (!w->isolate) {
         delete w->allocator;
@@ -758,6 +846,9 @@ extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, c
         v8::Local<v8::Context> ctx = v8::Context::New(isolate);
         w->context.Reset(isolate, ctx);
         v8::Context::Scope context_scope(ctx);
+        v8::Local<v8::Object> entries;
+        if (snapshot.data && ctx->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&entries))
+            w->prelude_entries.Reset(isolate, entries);
         /* The top level gets 20 times the per-request CPU time (at least a second): it runs once. */
         unsigned cpu = w->tenant->limits.cpu_ms * 20 > 1000 ? w->tenant->limits.cpu_ms * 20 : 1000;
         enter(w, cpu);
@@ -799,6 +890,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->module_paths.clear();
     w->dispatch.Reset();
     w->fire.Reset();
+    w->serialize.Reset();
     w->context.Reset();
     w->isolate->Dispose();
     delete w->allocator;

@@ -26,6 +26,16 @@ export default {
       if (why) failures.push(`${JSON.stringify(t.input)} (base ${JSON.stringify(t.base)}): ${why}`);
       else passed++;
     }
+    // The canonical-URL fast path (no base) must agree with the state machine (a base forces it).
+    const probes = tests.filter((t) => !t.failure).map((t) => t.href);
+    probes.push("http://example.com/a/b?c=d#e", "https://a.b.example:8443/x%20y/?q=%41", "ws://h:80/", "https://h:443/p?",
+      "http://h/a/../b", "http://h/%2e/x", "http://0x7f.1/", "http://h.xn--p1ai/", "https://ex.com:0/", "http://h/a#b#c");
+    for (const href of probes) {
+      let fast, slow;
+      try { fast = new URL(href).href; } catch { fast = "failure"; }
+      try { slow = new URL(href, "about:blank").href; } catch { slow = "failure"; }
+      if (fast !== slow) failures.push(`fast path: ${JSON.stringify(href)} gave ${fast}, the parser ${slow}`);
+    }
     return Response.json({ total: tests.length, passed, failures });
   },
 };
