@@ -624,7 +624,12 @@ function fastParse(input) {
   if (m === null) return null;
   const host = m[2];
   const lastLabel = host.slice(host.lastIndexOf(".") + 1);
-  if (!/^[a-z]/.test(lastLabel) || host.includes("xn--")) return null;
+  if (/^[0-9]/.test(lastLabel)) {
+    // A numeric host is canonical only as four decimal octets without leading zeros.
+    if (!/^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/.test(host)) return null;
+  } else if (!/^[a-z]/.test(lastLabel) || host.includes("xn--")) {
+    return null;
+  }
   const path = m[4] === undefined ? "/" : m[4];
   if (/(^|\/)\.\.?(\/|$)|%2e/i.test(path)) return null;
   const port = m[3] === undefined ? null : Number(m[3]);

@@ -29,7 +29,8 @@ export default {
     // The canonical-URL fast path (no base) must agree with the state machine (a base forces it).
     const probes = tests.filter((t) => !t.failure).map((t) => t.href);
     probes.push("http://example.com/a/b?c=d#e", "https://a.b.example:8443/x%20y/?q=%41", "ws://h:80/", "https://h:443/p?",
-      "http://h/a/../b", "http://h/%2e/x", "http://0x7f.1/", "http://h.xn--p1ai/", "https://ex.com:0/", "http://h/a#b#c");
+      "http://h/a/../b", "http://h/%2e/x", "http://0x7f.1/", "http://127.0.0.1:8080/p", "http://1.2.3.04/",
+      "http://256.1.1.1/", "http://1.2.3/", "http://0.0.0.0/", "http://01.2.3.4/", "http://h.xn--p1ai/", "https://ex.com:0/", "http://h/a#b#c");
     for (const href of probes) {
       let fast, slow;
       try { fast = new URL(href).href; } catch { fast = "failure"; }
