@@ -215,8 +215,11 @@ static void n_timer_start(const v8::FunctionCallbackInfo<v8::Value> &args)
     t->id = id;
     t->repeat = repeat;
     uint64_t ns = (uint64_t)(ms * 1e6);
+    /* Reactor timers count from the time cached at the top of the loop turn; JS counts from this call. */
+    uint64_t now = ic_clock_ns(), turn = ic_reactor_now();
+    uint64_t first = ns + (now > turn ? now - turn : 0);
     /* An interval of 0 would spin the core: intervals are at least 1 ms. */
-    if (ic_timer_start(&t->timer, ns, repeat ? (ns ? ns : 1000000) : 0) < 0) {
+    if (ic_timer_start(&t->timer, first, repeat ? (ns ? ns : 1000000) : 0) < 0) {
         delete t;
         return throw_type(isolate, "out of memory");
     }

@@ -26,7 +26,7 @@ struct serve {
     const char *text; /* --static */
     ic_http_server_t *http;
     ic_js_tenant_t *tenant;
-    ic_js_worker_t *w[IC_MAX_CORES]; /* slot i is touched only by reactor i */
+    ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
     _Atomic int failed;
 };
 
@@ -75,49 +75,29 @@ static long parse_num(const char *opt, const char *v, long lo, long hi)
 
 /* ---- serving a worker ------------------------------------------------------------------ */
 
-/* A worker for this core: the warm one, or a new one when there is none (or the last was recycled). */
-static ic_js_worker_t *core_worker(struct serve *s, int id)
-{
-    if (s->w[id])
-        return s->w[id];
-    char err[1024];
-    int ret = ic_js_worker_new(s->tenant, &s->w[id], err, sizeof(err));
-    if (ret < 0) {
-        ic_log(IC_LOG_ERROR, "%s", err[0] ? err : ic_strerror(ret));
-        s->w[id] = NULL;
-    }
-    return s->w[id];
-}
-
 static void js_done(void *arg, const ic_js_response_t *res)
 {
     ic_http_respond(arg, res->status, res->headers, res->nheaders, res->body, res->len);
 }
 
+/* The tenant's warm worker on this core answers; the pool recreates it if it was recycled. */
 static void js_handler(ic_http_exchange_t *x, void *arg)
 {
     struct serve *s = arg;
-    int id = ic_reactor_id();
-    ic_js_worker_t *w = core_worker(s, id);
-    if (!w) {
-        static const char msg[] = "Service Unavailable: the worker failed to start\n";
-        ic_http_respond(x, 503, NULL, 0, msg, sizeof(msg) - 1);
-        return;
-    }
-    ic_js_worker_fetch(w, ic_http_request(x), ic_http_body(x), js_done, x);
-    /* An isolate that hit its heap limit answered its requests already: replace it on the next request. */
-    if (ic_js_worker_broken(w)) {
-        ic_js_worker_free(w);
-        s->w[id] = NULL;
-    }
+    ic_js_pool_fetch(s->pool[ic_reactor_id()], s->tenant, ic_http_request(x), ic_http_body(x), js_done, x);
 }
 
 static void serve_start(void *arg)
 {
     struct serve *s = arg;
     int id = ic_reactor_id();
-    if (core_worker(s, id)) {
-        int ret = ic_http_server_start(s->http);
+    ic_js_worker_t *w;
+    char err[1024];
+    int ret = ic_js_pool_new(NULL, &s->pool[id]);
+    if (ret == 0 && (ret = ic_js_pool_get(s->pool[id], s->tenant, &w, err, sizeof(err))) < 0)
+        ic_log(IC_LOG_ERROR, "%s", err[0] ? err : ic_strerror(ret));
+    if (ret == 0) {
+        ret = ic_http_server_start(s->http);
         if (ret == 0)
             return;
         ic_log(IC_LOG_ERROR, "cannot start the HTTP server: %s", ic_strerror(ret));
@@ -131,8 +111,8 @@ static void serve_stop(void *arg)
     struct serve *s = arg;
     int id = ic_reactor_id();
     ic_http_server_stop(s->http);
-    ic_js_worker_free(s->w[id]); /* requests still waiting on timers get 503 */
-    s->w[id] = NULL;
+    ic_js_pool_free(s->pool[id]); /* requests still waiting on timers get 503 */
+    s->pool[id] = NULL;
 }
 
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */

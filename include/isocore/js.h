@@ -164,6 +164,56 @@ bool ic_js_worker_broken(const ic_js_worker_t *w);
 /** Bytes of V8 heap the worker's isolate uses now. */
 size_t ic_js_worker_heap_bytes(const ic_js_worker_t *w);
 
+/* ---- a core's warm workers ---------------------------------------------------------- */
+
+/*
+ * One pool per core holds that core's workers, one per tenant, created on
+ * the first request and kept warm. Past the budget (count or bytes) the
+ * least recently used idle worker (no request pending) is disposed; a
+ * worker whose heap limit was hit is replaced on the next request.
+ */
+typedef struct ic_js_pool ic_js_pool_t;
+
+typedef struct ic_js_pool_config {
+    unsigned max_workers; /* default 1,000 */
+    size_t max_bytes;     /* V8 heap + ArrayBuffers of all workers; default 2 GiB */
+} ic_js_pool_config_t;
+
+typedef struct ic_js_pool_stats {
+    unsigned workers;            /* warm now */
+    size_t bytes;                /* their heaps, as of the last check */
+    unsigned long long created;  /* isolates created */
+    unsigned long long evicted;  /* disposed for the budget */
+    unsigned long long recycled; /* replaced after a heap limit */
+} ic_js_pool_stats_t;
+
+/** Creates an empty pool for the calling core (cfg may be NULL for the defaults). Returns 0 or -ENOMEM. */
+int ic_js_pool_new(const ic_js_pool_config_t *cfg, ic_js_pool_t **out);
+
+/** Disposes every worker (their pending requests get 503) and the pool; on its core. NULL is ignored. */
+void ic_js_pool_free(ic_js_pool_t *pool);
+
+/**
+ * The warm worker of tenant t, created if there is none (then the budget is
+ * enforced). Returns 0 and sets *out, or what ic_js_worker_new returns (err
+ * says why). The worker stays owned by the pool.
+ */
+int ic_js_pool_get(ic_js_pool_t *pool, const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen);
+
+/**
+ * ic_js_pool_get + ic_js_worker_fetch: done always runs once (503 when the
+ * tenant's worker cannot be created, with a log line). A worker that broke
+ * is disposed after the call.
+ */
+void ic_js_pool_fetch(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done,
+                      void *arg);
+
+/** Disposes tenant t's worker on this core, if any (a reload, a removed tenant). */
+void ic_js_pool_drop(ic_js_pool_t *pool, const ic_js_tenant_t *t);
+
+/** Reads the pool's counters; on its core. */
+void ic_js_pool_stats(const ic_js_pool_t *pool, ic_js_pool_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif

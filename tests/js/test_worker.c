@@ -314,48 +314,55 @@ Test(worker, errors_become_500_and_the_isolate_stays_usable, .timeout = 60)
     cr_assert_str_eq(T.r[4].body, "ok");
 }
 
-/* A bad request on tenant 0, then tenant 1 (same core) must answer at once. */
+/* A bad request on tenant 0 (CPU cases) or 2 (memory cases), then tenant 1 (same core) must answer at once. */
 static const char *limit_paths[] = {"/loop", "/microloop", "/alloc", "/buffer"};
+static const char *limit_says[] = {"CPU time limit", "CPU time limit", "memory limit", "Internal Server Error"};
 
 static void s_limits(void *arg)
 {
-    t_new_workers(2);
-    if (T.ret[0] < 0 || T.ret[1] < 0)
+    t_new_workers(3);
+    if (T.ret[0] < 0 || T.ret[1] < 0 || T.ret[2] < 0)
         return ic_reactor_stop();
     for (int i = 0; i < 4; i++) {
-        if (!T.w[0]) /* recycled after its heap limit: a new isolate for the next request */
-            T.ret[2] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[2], sizeof(T.err[2]));
-        t_fetch(0, 3 * i, "GET", limit_paths[i], NULL, NULL);
+        int bad = i < 2 ? 0 : 2;
+        if (!T.w[bad]) /* recycled after its heap limit: a new isolate for the next request */
+            T.ret[3] = ic_js_worker_new(T.tenant[bad], &T.w[bad], T.err[3], sizeof(T.err[3]));
+        t_fetch(bad, 3 * i, "GET", limit_paths[i], NULL, NULL);
         uint64_t t0 = ic_clock_ns();
         t_fetch(1, 3 * i + 1, "GET", "/ok", NULL, NULL);
         T.r[3 * i + 2].ns = ic_clock_ns() - t0; /* the other tenant's latency right after */
-        if (ic_js_worker_broken(T.w[0])) {
-            ic_js_worker_free(T.w[0]);
-            T.w[0] = NULL;
+        if (ic_js_worker_broken(T.w[bad])) {
+            ic_js_worker_free(T.w[bad]);
+            T.w[bad] = NULL;
         }
     }
-    if (!T.w[0])
-        T.ret[2] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[2], sizeof(T.err[2]));
     t_fetch(0, 12, "GET", "/ok", NULL, NULL);
+    if (!T.w[2])
+        T.ret[3] = ic_js_worker_new(T.tenant[2], &T.w[2], T.err[3], sizeof(T.err[3]));
+    t_fetch(2, 13, "GET", "/ok", NULL, NULL);
 }
 
 Test(worker, cpu_and_memory_limits_leave_other_tenants_alone, .timeout = 120)
 {
     t_reset();
-    ic_js_limits_t lim = {.cpu_ms = 50, .heap_bytes = 64 << 20, .buffer_bytes = 64 << 20};
-    T.tenant[0] = t_tenant("hostile", "hostile.js", NULL, &lim);
+    ic_js_limits_t cpu = {.cpu_ms = 50};
+    ic_js_limits_t mem = {.cpu_ms = 5000, .heap_bytes = 64 << 20, .buffer_bytes = 64 << 20};
+    T.tenant[0] = t_tenant("hog", "hostile.js", NULL, &cpu);
     T.tenant[1] = t_tenant("polite", "hostile.js", NULL, NULL);
+    T.tenant[2] = t_tenant("bomb", "hostile.js", NULL, &mem);
     t_run_js(s_limits);
-    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
-    cr_assert_eq(T.ret[2], 0, "%s", T.err[2]);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(T.ret[i], 0, "%s", T.err[i]);
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(T.r[3 * i].status, i == 3 ? 500 : 503, "%s: %d %s", limit_paths[i], T.r[3 * i].status, T.r[3 * i].body);
+        cr_assert(strstr(T.r[3 * i].body, limit_says[i]), "%s: %s", limit_paths[i], T.r[3 * i].body);
         cr_assert_eq(T.r[3 * i + 1].status, 200, "the other tenant after %s", limit_paths[i]);
         cr_log_info("%s: %d; the other tenant answered in %.1f µs", limit_paths[i], T.r[3 * i].status,
                     (double)T.r[3 * i + 2].ns / 1e3);
         cr_assert_lt(T.r[3 * i + 2].ns, 50 * 1000000u, "the other tenant waited %llu ns", (unsigned long long)T.r[3 * i + 2].ns);
     }
-    cr_assert_eq(T.r[12].status, 200, "the hostile tenant serves again");
+    cr_assert_eq(T.r[12].status, 200, "the CPU hog serves again");
+    cr_assert_eq(T.r[13].status, 200, "the allocation bomb serves again, from a new isolate");
 }
 
 static void s_isolation(void *arg)
@@ -376,4 +383,58 @@ Test(worker, tenants_on_one_core_do_not_share_globals, .timeout = 60)
     t_run_js(s_isolation);
     cr_assert_str_eq(T.r[1].body, "string");
     cr_assert_str_eq(T.r[2].body, "undefined");
+}
+
+/* ---- the per-core pool ------------------------------------------------------------------------------ */
+
+static ic_js_pool_t *t_pool;
+static ic_js_pool_stats_t t_pool_st[3];
+
+static void t_pool_fetch(int tenant, int slot, const char *target)
+{
+    static char raw[512];
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t.example\r\n\r\n", target);
+    static ic_http_request_t req;
+    cr_assert_gt(ic_http_parse_request(raw, strlen(raw), &req), 0);
+    T.outstanding++;
+    ic_js_pool_fetch(t_pool, T.tenant[tenant], &req, (ic_str_t){NULL, 0}, t_done, &T.r[slot]);
+}
+
+static void s_pool(void *arg)
+{
+    ic_js_pool_config_t cfg = {.max_workers = 2};
+    cr_assert_eq(ic_js_pool_new(&cfg, &t_pool), 0);
+    t_pool_fetch(0, 0, "/");   /* classic A: "classic 1 GET" */
+    t_pool_fetch(0, 1, "/");   /* A again, warm: "classic 2 GET" */
+    t_pool_fetch(1, 2, "/");   /* B */
+    t_pool_fetch(2, 3, "/ok"); /* C: past 2 workers, A (least recently used) goes */
+    ic_js_pool_stats(t_pool, &t_pool_st[0]);
+    t_pool_fetch(0, 4, "/");      /* A from scratch: "classic 1 GET"; B goes */
+    t_pool_fetch(2, 5, "/alloc"); /* C hits its heap limit: 503, recycled */
+    t_pool_fetch(2, 6, "/ok");    /* a new C answers */
+    ic_js_pool_stats(t_pool, &t_pool_st[1]);
+    ic_js_pool_free(t_pool);
+}
+
+Test(worker, pool_keeps_workers_warm_evicts_lru_and_recycles_broken_ones, .timeout = 60)
+{
+    t_reset();
+    ic_js_limits_t lim = {.cpu_ms = 5000, .heap_bytes = 64 << 20};
+    T.tenant[0] = t_tenant("a", "classic.js", NULL, NULL);
+    T.tenant[1] = t_tenant("b", "classic.js", NULL, NULL);
+    T.tenant[2] = t_tenant("c", "hostile.js", NULL, &lim);
+    t_run_js(s_pool);
+    cr_assert_str_eq(T.r[0].body, "classic 1 GET");
+    cr_assert_str_eq(T.r[1].body, "classic 2 GET", "the worker stayed warm");
+    cr_assert_str_eq(T.r[2].body, "classic 1 GET");
+    cr_assert_str_eq(T.r[3].body, "ok");
+    cr_assert_eq(t_pool_st[0].workers, 2);
+    cr_assert_eq(t_pool_st[0].evicted, 1);
+    cr_assert_str_eq(T.r[4].body, "classic 1 GET", "the evicted worker started afresh");
+    cr_assert_eq(T.r[5].status, 503);
+    cr_assert(strstr(T.r[5].body, "memory limit"), "%s", T.r[5].body);
+    cr_assert_eq(T.r[6].status, 200);
+    cr_assert_eq(t_pool_st[1].recycled, 1);
+    cr_assert_eq(t_pool_st[1].created, 5);
+    cr_assert_leq(t_pool_st[1].workers, 2);
 }

@@ -1,0 +1,136 @@
+/*
+ * pool.cc: a core's warm workers, one per tenant, with an LRU budget.
+ *
+ * A hash map finds a tenant's worker; a list orders workers from most to
+ * least recently used. Only the core that created the pool touches it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <list>
+
+#include "js/internal.hh"
+
+struct pool_entry {
+    const ic_js_tenant *tenant;
+    ic_js_worker *w;
+};
+
+struct ic_js_pool {
+    ic_js_pool_config_t cfg;
+    std::list<pool_entry> lru; /* front: most recently used */
+    std::unordered_map<const ic_js_tenant *, std::list<pool_entry>::iterator> by_tenant;
+    ic_js_pool_stats_t stats;
+};
+
+extern "C" int ic_js_pool_new(const ic_js_pool_config_t *cfg, ic_js_pool_t **out)
+{
+    ic_js_pool *p = new (std::nothrow) ic_js_pool();
+    if (!p)
+        return -ENOMEM;
+    memset(&p->stats, 0, sizeof(p->stats));
+    p->cfg.max_workers = cfg && cfg->max_workers ? cfg->max_workers : 1000;
+    p->cfg.max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)2 << 30;
+    *out = p;
+    return 0;
+}
+
+static void drop(ic_js_pool *p, std::list<pool_entry>::iterator it)
+{
+    ic_js_worker *w = it->w;
+    p->by_tenant.erase(it->tenant);
+    p->lru.erase(it);
+    p->stats.workers = (unsigned)p->lru.size();
+    ic_js_worker_free(w);
+}
+
+extern "C" void ic_js_pool_free(ic_js_pool_t *p)
+{
+    if (!p)
+        return;
+    while (!p->lru.empty())
+        drop(p, p->lru.begin());
+    delete p;
+}
+
+/* Disposes idle workers from the cold end until the pool fits its budget (keep is never disposed). */
+static void enforce(ic_js_pool *p, ic_js_worker *keep)
+{
+    size_t bytes = 0;
+    for (auto &e : p->lru)
+        bytes += ic_js_worker_heap_bytes(e.w);
+    p->stats.bytes = bytes;
+    auto it = p->lru.end();
+    while (it != p->lru.begin() && (p->lru.size() > p->cfg.max_workers || bytes > p->cfg.max_bytes)) {
+        --it;
+        if (it->w == keep || ic_js_worker_pending(it->w) > 0)
+            continue;
+        size_t b = ic_js_worker_heap_bytes(it->w);
+        auto victim = it++;
+        drop(p, victim);
+        bytes -= b < bytes ? b : bytes;
+        p->stats.evicted++;
+    }
+    p->stats.bytes = bytes;
+}
+
+extern "C" int ic_js_pool_get(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen)
+{
+    auto found = p->by_tenant.find(t);
+    if (found != p->by_tenant.end()) {
+        if (!ic_js_worker_broken(found->second->w)) {
+            p->lru.splice(p->lru.begin(), p->lru, found->second);
+            *out = found->second->w;
+            return 0;
+        }
+        drop(p, found->second);
+        p->stats.recycled++;
+    }
+    ic_js_worker *w;
+    int ret = ic_js_worker_new(t, &w, err, errlen);
+    if (ret < 0)
+        return ret;
+    p->stats.created++;
+    p->lru.push_front(pool_entry{t, w});
+    p->by_tenant[t] = p->lru.begin();
+    p->stats.workers = (unsigned)p->lru.size();
+    enforce(p, w);
+    *out = w;
+    return 0;
+}
+
+extern "C" void ic_js_pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body,
+                                 ic_js_done_cb done, void *arg)
+{
+    ic_js_worker *w;
+    char err[1024];
+    int ret = ic_js_pool_get(p, t, &w, err, sizeof(err));
+    if (ret < 0) {
+        ic_log(IC_LOG_ERROR, "[%s] cannot start the worker: %s", t->name.c_str(), err[0] ? err : ic_strerror(ret));
+        static const char *const hdr[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Service Unavailable: the worker failed to start\n";
+        ic_js_response_t r = {503, hdr, 1, msg, sizeof(msg) - 1};
+        done(arg, &r);
+        return;
+    }
+    ic_js_worker_fetch(w, req, body, done, arg);
+    if (ic_js_worker_broken(w)) {
+        auto it = p->by_tenant.find(t);
+        if (it != p->by_tenant.end() && it->second->w == w) {
+            drop(p, it->second);
+            p->stats.recycled++;
+        }
+    }
+}
+
+extern "C" void ic_js_pool_drop(ic_js_pool_t *p, const ic_js_tenant_t *t)
+{
+    auto it = p->by_tenant.find(t);
+    if (it != p->by_tenant.end())
+        drop(p, it->second);
+}
+
+extern "C" void ic_js_pool_stats(const ic_js_pool_t *p, ic_js_pool_stats_t *out)
+{
+    *out = p->stats;
+}

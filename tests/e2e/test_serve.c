@@ -1,0 +1,136 @@
+/*
+ * test_serve.c: the `isocore serve app.js` binary over real sockets: the
+ * example workers answer over HTTP, errors become statuses, and SIGTERM
+ * exits 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+struct server {
+    pid_t pid;
+    int err_fd; /* the server's stderr */
+    unsigned port;
+};
+
+/* A port that was free a moment ago (the server binds it next). */
+static unsigned free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Starts the binary on an example and waits for its "serving" line (it listens before it says so). */
+static void start(struct server *s, const char *example, const char *extra)
+{
+    const char *bin = getenv("ISOCORE_BIN");
+    cr_assert_not_null(bin, "ISOCORE_BIN is not set (run through ctest)");
+    char path[1024], port[16];
+    snprintf(path, sizeof(path), "%s/examples/%s", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".", example);
+    s->port = free_port();
+    snprintf(port, sizeof(port), "%u", s->port);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    s->pid = fork();
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion ends the test process: the server goes with it */
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        if (extra)
+            execl(bin, bin, "serve", path, "--port", port, "--cores", "2", extra, (char *)NULL);
+        else
+            execl(bin, bin, "serve", path, "--port", port, "--cores", "2", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    s->err_fd = p[0];
+    char log[8192];
+    size_t n = 0;
+    while (n < sizeof(log) - 1) {
+        ssize_t r = read(s->err_fd, log + n, sizeof(log) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        log[n] = '\0';
+        if (strstr(log, "serving "))
+            return;
+    }
+    log[n] = '\0';
+    cr_assert_fail("the server did not start: %s", log);
+}
+
+/* Sends a request on a new connection and reads the whole response (the server closes: Connection: close). */
+static int get(struct server *s, const char *target, char *body, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(0x7f000001)};
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char req[256], buf[16384];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: e2e.example\r\nConnection: close\r\n\r\n", target);
+    cr_assert_eq(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    size_t n = 0;
+    for (ssize_t r; n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0;)
+        n += (size_t)r;
+    buf[n] = '\0';
+    close(fd);
+    int status = 0;
+    sscanf(buf, "HTTP/1.1 %d", &status);
+    char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, cap, "%s", b ? b + 4 : "");
+    return status;
+}
+
+static void stop(struct server *s)
+{
+    kill(s->pid, SIGTERM);
+    int st;
+    cr_assert_eq(waitpid(s->pid, &st, 0), s->pid);
+    close(s->err_fd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the server exited with %d", st);
+}
+
+Test(serve, hello_json_and_errors_over_http, .timeout = 60)
+{
+    char body[4096];
+    struct server s;
+    start(&s, "hello.js", NULL);
+    for (int i = 0; i < 20; i++) { /* connections spread over both cores */
+        cr_assert_eq(get(&s, "/", body, sizeof(body)), 200);
+        cr_assert_str_eq(body, "Hello World");
+    }
+    stop(&s);
+
+    start(&s, "json.js", NULL);
+    cr_assert_eq(get(&s, "/some/path?q=1", body, sizeof(body)), 200);
+    cr_assert(strstr(body, "\"path\":\"/some/path\"") && strstr(body, "\"items\":[1,2,3,4,5,6,7,8,9,10]"), "%s", body);
+    stop(&s);
+
+    start(&s, "error.js", NULL);
+    cr_assert_eq(get(&s, "/throw", body, sizeof(body)), 500);
+    cr_assert_eq(get(&s, "/loop", body, sizeof(body)), 503);
+    cr_assert_eq(get(&s, "/fine", body, sizeof(body)), 200, "the isolate serves after a throw and a loop");
+    stop(&s);
+
+    start(&s, "async.js", NULL);
+    int status = get(&s, "/?ms=30", body, sizeof(body));
+    stop(&s);
+    cr_assert_eq(status, 200);
+    cr_assert(strncmp(body, "waited ", 7) == 0 && atoi(body + 7) >= 30, "a 30 ms timer: %s", body);
+}
