@@ -67,6 +67,8 @@ struct ic_js_worker {
     v8::Global<v8::Context> context;
     v8::Global<v8::Function> dispatch, fire, serialize;
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
+    std::string methods[3] = {"GET", "POST", "HEAD"};
+    v8::Global<v8::String> method_str[3];
     std::unordered_map<uint32_t, ic__js_timer *> timers;
     std::unordered_map<uint64_t, ic__js_pending *> pending;
     uint64_t next_pending = 1;

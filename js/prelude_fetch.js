@@ -19,13 +19,17 @@ function checkValue(value) {
 
 // Objects built with Object.create (incoming requests, clones) skip constructors, so no private methods here.
 
-// An incoming request's headers stay the flat [name, value, …] array C++ gave until something reads them.
-const kFlat = Symbol("flat");
+// An incoming request's headers stay the raw "Name: value\r\n…" text C++ gave (already
+// validated by the HTTP parser) until something reads them.
+const kFlat = Symbol("raw");
 function listOf(h) {
-  const flat = h[kFlat];
-  if (flat !== undefined) {
+  const raw = h[kFlat];
+  if (raw !== undefined) {
     const list = [];
-    for (let i = 0; i < flat.length; i += 2) list.push([flat[i].toLowerCase(), flat[i + 1]]);
+    for (const line of raw.split("\r\n")) {
+      const colon = line.indexOf(":");
+      if (colon > 0) list.push([line.slice(0, colon).toLowerCase(), trimHTTP(line.slice(colon + 1))]);
+    }
     h[kList] = list;
     h[kFlat] = undefined;
   }
@@ -249,7 +253,7 @@ class Request extends Body {
     if (input instanceof Request) {
       if (input[kUsed]) throw new TypeError("Request: the input's body has already been used");
       method = input[kMethod];
-      url = input[kUrl];
+      url = urlOf(input);
       headers = input[kHeadersOf];
       body = input[kBody];
     } else {
@@ -278,14 +282,14 @@ class Request extends Body {
     this[kBody] = body;
   }
   get method() { return this[kMethod]; }
-  get url() { return this[kUrl]; }
+  get url() { return urlOf(this); }
   get headers() { return this[kHeadersOf]; }
   get redirect() { return "follow"; }
   clone() {
     if (this[kUsed]) throw new TypeError("Request.clone: the body has already been used");
     const r = Object.create(Request.prototype);
     r[kMethod] = this[kMethod];
-    r[kUrl] = this[kUrl];
+    r[kUrl] = urlOf(this);
     r[kHeadersOf] = new Headers(this[kHeadersOf]);
     r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
     r[kBody] = this[kBody];
@@ -297,14 +301,28 @@ class Request extends Body {
 define("Request", Request);
 
 // An incoming request, built without the constructor's checks: the HTTP layer validated it.
-function incoming(method, url, flat, body) {
+// An incoming request: its url is built when first read, from the target and the Host header.
+const kTarget = Symbol("target"), kHost = Symbol("host");
+function urlOf(r) {
+  let url = r[kUrl];
+  if (url === undefined) {
+    const t = r[kTarget];
+    url = t[0] === "/" ? "http://" + (r[kHost] || "localhost") + t : t.startsWith("http://") || t.startsWith("https://") ? t : "http://" + (r[kHost] || "localhost") + "/";
+    r[kUrl] = url;
+  }
+  return url;
+}
+
+function incoming(method, target, host, raw, body) {
   const r = Object.create(Request.prototype);
   const h = Object.create(Headers.prototype);
   h[kList] = null;
-  h[kFlat] = flat;
+  h[kFlat] = raw;
   h[kGuard] = "immutable";
   r[kMethod] = method;
-  r[kUrl] = url;
+  r[kUrl] = undefined;
+  r[kTarget] = target;
+  r[kHost] = host;
   r[kHeadersOf] = h;
   r[kBody] = body === undefined ? null : body;
   r[kUsed] = false;
@@ -356,18 +374,31 @@ function describe(v) {
   return (/^[aeiouAEIOU]/.test(what) ? "an " : "a ") + what;
 }
 
+const BLOCKS = new Map();
+
 // What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)].
 function serialize(r) {
   if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
   if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
-  let block = "";
-  for (const e of listOf(r[kHeadersOf])) block += e[0] + ": " + e[1] + "\n";
+  const list = listOf(r[kHeadersOf]);
+  let block;
+  if (list.length === 1 && list[0][0] === "content-type") {
+    // The common case: one content type. Its block is kept (flat, reused) for the next response.
+    block = BLOCKS.get(list[0][1]);
+    if (block === undefined) {
+      block = "content-type: " + list[0][1] + "\n";
+      if (BLOCKS.size < 64) BLOCKS.set(list[0][1], block);
+    }
+  } else {
+    block = "";
+    for (const e of list) block += e[0] + ": " + e[1] + "\n";
+  }
   r[kUsed] = true;
   return [r[kStatus], block, r[kBody]];
 }
 
-function dispatch(method, url, flat, body) {
-  const req = incoming(method, url, flat, body);
+function dispatch(method, target, host, raw, body) {
+  const req = incoming(method, target, host, raw, body);
   let r;
   if (moduleDefault) {
     r = moduleDefault.fetch(req, env, ctx);

@@ -438,39 +438,45 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
     v8::Context::Scope context_scope(ctx);
     v8::TryCatch tc(isolate);
 
-    /* url: absolute-form targets are used as they are; otherwise http:// + Host + target. */
-    std::string &url = w->scratch;
-    url.clear();
-    if (req->target.len && req->target.p[0] != '/' && req->target.len > 7 &&
-        (memcmp(req->target.p, "http://", 7) == 0 || memcmp(req->target.p, "https://", 8) == 0)) {
-        url.assign(req->target.p, req->target.len);
+    /*
+     * dispatch(method, target, host, raw headers, body): the url and the
+     * header list are built in JS only if the handler reads them. The raw
+     * headers are the parsed head's header lines, one string.
+     */
+    v8::Local<v8::Value> args[5];
+    for (int i = 0; i < 3; i++) {
+        if (req->method.len == w->methods[i].size() && memcmp(req->method.p, w->methods[i].data(), req->method.len) == 0) {
+            args[0] = w->method_str[i].Get(isolate);
+            break;
+        }
+    }
+    if (args[0].IsEmpty())
+        args[0] = bytes_str(isolate, req->method.p, req->method.len);
+    args[1] = bytes_str(isolate, req->target.p, req->target.len);
+    args[2] = bytes_str(isolate, req->host.p, req->host.len);
+    if (req->nheaders) {
+        const char *first = req->headers[0].name.p;
+        const ic_http_header_t *last = &req->headers[req->nheaders - 1];
+        args[3] = bytes_str(isolate, first, (size_t)(last->value.p + last->value.len - first));
     } else {
-        url.assign("http://");
-        if (req->host.len)
-            url.append(req->host.p, req->host.len);
-        else
-            url.append("localhost");
-        if (req->target.len && req->target.p[0] == '/')
-            url.append(req->target.p, req->target.len);
-        else
-            url.push_back('/');
+        args[3] = v8::String::Empty(isolate);
     }
-    v8::Local<v8::Value> hv[2 * IC_HTTP_MAX_HEADERS];
-    for (unsigned i = 0; i < req->nheaders; i++) {
-        hv[2 * i] = bytes_str(isolate, req->headers[i].name.p, req->headers[i].name.len);
-        hv[2 * i + 1] = bytes_str(isolate, req->headers[i].value.p, req->headers[i].value.len);
-    }
-    v8::Local<v8::Array> flat = v8::Array::New(isolate, hv, 2 * req->nheaders);
-    v8::Local<v8::Value> args[4] = {str(isolate, req->method.p, req->method.len), bytes_str(isolate, url.data(), url.size()), flat,
-                                    v8::Undefined(isolate)};
+    args[4] = v8::Undefined(isolate);
     if (body.len) {
         v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, body.len);
         memcpy(ab->Data(), body.p, body.len);
-        args[3] = v8::Uint8Array::New(ab, 0, body.len);
+        args[4] = v8::Uint8Array::New(ab, 0, body.len);
     }
     enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
-    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 4, args).ToLocal(&result);
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 5, args).ToLocal(&result);
+    /* An async handler that never awaited is settled already: serialise it in the same entry. */
+    bool settled = false;
+    if (ok && result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kFulfilled) {
+        v8::Local<v8::Value> value = result.As<v8::Promise>()->Result();
+        ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&result);
+        settled = true;
+    }
     std::string why;
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
@@ -480,7 +486,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
         return;
     }
     if (!ok) {
-        log_fmt(w, 3, "uncaught exception in fetch handler: %s", why.c_str());
+        log_fmt(w, 3, settled ? "bad response from fetch handler: %s" : "uncaught exception in fetch handler: %s", why.c_str());
         respond_fail(w, done, arg, ENTRY_THROW);
         return;
     }
@@ -497,7 +503,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
     }
     v8::Local<v8::Promise> p = result.As<v8::Promise>();
     if (p->State() == v8::Promise::kFulfilled) {
-        /* An async handler that never awaited: settled already, no need to park. */
+        /* Settled by the microtasks that ran as the entry left. */
         enter(w, w->tenant->limits.cpu_ms);
         bool delivered = serialize_deliver(w, ctx, p->Result(), done, arg);
         entry_fail f = leave(w, !delivered);
@@ -745,6 +751,10 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     w->serialize.Reset(isolate, v.As<v8::Function>());
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "setHandler")).ToLocal(&setHandler) || !setHandler->IsFunction())
         return fail_msg(err, errlen, "the prelude has no setHandler");
+    /* Strings of the usual methods, made once. */
+    for (int i = 0; i < 3; i++)
+        w->method_str[i].Reset(isolate, v8::String::NewFromUtf8(isolate, w->methods[i].c_str(), v8::NewStringType::kInternalized)
+                                            .ToLocalChecked());
     /* No shared memory (timing side channels): V8 installs these again on each new context, so they go here, not in the prelude. */
     v8::Local<v8::Object> global = ctx->Global();
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
@@ -891,6 +901,8 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->dispatch.Reset();
     w->fire.Reset();
     w->serialize.Reset();
+    for (auto &m : w->method_str)
+        m.Reset();
     w->context.Reset();
     w->isolate->Dispose();
     delete w->allocator;
