@@ -203,8 +203,10 @@ class Response extends Body {
   static json(data, init = {}) {
     const s = JSON.stringify(data);
     if (s === undefined) throw new TypeError("Response.json: the value cannot be serialised to JSON");
-    const r = new Response(s, init);
-    if (!(init && init.headers && new Headers(init.headers).has("content-type"))) setTrusted(r[kHeadersOf], "content-type", "application/json");
+    const r = new Response(null, init);
+    if (NULL_BODY.has(r[kStatus])) throw new TypeError(`Response.json: a ${r[kStatus]} response cannot have a body`);
+    r[kBody] = s;
+    if (!hasTrusted(r[kHeadersOf], "content-type")) listOf(r[kHeadersOf]).push(["content-type", "application/json"]);
     return r;
   }
   static redirect(url, status = 302) {

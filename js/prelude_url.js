@@ -636,12 +636,13 @@ function fastParse(input) {
   if (port !== null && port > 65535) return null;
   return {
     scheme: m[1], username: "", password: "", host, port: port === SPECIAL[m[1] + ":"] ? null : port,
-    path: path.slice(1).split("/"), opaque: false, query: m[5] === undefined ? null : m[5], fragment: m[6] === undefined ? null : m[6],
+    path: path.slice(1).split("/"), pathStr: path, opaque: false, query: m[5] === undefined ? null : m[5], fragment: m[6] === undefined ? null : m[6],
   };
 }
 
 function serializePath(u) {
   if (u.opaque) return u.path;
+  if (u.pathStr !== undefined) return u.pathStr;
   let out = "";
   for (const seg of u.path) out += "/" + seg;
   return out;
@@ -891,6 +892,7 @@ class URL {
   set pathname(v) {
     const r = this[kRecord];
     if (r.opaque) return;
+    r.pathStr = undefined;
     r.path = [];
     basicParse(toUSV(v), null, r, "path start");
   }
