@@ -753,8 +753,8 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
         return fail_msg(err, errlen, "the prelude has no setHandler");
     /* Strings of the usual methods, made once. */
     for (int i = 0; i < 3; i++)
-        w->method_str[i].Reset(isolate, v8::String::NewFromUtf8(isolate, w->methods[i].c_str(), v8::NewStringType::kInternalized)
-                                            .ToLocalChecked());
+        w->method_str[i].Reset(
+            isolate, v8::String::NewFromUtf8(isolate, w->methods[i].c_str(), v8::NewStringType::kInternalized).ToLocalChecked());
     /* No shared memory (timing side channels): V8 installs these again on each new context, so they go here, not in the prelude. */
     v8::Local<v8::Object> global = ctx->Global();
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
