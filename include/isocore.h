@@ -11,5 +11,6 @@
 #include "isocore/core.h"
 #include "isocore/http.h"
 #include "isocore/js.h"
+#include "isocore/router.h"
 
 #endif

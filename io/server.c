@@ -90,6 +90,7 @@ struct srv_core {
 struct ic_http_server {
     ic_http_server_config_t cfg;
     unsigned n, port;
+    unsigned short bgid; /* the provided-buffer group of this server on every core's ring (servers differ) */
     struct srv_core *cores;
 };
 
@@ -156,6 +157,8 @@ int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_h
         return -ENOMEM;
     srv->cfg = *cfg;
     srv->n = ncores;
+    static _Atomic unsigned short next_bgid;
+    srv->bgid = atomic_fetch_add(&next_bgid, 1);
     srv->port = cfg->port;
     srv->cores = ic__alloc_lines(sizeof(*srv->cores) * ncores);
     if (!srv->cores) {
@@ -722,7 +725,7 @@ static void arm_recv(struct conn *c)
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = 0;
+    sqe->buf_group = c->sc->srv->bgid;
     c->recv_armed = true;
     c->ops++;
 }
@@ -830,7 +833,7 @@ int ic_http_server_start(ic_http_server_t *srv)
     memset(&reg, 0, sizeof(reg));
     reg.ring_addr = (unsigned long)sc->br;
     reg.ring_entries = IC__BUF_COUNT;
-    reg.bgid = 0;
+    reg.bgid = srv->bgid;
     int ret = io_uring_register_buf_ring(ring, &reg, 0);
     if (ret < 0)
         return ret;

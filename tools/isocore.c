@@ -9,6 +9,10 @@
  *                                        serve TEXT to every request (the no-JS fast path)
  *   isocore version                      print versions
  *
+ *   isocore serve --config FILE [--port P] [--cores N] [--admin-port P]
+ *                                        serve the workers of a JSON config (router/)
+ *   isocore check --config FILE          validate a config (and read its modules) without serving
+ *
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
  */
 #include <errno.h>
@@ -23,8 +27,11 @@
 
 struct serve {
     const char *path;
-    const char *text; /* --static */
-    ic_http_server_t *http;
+    const char *text;   /* --static */
+    const char *config; /* --config */
+    ic_router_config_t *rcfg;
+    ic_router_t *router;
+    ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
     _Atomic int failed;
@@ -34,6 +41,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
                "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N]\n"
+               "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P]\n"
+               "       isocore check --config FILE\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
 }
@@ -147,6 +156,123 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     return atomic_load(&s->failed) ? 1 : 0;
 }
 
+/* ---- serving a config (many tenants) ------------------------------------------------------ */
+
+static void config_start(void *arg)
+{
+    struct serve *s = arg;
+    int ret = ic_router_start(s->router);
+    if (ret == 0)
+        ret = ic_http_server_start(s->http);
+    if (ret == 0 && s->admin)
+        ret = ic_http_server_start(s->admin);
+    if (ret == 0)
+        return;
+    ic_log(IC_LOG_ERROR, "cannot start serving: %s", ic_strerror(ret));
+    atomic_store(&s->failed, 1);
+    ic_reactor_stop();
+}
+
+static void config_stop(void *arg)
+{
+    struct serve *s = arg;
+    ic_http_server_stop(s->http);
+    if (s->admin)
+        ic_http_server_stop(s->admin);
+    ic_router_stop(s->router);
+}
+
+static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port)
+{
+    char err[1024];
+    int ret = ic_router_config_load(s->config, &s->rcfg, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "isocore: %s\n", err);
+        return 1;
+    }
+    if (!cfg->cores)
+        cfg->cores = ic_router_config_cores(s->rcfg);
+    unsigned n = planned_cores(cfg);
+    if ((ret = ic_router_new(s->rcfg, n, &s->router, err, sizeof(err))) < 0) {
+        fprintf(stderr, "isocore: %s\n", err);
+        ic_router_config_free(s->rcfg);
+        return 1;
+    }
+    if ((ret = ic_js_platform_init()) < 0) {
+        fprintf(stderr, "isocore: cannot initialise V8: %s\n", ic_strerror(ret));
+        ic_router_free(s->router);
+        ic_router_config_free(s->rcfg);
+        return 1;
+    }
+    hcfg->host = ic_router_config_host(s->rcfg);
+    if (!port_given)
+        hcfg->port = ic_router_config_port(s->rcfg);
+    hcfg->handler = ic_router_handle;
+    hcfg->arg = s->router;
+    if (admin_port < 0)
+        admin_port = ic_router_config_admin_port(s->rcfg);
+    ret = ic_http_server_new(hcfg, n, &s->http);
+    if (ret < 0) {
+        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg->host, hcfg->port, ic_strerror(ret));
+    } else if (admin_port >= 0) {
+        ic_http_server_config_t acfg;
+        ic_http_server_config_init(&acfg);
+        acfg.host = ic_router_config_admin_host(s->rcfg);
+        acfg.port = (unsigned)admin_port;
+        acfg.handler = ic_router_admin_handle;
+        acfg.arg = s->router;
+        if ((ret = ic_http_server_new(&acfg, n, &s->admin)) < 0)
+            fprintf(stderr, "isocore: cannot listen on %s:%d (admin): %s\n", acfg.host, admin_port, ic_strerror(ret));
+    }
+    if (ret == 0) {
+        char admin[96] = "";
+        if (s->admin)
+            snprintf(admin, sizeof(admin), ", metrics on http://%s:%u/metrics", ic_router_config_admin_host(s->rcfg),
+                     ic_http_server_port(s->admin));
+        ic_log(IC_LOG_INFO, "serving %s on http://%s:%u/: %u tenants on %u cores%s", s->config, hcfg->host,
+               ic_http_server_port(s->http), ic_router_config_workers(s->rcfg), n, admin);
+        cfg->on_start = config_start;
+        cfg->on_stop = config_stop;
+        cfg->arg = s;
+        ret = ic_reactor_run(cfg);
+        if (ret < 0)
+            fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
+    }
+    if (s->admin)
+        ic_http_server_free(s->admin);
+    if (s->http)
+        ic_http_server_free(s->http);
+    ic_router_free(s->router);
+    ic_js_platform_shutdown();
+    ic_router_config_free(s->rcfg);
+    return ret < 0 || atomic_load(&s->failed) ? 1 : 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "--config") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    ic_router_config_t *cfg;
+    if (ic_router_config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "isocore: %s\n", err);
+        return 1;
+    }
+    ic_router_t *r;
+    int ret = ic_router_new(cfg, 1, &r, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "isocore: %s\n", err);
+        ic_router_config_free(cfg);
+        return 1;
+    }
+    printf("%s: ok (%u workers)\n", argv[1], ic_router_config_workers(cfg));
+    ic_router_free(r);
+    ic_router_config_free(cfg);
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static struct serve s;
@@ -158,6 +284,8 @@ static int cmd_serve(int argc, char **argv)
     ic_js_limits_t limits = {0};
     const char *envv[argc + 1]; /* --env NAME=VALUE options */
     unsigned nenv = 0;
+    bool port_given = false;
+    int admin_port = -1;
     for (int i = 0; i < argc; i++) {
         bool has_value = i + 1 < argc;
         if (!strcmp(argv[i], "--cores") && has_value) {
@@ -170,6 +298,14 @@ static int cmd_serve(int argc, char **argv)
             if (n < 0)
                 return 2;
             hcfg.port = (unsigned)n;
+            port_given = true;
+        } else if (!strcmp(argv[i], "--admin-port") && has_value) {
+            long n = parse_num("--admin-port", argv[++i], 0, 65535);
+            if (n < 0)
+                return 2;
+            admin_port = (int)n;
+        } else if (!strcmp(argv[i], "--config") && has_value) {
+            s.config = argv[++i];
         } else if (!strcmp(argv[i], "--host") && has_value) {
             hcfg.host = argv[++i];
         } else if (!strcmp(argv[i], "--env") && has_value) {
@@ -206,6 +342,13 @@ static int cmd_serve(int argc, char **argv)
             fprintf(stderr, "isocore: one worker script only (got '%s' and '%s')\n", s.path, argv[i]);
             return 2;
         }
+    }
+    if (s.config) {
+        if (s.path || s.text) {
+            fprintf(stderr, "isocore: --config serves the workers of the config; give no script or --static with it\n");
+            return 2;
+        }
+        return serve_config(&s, &cfg, &hcfg, port_given, admin_port);
     }
     if (s.text) {
         if (s.path) {
@@ -276,6 +419,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "serve"))
         return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "check"))
+        return cmd_check(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("isocore %s (V8 %s)\n", ISOCORE_VERSION, ic_js_version());
         return 0;

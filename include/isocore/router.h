@@ -1,0 +1,98 @@
+/*
+ * isocore/router.h: tenants, routing and placement (router/).
+ *
+ * A config (JSON) names the workers, their routes, env, limits and
+ * placement. The router turns each HTTP request into a tenant (by Host and
+ * path prefix), finds the core that runs it — the owner, hash(name) mod
+ * cores, for `sticky`; the current core for `spread` — and runs it there,
+ * moving the request over the SPSC mesh when the owner is another core. The
+ * response comes back to the connection's core.
+ *
+ * Threading: a config and a router are built on the main thread before the
+ * reactors start, then read by every core; each core has its own pool of
+ * isolates and its own counters.
+ */
+#ifndef ISOCORE_ROUTER_H
+#define ISOCORE_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "isocore/http.h"
+#include "isocore/js.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ic_router_config ic_router_config_t;
+typedef struct ic_router ic_router_t;
+
+typedef enum ic_placement {
+    IC_PLACE_STICKY = 0, /* one owner core per tenant: hash(name) mod cores */
+    IC_PLACE_SPREAD,     /* every core runs the tenant in its own isolate; requests run where they land */
+} ic_placement_t;
+
+/**
+ * Reads and checks a config file. Returns 0 and sets *out, or -errno when
+ * the file can't be read, or IC_ECONFIG with err set to
+ * "FILE:LINE: FIELD: what was expected" (LINE is where FIELD's value starts,
+ * or where the JSON syntax broke).
+ */
+int ic_router_config_load(const char *path, ic_router_config_t **out, char *err, size_t errlen);
+
+/** Same from text; `name` is the file name used in messages and the directory module paths are relative to. */
+int ic_router_config_parse(const char *name, const char *text, size_t len, ic_router_config_t **out, char *err, size_t errlen);
+
+void ic_router_config_free(ic_router_config_t *cfg);
+
+/* What the server needs from a config. */
+const char *ic_router_config_host(const ic_router_config_t *cfg);       /* listen address */
+unsigned ic_router_config_port(const ic_router_config_t *cfg);          /* listen port */
+const char *ic_router_config_admin_host(const ic_router_config_t *cfg); /* admin listener address */
+int ic_router_config_admin_port(const ic_router_config_t *cfg);         /* -1: no admin listener */
+unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
+unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
+
+/** The owner core of a worker name among ncores: FNV-1a 64 of the name, mod ncores (stable across restarts). */
+unsigned ic_router_owner_of(const char *name, unsigned ncores);
+
+/**
+ * Builds the router for ncores reactors: every tenant (its files are read
+ * now). Returns 0, -errno (a module that can't be read; err names it) or -ENOMEM.
+ * cfg must outlive the router.
+ */
+int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **out, char *err, size_t errlen);
+
+void ic_router_free(ic_router_t *r);
+
+/** Per core, in on_start: creates the core's isolate pool. Returns 0 or -ENOMEM. */
+int ic_router_start(ic_router_t *r);
+
+/** Per core, in on_stop: disposes the core's isolates (pending requests get 503). */
+void ic_router_stop(ic_router_t *r);
+
+/** The HTTP handler: pass it with the router as arg to ic_http_server_new. */
+void ic_router_handle(ic_http_exchange_t *x, void *router);
+
+/** The admin handler (Prometheus text at /metrics): pass it with the router as arg. */
+void ic_router_admin_handle(ic_http_exchange_t *x, void *router);
+
+/** Per-core counters of the router; written only by their core, read relaxed from anywhere. */
+typedef struct ic_router_stats {
+    unsigned long long requests;      /* requests that arrived on this core */
+    unsigned long long local;         /* ... and ran here */
+    unsigned long long forwarded_out; /* ... and went to their owner core */
+    unsigned long long forwarded_in;  /* requests run here for another core */
+    unsigned long long rejected;      /* 503 for backpressure */
+    unsigned long long not_found;     /* no route and no default worker: 404 */
+    unsigned long long isolates;      /* warm isolates on this core */
+    unsigned long long isolates_created;
+} ic_router_stats_t;
+
+void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

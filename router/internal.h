@@ -1,0 +1,43 @@
+/*
+ * internal.h: what the C files of router/ share. Never included outside router/.
+ */
+#ifndef ISOCORE_ROUTER_INTERNAL_H
+#define ISOCORE_ROUTER_INTERNAL_H
+
+#include "isocore.h"
+#include "isocore/router.h"
+
+struct ic__route {
+    char *host; /* lower case; for a wildcard, the suffix with its dot (".example.com"); NULL: any host */
+    bool wildcard;
+    char *prefix; /* path prefix ("/api"), or NULL */
+    unsigned worker;
+};
+
+struct ic__worker_cfg {
+    char *name;
+    char *path; /* absolute, or relative to the config's directory already joined */
+    ic_js_kind_t kind;
+    char **env; /* "NAME=value" */
+    unsigned nenv;
+    ic_js_limits_t limits;
+    ic_placement_t placement;
+};
+
+struct ic_router_config {
+    char *file;
+    char *host, *admin_host;
+    unsigned port;
+    int admin_port;
+    unsigned cores;
+    unsigned inflight_per_pair; /* forwarded requests in flight from one core to another, past it 503 */
+    unsigned queue_per_tenant;  /* parked requests of a tenant on its core, past it 503 */
+    bool core_header;           /* x-isocore-core: the core that ran the request */
+    int default_worker;         /* -1: none (unknown hosts get 404) */
+    struct ic__worker_cfg *workers;
+    unsigned nworkers;
+    struct ic__route *routes;
+    unsigned nroutes;
+};
+
+#endif

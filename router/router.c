@@ -1,0 +1,659 @@
+/*
+ * router.c: from an HTTP request to the core that runs its tenant, and back.
+ *
+ * Routing: the Host header (port dropped unless the route names one, case
+ * folded) and the path pick a route: an exact host beats a wildcard
+ * ("*.example.com", longest suffix first), which beats a host-less prefix
+ * route ("/static"); among those, the longest path prefix wins. No route:
+ * the default worker, else 404. Exact hosts are found through a hash
+ * table; wildcard and prefix-only routes are scanned.
+ *
+ * Placement: `sticky` runs a tenant on its owner core, FNV-1a 64 of its
+ * name mod the number of cores; `spread` runs it on the core the request
+ * arrived on. A request for another core travels as a `struct fwd` over
+ * ic_smp_submit: the connection's core copies the request once into the
+ * message (the connection's buffer may move while the exchange waits), the
+ * owner runs it and copies the response into memory of its own, and the
+ * connection's core answers, then sends that memory home to be freed.
+ *
+ * Backpressure: past `inflight_per_core_pair` forwarded requests from one
+ * core to another, or `queue_per_tenant` parked requests of a tenant, the
+ * client gets 503 with Retry-After.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/internal.h"
+
+/* Per core and per tenant: requests run here, by outcome. */
+struct tstats {
+    unsigned long long requests, ok, client_err, server_err, unavailable, timeout;
+};
+
+struct rcore {
+    ic_router_stats_t st;
+    ic_js_pool_t *pool;
+    unsigned *inflight; /* forwarded requests in flight to each core (this core's) */
+    struct tstats *ts;  /* [ntenants], this core's */
+} __attribute__((aligned(64)));
+
+struct ic_router {
+    const ic_router_config_t *cfg;
+    unsigned n;
+    ic_js_tenant_t **tenants;
+    struct rcore *cores;
+    unsigned *owner;   /* owner core of each tenant */
+    int *buckets;      /* exact-host hash: first route index, -1 empty */
+    int *next_route;   /* chain */
+    unsigned nbuckets; /* power of two */
+};
+
+#define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
+
+unsigned ic_router_owner_of(const char *name, unsigned ncores)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return ncores ? (unsigned)(h % ncores) : 0;
+}
+
+static uint64_t hash_host(const char *s, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **out, char *err, size_t errlen)
+{
+    ic_router_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->cfg = cfg;
+    r->n = ncores;
+    r->tenants = calloc(cfg->nworkers, sizeof(*r->tenants));
+    r->owner = calloc(cfg->nworkers, sizeof(*r->owner));
+    if (posix_memalign((void **)&r->cores, 64, ncores * sizeof(*r->cores)) != 0)
+        r->cores = NULL;
+    r->nbuckets = 16;
+    while (r->nbuckets < 2 * cfg->nroutes)
+        r->nbuckets *= 2;
+    r->buckets = malloc(r->nbuckets * sizeof(int));
+    r->next_route = malloc((cfg->nroutes + 1) * sizeof(int));
+    if (!r->tenants || !r->owner || !r->cores || !r->buckets || !r->next_route) {
+        ic_router_free(r);
+        return -ENOMEM;
+    }
+    memset(r->cores, 0, ncores * sizeof(*r->cores));
+    for (unsigned i = 0; i < ncores; i++) {
+        r->cores[i].inflight = calloc(ncores, sizeof(unsigned));
+        r->cores[i].ts = calloc(cfg->nworkers ? cfg->nworkers : 1, sizeof(struct tstats));
+        if (!r->cores[i].inflight || !r->cores[i].ts) {
+            ic_router_free(r);
+            return -ENOMEM;
+        }
+    }
+    for (unsigned i = 0; i < r->nbuckets; i++)
+        r->buckets[i] = -1;
+    for (unsigned i = cfg->nroutes; i-- > 0;) {
+        const struct ic__route *rt = &cfg->routes[i];
+        r->next_route[i] = -1;
+        if (rt->host && !rt->wildcard) {
+            unsigned b = (unsigned)hash_host(rt->host, strlen(rt->host)) & (r->nbuckets - 1);
+            r->next_route[i] = r->buckets[b];
+            r->buckets[b] = (int)i;
+        }
+    }
+    for (unsigned i = 0; i < cfg->nworkers; i++) {
+        const struct ic__worker_cfg *w = &cfg->workers[i];
+        ic_js_tenant_config_t tc;
+        ic_js_tenant_config_init(&tc);
+        tc.name = w->name;
+        tc.path = w->path;
+        tc.kind = w->kind;
+        tc.env = (const char *const *)w->env;
+        tc.nenv = w->nenv;
+        tc.limits = w->limits;
+        int ret = ic_js_tenant_new(&tc, &r->tenants[i]);
+        if (ret < 0) {
+            if (errlen)
+                snprintf(err, errlen, "%s: workers[%u] (%s): cannot read %s: %s", cfg->file, i, w->name, w->path, ic_strerror(ret));
+            ic_router_free(r);
+            return ret;
+        }
+        r->owner[i] = ic_router_owner_of(w->name, ncores);
+    }
+    *out = r;
+    return 0;
+}
+
+void ic_router_free(ic_router_t *r)
+{
+    if (!r)
+        return;
+    if (r->tenants)
+        for (unsigned i = 0; i < r->cfg->nworkers; i++)
+            ic_js_tenant_free(r->tenants[i]);
+    if (r->cores)
+        for (unsigned i = 0; i < r->n; i++) {
+            free(r->cores[i].inflight);
+            free(r->cores[i].ts);
+        }
+    free(r->tenants);
+    free(r->owner);
+    free(r->cores);
+    free(r->buckets);
+    free(r->next_route);
+    free(r);
+}
+
+int ic_router_start(ic_router_t *r)
+{
+    return ic_js_pool_new(NULL, &r->cores[ic_reactor_id()].pool);
+}
+
+void ic_router_stop(ic_router_t *r)
+{
+    struct rcore *rc = &r->cores[ic_reactor_id()];
+    ic_js_pool_free(rc->pool);
+    rc->pool = NULL;
+}
+
+void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (core >= r->n)
+        return;
+    const ic_router_stats_t *s = &r->cores[core].st;
+    out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
+    out->local = __atomic_load_n(&s->local, __ATOMIC_RELAXED);
+    out->forwarded_out = __atomic_load_n(&s->forwarded_out, __ATOMIC_RELAXED);
+    out->forwarded_in = __atomic_load_n(&s->forwarded_in, __ATOMIC_RELAXED);
+    out->rejected = __atomic_load_n(&s->rejected, __ATOMIC_RELAXED);
+    out->not_found = __atomic_load_n(&s->not_found, __ATOMIC_RELAXED);
+    out->isolates = __atomic_load_n(&s->isolates, __ATOMIC_RELAXED);
+    out->isolates_created = __atomic_load_n(&s->isolates_created, __ATOMIC_RELAXED);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* The path of a request target: origin-form as is; absolute-form after the authority. */
+static ic_str_t path_of(ic_str_t target)
+{
+    if (target.len && target.p[0] == '/')
+        return target;
+    const char *p = memmem(target.p, target.len, "://", 3);
+    if (p) {
+        const char *slash = memchr(p + 3, '/', target.len - (size_t)(p + 3 - target.p));
+        if (slash)
+            return (ic_str_t){slash, target.len - (size_t)(slash - target.p)};
+    }
+    return (ic_str_t){"/", 1};
+}
+
+static bool prefix_ok(const struct ic__route *rt, ic_str_t path)
+{
+    if (!rt->prefix)
+        return true;
+    size_t n = strlen(rt->prefix);
+    /* "/api" matches "/api", "/api/x" and "/api?q", not "/apis". */
+    return path.len >= n && memcmp(path.p, rt->prefix, n) == 0 &&
+           (path.len == n || rt->prefix[n - 1] == '/' || path.p[n] == '/' || path.p[n] == '?');
+}
+
+static size_t prefix_len(const struct ic__route *rt)
+{
+    return rt->prefix ? strlen(rt->prefix) : 0;
+}
+
+/* The tenant of a request, or -1. */
+static int route(const ic_router_t *r, const ic_http_request_t *req)
+{
+    const ic_router_config_t *cfg = r->cfg;
+    char host[256];
+    size_t hn = req->host.len < sizeof(host) ? req->host.len : 0;
+    for (size_t i = 0; i < hn; i++) {
+        char ch = req->host.p[i];
+        host[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    const char *colon = memchr(host, ':', hn);
+    size_t bare = colon && host[0] != '[' ? (size_t)(colon - host) : hn;
+    ic_str_t path = path_of(req->target);
+    int best = -1;
+    size_t best_len = 0;
+    /* Exact hosts: with the port, then without. */
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
+        size_t len = pass == 0 ? hn : bare;
+        if (pass == 1 && bare == hn)
+            break;
+        unsigned b = (unsigned)hash_host(host, len) & (r->nbuckets - 1);
+        for (int i = r->buckets[b]; i >= 0; i = r->next_route[i]) {
+            const struct ic__route *rt = &cfg->routes[i];
+            if (strlen(rt->host) == len && memcmp(rt->host, host, len) == 0 && prefix_ok(rt, path) &&
+                (best < 0 || prefix_len(rt) > best_len)) {
+                best = (int)rt->worker;
+                best_len = prefix_len(rt);
+            }
+        }
+    }
+    if (best >= 0)
+        return best;
+    /* Wildcards (longest suffix), then host-less prefixes. */
+    size_t best_suffix = 0;
+    for (unsigned i = 0; i < cfg->nroutes; i++) {
+        const struct ic__route *rt = &cfg->routes[i];
+        if (!rt->wildcard || !prefix_ok(rt, path))
+            continue;
+        size_t sn = strlen(rt->host);
+        if (bare > sn && memcmp(host + bare - sn, rt->host, sn) == 0 &&
+            (sn > best_suffix || (sn == best_suffix && prefix_len(rt) > best_len))) {
+            best = (int)rt->worker;
+            best_suffix = sn;
+            best_len = prefix_len(rt);
+        }
+    }
+    if (best >= 0)
+        return best;
+    for (unsigned i = 0; i < cfg->nroutes; i++) {
+        const struct ic__route *rt = &cfg->routes[i];
+        if (!rt->host && prefix_ok(rt, path) && (best < 0 || prefix_len(rt) > best_len)) {
+            best = (int)rt->worker;
+            best_len = prefix_len(rt);
+        }
+    }
+    return best >= 0 ? best : cfg->default_worker;
+}
+
+/* ---- answering -------------------------------------------------------------------------------- */
+
+static void count(struct tstats *t, int status)
+{
+    STAT_ADD(t->requests, 1);
+    if (status < 400)
+        STAT_ADD(t->ok, 1);
+    else if (status < 500)
+        STAT_ADD(t->client_err, 1);
+    else if (status == 503)
+        STAT_ADD(t->unavailable, 1);
+    else if (status == 504)
+        STAT_ADD(t->timeout, 1);
+    else
+        STAT_ADD(t->server_err, 1);
+}
+
+/* Answers x with the response, adding x-isocore-core when configured. */
+static void respond(const ic_router_t *r, ic_http_exchange_t *x, int ran_on, int status, const char *const *headers, unsigned n,
+                    const void *body, size_t len)
+{
+    if (!r->cfg->core_header || n >= 64) {
+        ic_http_respond(x, status, headers, n, body, len);
+        return;
+    }
+    const char *h[65];
+    char core[40];
+    memcpy(h, headers, n * sizeof(*h));
+    snprintf(core, sizeof(core), "x-isocore-core: %d", ran_on);
+    h[n] = core;
+    ic_http_respond(x, status, h, n + 1, body, len);
+}
+
+static void busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why)
+{
+    static const char *const h[] = {"content-type: text/plain; charset=utf-8", "retry-after: 1"};
+    char body[160];
+    int n = snprintf(body, sizeof(body), "Service Unavailable: %s; retry shortly\n", why);
+    STAT_ADD(r->cores[ic_reactor_id()].st.rejected, 1);
+    respond(r, x, ic_reactor_id(), 503, h, 2, body, (size_t)n);
+}
+
+/* Runs tenant t here; `done(arg, res)` gets the response. False when the tenant's queue is full (nothing ran). */
+static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
+{
+    struct rcore *rc = &r->cores[ic_reactor_id()];
+    ic_js_worker_t *w;
+    char err[1024];
+    int ret = ic_js_pool_get(rc->pool, r->tenants[t], &w, err, sizeof(err));
+    ic_js_pool_stats_t ps;
+    ic_js_pool_stats(rc->pool, &ps);
+    STAT_ADD(rc->st.isolates, (unsigned long long)ps.workers - rc->st.isolates);
+    STAT_ADD(rc->st.isolates_created, ps.created - rc->st.isolates_created);
+    if (ret < 0) {
+        ic_log(IC_LOG_ERROR, "[%s] cannot start the worker: %s", r->cfg->workers[t].name, err[0] ? err : ic_strerror(ret));
+        static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Service Unavailable: the worker failed to start\n";
+        ic_js_response_t res = {503, h, 1, msg, sizeof(msg) - 1};
+        done(arg, &res);
+        return true;
+    }
+    if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
+        return false;
+    ic_js_worker_fetch(w, req, body, done, arg);
+    if (ic_js_worker_broken(w))
+        ic_js_pool_drop(rc->pool, r->tenants[t]);
+    return true;
+}
+
+struct local {
+    ic_router_t *r;
+    ic_http_exchange_t *x;
+    unsigned tenant;
+};
+
+static void local_done(void *arg, const ic_js_response_t *res)
+{
+    struct local *l = arg;
+    count(&l->r->cores[ic_reactor_id()].ts[l->tenant], res->status);
+    respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
+    free(l);
+}
+
+/* ---- forwarding ---------------------------------------------------------------------------------- */
+
+struct fwd {
+    ic_router_t *r;
+    ic_http_exchange_t *x; /* the origin's; never touched by the owner */
+    unsigned origin, owner, tenant;
+    ic_http_request_t req; /* views into buf */
+    ic_str_t body;
+    char *buf; /* the origin's allocation */
+    /* filled on the owner */
+    ic_smp_msg_t *msg;
+    bool later, answered, rejected;
+    int status;
+    char *rbuf; /* the owner's allocation: header lines, body */
+    const char **lines;
+    unsigned nlines;
+    const char *rbody;
+    size_t rlen;
+};
+
+/* Copies the request (head views and body) into one allocation of this core. */
+static bool copy_request(struct fwd *f, const ic_http_request_t *req, ic_str_t body)
+{
+    size_t n = req->method.len + req->target.len + req->host.len + body.len;
+    for (unsigned i = 0; i < req->nheaders; i++)
+        n += req->headers[i].name.len + req->headers[i].value.len + 4;
+    /* Header lines keep their "name: value\r\n" shape: the JS layer reads them as one block. */
+    f->buf = malloc(n + 1);
+    if (!f->buf)
+        return false;
+    char *p = f->buf;
+    f->req = *req;
+#define COPY(dst, src)                                                                                                             \
+    do {                                                                                                                           \
+        memcpy(p, (src).p, (src).len);                                                                                             \
+        (dst) = (ic_str_t){p, (src).len};                                                                                          \
+        p += (src).len;                                                                                                            \
+    } while (0)
+    COPY(f->req.method, req->method);
+    COPY(f->req.target, req->target);
+    COPY(f->req.host, req->host);
+    for (unsigned i = 0; i < req->nheaders; i++) {
+        COPY(f->req.headers[i].name, req->headers[i].name);
+        memcpy(p, ": ", 2);
+        p += 2;
+        COPY(f->req.headers[i].value, req->headers[i].value);
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    COPY(f->body, body);
+#undef COPY
+    return true;
+}
+
+static void free_work_done(void *arg, int status)
+{
+    (void)arg;
+    (void)status;
+}
+
+/* Runs on the owner: frees what the owner allocated for a response. */
+static int free_on_owner(ic_smp_msg_t *msg, void *arg)
+{
+    (void)msg;
+    free(arg);
+    return 0;
+}
+
+/* On the owner: the tenant answered; copy the response into the owner's memory and send it home. */
+static void fwd_answer(void *arg, const ic_js_response_t *res)
+{
+    struct fwd *f = arg;
+    count(&f->r->cores[ic_reactor_id()].ts[f->tenant], res->status);
+    size_t n = res->nheaders * sizeof(char *) + res->len;
+    for (unsigned i = 0; i < res->nheaders; i++)
+        n += strlen(res->headers[i]) + 1;
+    f->rbuf = malloc(n + 1);
+    if (!f->rbuf) {
+        f->status = 503;
+        f->nlines = 0;
+        f->rlen = 0;
+    } else {
+        f->lines = (const char **)f->rbuf;
+        char *p = f->rbuf + res->nheaders * sizeof(char *);
+        for (unsigned i = 0; i < res->nheaders; i++) {
+            size_t l = strlen(res->headers[i]) + 1;
+            memcpy(p, res->headers[i], l);
+            f->lines[i] = p;
+            p += l;
+        }
+        if (res->len)
+            memcpy(p, res->body, res->len);
+        f->rbody = p;
+        f->rlen = res->len;
+        f->nlines = res->nheaders;
+        f->status = res->status;
+    }
+    if (f->later)
+        ic_smp_reply(f->msg, 0);
+    else
+        f->answered = true;
+}
+
+/* On the owner. */
+static int fwd_work(ic_smp_msg_t *msg, void *arg)
+{
+    struct fwd *f = arg;
+    STAT_ADD(f->r->cores[ic_reactor_id()].st.forwarded_in, 1);
+    f->msg = msg;
+    if (!run_here(f->r, f->tenant, &f->req, f->body, fwd_answer, f)) {
+        f->rejected = true;
+        return 0;
+    }
+    if (f->answered)
+        return 0;
+    f->later = true;
+    return IC_SMP_LATER;
+}
+
+/* Back on the origin: answer the client, free the request, send the response memory home. */
+static void fwd_done(void *arg, int status)
+{
+    struct fwd *f = arg;
+    ic_router_t *r = f->r;
+    r->cores[f->origin].inflight[f->owner]--;
+    if (status < 0) {
+        busy(r, f->x, "the owner core is shutting down");
+    } else if (f->rejected) {
+        busy(r, f->x, "the worker has too many requests queued");
+    } else if (!f->rbuf) {
+        busy(r, f->x, "out of memory");
+    } else {
+        respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
+    }
+    if (f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
+        free(f->rbuf); /* the reactors are exiting: no owner to send it to */
+    free(f->buf);
+    free(f);
+}
+
+/* ---- the handlers -------------------------------------------------------------------------------- */
+
+void ic_router_handle(ic_http_exchange_t *x, void *arg)
+{
+    ic_router_t *r = arg;
+    unsigned self = (unsigned)ic_reactor_id();
+    struct rcore *rc = &r->cores[self];
+    const ic_http_request_t *req = ic_http_request(x);
+    STAT_ADD(rc->st.requests, 1);
+    int t = route(r, req);
+    if (t < 0) {
+        static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Not Found: no worker serves this host\n";
+        STAT_ADD(rc->st.not_found, 1);
+        respond(r, x, (int)self, 404, h, 1, msg, sizeof(msg) - 1);
+        return;
+    }
+    unsigned owner = r->cfg->workers[t].placement == IC_PLACE_SPREAD ? self : r->owner[t];
+    if (owner == self) {
+        STAT_ADD(rc->st.local, 1);
+        struct local *l = malloc(sizeof(*l));
+        if (!l)
+            return busy(r, x, "out of memory");
+        *l = (struct local){r, x, (unsigned)t};
+        if (!run_here(r, (unsigned)t, req, ic_http_body(x), local_done, l)) {
+            free(l);
+            busy(r, x, "the worker has too many requests queued");
+        }
+        return;
+    }
+    if (rc->inflight[owner] >= r->cfg->inflight_per_pair)
+        return busy(r, x, "too many requests in flight to the tenant's core");
+    struct fwd *f = calloc(1, sizeof(*f));
+    if (!f || !copy_request(f, req, ic_http_body(x))) {
+        free(f);
+        return busy(r, x, "out of memory");
+    }
+    f->r = r;
+    f->x = x;
+    f->origin = self;
+    f->owner = owner;
+    f->tenant = (unsigned)t;
+    int ret = ic_smp_submit(owner, fwd_work, fwd_done, f);
+    if (ret < 0) {
+        free(f->buf);
+        free(f);
+        return busy(r, x, "the tenant's core is shutting down");
+    }
+    rc->inflight[owner]++;
+    STAT_ADD(rc->st.forwarded_out, 1);
+}
+
+/* Appends printf output to a growing buffer. */
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = t->p ? vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap ? t->cap * 2 : 8192;
+        char *more = realloc(t->p, cap);
+        if (!more)
+            return;
+        t->p = more;
+        t->cap = cap;
+    }
+}
+
+void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
+{
+    ic_router_t *r = arg;
+    const ic_http_request_t *req = ic_http_request(x);
+    static const char *const h[] = {"content-type: text/plain; version=0.0.4; charset=utf-8"};
+    if (!(req->target.len >= 8 && memcmp(req->target.p, "/metrics", 8) == 0 && (req->target.len == 8 || req->target.p[8] == '?'))) {
+        static const char msg[] = "Not Found: try /metrics\n";
+        ic_http_respond(x, 404, h, 1, msg, sizeof(msg) - 1);
+        return;
+    }
+    struct text t = {0};
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } core_fields[] = {
+        {"isocore_requests_total", "Requests that arrived on the core.", offsetof(ic_router_stats_t, requests)},
+        {"isocore_requests_local_total", "Requests run on the core they arrived on.", offsetof(ic_router_stats_t, local)},
+        {"isocore_forwarded_out_total", "Requests sent to their tenant's owner core.", offsetof(ic_router_stats_t, forwarded_out)},
+        {"isocore_forwarded_in_total", "Requests run for another core.", offsetof(ic_router_stats_t, forwarded_in)},
+        {"isocore_rejected_total", "503s for backpressure.", offsetof(ic_router_stats_t, rejected)},
+        {"isocore_not_found_total", "404s: no route, no default worker.", offsetof(ic_router_stats_t, not_found)},
+        {"isocore_isolates", "Warm isolates on the core.", offsetof(ic_router_stats_t, isolates)},
+        {"isocore_isolates_created_total", "Isolates created on the core.", offsetof(ic_router_stats_t, isolates_created)},
+    };
+    for (size_t f = 0; f < sizeof(core_fields) / sizeof(core_fields[0]); f++) {
+        put(&t, "# HELP %s %s\n# TYPE %s %s\n", core_fields[f].name, core_fields[f].help, core_fields[f].name,
+            strstr(core_fields[f].name, "_total") ? "counter" : "gauge");
+        for (unsigned c = 0; c < r->n; c++) {
+            ic_router_stats_t st;
+            ic_router_stats(r, c, &st);
+            put(&t, "%s{core=\"%u\"} %llu\n", core_fields[f].name, c,
+                *(const unsigned long long *)((const char *)&st + core_fields[f].off));
+        }
+    }
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } loop_fields[] = {
+        {"isocore_loop_turns_total", "Reactor loop turns.", offsetof(ic_reactor_stats_t, loops)},
+        {"isocore_sleeps_total", "Times the reactor slept in io_uring_enter.", offsetof(ic_reactor_stats_t, sleeps)},
+        {"isocore_wakeups_sent_total", "Doorbells rung for sleeping cores.", offsetof(ic_reactor_stats_t, wakeups_sent)},
+        {"isocore_ring_overflow_total", "Messages that waited in the overflow queue.", offsetof(ic_reactor_stats_t, ring_overflow)},
+    };
+    for (size_t f = 0; f < sizeof(loop_fields) / sizeof(loop_fields[0]); f++) {
+        put(&t, "# HELP %s %s\n# TYPE %s counter\n", loop_fields[f].name, loop_fields[f].help, loop_fields[f].name);
+        for (unsigned c = 0; c < r->n; c++) {
+            ic_reactor_stats_t st;
+            ic_reactor_stats(c, &st);
+            put(&t, "%s{core=\"%u\"} %llu\n", loop_fields[f].name, c,
+                (unsigned long long)*(const uint64_t *)((const char *)&st + loop_fields[f].off));
+        }
+    }
+    put(&t, "# HELP isocore_tenant_requests_total Requests run for the tenant, by outcome (merged over cores).\n"
+            "# TYPE isocore_tenant_requests_total counter\n");
+    for (unsigned w = 0; w < r->cfg->nworkers; w++) {
+        struct tstats sum = {0};
+        for (unsigned c = 0; c < r->n; c++) {
+            const struct tstats *s = &r->cores[c].ts[w];
+            sum.ok += __atomic_load_n(&s->ok, __ATOMIC_RELAXED);
+            sum.client_err += __atomic_load_n(&s->client_err, __ATOMIC_RELAXED);
+            sum.server_err += __atomic_load_n(&s->server_err, __ATOMIC_RELAXED);
+            sum.unavailable += __atomic_load_n(&s->unavailable, __ATOMIC_RELAXED);
+            sum.timeout += __atomic_load_n(&s->timeout, __ATOMIC_RELAXED);
+        }
+        const char *name = r->cfg->workers[w].name;
+        put(&t,
+            "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"ok\"} %llu\n"
+            "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"client_error\"} %llu\n"
+            "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"exception\"} %llu\n"
+            "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"limit_503\"} %llu\n"
+            "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"timeout_504\"} %llu\n",
+            name, sum.ok, name, sum.client_err, name, sum.server_err, name, sum.unavailable, name, sum.timeout);
+    }
+    if (!t.p) {
+        static const char msg[] = "Service Unavailable: out of memory\n";
+        ic_http_respond(x, 503, h, 1, msg, sizeof(msg) - 1);
+        return;
+    }
+    ic_http_respond(x, 200, h, 1, t.p, t.len);
+    free(t.p);
+}
