@@ -61,6 +61,12 @@ unsigned ic_router_owner_of(const char *name, unsigned ncores)
         h ^= *p;
         h *= 1099511628211ull;
     }
+    /* FNV-1a's low bits are weak (bit 0 is the parity of the bytes' bit 0): mix them (MurmurHash3's fmix64) before the mod. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return ncores ? (unsigned)(h % ncores) : 0;
 }
 

@@ -54,7 +54,11 @@ int ic_router_config_admin_port(const ic_router_config_t *cfg);         /* -1: n
 unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 
-/** The owner core of a worker name among ncores: FNV-1a 64 of the name, mod ncores (stable across restarts). */
+/**
+ * The owner core of a worker name among ncores: FNV-1a 64 of the name's
+ * bytes, then MurmurHash3's fmix64, mod ncores (stable across restarts and
+ * machines: the same name and core count give the same core).
+ */
 unsigned ic_router_owner_of(const char *name, unsigned ncores);
 
 /**
