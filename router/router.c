@@ -30,8 +30,34 @@
 #include "router/internal.h"
 
 /* Per core and per tenant: requests run here, by outcome. */
+/*
+ * Latency buckets: 4 per power of two of microseconds, from 1 µs to about
+ * 2^28 µs (4.5 min); bucket b covers [lo(b), lo(b + 1)). Quantiles are read
+ * as a bucket's upper bound: within 19 % of the true value.
+ */
+#define LAT_SUB 4
+#define LAT_BUCKETS (28 * LAT_SUB)
+
+static unsigned lat_bucket(uint64_t us)
+{
+    if (us < 1)
+        return 0;
+    unsigned octave = 63u - (unsigned)__builtin_clzll(us);
+    unsigned sub = octave >= 2 ? (unsigned)((us >> (octave - 2)) & 3) : (unsigned)((us << (2 - octave)) & 3);
+    unsigned b = octave * LAT_SUB + sub;
+    return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
+}
+
+static double lat_upper_s(unsigned b)
+{
+    unsigned octave = b / LAT_SUB, sub = b % LAT_SUB;
+    return ((double)(1ull << octave) * (1.0 + (sub + 1) / 4.0)) / 1e6;
+}
+
 struct tstats {
     unsigned long long requests, ok, client_err, server_err, unavailable, timeout;
+    unsigned long long busy_ns;          /* time this core spent in the tenant's handler calls */
+    unsigned long long lat[LAT_BUCKETS]; /* from arrival to answer, on the connection's core */
 };
 
 struct rcore {
@@ -343,7 +369,9 @@ static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, i
     }
     if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
         return false;
+    uint64_t t0 = ic_clock_ns();
     ic_js_worker_fetch(w, req, body, done, arg);
+    STAT_ADD(rc->ts[t].busy_ns, ic_clock_ns() - t0);
     if (ic_js_worker_broken(w))
         ic_js_pool_drop(rc->pool, r->tenants[t]);
     return true;
@@ -353,12 +381,22 @@ struct local {
     ic_router_t *r;
     ic_http_exchange_t *x;
     unsigned tenant;
+    uint64_t t0;
 };
+
+/* Records the latency of a request that arrived at t0 for tenant t, on this core. */
+static void latency(ic_router_t *r, unsigned t, uint64_t t0)
+{
+    struct tstats *ts = &r->cores[ic_reactor_id()].ts[t];
+    unsigned b = lat_bucket((ic_clock_ns() - t0) / 1000);
+    STAT_ADD(ts->lat[b], 1);
+}
 
 static void local_done(void *arg, const ic_js_response_t *res)
 {
     struct local *l = arg;
     count(&l->r->cores[ic_reactor_id()].ts[l->tenant], res->status);
+    latency(l->r, l->tenant, l->t0);
     respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
     free(l);
 }
@@ -368,6 +406,7 @@ static void local_done(void *arg, const ic_js_response_t *res)
 struct fwd {
     ic_router_t *r;
     ic_http_exchange_t *x; /* the origin's; never touched by the owner */
+    uint64_t t0;           /* arrival, on the origin */
     unsigned origin, owner, tenant;
     ic_http_request_t req; /* views into buf */
     ic_str_t body;
@@ -496,6 +535,7 @@ static void fwd_done(void *arg, int status)
         busy(r, f->x, "out of memory");
     } else {
         respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
+        latency(r, f->tenant, f->t0);
     }
     if (f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
         free(f->rbuf); /* the reactors are exiting: no owner to send it to */
@@ -512,6 +552,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     struct rcore *rc = &r->cores[self];
     const ic_http_request_t *req = ic_http_request(x);
     STAT_ADD(rc->st.requests, 1);
+    uint64_t t0 = ic_clock_ns();
     int t = route(r, req);
     if (t < 0) {
         static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
@@ -526,7 +567,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
         struct local *l = malloc(sizeof(*l));
         if (!l)
             return busy(r, x, "out of memory");
-        *l = (struct local){r, x, (unsigned)t};
+        *l = (struct local){r, x, (unsigned)t, t0};
         if (!run_here(r, (unsigned)t, req, ic_http_body(x), local_done, l)) {
             free(l);
             busy(r, x, "the worker has too many requests queued");
@@ -545,6 +586,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     f->origin = self;
     f->owner = owner;
     f->tenant = (unsigned)t;
+    f->t0 = t0;
     int ret = ic_smp_submit(owner, fwd_work, fwd_done, f);
     if (ret < 0) {
         free(f->buf);
@@ -654,6 +696,40 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
             "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"limit_503\"} %llu\n"
             "isocore_tenant_requests_total{tenant=\"%s\",outcome=\"timeout_504\"} %llu\n",
             name, sum.ok, name, sum.client_err, name, sum.server_err, name, sum.unavailable, name, sum.timeout);
+    }
+    put(&t, "# HELP isocore_tenant_busy_seconds_total Time cores spent in the tenant's handler calls (its synchronous part).\n"
+            "# TYPE isocore_tenant_busy_seconds_total counter\n");
+    for (unsigned w = 0; w < r->cfg->nworkers; w++) {
+        unsigned long long ns = 0;
+        for (unsigned c = 0; c < r->n; c++)
+            ns += __atomic_load_n(&r->cores[c].ts[w].busy_ns, __ATOMIC_RELAXED);
+        put(&t, "isocore_tenant_busy_seconds_total{tenant=\"%s\"} %.6f\n", r->cfg->workers[w].name, (double)ns / 1e9);
+    }
+    put(&t, "# HELP isocore_tenant_latency_seconds From arrival to answer, per-core histograms merged (upper bounds, 4 buckets "
+            "per octave).\n# TYPE isocore_tenant_latency_seconds summary\n");
+    for (unsigned w = 0; w < r->cfg->nworkers; w++) {
+        unsigned long long merged[LAT_BUCKETS] = {0}, total = 0;
+        for (unsigned c = 0; c < r->n; c++)
+            for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+                unsigned long long v = __atomic_load_n(&r->cores[c].ts[w].lat[b], __ATOMIC_RELAXED);
+                merged[b] += v;
+                total += v;
+            }
+        if (!total)
+            continue;
+        static const double qs[] = {0.5, 0.9, 0.99, 0.999};
+        for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++) {
+            unsigned long long want = (unsigned long long)(qs[q] * (double)total + 0.5), seen = 0;
+            unsigned b = 0;
+            for (; b < LAT_BUCKETS - 1; b++) {
+                seen += merged[b];
+                if (seen >= want && seen > 0)
+                    break;
+            }
+            put(&t, "isocore_tenant_latency_seconds{tenant=\"%s\",quantile=\"%g\"} %.6f\n", r->cfg->workers[w].name, qs[q],
+                lat_upper_s(b));
+        }
+        put(&t, "isocore_tenant_latency_seconds_count{tenant=\"%s\"} %llu\n", r->cfg->workers[w].name, total);
     }
     if (!t.p) {
         static const char msg[] = "Service Unavailable: out of memory\n";

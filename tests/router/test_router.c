@@ -60,8 +60,9 @@ Test(router, config_errors_name_file_line_and_field)
 static struct {
     ic_router_config_t *cfg;
     ic_router_t *router;
-    ic_http_server_t *http;
+    ic_http_server_t *http, *admin;
     void (*client)(unsigned port);
+    char metrics[1 << 16];
     int results[4096];
     char bodies[64][640];
     int n, errors;
@@ -71,11 +72,13 @@ static void r_start(void *arg)
 {
     cr_assert_eq(ic_router_start(R.router), 0);
     cr_assert_eq(ic_http_server_start(R.http), 0);
+    cr_assert_eq(ic_http_server_start(R.admin), 0);
 }
 
 static void r_stop(void *arg)
 {
     ic_http_server_stop(R.http);
+    ic_http_server_stop(R.admin);
     ic_router_stop(R.router);
 }
 
@@ -99,6 +102,8 @@ static void r_serve(const char *text, unsigned cores, void (*client)(unsigned))
     h.handler = ic_router_handle;
     h.arg = R.router;
     cr_assert_eq(ic_http_server_new(&h, cores, &R.http), 0);
+    h.handler = ic_router_admin_handle;
+    cr_assert_eq(ic_http_server_new(&h, cores, &R.admin), 0);
     R.client = client;
     ic_reactor_config_t cfg = t_config(cores, r_start, NULL);
     cfg.on_stop = r_stop;
@@ -112,6 +117,7 @@ static void r_serve(const char *text, unsigned cores, void (*client)(unsigned))
 static void r_free(void)
 {
     ic_http_server_free(R.http);
+    ic_http_server_free(R.admin);
     ic_router_free(R.router);
     ic_router_config_free(R.cfg);
 }
@@ -225,6 +231,28 @@ static void c_sticky(unsigned port)
         }
         close(fd);
     }
+    /* The admin listener: Prometheus text at /metrics; garbage gets 400. */
+    int fd = r_connect(ic_http_server_port(R.admin));
+    r_send(fd, "GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n");
+    struct resp m;
+    static char body[1 << 16];
+    if (r_read(fd, &m, 1) == 1 && m.status == 200)
+        R.results[0] = 200;
+    close(fd);
+    /* r_read keeps 255 bytes of a body: read the whole text with a raw recv loop. */
+    fd = r_connect(ic_http_server_port(R.admin));
+    r_send(fd, "GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    size_t n = 0;
+    for (ssize_t k; n < sizeof(body) - 1 && (k = recv(fd, body + n, sizeof(body) - 1 - n, 0)) > 0;)
+        n += (size_t)k;
+    body[n] = '\0';
+    snprintf(R.metrics, sizeof(R.metrics), "%s", body);
+    close(fd);
+    fd = r_connect(ic_http_server_port(R.admin));
+    r_send(fd, "\x16\x03\x01 garbage\r\n\r\n");
+    if (r_read(fd, &m, 1) == 1)
+        R.results[1] = m.status;
+    close(fd);
 }
 
 Test(router, tenants_run_on_their_owner_core_and_pipelined_answers_keep_their_order, .timeout = 120)
@@ -245,6 +273,11 @@ Test(router, tenants_run_on_their_owner_core_and_pipelined_answers_keep_their_or
     cr_assert_eq(s1.forwarded_out, s0.forwarded_in);
     cr_assert_gt(s0.forwarded_out + s1.forwarded_out, 0, "no request crossed cores");
     cr_assert_eq(s0.isolates + s1.isolates, 2, "sticky: one isolate per tenant");
+    cr_assert_eq(R.results[0], 200);
+    cr_assert_eq(R.results[1], 400, "garbage on the admin port");
+    cr_assert(strstr(R.metrics, "isocore_tenant_requests_total{tenant=\"alpha\",outcome=\"ok\"} 80"), "%s", R.metrics);
+    cr_assert(strstr(R.metrics, "isocore_tenant_latency_seconds{tenant=\"delta\",quantile=\"0.99\"}"), "%s", R.metrics);
+    cr_assert(strstr(R.metrics, "isocore_forwarded_out_total{core=\"1\"}"), "%s", R.metrics);
 }
 
 static void c_spread(unsigned port)
