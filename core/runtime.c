@@ -234,6 +234,8 @@ int ic_reactor_start(const ic_reactor_config_t *cfg)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    if (cfg->on_hup)
+        sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old_mask);
     if (cfg->handle_signals) {
         /*
@@ -243,6 +245,8 @@ int ic_reactor_start(const ic_reactor_config_t *cfg)
          */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        if (cfg->on_hup)
+            signal(SIGHUP, SIG_DFL);
         rt->signal_fd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
         if (rt->signal_fd < 0) {
             ret = -errno;
@@ -338,7 +342,11 @@ int ic_reactor_wait(void)
             break;
         if (rt->signal_fd >= 0 && (pfd[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
-            if (read(rt->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+            ssize_t got = read(rt->signal_fd, &si, sizeof(si));
+            if (got == sizeof(si) && si.ssi_signo == SIGHUP) {
+                if (!stopping)
+                    rt->cfg.on_hup(rt->cfg.arg);
+            } else if (got == sizeof(si)) {
                 if (stopping) {
                     ic_log(IC_LOG_WARN, "second %s: exiting without draining", strsignal((int)si.ssi_signo));
                     break;

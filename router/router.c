@@ -21,7 +21,9 @@
  * client gets 503 with Retry-After.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +64,16 @@ struct tstats {
 
 struct rcore {
     ic_router_stats_t st;
-    ic_js_pool_t *pool;
-    unsigned *inflight; /* forwarded requests in flight to each core (this core's) */
-    struct tstats *ts;  /* [ntenants], this core's */
+    ic_js_pool_t *pool;    /* created on first use */
+    unsigned active;       /* requests of this router in hand on this core (run here, sent away, run for another core) */
+    _Atomic bool released; /* a retired router's pool on this core is gone (see ic_router_slot) */
+    unsigned *inflight;    /* forwarded requests in flight to each core (this core's) */
+    struct tstats *ts;     /* [ntenants], this core's */
 } __attribute__((aligned(64)));
 
 struct ic_router {
     const ic_router_config_t *cfg;
+    ic_router_config_t *owned_cfg; /* freed with the router (ic_router_adopt_config) */
     unsigned n;
     ic_js_tenant_t **tenants;
     struct rcore *cores;
@@ -169,10 +174,16 @@ int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **
     return 0;
 }
 
+void ic_router_adopt_config(ic_router_t *r, ic_router_config_t *cfg)
+{
+    r->owned_cfg = cfg;
+}
+
 void ic_router_free(ic_router_t *r)
 {
     if (!r)
         return;
+    ic_router_config_t *owned = r->owned_cfg;
     if (r->tenants)
         for (unsigned i = 0; i < r->cfg->nworkers; i++)
             ic_js_tenant_free(r->tenants[i]);
@@ -187,11 +198,13 @@ void ic_router_free(ic_router_t *r)
     free(r->buckets);
     free(r->next_route);
     free(r);
+    ic_router_config_free(owned);
 }
 
 int ic_router_start(ic_router_t *r)
 {
-    return ic_js_pool_new(NULL, &r->cores[ic_reactor_id()].pool);
+    struct rcore *rc = &r->cores[ic_reactor_id()];
+    return rc->pool ? 0 : ic_js_pool_new(NULL, &rc->pool);
 }
 
 void ic_router_stop(ic_router_t *r)
@@ -354,9 +367,14 @@ static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, i
     struct rcore *rc = &r->cores[ic_reactor_id()];
     ic_js_worker_t *w;
     char err[1024];
-    int ret = ic_js_pool_get(rc->pool, r->tenants[t], &w, err, sizeof(err));
-    ic_js_pool_stats_t ps;
-    ic_js_pool_stats(rc->pool, &ps);
+    int ret = rc->pool ? 0 : ic_js_pool_new(NULL, &rc->pool);
+    if (ret == 0)
+        ret = ic_js_pool_get(rc->pool, r->tenants[t], &w, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "out of memory");
+    ic_js_pool_stats_t ps = {0};
+    if (rc->pool)
+        ic_js_pool_stats(rc->pool, &ps);
     STAT_ADD(rc->st.isolates, (unsigned long long)ps.workers - rc->st.isolates);
     STAT_ADD(rc->st.isolates_created, ps.created - rc->st.isolates_created);
     if (ret < 0) {
@@ -395,6 +413,7 @@ static void latency(ic_router_t *r, unsigned t, uint64_t t0)
 static void local_done(void *arg, const ic_js_response_t *res)
 {
     struct local *l = arg;
+    l->r->cores[ic_reactor_id()].active--;
     count(&l->r->cores[ic_reactor_id()].ts[l->tenant], res->status);
     latency(l->r, l->tenant, l->t0);
     respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
@@ -474,6 +493,7 @@ static int free_on_owner(ic_smp_msg_t *msg, void *arg)
 static void fwd_answer(void *arg, const ic_js_response_t *res)
 {
     struct fwd *f = arg;
+    f->r->cores[ic_reactor_id()].active--;
     count(&f->r->cores[ic_reactor_id()].ts[f->tenant], res->status);
     size_t n = res->nheaders * sizeof(char *) + res->len;
     for (unsigned i = 0; i < res->nheaders; i++)
@@ -509,9 +529,14 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
 static int fwd_work(ic_smp_msg_t *msg, void *arg)
 {
     struct fwd *f = arg;
-    STAT_ADD(f->r->cores[ic_reactor_id()].st.forwarded_in, 1);
+    struct rcore *rc = &f->r->cores[ic_reactor_id()];
+    STAT_ADD(rc->st.forwarded_in, 1);
+    /* A retired router may still get requests sent before the swap: its pool here comes back until they are done. */
+    atomic_store(&rc->released, false);
     f->msg = msg;
+    rc->active++;
     if (!run_here(f->r, f->tenant, &f->req, f->body, fwd_answer, f)) {
+        rc->active--;
         f->rejected = true;
         return 0;
     }
@@ -527,6 +552,7 @@ static void fwd_done(void *arg, int status)
     struct fwd *f = arg;
     ic_router_t *r = f->r;
     r->cores[f->origin].inflight[f->owner]--;
+    r->cores[f->origin].active--;
     if (status < 0) {
         busy(r, f->x, "the owner core is shutting down");
     } else if (f->rejected) {
@@ -568,7 +594,9 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
         if (!l)
             return busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0};
+        rc->active++;
         if (!run_here(r, (unsigned)t, req, ic_http_body(x), local_done, l)) {
+            rc->active--;
             free(l);
             busy(r, x, "the worker has too many requests queued");
         }
@@ -594,6 +622,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
         return busy(r, x, "the tenant's core is shutting down");
     }
     rc->inflight[owner]++;
+    rc->active++;
     STAT_ADD(rc->st.forwarded_out, 1);
 }
 
@@ -738,4 +767,132 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
     }
     ic_http_respond(x, 200, h, 1, t.p, t.len);
     free(t.p);
+}
+
+/* ---- reloads: the current router, and the ones it replaced ---------------------------------------------- */
+
+/*
+ * A reload builds a whole new router (config, tenants) on the thread that
+ * got SIGHUP and publishes it with one atomic store: each request uses the
+ * router that was current when it arrived, so in-flight requests finish on
+ * the old one. Every 100 ms each core sweeps the retired routers: one with
+ * no request in hand on this core gets its isolates disposed here (isolates
+ * die on their own core). A retired router is freed by the reloading thread
+ * once every core has let it go.
+ */
+#define SLOT_RETIRED 64
+
+struct ic_router_slot {
+    _Atomic(ic_router_t *) current;
+    pthread_mutex_t lock; /* guards retired */
+    ic_router_t *retired[SLOT_RETIRED];
+    unsigned nretired;
+    ic_timer_t sweep[IC_MAX_CORES]; /* each touched by its core only */
+};
+
+int ic_router_slot_new(ic_router_t *first, ic_router_slot_t **out)
+{
+    ic_router_slot_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    atomic_init(&s->current, first);
+    pthread_mutex_init(&s->lock, NULL);
+    *out = s;
+    return 0;
+}
+
+static bool released_everywhere(ic_router_t *r)
+{
+    for (unsigned c = 0; c < r->n; c++)
+        if (!atomic_load(&r->cores[c].released))
+            return false;
+    return true;
+}
+
+/* Frees the retired routers every core has let go of; under the lock. */
+static void collect(ic_router_slot_t *s)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < s->nretired; i++) {
+        if (released_everywhere(s->retired[i]))
+            ic_router_free(s->retired[i]);
+        else
+            s->retired[k++] = s->retired[i];
+    }
+    s->nretired = k;
+}
+
+int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next)
+{
+    pthread_mutex_lock(&s->lock);
+    collect(s);
+    if (s->nretired == SLOT_RETIRED) {
+        pthread_mutex_unlock(&s->lock);
+        return -EBUSY;
+    }
+    ic_router_t *old = atomic_exchange(&s->current, next);
+    s->retired[s->nretired++] = old;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void sweep_core(ic_router_slot_t *s, bool all)
+{
+    unsigned me = (unsigned)ic_reactor_id();
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->nretired; i++) {
+        struct rcore *rc = &s->retired[i]->cores[me];
+        if (!atomic_load(&rc->released) && (all || rc->active == 0)) {
+            ic_router_stop(s->retired[i]);
+            atomic_store(&rc->released, true);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void sweep_fired(ic_timer_t *t)
+{
+    ic_router_slot_t *s = (ic_router_slot_t *)((char *)(t - ic_reactor_id()) - offsetof(ic_router_slot_t, sweep));
+    sweep_core(s, false);
+}
+
+int ic_router_slot_start(ic_router_slot_t *s)
+{
+    unsigned me = (unsigned)ic_reactor_id();
+    ic_timer_init(&s->sweep[me], sweep_fired);
+    ic_timer_start(&s->sweep[me], 100 * 1000000ull, 100 * 1000000ull);
+    return ic_router_start(atomic_load(&s->current));
+}
+
+void ic_router_slot_stop(ic_router_slot_t *s)
+{
+    ic_timer_stop(&s->sweep[ic_reactor_id()]);
+    sweep_core(s, true);
+    ic_router_stop(atomic_load(&s->current));
+}
+
+void ic_router_slot_free(ic_router_slot_t *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->nretired; i++)
+        ic_router_free(s->retired[i]);
+    ic_router_free(atomic_load(&s->current));
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+ic_router_t *ic_router_slot_current(ic_router_slot_t *s)
+{
+    return atomic_load_explicit(&s->current, memory_order_acquire);
+}
+
+void ic_router_slot_handle(ic_http_exchange_t *x, void *arg)
+{
+    ic_router_handle(x, atomic_load_explicit(&((ic_router_slot_t *)arg)->current, memory_order_acquire));
+}
+
+void ic_router_slot_admin_handle(ic_http_exchange_t *x, void *arg)
+{
+    ic_router_admin_handle(x, atomic_load_explicit(&((ic_router_slot_t *)arg)->current, memory_order_acquire));
 }

@@ -31,6 +31,8 @@ struct serve {
     const char *config; /* --config */
     ic_router_config_t *rcfg;
     ic_router_t *router;
+    ic_router_slot_t *slot;
+    unsigned ncores;
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
@@ -161,7 +163,7 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 static void config_start(void *arg)
 {
     struct serve *s = arg;
-    int ret = ic_router_start(s->router);
+    int ret = ic_router_slot_start(s->slot);
     if (ret == 0)
         ret = ic_http_server_start(s->http);
     if (ret == 0 && s->admin)
@@ -179,7 +181,33 @@ static void config_stop(void *arg)
     ic_http_server_stop(s->http);
     if (s->admin)
         ic_http_server_stop(s->admin);
-    ic_router_stop(s->router);
+    ic_router_slot_stop(s->slot);
+}
+
+/* SIGHUP: read the config again; new requests go to the new one, in-flight ones finish on the old. */
+static void config_reload(void *arg)
+{
+    struct serve *s = arg;
+    char err[1024];
+    ic_router_config_t *cfg;
+    ic_router_t *r;
+    if (ic_router_config_load(s->config, &cfg, err, sizeof(err)) < 0) {
+        ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
+        return;
+    }
+    if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
+        ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
+        ic_router_config_free(cfg);
+        return;
+    }
+    ic_router_adopt_config(r, cfg);
+    if (ic_router_slot_swap(s->slot, r) < 0) {
+        ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
+        ic_router_free(r);
+        return;
+    }
+    ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
+           ic_router_config_workers(cfg));
 }
 
 static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port)
@@ -193,22 +221,27 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     if (!cfg->cores)
         cfg->cores = ic_router_config_cores(s->rcfg);
     unsigned n = planned_cores(cfg);
+    s->ncores = n;
     if ((ret = ic_router_new(s->rcfg, n, &s->router, err, sizeof(err))) < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         ic_router_config_free(s->rcfg);
         return 1;
     }
+    ic_router_adopt_config(s->router, s->rcfg);
+    if (ic_router_slot_new(s->router, &s->slot) < 0) {
+        ic_router_free(s->router);
+        return 1;
+    }
     if ((ret = ic_js_platform_init()) < 0) {
         fprintf(stderr, "isocore: cannot initialise V8: %s\n", ic_strerror(ret));
-        ic_router_free(s->router);
-        ic_router_config_free(s->rcfg);
+        ic_router_slot_free(s->slot);
         return 1;
     }
     hcfg->host = ic_router_config_host(s->rcfg);
     if (!port_given)
         hcfg->port = ic_router_config_port(s->rcfg);
-    hcfg->handler = ic_router_handle;
-    hcfg->arg = s->router;
+    hcfg->handler = ic_router_slot_handle;
+    hcfg->arg = s->slot;
     if (admin_port < 0)
         admin_port = ic_router_config_admin_port(s->rcfg);
     ret = ic_http_server_new(hcfg, n, &s->http);
@@ -219,8 +252,8 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         ic_http_server_config_init(&acfg);
         acfg.host = ic_router_config_admin_host(s->rcfg);
         acfg.port = (unsigned)admin_port;
-        acfg.handler = ic_router_admin_handle;
-        acfg.arg = s->router;
+        acfg.handler = ic_router_slot_admin_handle;
+        acfg.arg = s->slot;
         if ((ret = ic_http_server_new(&acfg, n, &s->admin)) < 0)
             fprintf(stderr, "isocore: cannot listen on %s:%d (admin): %s\n", acfg.host, admin_port, ic_strerror(ret));
     }
@@ -233,6 +266,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
                ic_http_server_port(s->http), ic_router_config_workers(s->rcfg), n, admin);
         cfg->on_start = config_start;
         cfg->on_stop = config_stop;
+        cfg->on_hup = config_reload;
         cfg->arg = s;
         ret = ic_reactor_run(cfg);
         if (ret < 0)
@@ -242,9 +276,8 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         ic_http_server_free(s->admin);
     if (s->http)
         ic_http_server_free(s->http);
-    ic_router_free(s->router);
+    ic_router_slot_free(s->slot);
     ic_js_platform_shutdown();
-    ic_router_config_free(s->rcfg);
     return ret < 0 || atomic_load(&s->failed) ? 1 : 0;
 }
 

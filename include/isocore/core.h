@@ -53,6 +53,8 @@ typedef struct ic_reactor_config {
     void (*on_start)(void *arg);
     /* Runs on every reactor once when a stop is requested: close listeners, stop timers. */
     void (*on_stop)(void *arg);
+    /* With handle_signals: runs on the thread in ic_reactor_wait for each SIGHUP (e.g. reload a config). */
+    void (*on_hup)(void *arg);
     void *arg;
 } ic_reactor_config_t;
 

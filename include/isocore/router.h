@@ -68,7 +68,11 @@ unsigned ic_router_owner_of(const char *name, unsigned ncores);
  */
 int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **out, char *err, size_t errlen);
 
+/** Frees a router after the reactors stopped (its isolates were disposed by ic_router_stop on each core). */
 void ic_router_free(ic_router_t *r);
+
+/** Makes the router own cfg: ic_router_free frees it too. */
+void ic_router_adopt_config(ic_router_t *r, ic_router_config_t *cfg);
 
 /** Per core, in on_start: creates the core's isolate pool. Returns 0 or -ENOMEM. */
 int ic_router_start(ic_router_t *r);
@@ -95,6 +99,37 @@ typedef struct ic_router_stats {
 } ic_router_stats_t;
 
 void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);
+
+/* ---- reloads -------------------------------------------------------------------------------- */
+
+/*
+ * A slot holds the current router and the ones reloads replaced. New
+ * requests use the current router; in-flight ones finish on the router they
+ * started on; each core disposes a replaced router's isolates once it has no
+ * request of it in hand (checked every 100 ms), and the replaced router is
+ * freed at the next swap once every core has let it go.
+ */
+typedef struct ic_router_slot ic_router_slot_t;
+
+/** A slot whose current router is first (the slot owns it). Returns 0 or -ENOMEM. */
+int ic_router_slot_new(ic_router_t *first, ic_router_slot_t **out);
+
+/** Any thread: publishes next (the slot owns it) for new requests. Returns 0, or -EBUSY when 64 replaced routers still wait. */
+int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next);
+
+/** Per core, in on_start / on_stop. */
+int ic_router_slot_start(ic_router_slot_t *s);
+void ic_router_slot_stop(ic_router_slot_t *s);
+
+/** After ic_reactor_wait: frees every router of the slot and the slot. */
+void ic_router_slot_free(ic_router_slot_t *s);
+
+/** The router new requests use. */
+ic_router_t *ic_router_slot_current(ic_router_slot_t *s);
+
+/** HTTP handlers over a slot (arg: the slot). */
+void ic_router_slot_handle(ic_http_exchange_t *x, void *slot);
+void ic_router_slot_admin_handle(ic_http_exchange_t *x, void *slot);
 
 #ifdef __cplusplus
 }

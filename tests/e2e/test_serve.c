@@ -34,13 +34,16 @@ static unsigned free_port(void)
     return ntohs(sa.sin_port);
 }
 
-/* Starts the binary on an example and waits for its "serving" line (it listens before it says so). */
+/* Starts the binary on an example (or, with extra "--config", on the config file `example`) and waits for its "serving" line. */
 static void start(struct server *s, const char *example, const char *extra)
 {
     const char *bin = getenv("ISOCORE_BIN");
     cr_assert_not_null(bin, "ISOCORE_BIN is not set (run through ctest)");
     char path[1024], port[16];
-    snprintf(path, sizeof(path), "%s/examples/%s", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".", example);
+    if (extra && strcmp(extra, "--config") == 0)
+        snprintf(path, sizeof(path), "%s", example);
+    else
+        snprintf(path, sizeof(path), "%s/examples/%s", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".", example);
     s->port = free_port();
     snprintf(port, sizeof(port), "%u", s->port);
     int p[2];
@@ -51,7 +54,9 @@ static void start(struct server *s, const char *example, const char *extra)
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        if (extra)
+        if (extra && strcmp(extra, "--config") == 0)
+            execl(bin, bin, "serve", "--config", path, "--port", port, "--cores", "2", (char *)NULL);
+        else if (extra)
             execl(bin, bin, "serve", path, "--port", port, "--cores", "2", extra, (char *)NULL);
         else
             execl(bin, bin, "serve", path, "--port", port, "--cores", "2", (char *)NULL);
@@ -133,4 +138,63 @@ Test(serve, hello_json_and_errors_over_http, .timeout = 60)
     stop(&s);
     cr_assert_eq(status, 200);
     cr_assert(strncmp(body, "waited ", 7) == 0 && atoi(body + 7) >= 30, "a 30 ms timer: %s", body);
+}
+
+static void write_config(const char *path, const char *greeting)
+{
+    char hello[1024];
+    snprintf(hello, sizeof(hello), "%s/examples/json.js", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"workers\": [{\"name\": \"%s\", \"module\": \"%s\", \"routes\": [\"/\"]}]}\n", greeting, hello);
+    fclose(f);
+}
+
+Test(serve, config_file_sighup_reload_and_check, .timeout = 60)
+{
+    char path[] = "/tmp/isocore-e2e-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_config(path, "first");
+    struct server s;
+    char body[4096];
+    start(&s, path, "--config");
+    int status = get(&s, "/x", body, sizeof(body));
+    /* A bad config on SIGHUP is refused and the running one stays; a good one takes over. */
+    FILE *f = fopen(path, "w");
+    fputs("{\"workers\": 7}", f);
+    fclose(f);
+    kill(s.pid, SIGHUP);
+    int still = get(&s, "/y", body, sizeof(body));
+    write_config(path, "second");
+    kill(s.pid, SIGHUP);
+    /* The reload happens on the server's main thread: poll with real requests (bounded) until the new tenant answers. */
+    int tries = 0, after = 0;
+    char log[16384];
+    for (; tries < 2000; tries++) {
+        after = get(&s, "/z", body, sizeof(body));
+        if (after != 200)
+            break;
+        ssize_t n = read(s.err_fd, log, sizeof(log) - 1);
+        if (n > 0) {
+            log[n] = '\0';
+            if (strstr(log, "reload: ") && strstr(log, "1 tenants"))
+                break;
+        }
+    }
+    stop(&s);
+    const char *bin = getenv("ISOCORE_BIN");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s check --config %s >/dev/null 2>&1", bin, path);
+    int ok = system(cmd);
+    snprintf(cmd, sizeof(cmd), "echo '{\"workers\": []}' > %s && %s check --config %s 2>/dev/null", path, bin, path);
+    int bad = system(cmd);
+    unlink(path);
+    cr_assert_eq(status, 200);
+    cr_assert_eq(still, 200, "a bad config on reload must not stop serving");
+    cr_assert_eq(after, 200);
+    cr_assert_lt(tries, 2000, "the reload never happened");
+    cr_assert_eq(ok, 0, "isocore check accepts a good config");
+    cr_assert_neq(bad, 0, "isocore check refuses a bad config");
 }

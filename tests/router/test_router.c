@@ -383,3 +383,109 @@ Test(router, a_config_of_1000_tenants, .timeout = 120)
     cr_assert_eq(R.errors, 0, "%d of %d wrong", R.errors, R.n);
     cr_assert_eq(s0.isolates + s1.isolates, (unsigned long long)R.n, "one isolate per tenant used");
 }
+
+/* ---- reload under load ----------------------------------------------------------------------------------- */
+
+static struct {
+    ic_router_slot_t *slot;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int answered, v1, v2, bad;
+} L = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static const char reload_v1[] =
+    "{\"workers\": [{\"name\": \"alpha\", \"module\": \"echo.js\", \"routes\": [\"/\"], \"env\": {\"NAME\": "
+    "\"v1\"}}]}";
+static const char reload_v2[] =
+    "{\"workers\": [{\"name\": \"delta\", \"module\": \"echo.js\", \"routes\": [\"/\"], \"env\": {\"NAME\": "
+    "\"v2\"}}]}";
+
+static void l_start(void *arg)
+{
+    cr_assert_eq(ic_router_slot_start(L.slot), 0);
+    cr_assert_eq(ic_http_server_start(R.http), 0);
+}
+
+static void l_stop(void *arg)
+{
+    ic_http_server_stop(R.http);
+    ic_router_slot_stop(L.slot);
+}
+
+/* Four keep-alive connections, 250 pipelined pairs each, counted as they come back. */
+static void *l_client(void *arg)
+{
+    unsigned port = ic_http_server_port(R.http);
+    int fds[4];
+    for (int c = 0; c < 4; c++)
+        fds[c] = r_connect(port);
+    for (int round = 0; round < 250; round++) {
+        for (int c = 0; c < 4; c++)
+            r_send(fds[c], "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        for (int c = 0; c < 4; c++) {
+            struct resp rs[2];
+            int got = r_read(fds[c], rs, 2);
+            pthread_mutex_lock(&L.lock);
+            for (int i = 0; i < got; i++) {
+                if (rs[i].status == 200 && strncmp(rs[i].body, "v1 /", 4) == 0)
+                    L.v1++;
+                else if (rs[i].status == 200 && strncmp(rs[i].body, "v2 /", 4) == 0)
+                    L.v2++;
+                else
+                    L.bad++;
+            }
+            L.answered += got;
+            L.bad += 2 - got;
+            pthread_cond_broadcast(&L.cond);
+            pthread_mutex_unlock(&L.lock);
+        }
+    }
+    for (int c = 0; c < 4; c++)
+        close(fds[c]);
+    ic_reactor_stop();
+    return NULL;
+}
+
+Test(router, reload_under_load_loses_nothing, .timeout = 120)
+{
+    memset(&R, 0, sizeof(R));
+    char err[1024], name[1024];
+    snprintf(name, sizeof(name), "%s/tests/router/conf.json", src_dir());
+    ic_router_config_t *c1, *c2;
+    ic_router_t *r1, *r2;
+    cr_assert_eq(ic_router_config_parse(name, reload_v1, strlen(reload_v1), &c1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ic_router_new(c1, 2, &r1, err, sizeof(err)), 0, "%s", err);
+    ic_router_adopt_config(r1, c1);
+    cr_assert_eq(ic_router_slot_new(r1, &L.slot), 0);
+    cr_assert_eq(ic_js_platform_init(), 0);
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = ic_router_slot_handle;
+    h.arg = L.slot;
+    cr_assert_eq(ic_http_server_new(&h, 2, &R.http), 0);
+    ic_reactor_config_t cfg = t_config(2, l_start, NULL);
+    cfg.on_stop = l_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, l_client, NULL);
+    /* Swap once a quarter of the requests were answered, while the rest are in flight. */
+    pthread_mutex_lock(&L.lock);
+    while (L.answered < 500 && L.answered + L.bad < 2000)
+        pthread_cond_wait(&L.cond, &L.lock);
+    pthread_mutex_unlock(&L.lock);
+    cr_assert_eq(ic_router_config_parse(name, reload_v2, strlen(reload_v2), &c2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ic_router_new(c2, 2, &r2, err, sizeof(err)), 0, "%s", err);
+    ic_router_adopt_config(r2, c2);
+    cr_assert_eq(ic_router_slot_swap(L.slot, r2), 0);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    pthread_join(t, NULL);
+    ic_http_server_free(R.http);
+    ic_router_slot_free(L.slot);
+    cr_log_info("reload under load: %d answered (%d by the old config, %d by the new), %d lost or wrong", L.answered, L.v1, L.v2,
+                L.bad);
+    cr_assert_eq(L.bad, 0);
+    cr_assert_eq(L.answered, 2000);
+    cr_assert_gt(L.v1, 0);
+    cr_assert_gt(L.v2, 0, "the new config never answered");
+}
