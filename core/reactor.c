@@ -314,14 +314,16 @@ static void submit_and_wait(struct ic__reactor *r)
     }
     IC__STAT_INC(r, sleeps);
     struct io_uring_cqe *cqe;
+    uint64_t asleep = ic_clock_ns();
     if (deadline != UINT64_MAX) {
-        uint64_t now = ic_clock_ns();
+        uint64_t now = asleep;
         uint64_t wait = deadline > now ? deadline - now : 0;
         struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u), .tv_nsec = (long long)(wait % 1000000000u)};
         io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL); /* -ETIME: a timer is due */
     } else {
         io_uring_submit_and_wait(ring, 1);
     }
+    IC__STAT_ADD(r, sleep_ns, ic_clock_ns() - asleep);
     atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
 }
 
@@ -374,6 +376,7 @@ void ic__reactor_loop(struct ic__reactor *r)
      * A stop request is noticed at the top of a turn; the exit order from the
      * coordinator ends the loop there, before any new work starts.
      */
+    IC__STAT_ADD(r, started_ns, ic_clock_ns());
     for (;;) {
         r->now = ic_clock_ns();
         IC__STAT_INC(r, loops);

@@ -77,6 +77,8 @@ void ic_reactor_stats(unsigned i, ic_reactor_stats_t *out)
     out->msgs_run = __atomic_load_n(&s->msgs_run, __ATOMIC_RELAXED);
     out->ring_overflow = __atomic_load_n(&s->ring_overflow, __ATOMIC_RELAXED);
     out->cqes = __atomic_load_n(&s->cqes, __ATOMIC_RELAXED);
+    out->sleep_ns = __atomic_load_n(&s->sleep_ns, __ATOMIC_RELAXED);
+    out->started_ns = __atomic_load_n(&s->started_ns, __ATOMIC_RELAXED);
 }
 
 void ic__coordinator_poke(void)

@@ -228,6 +228,7 @@ void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out
     out->not_found = __atomic_load_n(&s->not_found, __ATOMIC_RELAXED);
     out->isolates = __atomic_load_n(&s->isolates, __ATOMIC_RELAXED);
     out->isolates_created = __atomic_load_n(&s->isolates_created, __ATOMIC_RELAXED);
+    out->heap_bytes = __atomic_load_n(&s->heap_bytes, __ATOMIC_RELAXED);
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -377,6 +378,7 @@ static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, i
         ic_js_pool_stats(rc->pool, &ps);
     STAT_ADD(rc->st.isolates, (unsigned long long)ps.workers - rc->st.isolates);
     STAT_ADD(rc->st.isolates_created, ps.created - rc->st.isolates_created);
+    STAT_ADD(rc->st.heap_bytes, (unsigned long long)ps.bytes - rc->st.heap_bytes);
     if (ret < 0) {
         ic_log(IC_LOG_ERROR, "[%s] cannot start the worker: %s", r->cfg->workers[t].name, err[0] ? err : ic_strerror(ret));
         static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
@@ -676,6 +678,8 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         {"isocore_not_found_total", "404s: no route, no default worker.", offsetof(ic_router_stats_t, not_found)},
         {"isocore_isolates", "Warm isolates on the core.", offsetof(ic_router_stats_t, isolates)},
         {"isocore_isolates_created_total", "Isolates created on the core.", offsetof(ic_router_stats_t, isolates_created)},
+        {"isocore_heap_bytes", "V8 heap and ArrayBuffer bytes of the core's isolates (as of the last isolate created).",
+         offsetof(ic_router_stats_t, heap_bytes)},
     };
     for (size_t f = 0; f < sizeof(core_fields) / sizeof(core_fields[0]); f++) {
         put(&t, "# HELP %s %s\n# TYPE %s %s\n", core_fields[f].name, core_fields[f].help, core_fields[f].name,
@@ -704,6 +708,21 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
             put(&t, "%s{core=\"%u\"} %llu\n", loop_fields[f].name, c,
                 (unsigned long long)*(const uint64_t *)((const char *)&st + loop_fields[f].off));
         }
+    }
+    put(&t, "# HELP isocore_sleep_seconds_total Time the reactor slept in io_uring_enter.\n"
+            "# TYPE isocore_sleep_seconds_total counter\n");
+    for (unsigned c = 0; c < r->n; c++) {
+        ic_reactor_stats_t st;
+        ic_reactor_stats(c, &st);
+        put(&t, "isocore_sleep_seconds_total{core=\"%u\"} %.6f\n", c, (double)st.sleep_ns / 1e9);
+    }
+    put(&t, "# HELP isocore_loop_busy_ratio Share of the time since the reactor started that it was not asleep.\n"
+            "# TYPE isocore_loop_busy_ratio gauge\n");
+    for (unsigned c = 0; c < r->n; c++) {
+        ic_reactor_stats_t st;
+        ic_reactor_stats(c, &st);
+        double up = st.started_ns ? (double)(ic_clock_ns() - st.started_ns) : 0;
+        put(&t, "isocore_loop_busy_ratio{core=\"%u\"} %.4f\n", c, up > 0 ? 1.0 - (double)st.sleep_ns / up : 0.0);
     }
     put(&t, "# HELP isocore_tenant_requests_total Requests run for the tenant, by outcome (merged over cores).\n"
             "# TYPE isocore_tenant_requests_total counter\n");

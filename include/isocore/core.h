@@ -217,6 +217,8 @@ typedef struct ic_reactor_stats {
     uint64_t msgs_run;      /* requests run for other cores (and itself) */
     uint64_t ring_overflow; /* messages that went to the overflow queue */
     uint64_t cqes;          /* CQEs reaped */
+    uint64_t sleep_ns;      /* time spent asleep in io_uring_enter (the rest of the time since started_ns was work or spinning) */
+    uint64_t started_ns;    /* ic_clock_ns() when the reactor started its loop */
 } ic_reactor_stats_t;
 
 /** Copies reactor i's counters (relaxed reads). Any thread while reactors run. */

@@ -96,6 +96,7 @@ typedef struct ic_router_stats {
     unsigned long long not_found;     /* no route and no default worker: 404 */
     unsigned long long isolates;      /* warm isolates on this core */
     unsigned long long isolates_created;
+    unsigned long long heap_bytes; /* V8 heap + ArrayBuffers of the core's isolates, as of the last isolate created */
 } ic_router_stats_t;
 
 void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);
