@@ -33,6 +33,7 @@ struct serve {
     ic_router_t *router;
     ic_router_slot_t *slot;
     unsigned ncores;
+    char summary[512], summary_admin[128];
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
@@ -163,6 +164,9 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 static void config_start(void *arg)
 {
     struct serve *s = arg;
+    if (ic_reactor_id() == 0)
+        ic_log(IC_LOG_INFO, "%s on %u cores (%s), io_uring %s%s", s->summary, ic_reactor_count(),
+               ic_reactor_cpu(0) >= 0 ? "pinned" : "not pinned", ic_reactor_mode(), s->summary_admin);
     int ret = ic_router_slot_start(s->slot);
     if (ret == 0)
         ret = ic_http_server_start(s->http);
@@ -258,12 +262,12 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
             fprintf(stderr, "isocore: cannot listen on %s:%d (admin): %s\n", acfg.host, admin_port, ic_strerror(ret));
     }
     if (ret == 0) {
-        char admin[96] = "";
         if (s->admin)
-            snprintf(admin, sizeof(admin), ", metrics on http://%s:%u/metrics", ic_router_config_admin_host(s->rcfg),
-                     ic_http_server_port(s->admin));
-        ic_log(IC_LOG_INFO, "serving %s on http://%s:%u/: %u tenants on %u cores%s", s->config, hcfg->host,
-               ic_http_server_port(s->http), ic_router_config_workers(s->rcfg), n, admin);
+            snprintf(s->summary_admin, sizeof(s->summary_admin), ", metrics on http://%s:%u/metrics",
+                     ic_router_config_admin_host(s->rcfg), ic_http_server_port(s->admin));
+        snprintf(s->summary, sizeof(s->summary), "serving %s on http://%s:%u/: %u tenants", s->config, hcfg->host,
+                 ic_http_server_port(s->http), ic_router_config_workers(s->rcfg));
+        cfg->quiet = true; /* one start-up line, written by core 0 once every reactor runs */
         cfg->on_start = config_start;
         cfg->on_stop = config_stop;
         cfg->on_hup = config_reload;
