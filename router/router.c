@@ -13,8 +13,9 @@
  * arrived on. A request for another core travels as a `struct fwd` over
  * ic_smp_submit: the connection's core copies the request once into the
  * message (the connection's buffer may move while the exchange waits), the
- * owner runs it and copies the response into memory of its own, and the
- * connection's core answers, then sends that memory home to be freed.
+ * owner runs it and writes the response into the message (or, past 1.5 KiB,
+ * into memory of its own, which the connection's core sends home to be
+ * freed after it answered).
  *
  * Backpressure: past `inflight_per_core_pair` forwarded requests from one
  * core to another, or `queue_per_tenant` parked requests of a tenant, the
@@ -431,12 +432,16 @@ struct fwd {
     unsigned origin, owner, tenant;
     ic_http_request_t req; /* views into buf */
     ic_str_t body;
-    char *buf; /* the origin's allocation */
+    char *buf; /* the request's bytes: small_req, or an allocation of the origin */
+    char small_req[1024];
     /* filled on the owner */
     ic_smp_msg_t *msg;
     bool later, answered, rejected;
     int status;
-    char *rbuf; /* the owner's allocation: header lines, body */
+    char *rbuf; /* header lines and body: `small` when they fit, else an allocation of the owner */
+    bool rbuf_owned;
+    /* Room for a typical response, written by the owner: no allocation on the owner, nothing to send home to free. */
+    _Alignas(8) char small[1536];
     const char **lines;
     unsigned nlines;
     const char *rbody;
@@ -450,11 +455,19 @@ static bool copy_request(struct fwd *f, const ic_http_request_t *req, ic_str_t b
     for (unsigned i = 0; i < req->nheaders; i++)
         n += req->headers[i].name.len + req->headers[i].value.len + 4;
     /* Header lines keep their "name: value\r\n" shape: the JS layer reads them as one block. */
-    f->buf = malloc(n + 1);
+    f->buf = n + 1 <= sizeof(f->small_req) ? f->small_req : malloc(n + 1);
     if (!f->buf)
         return false;
     char *p = f->buf;
-    f->req = *req;
+    /* The head's scalar fields, and only the headers in use (the array holds 100). */
+    f->req.minor = req->minor;
+    f->req.nheaders = req->nheaders;
+    f->req.has_length = req->has_length;
+    f->req.chunked = req->chunked;
+    f->req.keep_alive = req->keep_alive;
+    f->req.expect_continue = req->expect_continue;
+    f->req.content_length = req->content_length;
+    f->req.head_len = req->head_len;
 #define COPY(dst, src)                                                                                                             \
     do {                                                                                                                           \
         memcpy(p, (src).p, (src).len);                                                                                             \
@@ -500,7 +513,8 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
     size_t n = res->nheaders * sizeof(char *) + res->len;
     for (unsigned i = 0; i < res->nheaders; i++)
         n += strlen(res->headers[i]) + 1;
-    f->rbuf = malloc(n + 1);
+    f->rbuf_owned = n + 1 > sizeof(f->small);
+    f->rbuf = f->rbuf_owned ? malloc(n + 1) : f->small;
     if (!f->rbuf) {
         f->status = 503;
         f->nlines = 0;
@@ -565,9 +579,10 @@ static void fwd_done(void *arg, int status)
         respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
         latency(r, f->tenant, f->t0);
     }
-    if (f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
+    if (f->rbuf_owned && f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
         free(f->rbuf); /* the reactors are exiting: no owner to send it to */
-    free(f->buf);
+    if (f->buf != f->small_req)
+        free(f->buf);
     free(f);
 }
 
@@ -606,8 +621,14 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     }
     if (rc->inflight[owner] >= r->cfg->inflight_per_pair)
         return busy(r, x, "too many requests in flight to the tenant's core");
-    struct fwd *f = calloc(1, sizeof(*f));
-    if (!f || !copy_request(f, req, ic_http_body(x))) {
+    /* Not calloc: the struct holds a 100-header request view and two buffers; the fields in use are set. */
+    struct fwd *f = malloc(sizeof(*f));
+    if (!f)
+        return busy(r, x, "out of memory");
+    f->msg = NULL;
+    f->later = f->answered = f->rejected = f->rbuf_owned = false;
+    f->rbuf = NULL;
+    if (!copy_request(f, req, ic_http_body(x))) {
         free(f);
         return busy(r, x, "out of memory");
     }
@@ -619,7 +640,8 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     f->t0 = t0;
     int ret = ic_smp_submit(owner, fwd_work, fwd_done, f);
     if (ret < 0) {
-        free(f->buf);
+        if (f->buf != f->small_req)
+            free(f->buf);
         free(f);
         return busy(r, x, "the tenant's core is shutting down");
     }

@@ -489,3 +489,35 @@ Test(router, reload_under_load_loses_nothing, .timeout = 120)
     cr_assert_gt(L.v1, 0);
     cr_assert_gt(L.v2, 0, "the new config never answered");
 }
+
+/* Requests over 1 KiB and responses over 1.5 KiB take the allocated paths of a forward. */
+static void c_big(unsigned port)
+{
+    static char req[8192], path[3001];
+    memset(path, 'p', 3000);
+    path[0] = '/';
+    for (int c = 0; c < 8; c++) {
+        int fd = r_connect(port);
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: alpha.test\r\n\r\nGET %s HTTP/1.1\r\nHost: delta.test\r\n\r\n", path,
+                 path);
+        r_send(fd, req);
+        struct resp rs[2];
+        if (r_read(fd, rs, 2) != 2 || rs[0].status != 200 || rs[1].status != 200 || strncmp(rs[0].body, "alpha /ppp", 10) != 0 ||
+            strncmp(rs[1].body, "delta /ppp", 10) != 0 || strlen(rs[0].body) != 255)
+            R.errors++;
+        R.n += 2;
+        close(fd);
+    }
+}
+
+Test(router, large_requests_and_responses_cross_cores, .timeout = 60)
+{
+    memset(&R, 0, sizeof(R));
+    r_serve(two_tenants, 2, c_big);
+    ic_router_stats_t s0, s1;
+    ic_router_stats(R.router, 0, &s0);
+    ic_router_stats(R.router, 1, &s1);
+    r_free();
+    cr_assert_eq(R.errors, 0);
+    cr_assert_eq(s0.forwarded_out + s1.forwarded_out, 8, "one of each pair crosses cores");
+}
