@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "t_util.h"
 
@@ -437,4 +438,49 @@ Test(worker, pool_keeps_workers_warm_evicts_lru_and_recycles_broken_ones, .timeo
     cr_assert_eq(t_pool_st[1].recycled, 1);
     cr_assert_eq(t_pool_st[1].created, 5);
     cr_assert_leq(t_pool_st[1].workers, 2);
+}
+
+/* ---- console flood ------------------------------------------------------------------------------------ */
+
+static void s_flood(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "GET", "/", NULL, NULL); /* 10,000 lines */
+    t_fetch(0, 1, "GET", "/", NULL, NULL); /* 10,000 more, still within the same second: all dropped but a note */
+}
+
+Test(worker, console_flood_is_rate_limited, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("flood", "inline.js",
+                           "export default { fetch() { for (let i = 0; i < 10000; i++) console.log('line', i);"
+                           " return new Response('flooded'); } };",
+                           NULL);
+    /* The worker writes its lines to fd 2: catch them in a file for this test. */
+    char path[] = "/tmp/isocore-flood-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    t_run_js(s_flood);
+    dup2(saved, 2);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)size + 1);
+    cr_assert_eq(pread(fd, text, (size_t)size, 0), size);
+    close(fd);
+    unlink(path);
+    int lines = 0, notes = 0;
+    for (char *p = text; (p = strstr(p, "[flood core 0] log: line ")) != NULL; p++)
+        lines++;
+    for (char *p = text; (p = strstr(p, "console lines dropped")) != NULL; p++)
+        notes++;
+    free(text);
+    cr_assert_str_eq(T.r[0].body, "flooded");
+    cr_assert_str_eq(T.r[1].body, "flooded");
+    cr_log_info("console flood: 20,000 lines asked, %d written, %d notes of dropped lines", lines, notes);
+    cr_assert_geq(lines, 200, "the burst of 200 lines is written");
+    cr_assert_lt(lines, 400, "the flood is not rate-limited");
 }
