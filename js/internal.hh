@@ -30,6 +30,10 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     {
         return used_;
     }
+    void set_limit(size_t limit)
+    {
+        limit_ = limit;
+    }
 
   private:
     size_t limit_, used_ = 0;
@@ -77,6 +81,7 @@ struct ic_js_worker {
     std::vector<std::pair<v8::Global<v8::Module>, std::string>> module_paths;
     ic__js_watch *watch = nullptr;
     bool heap_hit = false, broken = false;
+    size_t heap_limit = 0;
     int core = -1;
     uint64_t origin_ns = 0;
     double origin_wall_ms = 0;
@@ -87,6 +92,11 @@ struct ic_js_worker {
     std::string scratch;
     std::vector<const char *> lines;
 };
+
+/* Spare isolates (worker.cc): a blank worker has its isolate and context but no tenant yet. */
+ic_js_worker *ic__js_blank_new(size_t heap_bytes);
+bool ic__js_blank_fits(const ic_js_worker *w, const ic_js_tenant *t);
+int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **out, char *err, size_t errlen);
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);

@@ -16,12 +16,35 @@ struct pool_entry {
     ic_js_worker *w;
 };
 
+struct ic_js_pool;
+struct pool_refill {
+    ic_timer_t timer; /* first: the callback finds the pool from it */
+    ic_js_pool *pool;
+};
+
 struct ic_js_pool {
     ic_js_pool_config_t cfg;
     std::list<pool_entry> lru; /* front: most recently used */
     std::unordered_map<const ic_js_tenant *, std::list<pool_entry>::iterator> by_tenant;
     ic_js_pool_stats_t stats;
+    ic_js_worker *spare = nullptr; /* blank, default heap limit */
+    struct pool_refill refill;
 };
+
+static const size_t spare_heap = (size_t)128 << 20; /* the tenants' default heap limit */
+
+static void refill_fired(ic_timer_t *t)
+{
+    ic_js_pool_prepare(reinterpret_cast<pool_refill *>(t)->pool);
+}
+
+extern "C" int ic_js_pool_prepare(ic_js_pool_t *p)
+{
+    if (p->spare)
+        return 0;
+    p->spare = ic__js_blank_new(spare_heap);
+    return p->spare ? 0 : -ENOMEM;
+}
 
 extern "C" int ic_js_pool_new(const ic_js_pool_config_t *cfg, ic_js_pool_t **out)
 {
@@ -31,6 +54,9 @@ extern "C" int ic_js_pool_new(const ic_js_pool_config_t *cfg, ic_js_pool_t **out
     memset(&p->stats, 0, sizeof(p->stats));
     p->cfg.max_workers = cfg && cfg->max_workers ? cfg->max_workers : 1000;
     p->cfg.max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : (size_t)2 << 30;
+    p->cfg.no_spare = cfg && cfg->no_spare;
+    ic_timer_init(&p->refill.timer, refill_fired);
+    p->refill.pool = p;
     *out = p;
     return 0;
 }
@@ -50,6 +76,8 @@ extern "C" void ic_js_pool_free(ic_js_pool_t *p)
         return;
     while (!p->lru.empty())
         drop(p, p->lru.begin());
+    ic_timer_stop(&p->refill.timer);
+    ic_js_worker_free(p->spare);
     delete p;
 }
 
@@ -87,7 +115,19 @@ extern "C" int ic_js_pool_get(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_js_wo
         p->stats.recycled++;
     }
     ic_js_worker *w;
-    int ret = ic_js_worker_new(t, &w, err, errlen);
+    int ret;
+    if (p->spare && ic__js_blank_fits(p->spare, t)) {
+        ic_js_worker *blank = p->spare;
+        p->spare = nullptr;
+        ret = ic__js_blank_load(blank, t, &w, err, errlen);
+        if (ret == 0)
+            p->stats.spares_used++;
+    } else {
+        ret = ic_js_worker_new(t, &w, err, errlen);
+    }
+    /* The next spare is made shortly, after this request's answer went out (not in this loop turn). */
+    if (!p->cfg.no_spare && !p->spare && ic_reactor_id() >= 0 && !ic_timer_active(&p->refill.timer))
+        ic_timer_start(&p->refill.timer, 2 * 1000000ull, 0);
     if (ret < 0)
         return ret;
     p->stats.created++;

@@ -813,28 +813,19 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     return 0;
 }
 
-extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen)
+/* An isolate with its context from the snapshot, no tenant yet. NULL when V8 can't make one. */
+ic_js_worker *ic__js_blank_new(size_t heap_bytes)
 {
-    if (errlen)
-        err[0] = '\0';
-    if (!ic__js_platform_ready())
-        return IC_EJSINIT;
     ic_js_worker *w = new (std::nothrow) ic_js_worker();
     if (!w)
-        return -ENOMEM;
-    w->tenant = t;
+        return nullptr;
     w->core = ic_reactor_id();
     w->watch = ic__js_watch_self();
-    w->origin_ns = ic_clock_ns();
-    struct timeval tv;
-    gettimeofday(&tv, nullptr);
-    w->origin_wall_ms = (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
-    w->log_tokens = 200;
-    w->log_refill_ns = w->origin_ns;
-    w->allocator = new ic__js_allocator(t->limits.buffer_bytes);
+    w->heap_limit = heap_bytes;
+    w->allocator = new ic__js_allocator(heap_bytes);
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = w->allocator;
-    params.constraints.ConfigureDefaultsFromHeapSize(0, t->limits.heap_bytes);
+    params.constraints.ConfigureDefaultsFromHeapSize(0, heap_bytes);
     if (snapshot.data) {
         params.snapshot_blob = &snapshot;
         params.external_references = ic__js_external_refs(nullptr);
@@ -843,29 +834,53 @@ extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, c
     if (!w->isolate) {
         delete w->allocator;
         delete w;
-        return -ENOMEM;
+        return nullptr;
     }
     v8::Isolate *isolate = w->isolate;
     isolate->SetData(0, w);
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     isolate->AddNearHeapLimitCallback(near_heap_limit, w);
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = v8::Context::New(isolate);
+    w->context.Reset(isolate, ctx);
+    v8::Local<v8::Object> entries;
+    if (snapshot.data && ctx->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&entries))
+        w->prelude_entries.Reset(isolate, entries);
+    return w;
+}
+
+bool ic__js_blank_fits(const ic_js_worker *w, const ic_js_tenant *t)
+{
+    return w->heap_limit == t->limits.heap_bytes;
+}
+
+/* Loads tenant t into a blank worker; on failure the worker is freed. */
+int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **out, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    w->tenant = t;
+    w->allocator->set_limit(t->limits.buffer_bytes);
+    w->origin_ns = ic_clock_ns();
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    w->origin_wall_ms = (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
+    w->log_tokens = 200;
+    w->log_refill_ns = w->origin_ns;
+    v8::Isolate *isolate = w->isolate;
     int ret;
     {
         v8::Isolate::Scope isolate_scope(isolate);
         v8::HandleScope handle_scope(isolate);
-        v8::Local<v8::Context> ctx = v8::Context::New(isolate);
-        w->context.Reset(isolate, ctx);
+        v8::Local<v8::Context> ctx = w->context.Get(isolate);
         v8::Context::Scope context_scope(ctx);
-        v8::Local<v8::Object> entries;
-        if (snapshot.data && ctx->GetDataFromSnapshotOnce<v8::Object>(0).ToLocal(&entries))
-            w->prelude_entries.Reset(isolate, entries);
         /* The top level gets 20 times the per-request CPU time (at least a second): it runs once. */
-        unsigned cpu = w->tenant->limits.cpu_ms * 20 > 1000 ? w->tenant->limits.cpu_ms * 20 : 1000;
+        unsigned cpu = t->limits.cpu_ms * 20 > 1000 ? t->limits.cpu_ms * 20 : 1000;
         enter(w, cpu);
         ret = load(w, ctx, err, errlen);
         entry_fail f = leave(w, ret != 0);
         if (f == ENTRY_CPU || f == ENTRY_HEAP) {
-            ret = IC_EJSTERMINATED;
             fail_msg(err, errlen,
                      t->path +
                          (f == ENTRY_CPU ? ": the top level exceeded its CPU time" : ": the top level exceeded the heap limit"));
@@ -878,6 +893,18 @@ extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, c
     }
     *out = w;
     return 0;
+}
+
+extern "C" int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (!ic__js_platform_ready())
+        return IC_EJSINIT;
+    ic_js_worker *w = ic__js_blank_new(t->limits.heap_bytes);
+    if (!w)
+        return -ENOMEM;
+    return ic__js_blank_load(w, t, out, err, errlen);
 }
 
 extern "C" void ic_js_worker_free(ic_js_worker_t *w)
@@ -901,6 +928,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->dispatch.Reset();
     w->fire.Reset();
     w->serialize.Reset();
+    w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();
     w->context.Reset();

@@ -105,7 +105,8 @@ static void serve_start(void *arg)
     int id = ic_reactor_id();
     ic_js_worker_t *w;
     char err[1024];
-    int ret = ic_js_pool_new(NULL, &s->pool[id]);
+    ic_js_pool_config_t pc = {.no_spare = true}; /* one tenant: no new tenant will ever need a spare isolate */
+    int ret = ic_js_pool_new(&pc, &s->pool[id]);
     if (ret == 0 && (ret = ic_js_pool_get(s->pool[id], s->tenant, &w, err, sizeof(err))) < 0)
         ic_log(IC_LOG_ERROR, "%s", err[0] ? err : ic_strerror(ret));
     if (ret == 0) {

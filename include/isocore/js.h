@@ -177,15 +177,25 @@ typedef struct ic_js_pool ic_js_pool_t;
 typedef struct ic_js_pool_config {
     unsigned max_workers; /* default 1,000 */
     size_t max_bytes;     /* V8 heap + ArrayBuffers of all workers; default 2 GiB */
+    bool no_spare;        /* do not keep a spare isolate (see below) */
 } ic_js_pool_config_t;
 
 typedef struct ic_js_pool_stats {
-    unsigned workers;            /* warm now */
+    unsigned workers;            /* warm now (the spare not counted) */
+    unsigned long long spares_used; /* new workers that started from the spare isolate */
     size_t bytes;                /* their heaps, as of the last check */
     unsigned long long created;  /* isolates created */
     unsigned long long evicted;  /* disposed for the budget */
     unsigned long long recycled; /* replaced after a heap limit */
 } ic_js_pool_stats_t;
+
+/*
+ * The spare: unless no_spare, after each worker it creates the pool makes a
+ * blank isolate (snapshot, Web API, no tenant) a few milliseconds later, on
+ * a timer of the core, so the next new tenant (with the default heap limit)
+ * only loads its module into it: the isolate's creation is off that
+ * request's path.
+ */
 
 /** Creates an empty pool for the calling core (cfg may be NULL for the defaults). Returns 0 or -ENOMEM. */
 int ic_js_pool_new(const ic_js_pool_config_t *cfg, ic_js_pool_t **out);
@@ -207,6 +217,9 @@ int ic_js_pool_get(ic_js_pool_t *pool, const ic_js_tenant_t *t, ic_js_worker_t *
  */
 void ic_js_pool_fetch(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done,
                       void *arg);
+
+/** Makes the spare isolate now if there is none (it is otherwise made on a timer); on the pool's core. Returns 0 or -ENOMEM. */
+int ic_js_pool_prepare(ic_js_pool_t *pool);
 
 /** Disposes tenant t's worker on this core, if any (a reload, a removed tenant). */
 void ic_js_pool_drop(ic_js_pool_t *pool, const ic_js_tenant_t *t);

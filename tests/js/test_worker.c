@@ -410,9 +410,10 @@ static void s_pool(void *arg)
     t_pool_fetch(1, 2, "/");   /* B */
     t_pool_fetch(2, 3, "/ok"); /* C: past 2 workers, A (least recently used) goes */
     ic_js_pool_stats(t_pool, &t_pool_st[0]);
-    t_pool_fetch(0, 4, "/");      /* A from scratch: "classic 1 GET"; B goes */
-    t_pool_fetch(2, 5, "/alloc"); /* C hits its heap limit: 503, recycled */
-    t_pool_fetch(2, 6, "/ok");    /* a new C answers */
+    cr_assert_eq(ic_js_pool_prepare(t_pool), 0); /* a spare isolate: A starts in it */
+    t_pool_fetch(0, 4, "/");                     /* A from scratch: "classic 1 GET"; B goes */
+    t_pool_fetch(2, 5, "/alloc");                /* C hits its heap limit: 503, recycled */
+    t_pool_fetch(2, 6, "/ok");                   /* a new C answers */
     ic_js_pool_stats(t_pool, &t_pool_st[1]);
     ic_js_pool_free(t_pool);
 }
@@ -436,6 +437,7 @@ Test(worker, pool_keeps_workers_warm_evicts_lru_and_recycles_broken_ones, .timeo
     cr_assert(strstr(T.r[5].body, "memory limit"), "%s", T.r[5].body);
     cr_assert_eq(T.r[6].status, 200);
     cr_assert_eq(t_pool_st[1].recycled, 1);
+    cr_assert_eq(t_pool_st[1].spares_used, 1, "the re-created A started from the spare isolate");
     cr_assert_eq(t_pool_st[1].created, 5);
     cr_assert_leq(t_pool_st[1].workers, 2);
 }
