@@ -181,12 +181,12 @@ typedef struct ic_js_pool_config {
 } ic_js_pool_config_t;
 
 typedef struct ic_js_pool_stats {
-    unsigned workers;            /* warm now (the spare not counted) */
+    unsigned workers;               /* warm now (the spare not counted) */
     unsigned long long spares_used; /* new workers that started from the spare isolate */
-    size_t bytes;                /* their heaps, as of the last check */
-    unsigned long long created;  /* isolates created */
-    unsigned long long evicted;  /* disposed for the budget */
-    unsigned long long recycled; /* replaced after a heap limit */
+    size_t bytes;                   /* their heaps, as of the last check */
+    unsigned long long created;     /* isolates created */
+    unsigned long long evicted;     /* disposed for the budget */
+    unsigned long long recycled;    /* replaced after a heap limit */
 } ic_js_pool_stats_t;
 
 /*
