@@ -99,6 +99,10 @@ struct ic__reactor {
 
     ic_reactor_stats_t stats; /* written by this reactor only */
     struct ic__reactor_shared *sh;
+
+    /* State of the io/ module on this reactor (its provided-buffer ring), freed by io_fini after the ring is gone. */
+    void *io;
+    void (*io_fini)(void *io);
 } __attribute__((aligned(IC__CACHELINE))); /* reactors sit in one array: no two share a line */
 
 struct ic__runtime {

@@ -423,6 +423,11 @@ void ic__reactor_fini(struct ic__reactor *r)
         io_uring_queue_exit(&r->ring);
         r->ring_ok = false;
     }
+    /* After the ring: the kernel no longer writes into the io module's buffers. */
+    if (r->io_fini)
+        r->io_fini(r->io);
+    r->io = NULL;
+    r->io_fini = NULL;
     ic__timers_fini(r);
     ic__smp_reactor_fini(r);
 }

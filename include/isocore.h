@@ -12,5 +12,6 @@
 #include "isocore/http.h"
 #include "isocore/js.h"
 #include "isocore/router.h"
+#include "isocore/tcp.h"
 
 #endif

@@ -31,11 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/internal.h"
+#include "io/internal.h"
 #include "isocore/http.h"
 
-#define IC__BUF_COUNT 1024 /* provided buffers per reactor */
-#define IC__BUF_SIZE 4096  /* bytes per provided buffer */
 #define IC__OUT_HIGH (256 * 1024)
 #define IC__IN_HIGH (64 * 1024)
 
@@ -75,22 +73,18 @@ struct conn {
 struct srv_core {
     ic_http_server_t *srv;
     int fd;
-    ic_op_t accept_op, accept_cancel_op;
-    bool accept_armed, accept_backoff, stopping;
-    struct io_uring_buf_ring *br;
-    char *bufs;
+    struct ic__acceptor acceptor;
+    bool stopping;
+    struct ic__io_core *io;
     struct conn *conns;
-    ic_timer_t retry;
     time_t date_sec;
     char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-    uint64_t emfile_logged;
     ic_http_server_stats_t stats;
 } __attribute__((aligned(64)));
 
 struct ic_http_server {
     ic_http_server_config_t cfg;
     unsigned n, port;
-    unsigned short bgid; /* the provided-buffer group of this server on every core's ring (servers differ) */
     struct srv_core *cores;
 };
 
@@ -112,42 +106,6 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
     cfg->idle_timeout_ms = 60 * 1000;
 }
 
-/* ---- sockets -------------------------------------------------------------------- */
-
-static int listen_socket(const char *host, unsigned port, int *out)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
-        sl = sizeof(*in4);
-    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*in6);
-    } else {
-        return -EINVAL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    /* SO_REUSEPORT: one socket per reactor, and the kernel spreads connections across them. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
-        listen(fd, 4096) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    *out = fd;
-    return 0;
-}
-
 int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out)
 {
     if (!cfg || !cfg->handler || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535)
@@ -157,8 +115,6 @@ int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_h
         return -ENOMEM;
     srv->cfg = *cfg;
     srv->n = ncores;
-    static _Atomic unsigned short next_bgid;
-    srv->bgid = atomic_fetch_add(&next_bgid, 1);
     srv->port = cfg->port;
     srv->cores = ic__alloc_lines(sizeof(*srv->cores) * ncores);
     if (!srv->cores) {
@@ -171,19 +127,13 @@ int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_h
     for (unsigned i = 0; i < ncores; i++) {
         struct srv_core *sc = &srv->cores[i];
         sc->srv = srv;
-        int ret = listen_socket(cfg->host ? cfg->host : "127.0.0.1", srv->port, &sc->fd);
+        int ret = ic__io_listen(cfg->host ? cfg->host : "127.0.0.1", srv->port, 4096, &sc->fd);
         if (ret < 0) {
             ic_http_server_free(srv);
             return ret;
         }
-        if (srv->port == 0) {
-            /* The first socket picked a free port; the others join it. */
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof(ss);
-            getsockname(sc->fd, (struct sockaddr *)&ss, &sl);
-            srv->port =
-                ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
+        if (srv->port == 0)
+            srv->port = ic__io_port(sc->fd); /* the first socket picked a free port; the others join it */
     }
     *out = srv;
     return 0;
@@ -201,8 +151,6 @@ void ic_http_server_free(ic_http_server_t *srv)
     for (unsigned i = 0; i < srv->n; i++) {
         if (srv->cores[i].fd >= 0)
             close(srv->cores[i].fd);
-        free(srv->cores[i].br);
-        free(srv->cores[i].bufs);
     }
     free(srv->cores);
     free(srv);
@@ -682,8 +630,7 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         c->ops--;
     }
     if (res > 0) {
-        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        char *buf = sc->bufs + (size_t)bid * IC__BUF_SIZE;
+        char *buf = ic__io_buf(sc->io, flags);
         bool fresh = c->in_len == 0;
         if (!c->closing && reserve(&c->in, &c->in_cap, c->in_len + (size_t)res)) {
             memcpy(c->in + c->in_len, buf, (size_t)res);
@@ -692,8 +639,7 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
             conn_close(c);
         }
         /* The buffer goes straight back to the ring. */
-        io_uring_buf_ring_add(sc->br, buf, IC__BUF_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(IC__BUF_COUNT), 0);
-        io_uring_buf_ring_advance(sc->br, 1);
+        ic__io_buf_return(sc->io, flags);
         if (!c->closing) {
             if (fresh && !c->x.active)
                 arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
@@ -725,7 +671,7 @@ static void arm_recv(struct conn *c)
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = c->sc->srv->bgid;
+    sqe->buf_group = c->sc->io->bgid;
     c->recv_armed = true;
     c->ops++;
 }
@@ -757,93 +703,21 @@ static void conn_new(struct srv_core *sc, int fd)
 
 /* ---- accepting --------------------------------------------------------------------- */
 
-static void arm_accept(struct srv_core *sc);
-
-static void retry_accept(ic_timer_t *t)
+static void on_fd(struct ic__acceptor *a, int fd)
 {
-    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, retry));
-    if (!sc->stopping && !sc->accept_armed)
-        arm_accept(sc);
-}
-
-static void accept_cancelled(ic_op_t *op, int res, unsigned flags)
-{
-    (void)op; /* the cancelled accept's own last CQE does the rest */
-}
-
-static void accept_done(ic_op_t *op, int res, unsigned flags)
-{
-    struct srv_core *sc = (struct srv_core *)((char *)op - offsetof(struct srv_core, accept_op));
-    if (!(flags & IORING_CQE_F_MORE))
-        sc->accept_armed = false;
-    if (res >= 0) {
-        if (sc->stopping)
-            close(res);
-        else
-            conn_new(sc, res);
-    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
-        /* Out of descriptors or memory: keep serving what we have, retry accepting shortly. */
-        uint64_t now = ic_reactor_now();
-        IC__STAT_INC(sc, accept_errors);
-        if (now - sc->emfile_logged > 1000000000u) {
-            ic_log(IC_LOG_WARN, "accept: %s; retrying in 50 ms", ic_strerror(res));
-            sc->emfile_logged = now;
-        }
-        sc->accept_backoff = true;
-        if (sc->accept_armed) {
-            /*
-             * A multishot accept may stay armed after the error, but the
-             * connections already queued are not signalled again: cancel it
-             * and start afresh from the retry timer.
-             */
-            sc->accept_cancel_op.cb = accept_cancelled;
-            io_uring_prep_cancel(ic_reactor_sqe(&sc->accept_cancel_op), &sc->accept_op, 0);
-            return;
-        }
-    }
-    if (!sc->accept_armed && !sc->stopping) {
-        if (sc->accept_backoff) {
-            sc->accept_backoff = false;
-            ic_timer_start(&sc->retry, 50 * 1000000, 0);
-        } else {
-            arm_accept(sc);
-        }
-    }
-}
-
-static void arm_accept(struct srv_core *sc)
-{
-    sc->accept_op.cb = accept_done;
-    struct io_uring_sqe *sqe = ic_reactor_sqe(&sc->accept_op);
-    io_uring_prep_multishot_accept(sqe, sc->fd, NULL, NULL, SOCK_CLOEXEC);
-    sc->accept_armed = true;
+    conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd);
 }
 
 int ic_http_server_start(ic_http_server_t *srv)
 {
     struct srv_core *sc = core_of(srv);
-    struct io_uring *ring = ic_reactor_ring();
-    size_t ring_bytes = IC__BUF_COUNT * sizeof(struct io_uring_buf);
-    if (posix_memalign((void **)&sc->br, 4096, ring_bytes) != 0)
-        return -ENOMEM;
-    sc->bufs = malloc((size_t)IC__BUF_COUNT * IC__BUF_SIZE);
-    if (!sc->bufs)
-        return -ENOMEM;
-    struct io_uring_buf_reg reg;
-    memset(&reg, 0, sizeof(reg));
-    reg.ring_addr = (unsigned long)sc->br;
-    reg.ring_entries = IC__BUF_COUNT;
-    reg.bgid = srv->bgid;
-    int ret = io_uring_register_buf_ring(ring, &reg, 0);
-    if (ret < 0)
-        return ret;
-    io_uring_buf_ring_init(sc->br);
-    for (unsigned i = 0; i < IC__BUF_COUNT; i++)
-        io_uring_buf_ring_add(sc->br, sc->bufs + (size_t)i * IC__BUF_SIZE, IC__BUF_SIZE, (unsigned short)i,
-                              io_uring_buf_ring_mask(IC__BUF_COUNT), (int)i);
-    io_uring_buf_ring_advance(sc->br, IC__BUF_COUNT);
-    ic_timer_init(&sc->retry, retry_accept);
-    arm_accept(sc);
+    int err = 0;
+    sc->io = ic__io_core(&err);
+    if (!sc->io)
+        return err;
+    ic__acceptor_init(&sc->acceptor, sc->fd, on_fd);
+    sc->acceptor.errors = &sc->stats.accept_errors;
+    ic__acceptor_start(&sc->acceptor);
     return 0;
 }
 
@@ -863,9 +737,7 @@ void ic_http_server_stop(ic_http_server_t *srv)
 {
     struct srv_core *sc = core_of(srv);
     sc->stopping = true;
-    ic_timer_stop(&sc->retry);
-    /* Closing the listener ends the multishot accept (its final CQE arrives with an error). */
-    shutdown(sc->fd, SHUT_RDWR);
+    ic__acceptor_stop(&sc->acceptor);
     for (struct conn *c = sc->conns, *next; c; c = next) {
         next = c->next;
         if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1])

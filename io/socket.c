@@ -1,0 +1,214 @@
+/*
+ * socket.c: the parts of io/ that the TCP layer and the HTTP server share:
+ * addresses and listening sockets, the per-reactor provided-buffer ring, and
+ * the multishot acceptor with its EMFILE back-off.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/internal.h"
+
+/* ---- addresses and sockets ----------------------------------------------------------- */
+
+int ic__io_sockaddr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (port > 65535)
+        return -EINVAL;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *sl = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *sl = sizeof(*in6);
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int ic__io_listen(const char *host, unsigned port, unsigned backlog, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int ret = ic__io_sockaddr(host, port, &ss, &sl);
+    if (ret < 0)
+        return ret;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    /* SO_REUSEPORT: one socket per reactor, and the kernel spreads connections across them. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+        listen(fd, (int)(backlog ? backlog : 4096)) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *out = fd;
+    return 0;
+}
+
+unsigned ic__io_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* ---- the provided-buffer ring ------------------------------------------------------------ */
+
+static void io_fini(void *p)
+{
+    struct ic__io_core *io = p;
+    free(io->br);
+    free(io->bufs);
+    free(io);
+}
+
+struct ic__io_core *ic__io_core(int *err)
+{
+    struct ic__reactor *r = ic__self;
+    if (!r) {
+        *err = IC_ENOTREACTOR;
+        return NULL;
+    }
+    if (r->io)
+        return r->io;
+    struct ic__io_core *io = calloc(1, sizeof(*io));
+    size_t ring_bytes = IC__IO_BUF_COUNT * sizeof(struct io_uring_buf);
+    if (!io || posix_memalign((void **)&io->br, 4096, ring_bytes) != 0 ||
+        !(io->bufs = malloc((size_t)IC__IO_BUF_COUNT * IC__IO_BUF_SIZE))) {
+        if (io)
+            io_fini(io);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    /* Each reactor has its own ring, so group 0 is free on every one of them. */
+    io->bgid = 0;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)io->br;
+    reg.ring_entries = IC__IO_BUF_COUNT;
+    reg.bgid = io->bgid;
+    int ret = io_uring_register_buf_ring(&r->ring, &reg, 0);
+    if (ret < 0) {
+        io_fini(io);
+        *err = ret;
+        return NULL;
+    }
+    io_uring_buf_ring_init(io->br);
+    for (unsigned i = 0; i < IC__IO_BUF_COUNT; i++)
+        io_uring_buf_ring_add(io->br, io->bufs + (size_t)i * IC__IO_BUF_SIZE, IC__IO_BUF_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(IC__IO_BUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(io->br, IC__IO_BUF_COUNT);
+    r->io = io;
+    r->io_fini = io_fini;
+    return io;
+}
+
+void ic__io_buf_return(struct ic__io_core *io, unsigned flags)
+{
+    unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+    io_uring_buf_ring_add(io->br, io->bufs + (size_t)bid * IC__IO_BUF_SIZE, IC__IO_BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(IC__IO_BUF_COUNT), 0);
+    io_uring_buf_ring_advance(io->br, 1);
+}
+
+/* ---- the acceptor ------------------------------------------------------------------------ */
+
+static void arm(struct ic__acceptor *a);
+
+static void retry(ic_timer_t *t)
+{
+    struct ic__acceptor *a = (struct ic__acceptor *)((char *)t - offsetof(struct ic__acceptor, retry));
+    if (!a->stopping && !a->armed)
+        arm(a);
+}
+
+static void cancelled(ic_op_t *op, int res, unsigned flags)
+{
+    (void)op; /* the cancelled accept's own last CQE does the rest */
+}
+
+static void accepted(ic_op_t *op, int res, unsigned flags)
+{
+    struct ic__acceptor *a = (struct ic__acceptor *)((char *)op - offsetof(struct ic__acceptor, op));
+    if (!(flags & IORING_CQE_F_MORE))
+        a->armed = false;
+    if (res >= 0) {
+        if (a->stopping)
+            close(res);
+        else
+            a->on_fd(a, res);
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+        /* Out of descriptors or memory: keep serving what we have, retry accepting shortly. */
+        uint64_t now = ic_reactor_now();
+        if (a->errors)
+            IC__COUNT(a->errors);
+        if (now - a->logged > 1000000000u) {
+            ic_log(IC_LOG_WARN, "accept: %s; retrying in 50 ms", ic_strerror(res));
+            a->logged = now;
+        }
+        a->backoff = true;
+        if (a->armed) {
+            /*
+             * A multishot accept may stay armed after the error, but the
+             * connections already queued are not signalled again: cancel it
+             * and start afresh from the retry timer.
+             */
+            a->cancel_op.cb = cancelled;
+            io_uring_prep_cancel(ic_reactor_sqe(&a->cancel_op), &a->op, 0);
+            return;
+        }
+    }
+    if (!a->armed && !a->stopping) {
+        if (a->backoff) {
+            a->backoff = false;
+            ic_timer_start(&a->retry, 50 * 1000000, 0);
+        } else {
+            arm(a);
+        }
+    }
+}
+
+static void arm(struct ic__acceptor *a)
+{
+    a->op.cb = accepted;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&a->op);
+    io_uring_prep_multishot_accept(sqe, a->fd, NULL, NULL, SOCK_CLOEXEC);
+    a->armed = true;
+}
+
+void ic__acceptor_init(struct ic__acceptor *a, int fd, void (*on_fd)(struct ic__acceptor *a, int fd))
+{
+    memset(a, 0, sizeof(*a));
+    a->fd = fd;
+    a->on_fd = on_fd;
+    ic_timer_init(&a->retry, retry);
+}
+
+void ic__acceptor_start(struct ic__acceptor *a)
+{
+    a->stopping = false;
+    arm(a);
+}
+
+void ic__acceptor_stop(struct ic__acceptor *a)
+{
+    a->stopping = true;
+    ic_timer_stop(&a->retry);
+    /* Shutting the listener down ends the multishot accept (its final CQE arrives with an error). */
+    shutdown(a->fd, SHUT_RDWR);
+}

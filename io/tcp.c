@@ -1,0 +1,662 @@
+/*
+ * tcp.c: TCP listeners and connections on the reactors (isocore/tcp.h).
+ *
+ * Input: a multishot recv per connection draws buffers from the reactor's
+ * provided-buffer ring. When nothing waits unconsumed, on_data reads the
+ * ring buffer in place and only the bytes it leaves are copied into the
+ * connection's input buffer; the ring buffer goes back at once. Past
+ * max_input unconsumed bytes the recv is cancelled until they drain.
+ *
+ * Output: writes append to a pending buffer; a task posted by the first
+ * write of a loop turn hands it to one send, so a turn's writes leave
+ * together. A second buffer takes writes while a send is in flight (an
+ * in-flight send owns its buffer until its CQE). Short sends resume where
+ * they stopped.
+ *
+ * Lifetime: see the header. A connection is freed from a task once it is
+ * closing, none of its operations is in flight and no hold is left, so
+ * every function up the stack may go on using it until it returns.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/internal.h"
+#include "isocore/tcp.h"
+
+struct lcore;
+
+struct ic_tcp_conn {
+    const ic_tcp_handlers_t *on;
+    struct lcore *lc; /* NULL for ic_tcp_connect */
+    struct ic__io_core *io;
+    void *data;
+    struct ic_tcp_conn *prev, *next; /* the listener core's list */
+    int fd;
+    int err;          /* what on_close will get */
+    unsigned ops;     /* operations in flight: recv, send, cancel, connect */
+    unsigned holds;   /* ic_tcp_hold */
+    size_t max_input; /* stop reading past this many unconsumed bytes */
+    unsigned idle_ms; /* 0: no idle timeout */
+    uint64_t last_rx; /* ic_reactor_now() of the last input */
+    ic_op_t recv_op, send_op, cancel_op, connect_op;
+    bool connecting, recv_armed, recv_pausing, send_busy, eof;
+    bool paused, in_data;
+    bool close_req; /* ic_tcp_close: close once the output is sent */
+    bool closing;   /* the socket is being closed */
+    bool flush_posted, resume_posted, free_posted;
+    ic_task_t flush_task, resume_task, free_task;
+    ic_timer_t idle;
+
+    char *in;
+    size_t in_len, in_cap;
+    char *out[2];
+    size_t out_len[2], out_cap[2];
+    int sending; /* the buffer an in-flight send owns; the other one is pending */
+    size_t sent;
+
+    struct sockaddr_storage peer; /* ic_tcp_connect's target: the connect op reads it until its CQE */
+    socklen_t peer_len;
+};
+
+struct lcore {
+    ic_tcp_listener_t *l;
+    int fd;
+    struct ic__acceptor acceptor;
+    struct ic_tcp_conn *conns;
+    unsigned long long accept_errors;
+} __attribute__((aligned(64)));
+
+struct ic_tcp_listener {
+    ic_tcp_listener_config_t cfg;
+    unsigned n, port;
+    struct lcore *cores;
+};
+
+/* ---- buffers -------------------------------------------------------------------------- */
+
+/* Ensures *b (capacity *cap) holds need bytes. Returns false on allocation failure. */
+static bool reserve(char **b, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 4096;
+    while (n < need)
+        n *= 2;
+    char *p = realloc(*b, n);
+    if (!p)
+        return false;
+    *b = p;
+    *cap = n;
+    return true;
+}
+
+/* ---- closing and freeing -------------------------------------------------------------- */
+
+static void arm_recv(ic_tcp_conn_t *c);
+static void flush(ic_tcp_conn_t *c);
+
+static void free_task(ic_task_t *t)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, free_task));
+    ic_timer_stop(&c->idle);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    if (c->lc) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            c->lc->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+    }
+    if (c->on->on_close)
+        c->on->on_close(c, c->err);
+    free(c->in);
+    free(c->out[0]);
+    free(c->out[1]);
+    free(c);
+    ic_reactor_unref();
+}
+
+static void maybe_free(ic_tcp_conn_t *c)
+{
+    if (c->closing && c->ops == 0 && c->holds == 0 && !c->free_posted) {
+        c->free_posted = true;
+        ic_task_post(&c->free_task, free_task);
+    }
+}
+
+static void cancel_done(ic_op_t *op, int res, unsigned flags)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, cancel_op));
+    c->ops--;
+    maybe_free(c);
+}
+
+static void cancel_recv(ic_tcp_conn_t *c)
+{
+    c->cancel_op.cb = cancel_done;
+    io_uring_prep_cancel(ic_reactor_sqe(&c->cancel_op), &c->recv_op, 0);
+    c->ops++;
+}
+
+/* Closes the socket side now: in-flight operations end with errors, then the connection is freed. */
+static void close_now(ic_tcp_conn_t *c, int err)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_req = true;
+    if (c->err == 0)
+        c->err = err;
+    ic_timer_stop(&c->idle);
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR); /* tell the peer now; the fd is closed once the last CQE is in */
+    if (c->recv_armed && !c->recv_pausing)
+        cancel_recv(c);
+    if (c->connecting) {
+        c->cancel_op.cb = cancel_done;
+        io_uring_prep_cancel(ic_reactor_sqe(&c->cancel_op), &c->connect_op, 0);
+        c->ops++;
+    }
+    maybe_free(c);
+}
+
+void ic_tcp_close(ic_tcp_conn_t *c)
+{
+    if (c->close_req)
+        return;
+    c->close_req = true;
+    if (!c->send_busy && c->out_len[c->sending ^ 1] == 0 && !c->connecting)
+        close_now(c, 0);
+    /* Otherwise the last send's completion closes it. */
+}
+
+bool ic_tcp_closing(const ic_tcp_conn_t *c)
+{
+    return c->close_req;
+}
+
+void ic_tcp_hold(ic_tcp_conn_t *c)
+{
+    c->holds++;
+}
+
+void ic_tcp_release(ic_tcp_conn_t *c)
+{
+    if (c->holds == 0)
+        return;
+    c->holds--;
+    maybe_free(c);
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+static void send_done(ic_op_t *op, int res, unsigned flags)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, send_op));
+    int s = c->sending;
+    c->ops--;
+    if (res < 0 || c->closing) {
+        c->send_busy = false;
+        close_now(c, res < 0 ? res : 0);
+        maybe_free(c);
+        return;
+    }
+    c->sent += (size_t)res;
+    if (c->sent < c->out_len[s]) {
+        /* A short send: the rest goes out from where it stopped. */
+        io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[s] + c->sent, c->out_len[s] - c->sent, MSG_NOSIGNAL);
+        c->ops++;
+        return;
+    }
+    c->out_len[s] = 0;
+    c->send_busy = false;
+    flush(c);
+}
+
+/* Hands the pending buffer to one send; closes a connection whose close waited for its output. */
+static void flush(ic_tcp_conn_t *c)
+{
+    if (c->send_busy || c->closing || c->connecting)
+        return;
+    int p = c->sending ^ 1;
+    if (c->out_len[p] == 0) {
+        if (c->close_req)
+            close_now(c, 0);
+        return;
+    }
+    c->sending = p;
+    c->sent = 0;
+    c->send_busy = true;
+    c->send_op.cb = send_done;
+    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[p], c->out_len[p], MSG_NOSIGNAL);
+    c->ops++;
+}
+
+static void flush_task(ic_task_t *t)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, flush_task));
+    c->flush_posted = false;
+    c->ops--;
+    flush(c);
+    maybe_free(c);
+}
+
+static void post_flush(ic_tcp_conn_t *c)
+{
+    if (!c->flush_posted && !c->send_busy) {
+        c->flush_posted = true;
+        c->ops++; /* the posted task uses the connection: it must not be freed before it runs */
+        ic_task_post(&c->flush_task, flush_task);
+    }
+}
+
+char *ic_tcp_reserve(ic_tcp_conn_t *c, size_t len)
+{
+    if (c->close_req)
+        return NULL;
+    int p = c->sending ^ 1;
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + len))
+        return NULL;
+    return c->out[p] + c->out_len[p];
+}
+
+void ic_tcp_commit(ic_tcp_conn_t *c, size_t len)
+{
+    int p = c->sending ^ 1;
+    c->out_len[p] += len;
+    if (len)
+        post_flush(c);
+}
+
+int ic_tcp_write(ic_tcp_conn_t *c, const void *data, size_t len)
+{
+    if (c->close_req)
+        return -EPIPE;
+    char *o = ic_tcp_reserve(c, len);
+    if (!o)
+        return -ENOMEM;
+    memcpy(o, data, len);
+    ic_tcp_commit(c, len);
+    return 0;
+}
+
+size_t ic_tcp_unsent(const ic_tcp_conn_t *c)
+{
+    return c->out_len[0] + c->out_len[1] - (c->send_busy ? c->sent : 0);
+}
+
+/* ---- input ------------------------------------------------------------------------------ */
+
+static bool can_deliver(const ic_tcp_conn_t *c)
+{
+    return !c->paused && !c->close_req && !c->in_data;
+}
+
+/* Offers what waits in the input buffer to on_data and drops what it consumed. */
+static void deliver_buffered(ic_tcp_conn_t *c)
+{
+    if (c->in_len == 0 || !can_deliver(c))
+        return;
+    c->in_data = true;
+    size_t n = c->on->on_data(c, c->in, c->in_len);
+    c->in_data = false;
+    if (n > c->in_len)
+        n = c->in_len;
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+/* New bytes from a ring buffer: in place if nothing waits before them, else appended. */
+static bool deliver(ic_tcp_conn_t *c, const char *data, size_t len)
+{
+    if (c->in_len == 0 && can_deliver(c)) {
+        c->in_data = true;
+        size_t n = c->on->on_data(c, data, len);
+        c->in_data = false;
+        if (n >= len)
+            return true;
+        data += n;
+        len -= n;
+        if (c->close_req)
+            return true; /* nobody will read the rest */
+    }
+    if (!reserve(&c->in, &c->in_cap, c->in_len + len))
+        return false;
+    memcpy(c->in + c->in_len, data, len);
+    c->in_len += len;
+    if (c->in_len != len)
+        deliver_buffered(c);
+    return true;
+}
+
+/* After input changed: stop reading past max_input, read again below it. */
+static void regulate(ic_tcp_conn_t *c)
+{
+    if (c->closing || c->eof)
+        return;
+    if (c->in_len >= c->max_input) {
+        if (c->recv_armed && !c->recv_pausing) {
+            c->recv_pausing = true;
+            cancel_recv(c);
+        }
+    } else if (!c->recv_armed) {
+        arm_recv(c);
+    }
+}
+
+static void on_eof(ic_tcp_conn_t *c)
+{
+    if (c->on->on_eof)
+        c->on->on_eof(c);
+    else
+        ic_tcp_close(c);
+}
+
+static void recv_done(ic_op_t *op, int res, unsigned flags)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, recv_op));
+    if (!(flags & IORING_CQE_F_MORE)) {
+        c->recv_armed = false;
+        c->recv_pausing = false;
+        c->ops--;
+    }
+    if (res > 0) {
+        c->last_rx = ic_reactor_now();
+        bool ok = c->closing || deliver(c, ic__io_buf(c->io, flags), (size_t)res);
+        ic__io_buf_return(c->io, flags); /* the buffer goes straight back to the ring */
+        if (!ok)
+            close_now(c, -ENOMEM);
+    } else if (res == 0) {
+        c->eof = true;
+        if (!c->close_req)
+            on_eof(c);
+    } else if (res == -ECANCELED && !c->closing) {
+        /* regulate's cancel: it re-arms once the input drained. */
+    } else if (res != -ENOBUFS) {
+        close_now(c, res); /* a reset, or cancelled by close_now */
+    }
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    regulate(c);
+}
+
+static void arm_recv(ic_tcp_conn_t *c)
+{
+    c->recv_op.cb = recv_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = c->io->bgid;
+    c->recv_armed = true;
+    c->ops++;
+}
+
+void ic_tcp_pause(ic_tcp_conn_t *c)
+{
+    c->paused = true;
+}
+
+static void resume_task(ic_task_t *t)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, resume_task));
+    c->resume_posted = false;
+    c->ops--;
+    if (!c->closing) {
+        deliver_buffered(c);
+        regulate(c);
+    }
+    maybe_free(c);
+}
+
+void ic_tcp_resume(ic_tcp_conn_t *c)
+{
+    c->paused = false;
+    if (!c->resume_posted && !c->closing) {
+        c->resume_posted = true;
+        c->ops++;
+        ic_task_post(&c->resume_task, resume_task);
+    }
+}
+
+/* ---- the idle timer ----------------------------------------------------------------------- */
+
+/* One timer per connection, re-armed only when it fires: input just records its time. */
+static void idle_fired(ic_timer_t *t)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, idle));
+    uint64_t limit = (uint64_t)c->idle_ms * 1000000, quiet = ic_reactor_now() - c->last_rx;
+    if (quiet >= limit)
+        close_now(c, -ETIMEDOUT);
+    else
+        ic_timer_start(&c->idle, limit - quiet, 0);
+}
+
+/* ---- connections ---------------------------------------------------------------------------- */
+
+static ic_tcp_conn_t *conn_new(int fd, const ic_tcp_handlers_t *on, struct ic__io_core *io)
+{
+    ic_tcp_conn_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->on = on;
+    c->io = io;
+    c->sending = 1; /* so that buffer 0 is the first pending one */
+    c->max_input = 64 * 1024;
+    c->last_rx = ic_reactor_now();
+    ic_timer_init(&c->idle, idle_fired);
+    /* A connection keeps a stopping reactor alive until it is freed. */
+    ic_reactor_ref();
+    return c;
+}
+
+static void established(ic_tcp_conn_t *c)
+{
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (c->idle_ms)
+        ic_timer_start(&c->idle, (uint64_t)c->idle_ms * 1000000, 0);
+    if (c->on->on_open)
+        c->on->on_open(c);
+    if (c->closing)
+        return;
+    arm_recv(c);
+    flush(c);
+}
+
+static void on_fd(struct ic__acceptor *a, int fd)
+{
+    struct lcore *lc = (struct lcore *)((char *)a - offsetof(struct lcore, acceptor));
+    const ic_tcp_listener_config_t *cfg = &lc->l->cfg;
+    int err = 0;
+    struct ic__io_core *io = ic__io_core(&err);
+    ic_tcp_conn_t *c = io ? conn_new(fd, &cfg->on, io) : NULL;
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->lc = lc;
+    c->max_input = cfg->max_input;
+    c->idle_ms = cfg->idle_ms;
+    c->next = lc->conns;
+    if (lc->conns)
+        lc->conns->prev = c;
+    lc->conns = c;
+    established(c);
+}
+
+static void connect_done(ic_op_t *op, int res, unsigned flags)
+{
+    ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, connect_op));
+    c->ops--;
+    c->connecting = false;
+    if (res < 0 || c->closing) {
+        close_now(c, res < 0 ? res : 0); /* no effect if it was closed while connecting */
+        maybe_free(c);
+        return;
+    }
+    established(c);
+    maybe_free(c);
+}
+
+int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on, void *data, ic_tcp_conn_t **out)
+{
+    if (!on || !on->on_data || !host)
+        return -EINVAL;
+    int err = 0;
+    struct ic__io_core *io = ic__io_core(&err);
+    if (!io)
+        return err;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (ic__io_sockaddr(host, port, &ss, &sl) < 0 || port == 0)
+        return -EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    ic_tcp_conn_t *c = conn_new(fd, on, io);
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->data = data;
+    c->max_input = 1024 * 1024;
+    c->peer = ss;
+    c->peer_len = sl;
+    c->connecting = true;
+    c->connect_op.cb = connect_done;
+    io_uring_prep_connect(ic_reactor_sqe(&c->connect_op), fd, (struct sockaddr *)&c->peer, c->peer_len);
+    c->ops++;
+    if (out)
+        *out = c;
+    return 0;
+}
+
+void *ic_tcp_data(const ic_tcp_conn_t *c)
+{
+    return c->data;
+}
+
+void ic_tcp_set_data(ic_tcp_conn_t *c, void *data)
+{
+    c->data = data;
+}
+
+ic_tcp_listener_t *ic_tcp_listener(const ic_tcp_conn_t *c)
+{
+    return c->lc ? c->lc->l : NULL;
+}
+
+int ic_tcp_fd(const ic_tcp_conn_t *c)
+{
+    return c->fd;
+}
+
+/* ---- listeners ----------------------------------------------------------------------------- */
+
+void ic_tcp_listener_config_init(ic_tcp_listener_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->backlog = 4096;
+    cfg->max_input = 64 * 1024;
+}
+
+int ic_tcp_listener_new(const ic_tcp_listener_config_t *cfg, unsigned ncores, ic_tcp_listener_t **out)
+{
+    if (!cfg || !cfg->on.on_data || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535)
+        return -EINVAL;
+    ic_tcp_listener_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->cfg = *cfg;
+    if (!l->cfg.host)
+        l->cfg.host = "127.0.0.1";
+    if (l->cfg.max_input == 0)
+        l->cfg.max_input = 64 * 1024;
+    l->n = ncores;
+    l->port = cfg->port;
+    l->cores = ic__alloc_lines(sizeof(*l->cores) * ncores);
+    if (!l->cores) {
+        free(l);
+        return -ENOMEM;
+    }
+    memset(l->cores, 0, sizeof(*l->cores) * ncores);
+    for (unsigned i = 0; i < ncores; i++)
+        l->cores[i].fd = -1;
+    for (unsigned i = 0; i < ncores; i++) {
+        l->cores[i].l = l;
+        int ret = ic__io_listen(l->cfg.host, l->port, l->cfg.backlog, &l->cores[i].fd);
+        if (ret < 0) {
+            ic_tcp_listener_free(l);
+            return ret;
+        }
+        if (l->port == 0)
+            l->port = ic__io_port(l->cores[i].fd); /* the first socket picked a free port; the others join it */
+    }
+    *out = l;
+    return 0;
+}
+
+unsigned ic_tcp_listener_port(const ic_tcp_listener_t *l)
+{
+    return l->port;
+}
+
+void *ic_tcp_listener_arg(const ic_tcp_listener_t *l)
+{
+    return l->cfg.arg;
+}
+
+static struct lcore *lcore_of(ic_tcp_listener_t *l)
+{
+    int id = ic_reactor_id();
+    return id >= 0 && (unsigned)id < l->n ? &l->cores[id] : NULL;
+}
+
+int ic_tcp_listener_start(ic_tcp_listener_t *l)
+{
+    struct lcore *lc = lcore_of(l);
+    if (!lc)
+        return ic_reactor_id() < 0 ? IC_ENOTREACTOR : -EINVAL;
+    int err = 0;
+    if (!ic__io_core(&err))
+        return err;
+    ic__acceptor_init(&lc->acceptor, lc->fd, on_fd);
+    lc->acceptor.errors = &lc->accept_errors;
+    ic__acceptor_start(&lc->acceptor);
+    return 0;
+}
+
+void ic_tcp_listener_stop(ic_tcp_listener_t *l)
+{
+    struct lcore *lc = lcore_of(l);
+    if (!lc || lc->acceptor.on_fd == NULL)
+        return;
+    ic__acceptor_stop(&lc->acceptor);
+    for (ic_tcp_conn_t *c = lc->conns; c; c = c->next) {
+        if (c->err == 0)
+            c->err = IC_ESHUTDOWN;
+        ic_tcp_close(c);
+    }
+}
+
+void ic_tcp_listener_free(ic_tcp_listener_t *l)
+{
+    if (!l)
+        return;
+    for (unsigned i = 0; i < l->n; i++)
+        if (l->cores[i].fd >= 0)
+            close(l->cores[i].fd);
+    free(l->cores);
+    free(l);
+}
