@@ -137,6 +137,15 @@ static int affinity_cpus(int *cpus, int max)
     return n;
 }
 
+unsigned ic_reactor_planned(const ic_reactor_config_t *cfg)
+{
+    int cpus[IC_MAX_CORES];
+    if (cfg && cfg->cores)
+        return cfg->cores;
+    int n = affinity_cpus(cpus, IC_MAX_CORES);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 static void runtime_free(struct ic__runtime *rt)
 {
     ic__smp_fini(rt);

@@ -644,8 +644,9 @@ void ic_tcp_listener_stop(ic_tcp_listener_t *l)
         return;
     ic__acceptor_stop(&lc->acceptor);
     for (ic_tcp_conn_t *c = lc->conns; c; c = c->next) {
-        if (c->err == 0)
-            c->err = IC_ESHUTDOWN;
+        if (c->close_req)
+            continue; /* already closing on its own */
+        c->err = IC_ESHUTDOWN;
         ic_tcp_close(c);
     }
 }

@@ -131,11 +131,7 @@ static void serve_stop(void *arg)
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */
 static unsigned planned_cores(const ic_reactor_config_t *cfg)
 {
-    cpu_set_t set;
-    if (cfg->cores)
-        return cfg->cores;
-    sched_getaffinity(0, sizeof(set), &set);
-    return (unsigned)CPU_COUNT(&set);
+    return ic_reactor_planned(cfg);
 }
 
 static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg)

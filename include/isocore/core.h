@@ -80,6 +80,13 @@ int ic_reactor_start(const ic_reactor_config_t *cfg);
  */
 int ic_reactor_wait(void);
 
+/**
+ * How many reactors ic_reactor_start(cfg) would run: cfg->cores, or else the
+ * number of CPUs in the affinity mask (so listeners can be made for them
+ * first). Any thread. This function can't fail.
+ */
+unsigned ic_reactor_planned(const ic_reactor_config_t *cfg);
+
 /** ic_reactor_start then ic_reactor_wait. */
 int ic_reactor_run(const ic_reactor_config_t *cfg);
 
