@@ -307,7 +307,8 @@ static struct kreq *kreq_new(unsigned owner, enum op op, unsigned nkeys, size_t 
 static char *kreq_carve(struct kreq *r, size_t *used, const char *src, size_t n)
 {
     char *dst = r->out + r->cap + *used;
-    memcpy(dst, src, n);
+    if (n)
+        memcpy(dst, src, n); /* src may be NULL when n is 0 (no value) */
     *used += n;
     return dst;
 }
@@ -737,7 +738,11 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
         unsigned want = 5 + cas;
         uint64_t flags, bytes;
         int64_t exptime;
-        if (k != want + nr || !to_u64(&t[2], &flags) || flags > UINT32_MAX || !to_i64(&t[3], &exptime) || !to_u64(&t[4], &bytes) ||
+        if (k != want && k != want + 1) {
+            REPLY_LIT(kc, "ERROR\r\n"); /* a wrong number of tokens: memcached does not know the command */
+            return 0;
+        }
+        if (!to_u64(&t[2], &flags) || flags > UINT32_MAX || !to_i64(&t[3], &exptime) || !to_u64(&t[4], &bytes) ||
             bytes > INT32_MAX || (cas && !to_u64(&t[5], &q.arg))) {
             REPLY_LIT(kc, "CLIENT_ERROR bad command line format\r\n");
             return 0;
@@ -769,16 +774,22 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
     }
     if (is(&t[0], "delete")) {
         /* "delete KEY 0" is an old form memcached still takes. */
-        bool zero = k == 3 + nr && is(&t[2], "0");
-        if ((k != 2 + nr && !zero) || t[1].n > KV_KEY_MAX) {
+        bool zero = k >= 3 && is(&t[2], "0");
+        if (k == 1 || k > 4) {
+            REPLY_LIT(kc, "ERROR\r\n");
+            return 0;
+        }
+        if ((k == 3 && !zero && !noreply) || (k == 4 && !(zero && noreply)) || t[1].n > KV_KEY_MAX) {
             REPLY_LIT(kc, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
             return 0;
         }
         q.op = OP_DELETE;
         key_command(kc, &q, t[1].p, t[1].n);
     } else if (is(&t[0], "incr") || is(&t[0], "decr")) {
-        if (k != 3 + nr || t[1].n > KV_KEY_MAX) {
+        if (k != 3 && k != 4) {
             REPLY_LIT(kc, "ERROR\r\n");
+        } else if (t[1].n > KV_KEY_MAX) {
+            REPLY_LIT(kc, "CLIENT_ERROR bad command line format\r\n");
         } else if (!to_u64(&t[2], &q.arg)) {
             REPLY_LIT(kc, "CLIENT_ERROR invalid numeric delta argument\r\n");
         } else {
@@ -786,16 +797,24 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
             key_command(kc, &q, t[1].p, t[1].n);
         }
     } else if (is(&t[0], "touch")) {
-        if (k != 3 + nr || t[1].n > KV_KEY_MAX || !to_i64(&t[2], &q.exptime)) {
+        if (k != 3 && k != 4) {
+            REPLY_LIT(kc, "ERROR\r\n");
+        } else if (t[1].n > KV_KEY_MAX) {
             REPLY_LIT(kc, "CLIENT_ERROR bad command line format\r\n");
+        } else if (!to_i64(&t[2], &q.exptime)) {
+            REPLY_LIT(kc, "CLIENT_ERROR invalid exptime argument\r\n");
         } else {
             q.op = OP_TOUCH;
             key_command(kc, &q, t[1].p, t[1].n);
         }
     } else if (is(&t[0], "flush_all")) {
         int64_t delay = 0;
-        if (k > 2 + nr || (k == 2 + nr && !to_i64(&t[1], &delay)))
-            REPLY_LIT(kc, "CLIENT_ERROR bad command line format\r\n");
+        if (k > 3)
+            REPLY_LIT(kc, "ERROR\r\n");
+        else if (k == 2 + nr && !to_i64(&t[1], &delay))
+            REPLY_LIT(kc, "CLIENT_ERROR invalid exptime argument\r\n");
+        else if (k == 3 && !noreply)
+            REPLY_LIT(kc, "ERROR\r\n");
         else
             all_command(kc, OP_FLUSH, delay, noreply);
     } else if (is(&t[0], "stats")) {
@@ -806,10 +825,7 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
         else
             REPLY_LIT(kc, "ERROR\r\n");
     } else if (is(&t[0], "version")) {
-        if (k != 1)
-            REPLY_LIT(kc, "ERROR\r\n"); /* no options, not even noreply */
-        else
-            REPLY_LIT(kc, "VERSION " KVD_VERSION "\r\n");
+        REPLY_LIT(kc, "VERSION " KVD_VERSION "\r\n"); /* memcached 1.6 ignores any options, noreply too */
     } else if (is(&t[0], "verbosity")) {
         /* As memcached: "verbosity noreply" is silent, a bare or over-long one an error. */
         if (k > 3 || (k == 1 && !noreply))
@@ -817,10 +833,7 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
         else if (!noreply)
             REPLY_LIT(kc, "OK\r\n"); /* accepted; kvd logs nothing per command at any level */
     } else if (is(&t[0], "quit")) {
-        if (k != 1)
-            REPLY_LIT(kc, "ERROR\r\n");
-        else
-            ic_tcp_close(kc->tc); /* replies still out are dropped, as memcached drops them */
+        ic_tcp_close(kc->tc); /* with any options, as memcached 1.6; replies still out are dropped */
     } else {
         REPLY_LIT(kc, "ERROR\r\n");
     }
