@@ -31,7 +31,7 @@
 
 /* ---- the histogram ---------------------------------------------------------------------------- */
 
-#define H_SUB 1024                     /* linear buckets per power of two */
+#define H_SUB 1024                       /* linear buckets per power of two */
 #define H_COUNT (2 * H_SUB + 53 * H_SUB) /* values up to 2^64 ns */
 
 typedef struct hist {
@@ -103,7 +103,7 @@ static uint64_t h_quantile(const hist_t *h, double q)
 static struct {
     /* target */
     bool memcache;
-    char host[64];
+    char host[128];
     unsigned port;
     char path[1024];
     char method[16];
@@ -121,8 +121,14 @@ static struct {
     unsigned keys, value_size;
     double set_ratio;
     bool json;
-} opt = {.method = "GET", .conns = 64, .depth = 1, .duration = 10, .host_suffix = "example.com", .keys = 10000,
-         .value_size = 100, .set_ratio = 0.1};
+} opt = {.method = "GET",
+         .conns = 64,
+         .depth = 1,
+         .duration = 10,
+         .host_suffix = "example.com",
+         .keys = 10000,
+         .value_size = 100,
+         .set_ratio = 0.1};
 
 static void usage(FILE *f)
 {
@@ -316,8 +322,8 @@ struct lthread {
     struct lconn *c;
     unsigned nc, cursor;
     hist_t *h;
-    uint64_t ok[6];                                  /* HTTP: by status class 1xx..5xx; memcache: [2] answers */
-    uint64_t hits, misses, stored, server_errors;    /* memcache */
+    uint64_t ok[6];                               /* HTTP: by status class 1xx..5xx; memcache: [2] answers */
+    uint64_t hits, misses, stored, server_errors; /* memcache */
     uint64_t err_connect, err_protocol, err_lost, dropped, reconnects;
     double rate;        /* open loop: this thread's share, per ns */
     uint64_t scheduled; /* open loop: requests made due so far */

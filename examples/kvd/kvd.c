@@ -19,7 +19,7 @@
  * If a reply outgrows the request's inline room, the owner allocates the
  * rest and the connection's core sends it back to the owner to be freed.
  *
- *   kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES]
+ *   kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US]
  *
  * The text protocol: get/gets (many keys), set/add/replace/append/prepend/
  * cas, delete, incr/decr, touch, flush_all, version, verbosity, stats, quit;
@@ -915,7 +915,7 @@ static void on_stop(void *arg)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES]\n");
+    fprintf(stderr, "usage: kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US]\n");
     return 2;
 }
 
@@ -930,7 +930,7 @@ static bool arg_num(const char *s, unsigned long long max, unsigned long long *o
 
 int main(int argc, char **argv)
 {
-    unsigned long long port = 11211, mb = 64, item_max = 1024 * 1024, cores = 0;
+    unsigned long long port = 11211, mb = 64, item_max = 1024 * 1024, cores = 0, spin = ~0ull;
     const char *host = "127.0.0.1";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -943,6 +943,8 @@ int main(int argc, char **argv)
             ok = arg_num(v, 128 << 20, &item_max) && item_max > 0;
         else if (strcmp(a, "-c") == 0)
             ok = arg_num(v, IC_MAX_CORES, &cores) && cores > 0;
+        else if (strcmp(a, "-S") == 0)
+            ok = arg_num(v, 1000000, &spin);
         else if (strcmp(a, "-l") == 0)
             ok = (host = v) != NULL;
         else
@@ -956,6 +958,8 @@ int main(int argc, char **argv)
     ic_reactor_config_t rc;
     ic_reactor_config_init(&rc);
     rc.cores = (unsigned)cores;
+    if (spin != ~0ull)
+        rc.spin_us = (unsigned)spin; /* 0 when a CPU is shared with other work: spinning would take its time */
     rc.handle_signals = true;
     rc.on_start = on_start;
     rc.on_stop = on_stop;
