@@ -104,6 +104,7 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
     cfg->max_body = 1024 * 1024;
     cfg->header_timeout_ms = 10 * 1000;
     cfg->idle_timeout_ms = 60 * 1000;
+    cfg->drain_ms = 1000;
 }
 
 int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out)
@@ -742,6 +743,8 @@ void ic_http_server_stop(ic_http_server_t *srv)
         next = c->next;
         if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1])
             c->close_after_send = true; /* finish the exchange in progress, then close */
+        else if (srv->cfg.drain_ms && c->in_len == 0)
+            arm_timer(c, srv->cfg.drain_ms); /* idle: a request already on its way is still answered (with close) */
         else
             conn_close(c);
     }

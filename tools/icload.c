@@ -314,7 +314,7 @@ struct lconn {
     uint64_t *due;
     bool *is_set; /* memcache: the request in flight is a set (its answer is one line) */
     unsigned head, n;
-    bool up, closing;
+    bool up, closing, server_closing;
 };
 
 struct lthread {
@@ -431,7 +431,7 @@ static void dispatch(struct lthread *t)
     while (t->bl_n && tried < t->nc) {
         struct lconn *c = &t->c[t->cursor];
         t->cursor = (t->cursor + 1) % t->nc;
-        if (!c->up || c->closing || c->n >= opt.depth) {
+        if (!c->up || c->closing || c->server_closing || c->n >= opt.depth) {
             tried++;
             continue;
         }
@@ -468,14 +468,18 @@ static void answered(struct lconn *c, int cls)
         return;
     if (opt.rate > 0)
         dispatch(t);
-    else
+    else if (!c->server_closing)
         send_one(c, now);
 }
 
 /* ---- parsing answers -------------------------------------------------------------------------------- */
 
-/* One HTTP response at data: its length, 0 if incomplete, -1 if it can't be framed. *status gets the code. */
-static long http_frame(const char *data, size_t len, int *status)
+/*
+ * One HTTP response at data: its length, 0 if incomplete, -1 if it can't be
+ * framed. *status gets the code; *close is set if the server said
+ * Connection: close (a draining server: send nothing more on it).
+ */
+static long http_frame(const char *data, size_t len, int *status, bool *close)
 {
     const char *end = memmem(data, len, "\r\n\r\n", 4);
     if (!end)
@@ -488,6 +492,8 @@ static long http_frame(const char *data, size_t len, int *status)
     for (const char *p = memchr(data, '\n', head); p && p < end; p = memchr(p + 1, '\n', (size_t)(end - p))) {
         if (strncasecmp(p + 1, "content-length:", 15) == 0)
             cl = atol(p + 16);
+        else if (strncasecmp(p + 1, "connection:", 11) == 0 && memmem(p + 12, (size_t)(end - p) - 12, "close", 5))
+            *close = true;
         else if (strncasecmp(p + 1, "transfer-encoding:", 18) == 0)
             return -1; /* chunked responses are not framed here */
     }
@@ -545,8 +551,9 @@ static size_t on_data(ic_tcp_conn_t *tc, const char *data, size_t len)
     size_t used = 0;
     while (used < len && c->n > 0) {
         int status = 0;
+        bool close = false;
         long n = opt.memcache ? mc_frame(c->t, data + used, len - used, c->is_set[c->head])
-                              : http_frame(data + used, len - used, &status);
+                              : http_frame(data + used, len - used, &status, &close);
         if (n == 0)
             break;
         if (n < 0) {
@@ -556,7 +563,13 @@ static size_t on_data(ic_tcp_conn_t *tc, const char *data, size_t len)
         }
         used += (size_t)n;
         int cls = opt.memcache ? 2 : (status >= 100 && status < 600 ? status / 100 : 0);
+        if (close)
+            c->server_closing = true; /* no new request on it: answered() sends elsewhere, on_close reconnects */
         answered(c, cls);
+        if (close && !ic_tcp_closing(tc)) {
+            ic_tcp_close(tc);
+            return len;
+        }
         if (ic_tcp_closing(tc))
             return len;
     }
@@ -594,6 +607,7 @@ static void on_close(ic_tcp_conn_t *tc, int err)
     bool was_up = c->up;
     c->tc = NULL;
     c->up = false;
+    c->server_closing = false;
     c->n = 0;
     c->head = 0;
     if (!atomic_load(&stopping) && !c->closing && was_up)
@@ -626,7 +640,8 @@ static void tick(ic_timer_t *tm)
     if (atomic_load(&stopping))
         return;
     uint64_t now = ic_clock_ns();
-    uint64_t due_total = (uint64_t)((double)(now - t_start) * t->rate);
+    /* Request k is due at t_start + k / rate: those with k <= elapsed · rate are due now. */
+    uint64_t due_total = (uint64_t)((double)(now - t_start) * t->rate) + 1;
     while (t->scheduled < due_total) {
         uint64_t due = t_start + (uint64_t)((double)t->scheduled / t->rate);
         t->scheduled++;

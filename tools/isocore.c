@@ -148,6 +148,17 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     cfg->on_stop = static_stop;
     cfg->arg = s;
     ret = ic_reactor_run(cfg);
+    if (ret >= 0) {
+        /* What this process served, for whoever hands its port over to another one. */
+        unsigned long long requests = 0, accepted = 0;
+        for (unsigned i = 0; i < planned_cores(cfg); i++) {
+            ic_http_server_stats_t st;
+            ic_http_server_stats(s->http, i, &st);
+            requests += st.requests;
+            accepted += st.accepted;
+        }
+        ic_log(IC_LOG_INFO, "stopped: %llu requests on %llu connections", requests, accepted);
+    }
     ic_http_server_free(s->http);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));

@@ -124,6 +124,8 @@ typedef struct ic_http_server_config {
     size_t max_body;            /* past it 413 (default 1 MiB) */
     unsigned header_timeout_ms; /* head not complete in time: 408 and close (default 10 s) */
     unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
+    unsigned drain_ms;          /* after stop: an idle keep-alive connection may still bring one request (answered with
+                                   Connection: close) for this long before it is closed (default 1 s; 0: close at once) */
     ic_http_handler_cb handler;
     void *arg;
 } ic_http_server_config_t;
@@ -144,7 +146,14 @@ unsigned ic_http_server_port(const ic_http_server_t *srv);
 /** Starts accepting on the current reactor's socket; call in on_start on every reactor. Returns 0 or -errno. */
 int ic_http_server_start(ic_http_server_t *srv);
 
-/** Stops accepting on the current reactor and closes idle connections; call in on_stop. Busy ones finish first. */
+/**
+ * Stops accepting on the current reactor (call in on_stop). Exchanges in
+ * progress finish and their responses say Connection: close; an idle
+ * keep-alive connection is answered once more (with Connection: close) if a
+ * request arrives within drain_ms, else closed then. So clients that were
+ * mid-conversation move to another process on the same port (SO_REUSEPORT)
+ * without a failed request.
+ */
 void ic_http_server_stop(ic_http_server_t *srv);
 
 /* Per-core counters of the server, each written only by its own core. */
