@@ -26,7 +26,9 @@ node_rt=(libuv1 libicu72 libc-ares2 libnghttp2-14 libbrotli1 libssl3 zlib1g)
 missing_of() {
     # Prints the packages among "$@" that are not installed (one dpkg-query call).
     local installed
-    installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null | awk '$2 ~ /^ii/ {print $1}')
+    # dpkg-query exits 1 when it has never heard of one of the packages (a fresh machine): that is an
+    # answer, not an error, and under pipefail it would end this function before it printed anything.
+    installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null | awk '$2 ~ /^ii/ {print $1}' || true)
     for p in "$@"; do
         grep -qx "$p" <<<"$installed" || echo "$p"
     done
