@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "internal.h"
 
 _Thread_local struct ic__reactor *ic__self;
@@ -78,6 +79,9 @@ struct io_uring *ic_reactor_ring(void)
 /* Returns a free SQE; submits first when the SQ is full. The SQ cannot stay full after a submit. */
 static struct io_uring_sqe *get_sqe(struct ic__reactor *r)
 {
+    /* An injected "SQ full" takes the full-queue path: what is queued is submitted mid-turn. */
+    if (ic__fault(IC__FAULT_SQ_FULL))
+        io_uring_submit(&r->ring);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
     if (!sqe) {
         io_uring_submit(&r->ring);

@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "internal.h"
 
 struct ic__runtime *ic__rt;
@@ -229,6 +230,9 @@ int ic_reactor_start(const ic_reactor_config_t *cfg)
 
     if (ic__rt)
         return -EALREADY;
+    ret = ic__fault_configure();
+    if (ret < 0)
+        return ret;
     if (!cfg) {
         ic_reactor_config_init(&defaults);
         cfg = &defaults;
@@ -385,6 +389,7 @@ int ic_reactor_wait(void)
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     ic__rt = NULL;
     runtime_free(rt);
+    ic__fault_report();
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "internal.h"
 
 /* Messages per outbox that trigger an early hand-over to the ring (Seastar batches 16 too). */
@@ -86,7 +87,7 @@ static ic_smp_msg_t *msg_alloc(struct ic__reactor *r)
         r->msg_free_count--;
         return m;
     }
-    return malloc(sizeof(*m));
+    return ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*m));
 }
 
 static void msg_free(struct ic__reactor *r, ic_smp_msg_t *m)
@@ -110,7 +111,7 @@ static bool flush_one(struct ic__reactor *r, unsigned to)
         /* Read the link first: once enqueued, m belongs to the target, which reuses m->next for its own queues. */
         ic_smp_msg_t *next = m->next;
         /* ck_ring_enqueue_spsc publishes the slot before the new tail (its own store fence). */
-        if (!ck_ring_enqueue_spsc(&q->ring, q->buf, m)) {
+        if (ic__fault(IC__FAULT_RING_FULL) || !ck_ring_enqueue_spsc(&q->ring, q->buf, m)) {
             IC__STAT_INC(r, ring_overflow);
             return false;
         }

@@ -48,22 +48,35 @@ unsigned ic__io_port(int fd);
  * ENFILE, ENOMEM or ENOBUFS it counts the error, logs at most once a second
  * and retries after 50 ms, while the connections already open keep being
  * served.
+ *
+ * on_fd returns false when it cannot take the socket now (no memory for its
+ * state): the acceptor holds it, stops accepting, and offers it again on the
+ * retry, so that an accepted client waits instead of being dropped. The
+ * sockets held are those the multishot accept completed before its cancel
+ * took effect: at most a listen backlog's worth, IC__ACCEPT_HELD (the
+ * servers' backlog; 16 KiB per acceptor, so that holding allocates
+ * nothing). Past that one is closed and counted.
  */
+#define IC__ACCEPT_HELD 4096
+
 struct ic__acceptor {
     int fd;
     ic_op_t op, cancel_op;
-    bool armed, backoff, stopping;
+    bool armed, backoff, stopping, cancelling;
+    unsigned nheld;
+    int held[IC__ACCEPT_HELD]; /* accepted sockets waiting for the retry, oldest first */
     ic_timer_t retry;
     uint64_t logged;
     unsigned long long *errors; /* counter bumped (relaxed) on every failed accept; may be NULL */
-    void (*on_fd)(struct ic__acceptor *a, int fd);
+    bool (*on_fd)(struct ic__acceptor *a, int fd);
 };
 
-/** Prepares a (the fd is the listening socket; on_fd takes ownership of each accepted one). */
-void ic__acceptor_init(struct ic__acceptor *a, int fd, void (*on_fd)(struct ic__acceptor *a, int fd));
+/** Prepares a (the fd is the listening socket; on_fd takes ownership of each accepted one it returns true for). */
+void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd));
 /** Arms the accept on the current reactor. */
 void ic__acceptor_start(struct ic__acceptor *a);
-/** Stops accepting: the listening socket is shut down (its last CQE ends the multishot accept). */
+/** Stops accepting: held sockets are offered once more (closed if refused), the listening socket is shut down (its last CQE ends
+ * the multishot accept). */
 void ic__acceptor_stop(struct ic__acceptor *a);
 
 /* Bumps a per-core counter written only by its own core (relaxed, so readers elsewhere race with nothing). */

@@ -19,6 +19,13 @@
  * multishot receive is cancelled until the backlog drains.
  *
  * A connection is freed only when none of its operations is in flight.
+ *
+ * Out of memory: a connection whose state cannot be allocated is handed
+ * back to the acceptor, which holds it and pauses accepting until the retry
+ * (the client waits, nothing is read from it yet); a connection that cannot
+ * grow a buffer answers what it was asked with a static 503 (no allocation)
+ * after the responses already queued, and closes. So every request that was
+ * read gets an answer.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -31,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "io/internal.h"
 #include "isocore/http.h"
 
@@ -58,8 +66,10 @@ struct conn {
 
     char *out[2];
     size_t out_len[2], out_cap[2];
-    int sending; /* index of the buffer an in-flight send owns */
-    size_t sent;
+    int sending;    /* index of the buffer an in-flight send owns */
+    const char *tx; /* what the send in flight sends: out[sending], or the static 503 */
+    size_t tx_len, sent;
+    bool oom; /* a buffer could not grow: the static 503 goes out after what is queued, then the connection closes */
 
     struct ic_http_exchange {
         struct conn *c;
@@ -284,7 +294,7 @@ static bool reserve(char **b, size_t *cap, size_t need)
     size_t n = *cap ? *cap : 4096;
     while (n < need)
         n *= 2;
-    char *p = realloc(*b, n);
+    char *p = ic__fault(IC__FAULT_ALLOC) ? NULL : realloc(*b, n);
     if (!p)
         return false;
     *b = p;
@@ -294,24 +304,52 @@ static bool reserve(char **b, size_t *cap, size_t need)
 
 static void send_done(ic_op_t *op, int res, unsigned flags);
 
+/* The answer when memory ran out: static, so that it needs none. */
+static const char oom_503[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 35\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    "Service Unavailable: out of memory\n";
+
+/* Sends tx[sent, tx_len): the first send of a buffer, or the rest after a short send. */
+static void send_more(struct conn *c)
+{
+    c->send_op.cb = send_done;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, c->tx + c->sent, ic__fault_send_len(c->tx_len - c->sent), MSG_NOSIGNAL);
+    c->ops++;
+}
+
 static void flush(struct conn *c)
 {
     if (c->send_busy || c->closing)
         return;
     int p = c->sending ^ 1;
     if (c->out_len[p] == 0) {
-        if (c->close_after_send && !c->x.active)
-            conn_close(c);
-        return;
+        if (c->oom && c->tx != oom_503 && !c->x.active) {
+            /* After the answer of the exchange in progress, if any: the 503 answers the request that came next. */
+            c->tx = oom_503;
+            c->tx_len = sizeof(oom_503) - 1;
+        } else {
+            if (c->close_after_send && !c->x.active)
+                conn_close(c);
+            return;
+        }
+    } else {
+        /* The pending buffer becomes the one in flight; new responses go to the other one. */
+        c->sending = p;
+        c->tx = c->out[p];
+        c->tx_len = c->out_len[p];
     }
-    /* The pending buffer becomes the one in flight; new responses go to the other one. */
-    c->sending = p;
     c->sent = 0;
     c->send_busy = true;
-    c->send_op.cb = send_done;
-    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
-    io_uring_prep_send(sqe, c->fd, c->out[p], c->out_len[p], MSG_NOSIGNAL);
-    c->ops++;
+    send_more(c);
+}
+
+/* Memory ran out while reading or answering: queue the static 503 after what is queued, read nothing more, then close. */
+static void answer_oom(struct conn *c)
+{
+    c->oom = true;
+    c->close_after_send = true;
+    flush(c);
 }
 
 static void send_done(ic_op_t *op, int res, unsigned flags)
@@ -326,14 +364,11 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
         return;
     }
     c->sent += (size_t)res;
-    if (c->sent < c->out_len[s]) {
-        /* A short send: the rest goes out from where it stopped. */
-        struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
-        io_uring_prep_send(sqe, c->fd, c->out[s] + c->sent, c->out_len[s] - c->sent, MSG_NOSIGNAL);
-        c->ops++;
+    if (c->sent < c->tx_len) {
+        send_more(c); /* a short send: the rest goes out from where it stopped */
         return;
     }
-    c->out_len[s] = 0;
+    c->out_len[s] = 0; /* (already 0 when the static 503 went out) */
     c->send_busy = false;
     flush(c);
     if (!c->closing && !c->send_busy) {
@@ -474,7 +509,7 @@ static void respond_error(struct conn *c, int status)
     c->close_after_send = true;
     c->in_len = 0;
     if (!append_response(c, status, NULL, 0, body, n, false, true)) {
-        conn_close(c);
+        answer_oom(c);
         return;
     }
     flush(c);
@@ -499,8 +534,10 @@ void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *heade
     if (close)
         c->close_after_send = true;
     x->active = false;
-    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, head_only, close))
-        conn_close(c);
+    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, head_only, close)) {
+        c->oom = true; /* flush() below sends the static 503 in its place */
+        c->close_after_send = true;
+    }
     /* The request's bytes are done with: drop them (the views are no longer used). */
     if (x->consumed < c->in_len)
         memmove(c->in, c->in + x->consumed, c->in_len - x->consumed);
@@ -633,11 +670,16 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
     if (res > 0) {
         char *buf = ic__io_buf(sc->io, flags);
         bool fresh = c->in_len == 0;
-        if (!c->closing && reserve(&c->in, &c->in_cap, c->in_len + (size_t)res)) {
+        if (c->closing || c->oom) {
+            /* Closing, or answering the last request with the static 503: the input is not read. */
+        } else if (reserve(&c->in, &c->in_cap, c->in_len + (size_t)res)) {
             memcpy(c->in + c->in_len, buf, (size_t)res);
             c->in_len += (size_t)res;
-        } else if (!c->closing) {
-            conn_close(c);
+        } else {
+            /* The bytes that could not be kept are part of a request that gets the static 503. */
+            if (!c->x.active)
+                c->in_len = 0;
+            answer_oom(c);
         }
         /* The buffer goes straight back to the ring. */
         ic__io_buf_return(sc->io, flags);
@@ -669,21 +711,22 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
 static void arm_recv(struct conn *c)
 {
     c->recv_op.cb = recv_done;
+    c->recv_armed = true;
+    c->ops++;
+    if (ic__fault_refuse(&c->recv_op, IC__FAULT_ENOBUFS, -ENOBUFS))
+        return;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = c->sc->io->bgid;
-    c->recv_armed = true;
-    c->ops++;
 }
 
-static void conn_new(struct srv_core *sc, int fd)
+/* False when there is no memory for its state: the acceptor keeps fd and offers it again later. */
+static bool conn_new(struct srv_core *sc, int fd)
 {
-    struct conn *c = calloc(1, sizeof(*c));
-    if (!c) {
-        close(fd);
-        return;
-    }
+    struct conn *c = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*c));
+    if (!c)
+        return false;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     IC__STAT_INC(sc, accepted);
@@ -700,13 +743,14 @@ static void conn_new(struct srv_core *sc, int fd)
     ic_reactor_ref();
     arm_timer(c, sc->srv->cfg.header_timeout_ms);
     arm_recv(c);
+    return true;
 }
 
 /* ---- accepting --------------------------------------------------------------------- */
 
-static void on_fd(struct ic__acceptor *a, int fd)
+static bool on_fd(struct ic__acceptor *a, int fd)
 {
-    conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd);
+    return conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd);
 }
 
 int ic_http_server_start(ic_http_server_t *srv)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "io/internal.h"
 
 /* ---- addresses and sockets ----------------------------------------------------------- */
@@ -130,16 +131,50 @@ void ic__io_buf_return(struct ic__io_core *io, unsigned flags)
 
 static void arm(struct ic__acceptor *a);
 
+/* Keeps an accepted socket that could not be taken now; false (and the socket closed) when the hold is full. */
+static bool hold(struct ic__acceptor *a, int fd)
+{
+    if (a->nheld == IC__ACCEPT_HELD) {
+        close(fd);
+        if (a->errors)
+            IC__COUNT(a->errors);
+        ic_log(IC_LOG_ERROR, "accept: %u accepted connections wait for memory; closing one", IC__ACCEPT_HELD);
+        return false;
+    }
+    a->held[a->nheld++] = fd;
+    return true;
+}
+
+/* Offers the held sockets, oldest first; true when none is left. */
+static bool offer_held(struct ic__acceptor *a)
+{
+    unsigned i = 0;
+    while (i < a->nheld && a->on_fd(a, a->held[i]))
+        i++;
+    memmove(a->held, a->held + i, (a->nheld - i) * sizeof(a->held[0]));
+    a->nheld -= i;
+    return a->nheld == 0;
+}
+
 static void retry(ic_timer_t *t)
 {
     struct ic__acceptor *a = (struct ic__acceptor *)((char *)t - offsetof(struct ic__acceptor, retry));
-    if (!a->stopping && !a->armed)
+    if (a->stopping)
+        return;
+    if (!offer_held(a)) {
+        ic_timer_start(&a->retry, 50 * 1000000, 0); /* still no memory: the listen queue waits too */
+        return;
+    }
+    if (!a->armed)
         arm(a);
 }
 
 static void cancelled(ic_op_t *op, int res, unsigned flags)
 {
-    (void)op; /* the cancelled accept's own last CQE does the rest */
+    struct ic__acceptor *a = (struct ic__acceptor *)((char *)op - offsetof(struct ic__acceptor, cancel_op));
+    (void)res; /* the cancelled accept's own last CQE does the rest */
+    (void)flags;
+    a->cancelling = false;
 }
 
 static void accepted(ic_op_t *op, int res, unsigned flags)
@@ -148,11 +183,19 @@ static void accepted(ic_op_t *op, int res, unsigned flags)
     if (!(flags & IORING_CQE_F_MORE))
         a->armed = false;
     if (res >= 0) {
-        if (a->stopping)
+        if (a->stopping) {
             close(res);
-        else
-            a->on_fd(a, res);
-    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+        } else if (a->nheld == 0 && ic__fault(IC__FAULT_EMFILE)) {
+            /* Injected: as if the descriptor table had been full; this connection waits for the retry. */
+            hold(a, res);
+            res = -EMFILE;
+        } else if (a->nheld > 0 || !a->on_fd(a, res)) {
+            /* No memory for its state (or older ones wait): it queues behind them, accepting pauses. */
+            hold(a, res);
+            res = -ENOMEM;
+        }
+    }
+    if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
         /* Out of descriptors or memory: keep serving what we have, retry accepting shortly. */
         uint64_t now = ic_reactor_now();
         if (a->errors)
@@ -168,8 +211,11 @@ static void accepted(ic_op_t *op, int res, unsigned flags)
              * connections already queued are not signalled again: cancel it
              * and start afresh from the retry timer.
              */
-            a->cancel_op.cb = cancelled;
-            io_uring_prep_cancel(ic_reactor_sqe(&a->cancel_op), &a->op, 0);
+            if (!a->cancelling) {
+                a->cancelling = true;
+                a->cancel_op.cb = cancelled;
+                io_uring_prep_cancel(ic_reactor_sqe(&a->cancel_op), &a->op, 0);
+            }
             return;
         }
     }
@@ -186,12 +232,15 @@ static void accepted(ic_op_t *op, int res, unsigned flags)
 static void arm(struct ic__acceptor *a)
 {
     a->op.cb = accepted;
+    a->armed = true;
+    /* An injected EMFILE here leaves the connections in the listen queue, as a real one does. */
+    if (ic__fault_refuse(&a->op, IC__FAULT_EMFILE, -EMFILE))
+        return;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&a->op);
     io_uring_prep_multishot_accept(sqe, a->fd, NULL, NULL, SOCK_CLOEXEC);
-    a->armed = true;
 }
 
-void ic__acceptor_init(struct ic__acceptor *a, int fd, void (*on_fd)(struct ic__acceptor *a, int fd))
+void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd))
 {
     memset(a, 0, sizeof(*a));
     a->fd = fd;
@@ -207,6 +256,14 @@ void ic__acceptor_start(struct ic__acceptor *a)
 
 void ic__acceptor_stop(struct ic__acceptor *a)
 {
+    /* Held connections were accepted before the stop: their owner takes them now, like the others, or they close. */
+    offer_held(a);
+    for (unsigned i = 0; i < a->nheld; i++) {
+        close(a->held[i]);
+        if (a->errors)
+            IC__COUNT(a->errors);
+    }
+    a->nheld = 0;
     a->stopping = true;
     ic_timer_stop(&a->retry);
     /* Shutting the listener down ends the multishot accept (its final CQE arrives with an error). */

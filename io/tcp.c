@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "io/internal.h"
 #include "isocore/tcp.h"
 
@@ -211,7 +212,8 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->sent += (size_t)res;
     if (c->sent < c->out_len[s]) {
         /* A short send: the rest goes out from where it stopped. */
-        io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[s] + c->sent, c->out_len[s] - c->sent, MSG_NOSIGNAL);
+        io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[s] + c->sent, ic__fault_send_len(c->out_len[s] - c->sent),
+                           MSG_NOSIGNAL);
         c->ops++;
         return;
     }
@@ -235,7 +237,7 @@ static void flush(ic_tcp_conn_t *c)
     c->sent = 0;
     c->send_busy = true;
     c->send_op.cb = send_done;
-    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[p], c->out_len[p], MSG_NOSIGNAL);
+    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[p], ic__fault_send_len(c->out_len[p]), MSG_NOSIGNAL);
     c->ops++;
 }
 
@@ -392,12 +394,14 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
 static void arm_recv(ic_tcp_conn_t *c)
 {
     c->recv_op.cb = recv_done;
+    c->recv_armed = true;
+    c->ops++;
+    if (ic__fault_refuse(&c->recv_op, IC__FAULT_ENOBUFS, -ENOBUFS))
+        return;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = c->io->bgid;
-    c->recv_armed = true;
-    c->ops++;
 }
 
 void ic_tcp_pause(ic_tcp_conn_t *c)
@@ -444,7 +448,7 @@ static void idle_fired(ic_timer_t *t)
 
 static ic_tcp_conn_t *conn_new(int fd, const ic_tcp_handlers_t *on, struct ic__io_core *io)
 {
-    ic_tcp_conn_t *c = calloc(1, sizeof(*c));
+    ic_tcp_conn_t *c = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->fd = fd;
@@ -473,17 +477,16 @@ static void established(ic_tcp_conn_t *c)
     flush(c);
 }
 
-static void on_fd(struct ic__acceptor *a, int fd)
+/* False when there is no memory for the connection: the acceptor keeps fd and offers it again later. */
+static bool on_fd(struct ic__acceptor *a, int fd)
 {
     struct lcore *lc = (struct lcore *)((char *)a - offsetof(struct lcore, acceptor));
     const ic_tcp_listener_config_t *cfg = &lc->l->cfg;
     int err = 0;
     struct ic__io_core *io = ic__io_core(&err);
     ic_tcp_conn_t *c = io ? conn_new(fd, &cfg->on, io) : NULL;
-    if (!c) {
-        close(fd);
-        return;
-    }
+    if (!c)
+        return false;
     c->lc = lc;
     c->max_input = cfg->max_input;
     c->idle_ms = cfg->idle_ms;
@@ -492,6 +495,7 @@ static void on_fd(struct ic__acceptor *a, int fd)
         lc->conns->prev = c;
     lc->conns = c;
     established(c);
+    return true;
 }
 
 static void connect_done(ic_op_t *op, int res, unsigned flags)

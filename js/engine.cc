@@ -18,6 +18,7 @@
 #include <v8.h>
 
 #include "isocore/js.h"
+#include "core/fault.h"
 #include "js/internal.hh"
 
 struct ic_js_isolate {
@@ -88,7 +89,7 @@ extern "C" int ic_js_isolate_new(ic_js_isolate_t **out)
     iso->allocator = v8::ArrayBuffer::Allocator::NewDefaultAllocator();
     v8::Isolate::CreateParams params;
     params.array_buffer_allocator = iso->allocator;
-    iso->isolate = v8::Isolate::New(params);
+    iso->isolate = ic__fault(IC__FAULT_ISOLATE) ? nullptr : v8::Isolate::New(params);
     if (!iso->isolate) {
         delete iso->allocator;
         delete iso;

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/fault.h"
 #include "js/internal.hh"
 
 static const char prelude_src[] =
@@ -830,7 +831,7 @@ ic_js_worker *ic__js_blank_new(size_t heap_bytes)
         params.snapshot_blob = &snapshot;
         params.external_references = ic__js_external_refs(nullptr);
     }
-    w->isolate = v8::Isolate::New(params);
+    w->isolate = ic__fault(IC__FAULT_ISOLATE) ? nullptr : v8::Isolate::New(params);
     if (!w->isolate) {
         delete w->allocator;
         delete w;

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/fault.h"
 #include "router/internal.h"
 
 /* Per core and per tenant: requests run here, by outcome. */
@@ -455,7 +456,7 @@ static bool copy_request(struct fwd *f, const ic_http_request_t *req, ic_str_t b
     for (unsigned i = 0; i < req->nheaders; i++)
         n += req->headers[i].name.len + req->headers[i].value.len + 4;
     /* Header lines keep their "name: value\r\n" shape: the JS layer reads them as one block. */
-    f->buf = n + 1 <= sizeof(f->small_req) ? f->small_req : malloc(n + 1);
+    f->buf = n + 1 <= sizeof(f->small_req) ? f->small_req : ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(n + 1);
     if (!f->buf)
         return false;
     char *p = f->buf;
@@ -514,7 +515,7 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
     for (unsigned i = 0; i < res->nheaders; i++)
         n += strlen(res->headers[i]) + 1;
     f->rbuf_owned = n + 1 > sizeof(f->small);
-    f->rbuf = f->rbuf_owned ? malloc(n + 1) : f->small;
+    f->rbuf = !f->rbuf_owned ? f->small : ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(n + 1);
     if (!f->rbuf) {
         f->status = 503;
         f->nlines = 0;
@@ -607,7 +608,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     unsigned owner = r->cfg->workers[t].placement == IC_PLACE_SPREAD ? self : r->owner[t];
     if (owner == self) {
         STAT_ADD(rc->st.local, 1);
-        struct local *l = malloc(sizeof(*l));
+        struct local *l = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*l));
         if (!l)
             return busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0};
@@ -622,7 +623,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     if (rc->inflight[owner] >= r->cfg->inflight_per_pair)
         return busy(r, x, "too many requests in flight to the tenant's core");
     /* Not calloc: the struct holds a 100-header request view and two buffers; the fields in use are set. */
-    struct fwd *f = malloc(sizeof(*f));
+    struct fwd *f = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*f));
     if (!f)
         return busy(r, x, "out of memory");
     f->msg = NULL;

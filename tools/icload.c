@@ -600,16 +600,25 @@ static void on_close(ic_tcp_conn_t *tc, int err)
 {
     struct lconn *c = ic_tcp_data(tc);
     struct lthread *t = c->t;
-    if (!c->up)
+    bool ended = false;
+    if (!c->up) {
         t->err_connect++;
-    else if (!atomic_load(&stopping))
+    } else if (!atomic_load(&stopping) && c->n) {
         t->err_lost += c->n; /* the server closed with answers owed */
+        /* -n counts them as done (failed), or a lost request would leave icload waiting for ever. */
+        uint64_t done = atomic_fetch_add_explicit(&completed, c->n, memory_order_relaxed) + c->n;
+        ended = opt.count && done >= opt.count;
+    }
     bool was_up = c->up;
     c->tc = NULL;
     c->up = false;
     c->server_closing = false;
     c->n = 0;
     c->head = 0;
+    if (ended) {
+        finish();
+        return;
+    }
     if (!atomic_load(&stopping) && !c->closing && was_up)
         reconnect(t, c); /* e.g. the server said Connection: close */
     if (!was_up && err < 0 && t->err_connect == 1 && t->id == 0)
