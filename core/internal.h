@@ -134,6 +134,29 @@ static inline void *ic__alloc_lines(size_t size)
     return aligned_alloc(IC__CACHELINE, (size + IC__CACHELINE - 1) / IC__CACHELINE * IC__CACHELINE);
 }
 
+/*
+ * ThreadSanitizer does not see ck_ring's fences (inline assembly), so it
+ * would report the ring's slot copies and everything a message carries as
+ * races. Under TSan the ring calls are hidden from it and the hand-over is
+ * declared instead: the sender releases the message, the receiver acquires
+ * it (every write before the send happens before every read after it).
+ */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+#define IC__TSAN_RELEASE(p) __tsan_release(p)
+#define IC__TSAN_ACQUIRE(p) __tsan_acquire(p)
+#define IC__TSAN_IGNORE_BEGIN() __tsan_ignore_thread_begin()
+#define IC__TSAN_IGNORE_END() __tsan_ignore_thread_end()
+#else
+#define IC__TSAN_RELEASE(p) ((void)0)
+#define IC__TSAN_ACQUIRE(p) ((void)0)
+#define IC__TSAN_IGNORE_BEGIN() ((void)0)
+#define IC__TSAN_IGNORE_END() ((void)0)
+#endif
+
 static inline struct ic__spsc *ic__mesh(unsigned to, unsigned from)
 {
     return &ic__rt->mesh[to * ic__rt->n + from];

@@ -57,6 +57,29 @@ int ic__smp_init(struct ic__runtime *rt)
  * in a ring only if a timer or an I/O completion sent it after the
  * coordinator saw every core quiet; it is freed here, and counted in a warning.
  */
+/* One message onto an SPSC ring (only its producer calls this); false when full. */
+static bool ring_put(struct ic__spsc *q, ic_smp_msg_t *m)
+{
+    IC__TSAN_RELEASE(m);
+    IC__TSAN_IGNORE_BEGIN();
+    bool ok = ck_ring_enqueue_spsc(&q->ring, q->buf, m);
+    IC__TSAN_IGNORE_END();
+    return ok;
+}
+
+/* One message off an SPSC ring (only its consumer calls this), or NULL. */
+static ic_smp_msg_t *ring_get(struct ic__spsc *q)
+{
+    void *p;
+    IC__TSAN_IGNORE_BEGIN();
+    bool ok = ck_ring_dequeue_spsc(&q->ring, q->buf, &p);
+    IC__TSAN_IGNORE_END();
+    if (!ok)
+        return NULL;
+    IC__TSAN_ACQUIRE(p);
+    return p;
+}
+
 void ic__smp_fini(struct ic__runtime *rt)
 {
     unsigned n = rt->n, left = 0;
@@ -64,10 +87,10 @@ void ic__smp_fini(struct ic__runtime *rt)
         return;
     for (unsigned i = 0; i < n * n; i++) {
         struct ic__spsc *q = &rt->mesh[i];
-        void *m;
+        ic_smp_msg_t *m;
         if (!q->buf)
             continue;
-        while (ck_ring_dequeue_spsc(&q->ring, q->buf, &m)) {
+        while ((m = ring_get(q))) {
             free(m);
             left++;
         }
@@ -111,7 +134,7 @@ static bool flush_one(struct ic__reactor *r, unsigned to)
         /* Read the link first: once enqueued, m belongs to the target, which reuses m->next for its own queues. */
         ic_smp_msg_t *next = m->next;
         /* ck_ring_enqueue_spsc publishes the slot before the new tail (its own store fence). */
-        if (ic__fault(IC__FAULT_RING_FULL) || !ck_ring_enqueue_spsc(&q->ring, q->buf, m)) {
+        if (ic__fault(IC__FAULT_RING_FULL) || !ring_put(q, m)) {
             IC__STAT_INC(r, ring_overflow);
             return false;
         }
@@ -188,10 +211,9 @@ unsigned ic__smp_drain(struct ic__reactor *r)
     unsigned n = ic__rt->n, total = 0;
     for (unsigned from = 0; from < n; from++) {
         struct ic__spsc *q = ic__mesh(r->id, from);
-        void *p;
+        ic_smp_msg_t *m;
         unsigned k = 0;
-        while (k < IC__SMP_DRAIN_BUDGET && ck_ring_dequeue_spsc(&q->ring, q->buf, &p)) {
-            ic_smp_msg_t *m = p;
+        while (k < IC__SMP_DRAIN_BUDGET && (m = ring_get(q))) {
             k++;
             if (!m->replied) {
                 IC__STAT_INC(r, msgs_run);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what isocore needs on Debian 12 (when something is missing), then
-# configures and builds it into build/ (or $ISOCORE_BUILD).
+# configures and builds it into build/ (or $ISOCORE_BUILD; ISOCORE_SANITIZE,
+# ISOCORE_BUILD_TYPE and ISOCORE_BUILD_TARGET, one target instead of all, are
+# for CI's sanitizer trees).
 #
 # Idempotent: a second run checks the packages with one dpkg-query and lets
 # cmake find nothing to rebuild, which takes well under two seconds.
@@ -15,6 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ISOCORE_BUILD:-$root/build}
 build_type=${ISOCORE_BUILD_TYPE:-RelWithDebInfo}
 sanitize=${ISOCORE_SANITIZE:-}
+target=${ISOCORE_BUILD_TARGET:-}
 # Shared by every build tree (build-asan too): one unpack of libnode.
 v8dir=${ISOCORE_V8_DIR:-$root/build/deps/v8}
 
@@ -87,7 +90,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 # The build log goes to a file so that a no-op rebuild prints nothing; it is
 # shown when the build fails.
-if ! cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1; then
+if ! cmake --build "$build" -j"$(nproc)" ${target:+--target "$target"} >"$build/build.log" 2>&1; then
     cat "$build/build.log" >&2
     echo "isocore setup: build failed (log: $build/build.log)" >&2
     exit 1
