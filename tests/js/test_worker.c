@@ -366,6 +366,49 @@ Test(worker, cpu_and_memory_limits_leave_other_tenants_alone, .timeout = 120)
     cr_assert_eq(T.r[13].status, 200, "the allocation bomb serves again, from a new isolate");
 }
 
+/* Deep recursion, three ways, on tenant 0 (CPU limit 50 ms); tenant 1 on the same core answers right after each. */
+static const char *recursion_paths[] = {"/recurse", "/recurse-json", "/recurse-retry", "/recurse-caught"};
+
+static void s_recursion(void *arg)
+{
+    t_new_workers(2);
+    if (T.ret[0] < 0 || T.ret[1] < 0)
+        return ic_reactor_stop();
+    for (int i = 0; i < 4; i++) {
+        t_fetch(0, 3 * i, "GET", recursion_paths[i], NULL, NULL);
+        uint64_t t0 = ic_clock_ns();
+        t_fetch(1, 3 * i + 1, "GET", "/ok", NULL, NULL);
+        T.r[3 * i + 2].ns = ic_clock_ns() - t0;
+    }
+    t_fetch(0, 12, "GET", "/ok", NULL, NULL);
+}
+
+Test(worker, deep_recursion_is_contained, .timeout = 60)
+{
+    t_reset();
+    ic_js_limits_t cpu = {.cpu_ms = 50};
+    T.tenant[0] = t_tenant("deep", "hostile.js", NULL, &cpu);
+    T.tenant[1] = t_tenant("polite", "hostile.js", NULL, NULL);
+    t_run_js(s_recursion);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.ret[1], 0, "%s", T.err[1]);
+    /* Uncaught RangeError (JS recursion, and V8's own in JSON.stringify): 500; catching and recursing again: the CPU limit. */
+    cr_assert_eq(T.r[0].status, 500, "/recurse: %d %s", T.r[0].status, T.r[0].body);
+    cr_assert_eq(T.r[3].status, 500, "/recurse-json: %d %s", T.r[3].status, T.r[3].body);
+    cr_assert_eq(T.r[6].status, 503, "/recurse-retry: %d %s", T.r[6].status, T.r[6].body);
+    cr_assert(strstr(T.r[6].body, "CPU time limit"), "/recurse-retry: %s", T.r[6].body);
+    /* A tenant that catches its own overflow goes on normally. */
+    cr_assert_eq(T.r[9].status, 200, "/recurse-caught: %d %s", T.r[9].status, T.r[9].body);
+    cr_assert_str_eq(T.r[9].body, "caught RangeError: Maximum call stack size exceeded");
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(T.r[3 * i + 1].status, 200, "the other tenant after %s", recursion_paths[i]);
+        cr_log_info("%s: %d; the other tenant answered in %.1f µs", recursion_paths[i], T.r[3 * i].status,
+                    (double)T.r[3 * i + 2].ns / 1e3);
+        cr_assert_lt(T.r[3 * i + 2].ns, 50 * 1000000u, "the other tenant waited %llu ns", (unsigned long long)T.r[3 * i + 2].ns);
+    }
+    cr_assert_eq(T.r[12].status, 200, "the recursing tenant serves again: %d %s", T.r[12].status, T.r[12].body);
+}
+
 static void s_isolation(void *arg)
 {
     t_new_workers(2);

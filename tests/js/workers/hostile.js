@@ -21,6 +21,34 @@ export default {
         const f = (n) => f(n + 1) + 1;
         return new Response(String(f(0)));
       }
+      case "/recurse-caught": {
+        // The tenant catches its own stack overflow and goes on: the isolate must still be sound.
+        const f = (n) => f(n + 1) + 1;
+        try {
+          f(0);
+        } catch (e) {
+          return new Response(`caught ${e.constructor.name}: ${e.message}`);
+        }
+        return new Response("no overflow");
+      }
+      case "/recurse-json": {
+        // Recursion inside V8's own code: JSON.stringify of 200,000 nested arrays.
+        let a = [];
+        for (let i = 0; i < 2e5; i++) a = [a];
+        return new Response(JSON.stringify(a));
+      }
+      case "/recurse-retry": {
+        // Catches every overflow and recurses again from there: exponential, only the CPU limit ends it.
+        const g = () => {
+          try {
+            g();
+          } catch {
+            g();
+          }
+        };
+        g();
+        return new Response("unreachable");
+      }
       case "/never":
         return new Promise(() => {});
       case "/throw":
