@@ -39,6 +39,19 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     size_t limit_, used_ = 0;
 };
 
+/*
+ * A token bucket for log lines: `burst` lines at once, then `per_sec` a
+ * second; lines past it are dropped and counted, and the count is logged
+ * with the next line let through.
+ */
+struct ic__js_bucket {
+    double tokens = 0;
+    uint64_t refill_ns = 0, dropped = 0;
+};
+void ic__js_bucket_init(ic__js_bucket *b, double burst, uint64_t now);
+/* True when a line may be written now; writes the "(N … dropped)" note first when lines were dropped. */
+bool ic__js_bucket_take(const struct ic_js_worker *w, ic__js_bucket *b, double burst, double per_sec, const char *what);
+
 struct ic_js_tenant {
     std::string name, path, dir, src;
     ic_js_kind_t kind;
@@ -85,9 +98,8 @@ struct ic_js_worker {
     int core = -1;
     uint64_t origin_ns = 0;
     double origin_wall_ms = 0;
-    /* console rate limit: a token bucket */
-    double log_tokens = 0;
-    uint64_t log_refill_ns = 0, log_dropped = 0;
+    /* Rate limits on what the tenant makes us write to stderr: its console lines, and the runtime's lines about its errors. */
+    ic__js_bucket console_log, error_log;
     /* scratch for responses */
     std::string scratch;
     std::vector<const char *> lines;

@@ -144,23 +144,9 @@ static void n_log(const v8::FunctionCallbackInfo<v8::Value> &args)
     v8::Isolate *isolate = args.GetIsolate();
     ic_js_worker *w = worker_of(args);
     int level = args[0]->Int32Value(isolate->GetCurrentContext()).FromMaybe(1);
-    /* A token bucket: 200 lines of burst, 100 lines a second after that. */
-    uint64_t now = ic_clock_ns();
-    w->log_tokens += (double)(now - w->log_refill_ns) * 100e-9;
-    if (w->log_tokens > 200)
-        w->log_tokens = 200;
-    w->log_refill_ns = now;
-    if (w->log_tokens < 1) {
-        w->log_dropped++;
+    /* 200 lines of burst, 100 lines a second after that. */
+    if (!ic__js_bucket_take(w, &w->console_log, 200, 100, "console"))
         return;
-    }
-    w->log_tokens -= 1;
-    if (w->log_dropped) {
-        char note[96];
-        int n = snprintf(note, sizeof(note), "(%llu console lines dropped: over 100 lines/s)", (unsigned long long)w->log_dropped);
-        ic__js_log_line(w, 2, note, (size_t)n);
-        w->log_dropped = 0;
-    }
     v8::String::Utf8Value msg(isolate, args[1]);
     ic__js_log_line(w, level, *msg ? *msg : "", *msg ? (size_t)msg.length() : 0);
 }

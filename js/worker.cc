@@ -154,9 +154,45 @@ void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t l
     (void)r;
 }
 
-static void log_fmt(const ic_js_worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void log_fmt(const ic_js_worker *w, int level, const char *fmt, ...)
+void ic__js_bucket_init(ic__js_bucket *b, double burst, uint64_t now)
 {
+    b->tokens = burst;
+    b->refill_ns = now;
+    b->dropped = 0;
+}
+
+bool ic__js_bucket_take(const ic_js_worker *w, ic__js_bucket *b, double burst, double per_sec, const char *what)
+{
+    uint64_t now = ic_clock_ns();
+    b->tokens += (double)(now - b->refill_ns) * per_sec * 1e-9;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->refill_ns = now;
+    if (b->tokens < 1) {
+        b->dropped++;
+        return false;
+    }
+    b->tokens -= 1;
+    if (b->dropped) {
+        char note[128];
+        int n = snprintf(note, sizeof(note), "(%llu %s lines dropped: over %.0f lines/s)", (unsigned long long)b->dropped, what,
+                         per_sec);
+        ic__js_log_line(w, 2, note, (size_t)n);
+        b->dropped = 0;
+    }
+    return true;
+}
+
+/*
+ * The runtime's lines about a tenant's errors (exceptions, limits): a
+ * tenant that fails on every request must not flood the log either, so
+ * they have their own bucket: 50 lines of burst, then 10 a second.
+ */
+static void log_fmt(ic_js_worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void log_fmt(ic_js_worker *w, int level, const char *fmt, ...)
+{
+    if (!ic__js_bucket_take(w, &w->error_log, 50, 10, "error"))
+        return;
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -867,8 +903,8 @@ int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **o
     struct timeval tv;
     gettimeofday(&tv, nullptr);
     w->origin_wall_ms = (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
-    w->log_tokens = 200;
-    w->log_refill_ns = w->origin_ns;
+    ic__js_bucket_init(&w->console_log, 200, w->origin_ns);
+    ic__js_bucket_init(&w->error_log, 50, w->origin_ns);
     v8::Isolate *isolate = w->isolate;
     int ret;
     {

@@ -30,6 +30,7 @@ static struct {
     int ret[4];
     char err[4][1024];
     unsigned outstanding;
+    unsigned status500; /* answers with status 500, in all */
     ic_timer_t later;
     void (*then)(void);
 } T;
@@ -64,6 +65,7 @@ static void t_done(void *arg, const ic_js_response_t *res)
 {
     struct t_resp *r = arg;
     r->status = res->status;
+    T.status500 += res->status == 500;
     r->len = res->len < sizeof(r->body) - 1 ? res->len : sizeof(r->body) - 1;
     memcpy(r->body, res->body, r->len);
     r->body[r->len] = '\0';
@@ -485,7 +487,34 @@ Test(worker, pool_keeps_workers_warm_evicts_lru_and_recycles_broken_ones, .timeo
     cr_assert_leq(t_pool_st[1].workers, 2);
 }
 
-/* ---- console flood ------------------------------------------------------------------------------------ */
+/* ---- log floods ------------------------------------------------------------------------------------ */
+
+/* Runs start with fd 2 caught in a file; returns what was written there (free it). */
+static char *t_run_js_catching_stderr(void (*start)(void *))
+{
+    char path[] = "/tmp/isocore-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    t_run_js(start);
+    dup2(saved, 2);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)size + 1);
+    cr_assert_eq(pread(fd, text, (size_t)size, 0), size);
+    close(fd);
+    unlink(path);
+    return text;
+}
+
+static int t_count(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+        n++;
+    return n;
+}
 
 static void s_flood(void *arg)
 {
@@ -504,28 +533,36 @@ Test(worker, console_flood_is_rate_limited, .timeout = 60)
                            " return new Response('flooded'); } };",
                            NULL);
     /* The worker writes its lines to fd 2: catch them in a file for this test. */
-    char path[] = "/tmp/isocore-flood-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    int saved = dup(2);
-    dup2(fd, 2);
-    t_run_js(s_flood);
-    dup2(saved, 2);
-    close(saved);
-    off_t size = lseek(fd, 0, SEEK_END);
-    char *text = calloc(1, (size_t)size + 1);
-    cr_assert_eq(pread(fd, text, (size_t)size, 0), size);
-    close(fd);
-    unlink(path);
-    int lines = 0, notes = 0;
-    for (char *p = text; (p = strstr(p, "[flood core 0] log: line ")) != NULL; p++)
-        lines++;
-    for (char *p = text; (p = strstr(p, "console lines dropped")) != NULL; p++)
-        notes++;
+    char *text = t_run_js_catching_stderr(s_flood);
+    int lines = t_count(text, "[flood core 0] log: line "), notes = t_count(text, "console lines dropped");
     free(text);
     cr_assert_str_eq(T.r[0].body, "flooded");
     cr_assert_str_eq(T.r[1].body, "flooded");
     cr_log_info("console flood: 20,000 lines asked, %d written, %d notes of dropped lines", lines, notes);
     cr_assert_geq(lines, 200, "the burst of 200 lines is written");
     cr_assert_lt(lines, 400, "the flood is not rate-limited");
+}
+
+/* A tenant that throws on every request: every request gets its 500, but the runtime's error lines are rate-limited too. */
+static void s_throw_flood(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    for (int i = 0; i < 2000; i++)
+        t_fetch(0, 0, "GET", "/throw", NULL, NULL);
+}
+
+Test(worker, error_flood_is_rate_limited, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("thrower", "hostile.js", NULL, NULL);
+    char *text = t_run_js_catching_stderr(s_throw_flood);
+    int lines = t_count(text, "[thrower core 0] error: uncaught exception"), notes = t_count(text, "error lines dropped");
+    free(text);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.status500, 2000, "every request answered 500");
+    cr_log_info("error flood: 2,000 exceptions, %d lines written, %d notes of dropped lines", lines, notes);
+    cr_assert_geq(lines, 50, "the burst of 50 lines is written");
+    cr_assert_lt(lines, 100, "the runtime's error lines are not rate-limited");
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/soak.sh: a long run of mixed load over 100 tenants, with errors and
+# limits firing, watching the server's memory and descriptors.
+#
+#   bench/soak.sh [minutes] [rate]      (default 10 minutes at 4,000 requests/s)
+#
+# `isocore serve --config` with 95 tenants on two reactors (CPUs 0-1,
+# pinned), every tenant running bench/soak/tenant.js with its own MODE:
+#   t<i>, i mod 10 = 0-4  plain JSON answers      5  console.log (rate-limited)
+#                    6    awaits a 1 ms timer    7  throws on every request: 500
+#                    8    1 request in 50 loops into the CPU limit (20 ms): 503
+#                    9    keeps 80 KB per request until its 16 MB heap limit: 503, isolate recycled
+# icload (CPU 1) sends an open loop over Host t0 … t99.example.com with
+# Zipf(1.0) popularity: t95 … t99 have no worker, so 404s as well. Every
+# 10 s: the server's RSS (VmRSS), its open descriptors, its warm isolates
+# and the requests answered so far. At the end: the status mix, the errors
+# icload saw, growth of RSS and fds from the end of the first minute (the
+# warm-up: every isolate created, buffers and pools at their size) to the
+# end, and the server's exit status after SIGTERM.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+minutes=${1:-10}
+rate=${2:-4000}
+bin=$root/build/bin/isocore
+icload=$root/build/bin/icload
+port=18120
+admin=18121
+for tool in curl taskset; do
+    command -v $tool >/dev/null || { echo "bench/soak.sh: needs $tool"; exit 0; }
+done
+[ -x "$bin" ] && [ -x "$icload" ] || { echo "bench/soak.sh: build first (./tools/setup.sh)"; exit 1; }
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" && wait "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+modes=(plain plain plain plain plain log timer throw cpu leak)
+{
+    echo "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": $port}, \"admin\": {\"host\": \"127.0.0.1\", \"port\": $admin},"
+    echo " \"limits\": {\"cpu_ms\": 20, \"wall_ms\": 5000, \"heap_mb\": 16}, \"workers\": ["
+    for i in $(seq 0 94); do
+        [ "$i" -gt 0 ] && echo ","
+        echo "{\"name\": \"t$i\", \"module\": \"$root/bench/soak/tenant.js\", \"routes\": [\"t$i.example.com\"],"
+        echo " \"env\": {\"NAME\": \"t$i\", \"MODE\": \"${modes[$((i % 10))]}\"}}"
+    done
+    echo "]}"
+} >"$tmp/soak.json"
+
+metric() { # name -> sum over cores
+    curl -s http://127.0.0.1:$admin/metrics | awk -v m="$1" '$1 ~ "^"m"\\{" {s += $2} END {print s + 0}'
+}
+
+echo "# isocore bench/soak: ${minutes} min, open loop ${rate} requests/s over 100 hosts (95 tenants), Zipf(1.0)"
+echo "# server: 2 reactors on CPUs 0-1; icload on CPU 1; $($bin version); $(uname -r); $(date -u +%FT%TZ)"
+taskset -c 0,1 "$bin" serve --config "$tmp/soak.json" 2>"$tmp/server.err" &
+pid=$!
+for i in $(seq 100); do curl -s -o /dev/null -H "Host: t0.example.com" http://127.0.0.1:$port/ && break; sleep 0.1; done
+secs=$((minutes * 60))
+taskset -c 1 "$icload" --json -R "$rate" -d "$secs" -c 64 --hosts 100 --zipf 1.0 "http://127.0.0.1:$port/soak" >"$tmp/load.json" 2>&1 &
+lpid=$!
+
+echo
+echo "| t (s) | RSS (MiB) | fds | isolates | answered |"
+echo "|---|---|---|---|---|"
+samples=$tmp/samples
+: >"$samples"
+t=0
+while [ $t -le $secs ] && kill -0 $lpid 2>/dev/null; do
+    rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+    fds=$(ls /proc/$pid/fd | wc -l)
+    iso=$(metric isocore_isolates)
+    req=$(metric isocore_requests_total)
+    echo "$t $rss $fds $iso $req" >>"$samples"
+    # A row a minute in the table; every sample (10 s) in the figures below.
+    [ $((t % 60)) -eq 0 ] && awk -v t=$t -v r="$rss" -v f="$fds" -v i="$iso" -v q="$req" 'BEGIN { printf "| %d | %.1f | %d | %d | %d |\n", t, r / 1024, f, i, q }'
+    sleep 10 # the sampling period of a benchmark, not a synchronisation
+    t=$((t + 10))
+done
+wait $lpid
+# Before the server goes: outcomes by kind of tenant, and the isolates created in all.
+curl -s http://127.0.0.1:$admin/metrics >"$tmp/metrics.txt"
+kill -TERM $pid
+wait $pid
+status=$?
+pid=
+echo
+echo "server exit status after SIGTERM: $status"
+echo
+echo "icload: $(cat "$tmp/load.json")"
+echo
+awk 'NR == FNR { if ($1 >= 60 && !warm) { warm = 1; r0 = $2; f0 = $3 } if ($1 >= 60) { if ($2 > rmax) rmax = $2; if ($2 < rmin || !rmin) rmin = $2; if ($3 > fmax) fmax = $3; if ($3 < fmin || !fmin) fmin = $3; r1 = $2; f1 = $3; t1 = $1 } }
+     END { printf "after warm-up (60 s … %d s): RSS %.1f → %.1f MiB (min %.1f, max %.1f; %+.2f MiB), fds %d → %d (min %d, max %d)\n",
+           t1, r0 / 1024, r1 / 1024, rmin / 1024, rmax / 1024, (r1 - r0) / 1024, f0, f1, fmin, fmax }' "$samples"
+echo
+echo "| tenants | ok | exception (500) | limit (503) | timeout (504) |"
+echo "|---|---|---|---|---|"
+awk -v modes="${modes[*]}" 'BEGIN { split(modes, m, " ") }
+     /^isocore_tenant_requests_total/ { match($0, /tenant="t[0-9]+"/); i = substr($0, RSTART + 9, RLENGTH - 10) + 0
+       match($0, /outcome="[a-z_0-9]+"/); o = substr($0, RSTART + 9, RLENGTH - 10); k = m[i % 10 + 1]; n[k, o] += $2; kinds[k] = 1 }
+     END { for (k in kinds) printf "| %s | %d | %d | %d | %d |\n", k, n[k, "ok"], n[k, "exception"], n[k, "limit_503"], n[k, "timeout_504"] }' \
+    "$tmp/metrics.txt" | sort
+echo
+echo "isolates created in all: $(awk '/^isocore_isolates_created_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt"); 404s (no such tenant): $(awk '/^isocore_not_found_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt")"
+echo "server log: $(grep -c 'CPU time limit' "$tmp/server.err") CPU-limit lines, $(grep -c 'heap limit\|memory limit' "$tmp/server.err") memory-limit lines, $(grep -c 'uncaught exception' "$tmp/server.err") uncaught exceptions, $(grep -c 'soak: a log line' "$tmp/server.err") console lines kept"
