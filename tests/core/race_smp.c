@@ -51,6 +51,22 @@ static unsigned long racy_count; /* bumped by every core, unsynchronised, with -
         }                                                                                                                          \
     } while (0)
 
+/* CORES quiet reactors running start, with ISOCORE_FAULTS set to faults (or unset). */
+static ic_reactor_config_t config(const char *faults, void (*start)(void *))
+{
+    if (faults)
+        setenv("ISOCORE_FAULTS", faults, 1);
+    else
+        unsetenv("ISOCORE_FAULTS");
+    ic_reactor_config_t cfg;
+    ic_reactor_config_init(&cfg);
+    cfg.cores = CORES;
+    cfg.quiet = true;
+    cfg.handle_signals = false;
+    cfg.on_start = start;
+    return cfg;
+}
+
 /* ---- rounds 1 and 2: all-to-all with order checks -------------------------------------------- */
 
 struct later {
@@ -140,20 +156,11 @@ static void all_to_all(const char *name, ic_doorbell_t bell, unsigned smp_ring, 
 {
     memset(&A, 0, sizeof(A));
     atomic_store(&A.pairs_left, CORES * (CORES - 1));
-    if (faults)
-        setenv("ISOCORE_FAULTS", faults, 1);
-    else
-        unsetenv("ISOCORE_FAULTS");
-    ic_reactor_config_t cfg;
-    ic_reactor_config_init(&cfg);
-    cfg.cores = CORES;
-    cfg.quiet = true;
-    cfg.handle_signals = false;
+    ic_reactor_config_t cfg = config(faults, a_start);
     cfg.spin_us = 0;
     cfg.doorbell = bell;
     if (smp_ring)
         cfg.smp_ring = smp_ring;
-    cfg.on_start = a_start;
     int ret = ic_reactor_run(&cfg);
     CHECK(ret == 0, "%s: ic_reactor_run: %s", name, ic_strerror(ret));
     CHECK(atomic_load(&A.errors) == 0, "%s: %llu order or submit errors", name, (unsigned long long)atomic_load(&A.errors));
@@ -231,13 +238,7 @@ static void s_stop(void *arg)
 static void stop_under_traffic(void)
 {
     memset(&S, 0, sizeof(S));
-    unsetenv("ISOCORE_FAULTS");
-    ic_reactor_config_t cfg;
-    ic_reactor_config_init(&cfg);
-    cfg.cores = CORES;
-    cfg.quiet = true;
-    cfg.handle_signals = false;
-    cfg.on_start = s_start;
+    ic_reactor_config_t cfg = config(NULL, s_start);
     cfg.on_stop = s_stop;
     int ret = ic_reactor_run(&cfg);
     CHECK(ret == 0, "stop: ic_reactor_run: %s", ic_strerror(ret));

@@ -59,17 +59,6 @@ static void remove_config(void)
     rmdir(dir);
 }
 
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-    socklen_t sl = sizeof(sa);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 struct t_proc {
     pid_t pid;
     int err; /* its stderr */
@@ -80,22 +69,13 @@ static struct t_proc t_server(const char *faults)
 {
     const char *bin = getenv("ISOCORE_BIN");
     cr_assert(bin, "run through ctest (ISOCORE_BIN)");
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    struct t_proc s = {fork(), p[0]};
-    cr_assert_geq(s.pid, 0);
-    if (s.pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        close(p[1]);
-        setenv("ISOCORE_FAULTS", faults, 1);
-        execl(bin, "isocore", "serve", "--config", cfg_path, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    static char env[256];
+    snprintf(env, sizeof(env), "ISOCORE_FAULTS=%s", faults);
+    const char *argv[] = {bin, "serve", "--config", cfg_path, NULL};
+    struct t_proc s;
+    s.pid = t_spawn(argv, env, &s.err);
     return s;
 }
-
 /* Reads the server's stderr until a line containing `want` (true), or until it closes (false); lines go to log. */
 static bool t_wait_line(struct t_proc *s, const char *want, char *log, size_t cap)
 {
@@ -130,20 +110,11 @@ static int t_reap(struct t_proc *s, char *log, size_t cap)
     return st;
 }
 
-static double t_num(const char *json, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof(k), "\"%s\":", key);
-    const char *p = strstr(json, k);
-    cr_assert(p, "no %s in %s", key, json);
-    return strtod(p + strlen(k), NULL);
-}
-
 Test(faults, every_kind_at_once_every_request_answered, .timeout = 300, .fini = remove_config)
 {
     const char *icload = getenv("ISOCORE_ICLOAD");
     cr_assert(icload, "run through ctest (ISOCORE_ICLOAD)");
-    unsigned port = free_port();
+    unsigned port = t_free_port();
     write_config(port);
     struct t_proc s = t_server(all_faults);
     static char log[1 << 16];
@@ -165,12 +136,12 @@ Test(faults, every_kind_at_once_every_request_answered, .timeout = 300, .fini = 
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "server exit status %d: %s", st, log);
 
     /* Every request answered: 2xx and 5xx (only 503s are made by the faults) add up to what was sent. */
-    double ok = t_num(out, "2xx"), failed = t_num(out, "5xx");
-    cr_assert_eq(t_num(out, "connect"), 0, "%s", out);
-    cr_assert_eq(t_num(out, "protocol"), 0, "%s", out);
-    cr_assert_eq(t_num(out, "lost"), 0, "%s", out);
+    double ok = t_json_num(out, "2xx"), failed = t_json_num(out, "5xx");
+    cr_assert_eq(t_json_num(out, "connect"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "protocol"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "lost"), 0, "%s", out);
     cr_assert_eq(ok + failed, 20000, "%s", out);
-    cr_assert_eq(t_num(out, "4xx"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "4xx"), 0, "%s", out);
     cr_assert_gt(failed, 0, "no 503 although allocations and isolates failed: %s", out);
     cr_assert_gt(ok, failed, "%s", out);
 
@@ -188,7 +159,7 @@ Test(faults, every_kind_at_once_every_request_answered, .timeout = 300, .fini = 
 
 Test(faults, malformed_spec_refused_at_start, .timeout = 60, .fini = remove_config)
 {
-    write_config(free_port());
+    write_config(t_free_port());
     static const char *const bad[][2] = {
         {"alloc=2", "alloc=2: expected a probability from 0 to 1"},
         {"nosuch=0.1", "unknown fault 'nosuch'"},

@@ -30,20 +30,11 @@ struct t_proc {
 /* Starts `isocore serve --static TEXT --port P --cores 1` and waits for its "serving" line. */
 static struct t_proc t_server(const char *bin, const char *text, unsigned port)
 {
-    int p[2];
-    cr_assert_eq(pipe(p), 0);
-    struct t_proc s = {fork(), p[0]};
-    cr_assert_geq(s.pid, 0);
-    if (s.pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        close(p[1]);
-        char ps[16];
-        snprintf(ps, sizeof(ps), "%u", port);
-        execl(bin, "isocore", "serve", "--static", text, "--port", ps, "--cores", "1", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%u", port);
+    const char *argv[] = {bin, "serve", "--static", text, "--port", ps, "--cores", "1", NULL};
+    struct t_proc s;
+    s.pid = t_spawn(argv, NULL, &s.err);
     char line[512];
     size_t n = 0;
     while (n < sizeof(line) - 1 && read(s.err, line + n, 1) == 1 && line[n] != '\n')
@@ -71,27 +62,11 @@ static unsigned long long t_reap(struct t_proc *s)
     return strtoull(p + 9, NULL, 10);
 }
 
-static double t_num(const char *json, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof(k), "\"%s\":", key);
-    const char *p = strstr(json, k);
-    cr_assert(p, "no %s in %s", key, json);
-    return strtod(p + strlen(k), NULL);
-}
-
 Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
 {
     const char *bin = getenv("ISOCORE_BIN"), *icload = getenv("ISOCORE_ICLOAD");
     cr_assert(bin && icload, "run through ctest (ISOCORE_BIN, ISOCORE_ICLOAD)");
-    /* A free port: bind one, read it, close it. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-    socklen_t sl = sizeof(sa);
-    bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    unsigned port = ntohs(sa.sin_port);
+    unsigned port = t_free_port();
 
     struct t_proc a = t_server(bin, "A", port);
     char cmd[512];
@@ -116,13 +91,13 @@ Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
     kill(b.pid, SIGTERM);
     unsigned long long served_b = t_reap(&b);
 
-    double requests = t_num(out, "requests");
+    double requests = t_json_num(out, "requests");
     cr_assert_gt(requests, 5800, "%s", out);
-    cr_assert_eq(t_num(out, "2xx"), requests, "%s", out);
-    cr_assert_eq(t_num(out, "connect"), 0, "%s", out);
-    cr_assert_eq(t_num(out, "protocol"), 0, "%s", out);
-    cr_assert_eq(t_num(out, "lost"), 0, "%s", out);
-    cr_assert_eq(t_num(out, "dropped"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "2xx"), requests, "%s", out);
+    cr_assert_eq(t_json_num(out, "connect"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "protocol"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "lost"), 0, "%s", out);
+    cr_assert_eq(t_json_num(out, "dropped"), 0, "%s", out);
     cr_assert_gt(served_a, 0);
     cr_assert_gt(served_b, 0, "B served nothing: the hand-over did not happen during the load");
     /* Requests still on their way when icload stopped reached B but were not counted: at most one per connection. */

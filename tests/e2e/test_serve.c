@@ -22,18 +22,6 @@ struct server {
     unsigned port;
 };
 
-/* A port that was free a moment ago (the server binds it next). */
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-    socklen_t len = sizeof(sa);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* Starts the binary on an example (or, with extra "--config", on the config file `example`) and waits for its "serving" line. */
 static void start(struct server *s, const char *example, const char *extra)
 {
@@ -44,7 +32,7 @@ static void start(struct server *s, const char *example, const char *extra)
         snprintf(path, sizeof(path), "%s", example);
     else
         snprintf(path, sizeof(path), "%s/examples/%s", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".", example);
-    s->port = free_port();
+    s->port = t_free_port();
     snprintf(port, sizeof(port), "%u", s->port);
     int p[2];
     cr_assert_eq(pipe(p), 0);

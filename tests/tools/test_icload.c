@@ -55,15 +55,6 @@ static int t_shell(char *out, size_t cap, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static double t_num(const char *json, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof(k), "\"%s\":", key);
-    const char *p = strstr(json, k);
-    cr_assert(p, "no %s in %s", key, json);
-    return strtod(p + strlen(k), NULL);
-}
-
 static unsigned long long t_server_requests(void)
 {
     ic_http_server_stats_t st;
@@ -107,20 +98,21 @@ static void c_counts(const char *icload, unsigned port)
     unsigned long long before = t_server_requests();
     int rc = t_shell(t_out, sizeof(t_out), "%s --json -c 8 -n 3000 http://127.0.0.1:%u/ 2>&1", icload, port);
     cr_assert_eq(rc, 0, "%s", t_out);
-    cr_assert_eq(t_num(t_out, "requests"), 3000);
-    cr_assert_eq(t_num(t_out, "2xx"), 3000);
+    cr_assert_eq(t_json_num(t_out, "requests"), 3000);
+    cr_assert_eq(t_json_num(t_out, "2xx"), 3000);
     cr_assert_eq(t_server_requests() - before, 3000, "the server counted %llu", t_server_requests() - before);
     /* Percentiles are ordered, between min and max. */
-    double min = t_num(t_out, "min"), p50 = t_num(t_out, "p50"), p90 = t_num(t_out, "p90"), p99 = t_num(t_out, "p99"),
-           p999 = t_num(t_out, "p99.9"), p9999 = t_num(t_out, "p99.99"), max = t_num(t_out, "max");
+    double min = t_json_num(t_out, "min"), p50 = t_json_num(t_out, "p50"), p90 = t_json_num(t_out, "p90"),
+           p99 = t_json_num(t_out, "p99"), p999 = t_json_num(t_out, "p99.9"), p9999 = t_json_num(t_out, "p99.99"),
+           max = t_json_num(t_out, "max");
     cr_assert(min > 0 && min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= p9999 && p9999 <= max, "%s", t_out);
-    cr_assert_eq(t_num(t_out, "protocol"), 0);
+    cr_assert_eq(t_json_num(t_out, "protocol"), 0);
 
     /* Pipelined: 8 in flight per connection, still exact. */
     before = t_server_requests();
     rc = t_shell(t_out, sizeof(t_out), "%s --json -c 4 -p 8 -n 4000 http://127.0.0.1:%u/ 2>&1", icload, port);
     cr_assert_eq(rc, 0, "%s", t_out);
-    cr_assert_eq(t_num(t_out, "requests"), 4000);
+    cr_assert_eq(t_json_num(t_out, "requests"), 4000);
     cr_assert_eq(t_server_requests() - before, 4000);
 }
 
@@ -134,9 +126,9 @@ static void c_rate(const char *icload, unsigned port)
     unsigned long long before = t_server_requests();
     int rc = t_shell(t_out, sizeof(t_out), "%s --json -c 4 -R 1000 -d 3 http://127.0.0.1:%u/ 2>&1", icload, port);
     cr_assert_eq(rc, 0, "%s", t_out);
-    double rps = t_num(t_out, "rps"), n = t_num(t_out, "requests");
+    double rps = t_json_num(t_out, "rps"), n = t_json_num(t_out, "requests");
     cr_assert(rps > 980 && rps < 1020, "open loop at 1000/s held %.1f/s", rps);
-    cr_assert_eq(t_num(t_out, "dropped"), 0);
+    cr_assert_eq(t_json_num(t_out, "dropped"), 0);
     /* Requests still in flight when it stopped reached the server but were not counted: at most one per connection. */
     unsigned long long served = t_server_requests() - before;
     cr_assert(served >= n && served <= n + 4, "server %llu, icload %.0f", served, n);
