@@ -91,9 +91,14 @@ echo "server exit status after SIGTERM: $status"
 echo
 echo "icload: $(cat "$tmp/load.json")"
 echo
-awk 'NR == FNR { if ($1 >= 60 && !warm) { warm = 1; r0 = $2; f0 = $3 } if ($1 >= 60) { if ($2 > rmax) rmax = $2; if ($2 < rmin || !rmin) rmin = $2; if ($3 > fmax) fmax = $3; if ($3 < fmin || !fmin) fmin = $3; r1 = $2; f1 = $3; t1 = $1 } }
-     END { printf "after warm-up (60 s … %d s): RSS %.1f → %.1f MiB (min %.1f, max %.1f; %+.2f MiB), fds %d → %d (min %d, max %d)\n",
-           t1, r0 / 1024, r1 / 1024, rmin / 1024, rmax / 1024, (r1 - r0) / 1024, f0, f1, fmin, fmax }' "$samples"
+# From the end of the first minute: first and last sample, range, and the least-squares slope (per 10 minutes).
+awk '$1 >= 60 { n++; t = $1 / 60; if (n == 1) { r0 = $2; f0 = $3; rmin = rmax = $2; fmin = fmax = $3 }
+                r1 = $2; f1 = $3; t1 = $1; if ($2 < rmin) rmin = $2; if ($2 > rmax) rmax = $2; if ($3 < fmin) fmin = $3; if ($3 > fmax) fmax = $3
+                st += t; stt += t * t; sr += $2; str += t * $2; sf += $3; stf += t * $3 }
+     END { if (n < 2) { print "too short to judge: run at least 2 minutes"; exit }
+           d = n * stt - st * st; kr = (n * str - st * sr) / d; kf = (n * stf - st * sf) / d
+           printf "after warm-up (60 s … %d s, %d samples): RSS %.1f → %.1f MiB (min %.1f, max %.1f), slope %+.2f MiB per 10 min;", t1, n, r0 / 1024, r1 / 1024, rmin / 1024, rmax / 1024, kr * 10 / 1024
+           printf " fds %d → %d (min %d, max %d), slope %+.2f per 10 min\n", f0, f1, fmin, fmax, kf * 10 }' "$samples"
 echo
 echo "| tenants | ok | exception (500) | limit (503) | timeout (504) |"
 echo "|---|---|---|---|---|"
@@ -104,4 +109,6 @@ awk -v modes="${modes[*]}" 'BEGIN { split(modes, m, " ") }
     "$tmp/metrics.txt" | sort
 echo
 echo "isolates created in all: $(awk '/^isocore_isolates_created_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt"); 404s (no such tenant): $(awk '/^isocore_not_found_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt")"
+echo
+echo "samples (t s, RSS KiB, fds, isolates, answered): $(awk '{printf "%s%s %s %s %s %s", (NR > 1 ? "; " : ""), $1, $2, $3, $4, $5}' "$samples")"
 echo "server log: $(grep -c 'CPU time limit' "$tmp/server.err") CPU-limit lines, $(grep -c 'heap limit\|memory limit' "$tmp/server.err") memory-limit lines, $(grep -c 'uncaught exception' "$tmp/server.err") uncaught exceptions, $(grep -c 'soak: a log line' "$tmp/server.err") console lines kept"

@@ -49,10 +49,8 @@ bool ic__fault_draw(enum ic__fault_kind kind)
     return true;
 }
 
-size_t ic__fault_send_len(size_t len)
+size_t ic__fault_cut(size_t len)
 {
-    if (len < 2 || !ic__fault(IC__FAULT_SHORT_SEND))
-        return len;
     return 1 + (size_t)(next() % (len - 1));
 }
 

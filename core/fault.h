@@ -6,7 +6,8 @@
  * named injection point fail with that probability (0 … 1). The points:
  *
  *   alloc       per-request allocations of io/, router/ and core/ messaging
- *               (connection state, buffers, forwarded requests, messages)
+ *               (HTTP and TCP connection state, HTTP buffers, forwarded
+ *               requests and responses, messages)
  *   ring_full   a core-to-core SPSC ring refuses a message (it waits in the
  *               sender's overflow queue)
  *   sq_full     the io_uring submission queue is full (submit, then retry)
@@ -67,8 +68,14 @@ static inline bool ic__fault(enum ic__fault_kind kind)
 #endif
 }
 
+/* A random length in [1, len), len > 1. */
+size_t ic__fault_cut(size_t len);
+
 /* A send of len bytes: len, or (when short_send fires and len > 1) a random length in [1, len). */
-size_t ic__fault_send_len(size_t len);
+static inline size_t ic__fault_send_len(size_t len)
+{
+    return len > 1 && ic__fault(IC__FAULT_SHORT_SEND) ? ic__fault_cut(len) : len;
+}
 
 /*
  * When `kind` fires: completes op with `err` on a later loop turn instead of

@@ -77,18 +77,22 @@ struct io_uring *ic_reactor_ring(void)
 }
 
 /* Returns a free SQE; submits first when the SQ is full. The SQ cannot stay full after a submit. */
-static struct io_uring_sqe *get_sqe(struct ic__reactor *r)
+/* The full-queue path, out of line: what is queued is submitted mid-turn, then there is room. */
+static __attribute__((noinline)) struct io_uring_sqe *get_sqe_after_submit(struct ic__reactor *r)
 {
-    /* An injected "SQ full" takes the full-queue path: what is queued is submitted mid-turn. */
-    if (ic__fault(IC__FAULT_SQ_FULL))
-        io_uring_submit(&r->ring);
+    io_uring_submit(&r->ring);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-    if (!sqe) {
-        io_uring_submit(&r->ring);
-        sqe = io_uring_get_sqe(&r->ring);
-        assert(sqe);
-    }
+    assert(sqe);
     return sqe;
+}
+
+static inline __attribute__((always_inline)) struct io_uring_sqe *get_sqe(struct ic__reactor *r)
+{
+    /* An injected "SQ full" takes the full-queue path. */
+    if (ic__fault(IC__FAULT_SQ_FULL))
+        return get_sqe_after_submit(r);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    return sqe ? sqe : get_sqe_after_submit(r);
 }
 
 struct io_uring_sqe *ic_reactor_sqe(ic_op_t *op)

@@ -287,10 +287,9 @@ static void arm_timer(struct conn *c, unsigned ms)
 }
 
 /* Ensures buffer *b (capacity *cap) can hold need bytes. Returns false on allocation failure. */
-static bool reserve(char **b, size_t *cap, size_t need)
+/* reserve()'s slow path: out of line, so that the common case (it fits) stays a compare in its callers. */
+static __attribute__((noinline)) bool grow(char **b, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return true;
     size_t n = *cap ? *cap : 4096;
     while (n < need)
         n *= 2;
@@ -300,6 +299,11 @@ static bool reserve(char **b, size_t *cap, size_t need)
     *b = p;
     *cap = n;
     return true;
+}
+
+static inline bool reserve(char **b, size_t *cap, size_t need)
+{
+    return need <= *cap || grow(b, cap, need);
 }
 
 static void send_done(ic_op_t *op, int res, unsigned flags);
