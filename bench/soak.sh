@@ -12,8 +12,10 @@
 #                    9    keeps 80 KB per request until its 16 MB heap limit: 503, isolate recycled
 # icload (CPU 1) sends an open loop over Host t0 … t99.example.com with
 # Zipf(1.0) popularity: t95 … t99 have no worker, so 404s as well. Every
-# 10 s: the server's RSS (VmRSS), its open descriptors, its warm isolates
-# and the requests answered so far. At the end: the status mix, the errors
+# 10 s: the server's RSS (VmRSS), what malloc has handed out and not got
+# back (/metrics isocore_malloc_in_use_bytes: RSS that grows while this
+# stays flat is fragmentation or V8's own heaps, not a leak of ours), its
+# open descriptors, its warm isolates and the requests answered so far. At the end: the status mix, the errors
 # icload saw, growth of RSS and fds from the end of the first minute (the
 # warm-up: every isolate created, buffers and pools at their size) to the
 # end, and the server's exit status after SIGTERM.
@@ -37,7 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-modes=(plain plain plain plain plain log timer throw cpu leak)
+# SOAK_MODES overrides the ten modes (for example without "leak", to see memory without isolate recycling).
+modes=(${SOAK_MODES:-plain plain plain plain plain log timer throw cpu leak})
 {
     echo "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": $port}, \"admin\": {\"host\": \"127.0.0.1\", \"port\": $admin},"
     echo " \"limits\": {\"cpu_ms\": 20, \"wall_ms\": 5000, \"heap_mb\": 16}, \"workers\": ["
@@ -53,6 +56,10 @@ metric() { # name -> sum over cores
     curl -s http://127.0.0.1:$admin/metrics | awk -v m="$1" '$1 ~ "^"m"\\{" {s += $2} END {print s + 0}'
 }
 
+gauge() { # name of an unlabelled gauge -> its value
+    curl -s http://127.0.0.1:$admin/metrics | awk -v m="$1" '$1 == m {print $2}'
+}
+
 echo "# isocore bench/soak: ${minutes} min, open loop ${rate} requests/s over 100 hosts (95 tenants), Zipf(1.0)"
 echo "# server: 2 reactors on CPUs 0-1; icload on CPU 1; $($bin version); $(uname -r); $(date -u +%FT%TZ)"
 taskset -c 0,1 "$bin" serve --config "$tmp/soak.json" 2>"$tmp/server.err" &
@@ -63,8 +70,8 @@ taskset -c 1 "$icload" --json -R "$rate" -d "$secs" -c 64 --hosts 100 --zipf 1.0
 lpid=$!
 
 echo
-echo "| t (s) | RSS (MiB) | fds | isolates | answered |"
-echo "|---|---|---|---|---|"
+echo "| t (s) | RSS (MiB) | malloc in use (MiB) | fds | isolates | answered |"
+echo "|---|---|---|---|---|---|"
 samples=$tmp/samples
 : >"$samples"
 t=0
@@ -73,9 +80,10 @@ while [ $t -le $secs ] && kill -0 $lpid 2>/dev/null; do
     fds=$(ls /proc/$pid/fd | wc -l)
     iso=$(metric isocore_isolates)
     req=$(metric isocore_requests_total)
-    echo "$t $rss $fds $iso $req" >>"$samples"
+    heap=$(( $(gauge isocore_malloc_in_use_bytes) / 1024 ))
+    echo "$t $rss $fds $iso $req $heap" >>"$samples"
     # A row a minute in the table; every sample (10 s) in the figures below.
-    [ $((t % 60)) -eq 0 ] && awk -v t=$t -v r="$rss" -v f="$fds" -v i="$iso" -v q="$req" 'BEGIN { printf "| %d | %.1f | %d | %d | %d |\n", t, r / 1024, f, i, q }'
+    [ $((t % 60)) -eq 0 ] && awk -v t=$t -v r="$rss" -v h="$heap" -v f="$fds" -v i="$iso" -v q="$req" 'BEGIN { printf "| %d | %.1f | %.1f | %d | %d | %d |\n", t, r / 1024, h / 1024, f, i, q }'
     sleep 10 # the sampling period of a benchmark, not a synchronisation
     t=$((t + 10))
 done
@@ -92,13 +100,16 @@ echo
 echo "icload: $(cat "$tmp/load.json")"
 echo
 # From the end of the first minute: first and last sample, range, and the least-squares slope (per 10 minutes).
-awk '$1 >= 60 { n++; t = $1 / 60; if (n == 1) { r0 = $2; f0 = $3; rmin = rmax = $2; fmin = fmax = $3 }
-                r1 = $2; f1 = $3; t1 = $1; if ($2 < rmin) rmin = $2; if ($2 > rmax) rmax = $2; if ($3 < fmin) fmin = $3; if ($3 > fmax) fmax = $3
-                st += t; stt += t * t; sr += $2; str += t * $2; sf += $3; stf += t * $3 }
-     END { if (n < 2) { print "too short to judge: run at least 2 minutes"; exit }
-           d = n * stt - st * st; kr = (n * str - st * sr) / d; kf = (n * stf - st * sf) / d
-           printf "after warm-up (60 s … %d s, %d samples): RSS %.1f → %.1f MiB (min %.1f, max %.1f), slope %+.2f MiB per 10 min;", t1, n, r0 / 1024, r1 / 1024, rmin / 1024, rmax / 1024, kr * 10 / 1024
-           printf " fds %d → %d (min %d, max %d), slope %+.2f per 10 min\n", f0, f1, fmin, fmax, kf * 10 }' "$samples"
+trend() { # column label divisor unit
+    awk -v c="$1" -v label="$2" -v d="$3" -v u="$4" '$1 >= 60 { n++; t = $1 / 60; v = $c / d; if (n == 1) { v0 = lo = hi = v }
+            v1 = v; t1 = $1; if (v < lo) lo = v; if (v > hi) hi = v; st += t; stt += t * t; sv += v; stv += t * v }
+        END { if (n < 2) { print label ": too short to judge (run at least 2 minutes)"; exit }
+              k = (n * stv - st * sv) / (n * stt - st * st)
+              printf "%s (60 s … %d s, %d samples): %.1f → %.1f%s (min %.1f, max %.1f), slope %+.2f%s per 10 min\n", label, t1, n, v0, v1, u, lo, hi, k * 10, u }' "$samples"
+}
+trend 2 "RSS" 1024 " MiB"
+trend 6 "malloc in use" 1024 " MiB"
+trend 3 "open fds" 1 ""
 echo
 echo "| tenants | ok | exception (500) | limit (503) | timeout (504) |"
 echo "|---|---|---|---|---|"
@@ -110,5 +121,5 @@ awk -v modes="${modes[*]}" 'BEGIN { split(modes, m, " ") }
 echo
 echo "isolates created in all: $(awk '/^isocore_isolates_created_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt"); 404s (no such tenant): $(awk '/^isocore_not_found_total\{/ {s += $2} END {print s + 0}' "$tmp/metrics.txt")"
 echo
-echo "samples (t s, RSS KiB, fds, isolates, answered): $(awk '{printf "%s%s %s %s %s %s", (NR > 1 ? "; " : ""), $1, $2, $3, $4, $5}' "$samples")"
+echo "samples (t s, RSS KiB, fds, isolates, answered, malloc in use KiB): $(awk '{printf "%s%s %s %s %s %s %s", (NR > 1 ? "; " : ""), $1, $2, $3, $4, $5, $6}' "$samples")"
 echo "server log: $(grep -c 'CPU time limit' "$tmp/server.err") CPU-limit lines, $(grep -c 'heap limit\|memory limit' "$tmp/server.err") memory-limit lines, $(grep -c 'uncaught exception' "$tmp/server.err") uncaught exceptions, $(grep -c 'soak: a log line' "$tmp/server.err") console lines kept"

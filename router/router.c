@@ -22,6 +22,7 @@
  * client gets 503 with Retry-After.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -747,6 +748,15 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         double up = st.started_ns ? (double)(ic_clock_ns() - st.started_ns) : 0;
         put(&t, "isocore_loop_busy_ratio{core=\"%u\"} %.4f\n", c, up > 0 ? 1.0 - (double)st.sleep_ns / up : 0.0);
     }
+    /* Process-wide: malloc's view (V8's heaps are mmap'd and not in it; its ArrayBuffer backing stores are). */
+    struct mallinfo2 mi = mallinfo2();
+    put(&t,
+        "# HELP isocore_malloc_in_use_bytes Bytes allocated with malloc and not freed, all threads (glibc mallinfo2 uordblks + "
+        "hblkhd).\n"
+        "# TYPE isocore_malloc_in_use_bytes gauge\nisocore_malloc_in_use_bytes %zu\n"
+        "# HELP isocore_malloc_free_bytes Free bytes malloc holds in its arenas (fragmentation; mallinfo2 fordblks).\n"
+        "# TYPE isocore_malloc_free_bytes gauge\nisocore_malloc_free_bytes %zu\n",
+        mi.uordblks + mi.hblkhd, mi.fordblks);
     put(&t, "# HELP isocore_tenant_requests_total Requests run for the tenant, by outcome (merged over cores).\n"
             "# TYPE isocore_tenant_requests_total counter\n");
     for (unsigned w = 0; w < r->cfg->nworkers; w++) {

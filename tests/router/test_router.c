@@ -278,6 +278,9 @@ Test(router, tenants_run_on_their_owner_core_and_pipelined_answers_keep_their_or
     cr_assert(strstr(R.metrics, "isocore_tenant_requests_total{tenant=\"alpha\",outcome=\"ok\"} 80"), "%s", R.metrics);
     cr_assert(strstr(R.metrics, "isocore_tenant_latency_seconds{tenant=\"delta\",quantile=\"0.99\"}"), "%s", R.metrics);
     cr_assert(strstr(R.metrics, "isocore_forwarded_out_total{core=\"1\"}"), "%s", R.metrics);
+    const char *heap = strstr(R.metrics, "\nisocore_malloc_in_use_bytes ");
+    cr_assert(heap, "%s", R.metrics);
+    cr_assert_gt(strtoull(heap + strlen("\nisocore_malloc_in_use_bytes "), NULL, 10), 0);
 }
 
 static void c_spread(unsigned port)
