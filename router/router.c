@@ -581,8 +581,14 @@ static void fwd_done(void *arg, int status)
         respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
         latency(r, f->tenant, f->t0);
     }
+    /*
+     * The response memory goes home to be freed. If no message can be had
+     * (the reactors are exiting, or there is no memory for one), it is freed
+     * here instead: glibc allows that, but it breaks the rule that memory is
+     * freed on the core that allocated it (a known gap, see docs/reliability.md).
+     */
     if (f->rbuf_owned && f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
-        free(f->rbuf); /* the reactors are exiting: no owner to send it to */
+        free(f->rbuf);
     if (f->buf != f->small_req)
         free(f->buf);
     free(f);
