@@ -223,9 +223,13 @@ unsigned ic__smp_drain(struct ic__reactor *r)
             } else {
                 assert(m->origin == r->id);
                 r->outstanding--;
-                if (m->done)
-                    m->done(m->arg, m->status);
+                ic_smp_done_cb done = m->done;
+                void *arg = m->arg;
+                int status = m->status;
+                /* Recycled before done runs: one message submitted from done finds it free (no allocation to fail). */
                 msg_free(r, m);
+                if (done)
+                    done(arg, status);
             }
         }
         total += k;

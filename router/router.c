@@ -582,10 +582,10 @@ static void fwd_done(void *arg, int status)
         latency(r, f->tenant, f->t0);
     }
     /*
-     * The response memory goes home to be freed. If no message can be had
-     * (the reactors are exiting, or there is no memory for one), it is freed
-     * here instead: glibc allows that, but it breaks the rule that memory is
-     * freed on the core that allocated it (a known gap, see docs/reliability.md).
+     * The response memory goes home to be freed. This submit cannot fail for
+     * lack of memory (ic_smp recycles the answered message before done runs);
+     * only once the reactors are exiting, when no core runs anything more
+     * and it is freed here.
      */
     if (f->rbuf_owned && f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
         free(f->rbuf);

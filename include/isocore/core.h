@@ -196,7 +196,11 @@ typedef struct ic_smp_msg ic_smp_msg_t;
  * -errno), or IC_SMP_LATER to answer later with ic_smp_reply (on the target core).
  */
 typedef int (*ic_smp_work_cb)(ic_smp_msg_t *msg, void *arg);
-/* Runs back on the origin core with work's status; the message is freed there after it returns. */
+/*
+ * Runs back on the origin core with work's status. The message is recycled
+ * just before, so one ic_smp_submit from done never fails for lack of
+ * memory (it can still fail with IC_ESHUTDOWN once the reactors exit).
+ */
 typedef void (*ic_smp_done_cb)(void *arg, int status);
 
 #define IC_SMP_LATER (-0x7fffffff - 1) /* INT_MIN: never a status */
