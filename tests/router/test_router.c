@@ -280,7 +280,10 @@ Test(router, tenants_run_on_their_owner_core_and_pipelined_answers_keep_their_or
     cr_assert(strstr(R.metrics, "isocore_forwarded_out_total{core=\"1\"}"), "%s", R.metrics);
     const char *heap = strstr(R.metrics, "\nisocore_malloc_in_use_bytes ");
     cr_assert(heap, "%s", R.metrics);
-    cr_assert_gt(strtoull(heap + strlen("\nisocore_malloc_in_use_bytes "), NULL, 10), 0);
+    /* ASan's allocator answers mallinfo2 with zeros: the gauge is there, its value only means something without it. */
+    const char *san = getenv("ISOCORE_SANITIZE");
+    if (!san || !strstr(san, "address"))
+        cr_assert_gt(strtoull(heap + strlen("\nisocore_malloc_in_use_bytes "), NULL, 10), 0);
 }
 
 static void c_spread(unsigned port)
