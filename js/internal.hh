@@ -110,6 +110,19 @@ ic_js_worker *ic__js_blank_new(size_t heap_bytes);
 bool ic__js_blank_fits(const ic_js_worker *w, const ic_js_tenant *t);
 int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **out, char *err, size_t errlen);
 
+/*
+ * A native the prelude gets: each area's .cc (webapi.cc, compression.cc,
+ * crypto.cc) exports a table of them ending in {nullptr, nullptr}; webapi.cc
+ * puts them all on the one `native` object and in the snapshot's external
+ * references. Names must be unique across the tables.
+ */
+struct ic__js_native {
+    const char *name;
+    v8::FunctionCallback fn;
+};
+extern const ic__js_native ic__js_natives_compression[];
+extern const ic__js_native ic__js_natives_crypto[];
+
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);
 

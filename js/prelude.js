@@ -14,6 +14,11 @@
 const define = (name, value) =>
   Object.defineProperty(globalThis, name, { value, writable: true, enumerable: false, configurable: true });
 
+// What the prelude's files share with one another (never reachable from tenant code). Each file after
+// this one is a block `{ … }`, so its own names stay its own; what another file needs goes here:
+// internal.events, internal.streams, internal.blob, internal.compression, internal.crypto.
+const internal = {};
+
 // SharedArrayBuffer and Atomics are removed by worker.cc for each context (V8 re-creates them).
 
 // ---- DOMException -------------------------------------------------------------------

@@ -285,10 +285,7 @@ static void n_idna_to_ascii(const v8::FunctionCallbackInfo<v8::Value> &args)
 
 /* ---- the object the prelude gets ------------------------------------------------------------ */
 
-static const struct {
-    const char *name;
-    v8::FunctionCallback fn;
-} natives[] = {
+static const ic__js_native natives[] = {
     {"encode", n_encode},
     {"encodeInto", n_encode_into},
     {"decode", n_decode},
@@ -300,29 +297,38 @@ static const struct {
     {"timerStop", n_timer_stop},
     {"clone", n_clone},
     {"idnaToASCII", n_idna_to_ascii},
+    {nullptr, nullptr},
 };
 
-/* The callbacks a snapshot refers to: every native, then `extra` (null-terminated). */
+/* Every table of natives, in the order their names are set on `native`. */
+static const ic__js_native *const tables[] = {natives, ic__js_natives_compression, ic__js_natives_crypto};
+
+/* The callbacks a snapshot refers to: every native, then `extra` (null-terminated). Built once, read by every isolate. */
 const intptr_t *ic__js_external_refs(const v8::FunctionCallback *extra)
 {
-    static intptr_t refs[sizeof(natives) / sizeof(natives[0]) + 8];
-    size_t n = 0;
-    for (const auto &nat : natives)
-        refs[n++] = reinterpret_cast<intptr_t>(nat.fn);
-    for (; extra && *extra && n < sizeof(refs) / sizeof(refs[0]) - 1; extra++)
-        refs[n++] = reinterpret_cast<intptr_t>(*extra);
-    refs[n] = 0;
-    return refs;
+    static std::vector<intptr_t> refs;
+    static std::once_flag once;
+    std::call_once(once, [extra]() mutable {
+        for (const ic__js_native *t : tables)
+            for (; t->name; t++)
+                refs.push_back(reinterpret_cast<intptr_t>(t->fn));
+        for (; extra && *extra; extra++)
+            refs.push_back(reinterpret_cast<intptr_t>(*extra));
+        refs.push_back(0);
+    });
+    return refs.data();
 }
 
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx)
 {
     v8::Local<v8::Object> obj = v8::Object::New(isolate);
-    for (const auto &n : natives) {
-        v8::Local<v8::Function> f;
-        if (v8::Function::New(ctx, n.fn).ToLocal(&f))
-            obj->Set(ctx, v8::String::NewFromUtf8(isolate, n.name, v8::NewStringType::kInternalized).ToLocalChecked(), f)
-                .FromMaybe(false);
+    for (const ic__js_native *t : tables) {
+        for (; t->name; t++) {
+            v8::Local<v8::Function> f;
+            if (v8::Function::New(ctx, t->fn).ToLocal(&f))
+                obj->Set(ctx, v8::String::NewFromUtf8(isolate, t->name, v8::NewStringType::kInternalized).ToLocalChecked(), f)
+                    .FromMaybe(false);
+        }
     }
     return obj;
 }

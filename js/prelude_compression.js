@@ -1,0 +1,4 @@
+// prelude_compression.js: CompressionStream and DecompressionStream
+// (WHATWG Compression) over zlib (js/compression.cc). Part of the prelude.
+{
+}

@@ -1,0 +1,5 @@
+// prelude_streams.js: WHATWG Streams (ReadableStream, WritableStream,
+// TransformStream, queuing strategies, TextEncoderStream, TextDecoderStream).
+// Part of the prelude.
+{
+}
