@@ -140,6 +140,11 @@ function extractBody(init) {
   if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
   if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
   if (init instanceof URLSearchParams) return [init.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
+  if (internal.blob.isBlob(init)) return [internal.blob.bytesOf(init), internal.blob.typeOf(init) || null];
+  if (internal.formdata.isFormData(init)) {
+    const { bytes, type } = internal.formdata.serialize(init);
+    return [bytes, type];
+  }
   if (typeof init === "object" && typeof init.getReader === "function")
     throw new TypeError("ReadableStream bodies are not supported yet: pass a string, an ArrayBuffer or a typed array");
   return [String(init), "text/plain;charset=UTF-8"];
@@ -172,6 +177,22 @@ class Body {
   }
   bytes() {
     return this.arrayBuffer().then((ab) => new Uint8Array(ab));
+  }
+  blob() {
+    const used = takeBody(this);
+    if (used) return used;
+    const b = this[kBody];
+    const bytes = b === null ? new Uint8Array(0) : typeof b === "string" ? native.encode(b) : b.slice();
+    return Promise.resolve(internal.blob.make(bytes, this[kHeadersOf].get("content-type") ?? ""));
+  }
+  formData() {
+    const used = takeBody(this);
+    if (used) return used;
+    const b = this[kBody];
+    return new Promise((resolve) => {
+      const bytes = b === null ? new Uint8Array(0) : typeof b === "string" ? native.encode(b) : b.slice();
+      resolve(internal.formdata.parse(bytes, this[kHeadersOf].get("content-type")));
+    });
   }
 }
 
