@@ -201,9 +201,8 @@
       const parts = convertParts(fileBits, "File");
       const name = idlUSV(fileName);
       const { d, endings, type } = blobOptions(options, "File");
-      let lastModified;
-      if (d !== null && d.lastModified !== undefined) lastModified = toLongLong(d.lastModified);
-      else lastModified = Date.now();
+      const lm = d === null ? undefined : d.lastModified;
+      const lastModified = lm !== undefined ? toLongLong(lm) : Date.now();
       const bytes = joinParts(parts, endings);
       super(kInternal, { bytes, type });
       this.#name = name;
