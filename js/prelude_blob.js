@@ -36,7 +36,7 @@
 
   // WebIDL's sequence<BlobPart> conversion: each item, in order, becomes a Blob, a view of bytes or a string.
   function convertParts(parts, who) {
-    if (parts === undefined) return [];
+    if (parts === undefined && who === "Blob") return [];
     if (parts === null || (typeof parts !== "object" && typeof parts !== "function"))
       throw new TypeError(`${who}: the parts must be a sequence (an array or an iterable)`);
     const iter = parts[Symbol.iterator];
@@ -400,9 +400,9 @@
         callback.call(thisArg, e[1], e[0], this);
       }
     }
-    entries() { return new FormDataIterator(this, "entries", this.#entries); }
-    keys() { return new FormDataIterator(this, "keys", this.#entries); }
-    values() { return new FormDataIterator(this, "values", this.#entries); }
+    entries() { void this.#entries; return new FormDataIterator(this, "entries"); }
+    keys() { void this.#entries; return new FormDataIterator(this, "keys"); }
+    values() { void this.#entries; return new FormDataIterator(this, "values"); }
     static {
       FD = {
         is: (f) => f !== null && typeof f === "object" && #entries in f,
@@ -410,10 +410,10 @@
       };
     }
   }
+  idlInterface(FormData, "FormData");
   Object.defineProperty(FormData.prototype, Symbol.iterator, {
     value: FormData.prototype.entries, writable: true, enumerable: false, configurable: true,
   });
-  idlInterface(FormData, "FormData");
 
   // The iterator is live: it reads the form's current list at each step, as WebIDL's iterators do.
   class FormDataIterator {

@@ -1,5 +1,6 @@
 // prelude_events.js: DOM events and abort (WHATWG DOM): EventTarget, Event,
-// CustomEvent, AbortController, AbortSignal. Part of the prelude.
+// CustomEvent, AbortController, AbortSignal; and HTML's MessageChannel, MessagePort
+// and MessageEvent, which are events too. Part of the prelude.
 //
 // There is no tree here: an event's path is its target alone, so a dispatch runs the target's capture
 // listeners, then its other listeners, all with eventPhase AT_TARGET (what the DOM standard does at a target).
@@ -478,6 +479,178 @@
   }
   idlInterface(AbortController, "AbortController");
 
+  // ---- MessageChannel, MessagePort, MessageEvent (HTML) -----------------------------------------------------------
+  // Both ends live in this isolate: a message is structured-cloned and queued at the other port, and delivered
+  // in a task of its own (a reactor timer) once that port is started. Ports travel in the transfer list (the
+  // sender's object is detached, a new one appears in event.ports); other transferables are cloned, not moved.
+
+  class MessageEvent extends Event {
+    #data = null;
+    #origin = "";
+    #lastEventId = "";
+    #source = null;
+    #ports = Object.freeze([]);
+    constructor(type, eventInitDict = undefined) {
+      needArgs(arguments, 1, "MessageEvent");
+      super(type, eventInitDict);
+      const d = idlDict(eventInitDict, "MessageEvent");
+      if (d !== null) {
+        if (d.data !== undefined) this.#data = d.data;
+        if (d.lastEventId !== undefined) this.#lastEventId = idlString(d.lastEventId);
+        if (d.origin !== undefined) this.#origin = idlUSV(d.origin);
+        if (d.ports !== undefined) {
+          if (d.ports === null || typeof d.ports !== "object" || typeof d.ports[Symbol.iterator] !== "function")
+            throw new TypeError("MessageEvent: ports must be a sequence of MessagePort");
+          const ports = [...d.ports];
+          if (!ports.every(P.is)) throw new TypeError("MessageEvent: ports must be a sequence of MessagePort");
+          this.#ports = Object.freeze(ports);
+        }
+        if (d.source !== undefined && d.source !== null) {
+          if (!P.is(d.source)) throw new TypeError("MessageEvent: source must be a MessagePort or null");
+          this.#source = d.source;
+        }
+      }
+    }
+    get data() { return this.#data; }
+    get origin() { return this.#origin; }
+    get lastEventId() { return this.#lastEventId; }
+    get source() { return this.#source; }
+    get ports() { return this.#ports; }
+  }
+  idlInterface(MessageEvent, "MessageEvent");
+
+  let P; // the MessagePort internals
+
+  class MessagePort extends EventTarget {
+    #other = null;
+    #queue = [];
+    #started = false;
+    #closed = false;
+    #detached = false;
+    #scheduled = false;
+
+    constructor(token = undefined) {
+      if (token !== kCreate) throw new TypeError("Illegal constructor");
+      super();
+    }
+    postMessage(message, options = undefined) {
+      needArgs(arguments, 1, "MessagePort.postMessage");
+      let transfer = [];
+      if (options !== undefined && options !== null && typeof options === "object" && typeof options[Symbol.iterator] === "function") {
+        transfer = [...options];
+      } else {
+        const d = idlDict(options, "MessagePort.postMessage");
+        if (d !== null && d.transfer !== undefined) {
+          if (d.transfer === null || typeof d.transfer !== "object" || typeof d.transfer[Symbol.iterator] !== "function")
+            throw new TypeError("MessagePort.postMessage: transfer must be a sequence");
+          transfer = [...d.transfer];
+        }
+      }
+      void this.#other;
+      const ports = [];
+      for (const t of transfer) {
+        if (t === null || (typeof t !== "object" && typeof t !== "function")) throw new TypeError("MessagePort.postMessage: a transferable must be an object");
+        if (!P.is(t)) continue;
+        if (t === this || t.#detached || ports.includes(t))
+          throw new DOMException("MessagePort.postMessage: a port in the transfer list cannot be transferred", "DataCloneError");
+        ports.push(t);
+      }
+      let data;
+      try {
+        data = native.clone(message);
+      } catch (e) {
+        throw new DOMException(String(e && e.message ? e.message : e), "DataCloneError");
+      }
+      const moved = ports.map((p) => p.#transfer());
+      const target = this.#other;
+      if (target !== null) target.#enqueue({ data, ports: moved });
+    }
+    start() {
+      P.start(this);
+    }
+    close() {
+      this.#detached = this.#closed = true;
+      const o = this.#other;
+      this.#other = null;
+      if (o !== null) o.#other = null;
+    }
+    #transfer() {
+      const n = new MessagePort(kCreate);
+      n.#other = this.#other;
+      if (n.#other !== null) n.#other.#other = n;
+      n.#queue = this.#queue;
+      this.#queue = [];
+      this.#other = null;
+      this.#detached = true;
+      return n;
+    }
+    #enqueue(m) {
+      this.#queue.push(m);
+      this.#schedule();
+    }
+    #schedule() {
+      if (!this.#started || this.#scheduled || this.#queue.length === 0) return;
+      this.#scheduled = true;
+      addTimer(() => this.#deliver(), 0, [], false);
+    }
+    #deliver() {
+      this.#scheduled = false;
+      if (this.#closed || this.#detached) return;
+      const m = this.#queue.shift();
+      if (m === undefined) return;
+      const ev = new MessageEvent("message", { data: m.data, ports: m.ports });
+      E.trusted(ev, true);
+      T.dispatch(this, ev);
+      this.#schedule();
+    }
+    static {
+      P = {
+        is: (p) => p !== null && typeof p === "object" && #queue in p,
+        start(p) {
+          if (p.#started) return;
+          p.#started = true;
+          p.#schedule();
+        },
+        entangle(a, b) {
+          a.#other = b;
+          b.#other = a;
+        },
+      };
+    }
+  }
+  defineEventHandler(MessagePort.prototype, "message");
+  defineEventHandler(MessagePort.prototype, "messageerror");
+  {
+    // Setting onmessage starts the port (addEventListener does not).
+    const d = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
+    Object.defineProperty(MessagePort.prototype, "onmessage", {
+      get: d.get,
+      set: Object.getOwnPropertyDescriptor({
+        set onmessage(v) {
+          P.start(this);
+          d.set.call(this, v);
+        },
+      }, "onmessage").set,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  idlInterface(MessagePort, "MessagePort");
+
+  class MessageChannel {
+    #port1 = new MessagePort(kCreate);
+    #port2 = new MessagePort(kCreate);
+    constructor() {
+      P.entangle(this.#port1, this.#port2);
+    }
+    get port1() { return this.#port1; }
+    get port2() { return this.#port2; }
+  }
+  idlInterface(MessageChannel, "MessageChannel");
+
+  define("MessageChannel", MessageChannel);
+  define("MessagePort", MessagePort);
+  define("MessageEvent", MessageEvent);
   define("Event", Event);
   define("CustomEvent", CustomEvent);
   define("EventTarget", EventTarget);

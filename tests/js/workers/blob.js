@@ -131,6 +131,7 @@ check("File: name, lastModified, type, options order", async () => {
   throws(() => new File(), TypeError);
   throws(() => new File([]), TypeError);
   throws(() => new File("abc", "f"), TypeError);
+  throws(() => new File(undefined, "f"), TypeError);
   throws(() => new File([], "f", 5), TypeError);
   const before = Date.now();
   const f = new File(["ab", new Blob(["c"])], "a/b.txt", { type: "TEXT/Plain" });
@@ -262,6 +263,9 @@ check("FormData: iterators are live, forEach, class strings", () => {
   eq(Object.prototype.toString.call(it), "[object FormData Iterator]");
   eq(Object.getPrototypeOf(Object.getPrototypeOf(it)), Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
   eq(FormData.prototype[Symbol.iterator], FormData.prototype.entries);
+  eq(Object.getOwnPropertyDescriptor(FormData.prototype, Symbol.iterator).enumerable, false);
+  eq(Object.getOwnPropertyDescriptor(FormData.prototype, "entries").enumerable, true);
+  throws(() => FormData.prototype.entries.call({}), TypeError);
   eq([...fd.values()].join(), "1,2");
   const seen = [];
   const self = {};

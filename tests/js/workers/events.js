@@ -353,6 +353,55 @@ check("AbortSignal.any: follows its sources, flattens dependent ones", () => {
   eq(pre.reason, "early");
 });
 
+// ---- MessageChannel
+check("MessageChannel: messages are cloned and arrive in later tasks, in order", async () => {
+  const { port1, port2 } = new MessageChannel();
+  const got = [];
+  const all = new Promise((resolve) => {
+    port2.onmessage = (e) => {
+      got.push(e.data);
+      if (got.length === 2) resolve(e);
+    };
+  });
+  const obj = { n: 1, list: [1, 2] };
+  port1.postMessage(obj);
+  port1.postMessage("two");
+  eq(got.length, 0, "delivered synchronously: ");
+  const last = await all;
+  eq(got[0] !== obj && got[0].list[1] === 2, true, "a clone: ");
+  eq(got[1], "two");
+  eq(last instanceof MessageEvent, true);
+  eq(last.isTrusted, true);
+  eq(last.target, port2);
+  eq(last.ports.length, 0);
+  eq(Object.isFrozen(last.ports), true);
+  throws(() => port1.postMessage(() => {}), DOMException, "DataCloneError");
+  throws(() => port1.postMessage(1, [port1]), DOMException, "DataCloneError");
+  throws(() => new MessagePort(), TypeError);
+});
+check("MessageChannel: addEventListener needs start(); ports travel in the transfer list; close", async () => {
+  const a = new MessageChannel(), b = new MessageChannel();
+  const first = new Promise((resolve) => a.port2.addEventListener("message", resolve));
+  a.port1.postMessage("hello", [b.port1]);
+  await new Promise((r) => setTimeout(r, 5));
+  a.port2.start();
+  const e = await first;
+  eq(e.data, "hello");
+  eq(e.ports.length, 1);
+  const moved = e.ports[0];
+  eq(moved instanceof MessagePort && moved !== b.port1, true);
+  throws(() => a.port1.postMessage(0, { transfer: [b.port1] }), DOMException, "DataCloneError");
+  const reply = new Promise((resolve) => (b.port2.onmessage = (ev) => resolve(ev.data)));
+  moved.postMessage("through the moved port");
+  eq(await reply, "through the moved port");
+  a.port1.close();
+  a.port1.postMessage("dropped");
+  let n = 0;
+  a.port2.onmessage = () => n++;
+  await new Promise((r) => setTimeout(r, 5));
+  eq(n, 0);
+});
+
 // ---- DOMException
 check("DOMException: names, codes, constants, getters on the prototype", () => {
   const d = new DOMException();
