@@ -482,7 +482,8 @@
   // ---- MessageChannel, MessagePort, MessageEvent (HTML) -----------------------------------------------------------
   // Both ends live in this isolate: a message is structured-cloned and queued at the other port, and delivered
   // in a task of its own (a reactor timer) once that port is started. Ports travel in the transfer list (the
-  // sender's object is detached, a new one appears in event.ports); other transferables are cloned, not moved.
+  // sender's object is detached, a new one appears in event.ports); a transferred ArrayBuffer is cloned into
+  // the message, then detached on the sender's side.
 
   class MessageEvent extends Event {
     #data = null;
@@ -547,13 +548,20 @@
         }
       }
       void this.#other;
-      const ports = [];
+      const ports = [], buffers = [];
       for (const t of transfer) {
         if (t === null || (typeof t !== "object" && typeof t !== "function")) throw new TypeError("MessagePort.postMessage: a transferable must be an object");
-        if (!P.is(t)) continue;
-        if (t === this || t.#detached || ports.includes(t))
-          throw new DOMException("MessagePort.postMessage: a port in the transfer list cannot be transferred", "DataCloneError");
-        ports.push(t);
+        if (P.is(t)) {
+          if (t === this || t.#detached || ports.includes(t))
+            throw new DOMException("MessagePort.postMessage: a port in the transfer list cannot be transferred", "DataCloneError");
+          ports.push(t);
+        } else if (t instanceof ArrayBuffer) {
+          if (!native.canTransfer(t) || buffers.includes(t))
+            throw new DOMException("MessagePort.postMessage: an ArrayBuffer in the transfer list cannot be transferred", "DataCloneError");
+          buffers.push(t);
+        } else {
+          throw new DOMException("MessagePort.postMessage: only MessagePorts and ArrayBuffers can be transferred", "DataCloneError");
+        }
       }
       let data;
       try {
@@ -561,6 +569,8 @@
       } catch (e) {
         throw new DOMException(String(e && e.message ? e.message : e), "DataCloneError");
       }
+      // The receiver got a copy of each transferred buffer; the sender's is detached, as a transfer leaves it.
+      for (const b of buffers) native.transfer(b);
       const moved = ports.map((p) => p.#transfer());
       const target = this.#other;
       if (target !== null) target.#enqueue({ data, ports: moved });

@@ -377,6 +377,14 @@ check("MessageChannel: messages are cloned and arrive in later tasks, in order",
   eq(Object.isFrozen(last.ports), true);
   throws(() => port1.postMessage(() => {}), DOMException, "DataCloneError");
   throws(() => port1.postMessage(1, [port1]), DOMException, "DataCloneError");
+  throws(() => port1.postMessage(1, [{}]), DOMException, "DataCloneError");
+  throws(() => port1.postMessage(1, [5]), TypeError);
+  const buf = new Uint8Array([1, 2, 3]).buffer;
+  const moved = new Promise((resolve) => (port1.onmessage = (e) => resolve(e.data)));
+  port2.postMessage({ buf }, [buf]);
+  eq(buf.byteLength, 0, "a transferred buffer is detached: ");
+  throws(() => port2.postMessage(buf, [buf]), DOMException, "DataCloneError");
+  eq(Array.from(new Uint8Array((await moved).buf)).join(), "1,2,3");
   throws(() => new MessagePort(), TypeError);
 });
 check("MessageChannel: addEventListener needs start(); ports travel in the transfer list; close", async () => {
