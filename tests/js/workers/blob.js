@@ -124,6 +124,13 @@ check("Blob: stream() gives the bytes in chunks of 64 KiB at most", async () => 
   eq(chunks >= 4, true);
   const empty = await new Blob().stream().getReader().read();
   eq(empty.done, true);
+  // A byte stream: a BYOB reader fills the caller's buffer.
+  const byob = new Blob(["abcdefgh"]).stream().getReader({ mode: "byob" });
+  const first = await byob.read(new Uint8Array(3));
+  eq(new TextDecoder().decode(first.value), "abc");
+  const rest = await byob.read(new Uint8Array(16));
+  eq(new TextDecoder().decode(rest.value), "defgh");
+  eq((await byob.read(new Uint8Array(4))).done, true);
 });
 
 // ---- File
