@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "t_js.h"
 
@@ -41,4 +42,28 @@ Test(events, abort_signal_timeout_fires_on_reactor_timers, .timeout = 60)
     uint64_t took_any = TJ.r[1].done_ns - TJ.r[1].sent_ns;
     cr_assert_geq(took_any, 20 * 1000000ull);
     cr_assert_lt(took_any, 200 * 1000000ull, "AbortSignal.any waited for the later timeout: %llu ns", (unsigned long long)took_any);
+}
+
+/* A listener that throws is reported as console.error reports (on stderr, with its stack), and the dispatch goes on. */
+Test(events, listener_exceptions_are_logged_and_dispatch_goes_on, .timeout = 60)
+{
+    static const struct tj_req reqs[] = {{"GET", "/throwing", NULL, NULL, 0}};
+    char path[] = "/tmp/isocore-events-stderr-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    int saved = dup(2);
+    dup2(fd, 2);
+    tj_run("events", "events.js", reqs, 1);
+    dup2(saved, 2);
+    close(saved);
+    char text[8192] = {0};
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    close(fd);
+    unlink(path);
+    cr_assert_gt(n, 0, "nothing was logged");
+    cr_assert_str_eq(TJ.r[0].body, "second,fourth,abort listener true");
+    cr_assert(strstr(text, "Uncaught Error: listener boom 1") != NULL, "%s", text);
+    cr_assert(strstr(text, "Uncaught TypeError: listener boom 2") != NULL, "%s", text);
+    cr_assert(strstr(text, "Uncaught RangeError: onabort boom 3") != NULL, "%s", text);
+    cr_assert(strstr(text, "events.js:") != NULL, "the stack names the worker's file: %s", text);
 }

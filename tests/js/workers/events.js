@@ -466,6 +466,21 @@ export default {
   async fetch(request) {
     const path = new URL(request.url).pathname;
     if (path === "/suite") return results();
+    if (path === "/throwing") {
+      // Two listeners throw (one of them through an onabort handler); the others still run; the errors are logged.
+      const t = new EventTarget();
+      const out = [];
+      t.addEventListener("x", () => { throw new Error("listener boom 1"); });
+      t.addEventListener("x", () => out.push("second"));
+      t.addEventListener("x", { handleEvent() { throw new TypeError("listener boom 2"); } });
+      t.addEventListener("x", () => out.push("fourth"));
+      const ok = t.dispatchEvent(new Event("x", { cancelable: true }));
+      const c = new AbortController();
+      c.signal.onabort = () => { throw new RangeError("onabort boom 3"); };
+      c.signal.addEventListener("abort", () => out.push("abort listener"));
+      c.abort();
+      return new Response(`${out.join(",")} ${ok}`);
+    }
     if (path === "/timeout") {
       // Waits on the reactor's timers: the answer says how long the signal took and why it aborted.
       const t0 = performance.now();
