@@ -246,6 +246,7 @@
       if (list.some((x) => x.callback === callback && x.capture === o.capture)) return null;
       const l = { callback, capture: o.capture, once: o.once, passive: o.passive, signal: o.signal, removed: false, handle: null };
       list.push(l);
+      if (type === "abort" && A.is(this)) A.pin(this);
       if (o.signal !== null) l.handle = A.add(o.signal, () => this.#remove(type, l));
       return l;
     }
@@ -354,7 +355,13 @@
     #algorithms = null; // Set of {fn}
     #dependent = false;
     #sources = null; // Set of AbortSignal (strong: a dependent signal keeps its sources)
-    #dependents = null; // Set of AbortSignal, dropped when they abort
+    // The dependent signals (from any()) of a source, held weakly (a long-lived source would otherwise keep
+    // every signal ever made from it), except those that have abort listeners or algorithms: the DOM standard
+    // keeps those alive while they may still fire. Dropped when they abort.
+    #dependents = null; // Set of WeakRef
+    #pinned = null; // Set of AbortSignal
+    #ref = null; // this signal's WeakRef, when it is dependent
+    #live = 0; // dependents alive at the last sweep
 
     constructor(token = undefined) {
       if (token !== kCreate) throw new TypeError("Illegal constructor");
@@ -393,11 +400,12 @@
       }
       r.#dependent = true;
       r.#sources = new Set();
+      r.#ref = new WeakRef(r);
       for (const s of list) {
         for (const src of s.#dependent ? s.#sources : [s]) {
           if (r.#sources.has(src)) continue;
           r.#sources.add(src);
-          (src.#dependents ??= new Set()).add(r);
+          src.#addDependent(r);
         }
       }
       return r;
@@ -414,20 +422,24 @@
       this.#reason = reason === undefined ? abortError() : reason;
       const dependents = [];
       if (this.#dependents !== null) {
-        for (const d of this.#dependents) {
-          if (d.#aborted) continue;
+        for (const ref of this.#dependents) {
+          const d = ref.deref();
+          if (d === undefined || d.#aborted) continue;
           d.#aborted = true;
           d.#reason = this.#reason;
           dependents.push(d);
         }
-        this.#dependents = null;
+        this.#dependents = this.#pinned = null;
       }
       this.#abortSteps();
       for (const d of dependents) d.#abortSteps();
     }
     #abortSteps() {
       if (this.#sources !== null) {
-        for (const src of this.#sources) src.#dependents?.delete(this);
+        for (const src of this.#sources) {
+          src.#dependents?.delete(this.#ref);
+          src.#pinned?.delete(this);
+        }
         this.#sources = null;
       }
       const algorithms = this.#algorithms;
@@ -445,14 +457,30 @@
       E.trusted(ev, true);
       T.dispatch(this, ev);
     }
+    #addDependent(d) {
+      const set = (this.#dependents ??= new Set());
+      set.add(d.#ref);
+      // Sweeps the references of collected signals when the set has doubled since the last sweep.
+      if (set.size > 2 * this.#live + 16) {
+        for (const ref of set) if (ref.deref() === undefined) set.delete(ref);
+        this.#live = set.size;
+      }
+    }
+    // A dependent signal that something waits on (an abort listener or algorithm) is held strongly by its sources.
+    #pin() {
+      if (!this.#dependent || this.#sources === null) return;
+      for (const src of this.#sources) (src.#pinned ??= new Set()).add(this);
+    }
     static {
       A = {
         is: (s) => s !== null && typeof s === "object" && #aborted in s,
+        pin: (s) => s.#pin(),
         aborted: (s) => s.#aborted,
         reason: (s) => s.#reason,
         // Returns a handle for remove, or null when the signal is already aborted (fn is then never called).
         add(s, fn) {
           if (s.#aborted) return null;
+          s.#pin();
           const a = { fn };
           (s.#algorithms ??= new Set()).add(a);
           return a;

@@ -14,7 +14,7 @@ Test(events, suite, .timeout = 60)
     static const struct tj_req reqs[] = {{"GET", "/suite", NULL, NULL, 0}};
     tj_run("events", "events.js", reqs, 1);
     cr_log_info("events suite: %s", TJ.r[0].body);
-    tj_assert_suite(&TJ.r[0], 24);
+    tj_assert_suite(&TJ.r[0], 25);
 }
 
 /* AbortSignal.timeout(30) aborts from a reactor timer: not before the handler returned, not before 30 ms. */

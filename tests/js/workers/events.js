@@ -352,6 +352,24 @@ check("AbortSignal.any: follows its sources, flattens dependent ones", () => {
   eq(pre.aborted, true);
   eq(pre.reason, "early");
 });
+check("AbortSignal.any: signals nobody holds still fire while they have listeners (across garbage collections)", async () => {
+  const c = new AbortController();
+  let fired = 0;
+  const make = () => {
+    for (let i = 0; i < 100; i++) AbortSignal.any([c.signal]).addEventListener("abort", () => fired++);
+    for (let i = 0; i < 100; i++) AbortSignal.any([c.signal]).onabort = () => fired++;
+    for (let i = 0; i < 1000; i++) AbortSignal.any([c.signal]); // no listener: may be collected
+  };
+  make();
+  for (let round = 0; round < 5; round++) {
+    let junk = [];
+    for (let i = 0; i < 20000; i++) junk.push({ i, s: "x" + i, a: new Array(8) });
+    junk = null;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  c.abort();
+  eq(fired, 200);
+});
 
 // ---- MessageChannel
 check("MessageChannel: messages are cloned and arrive in later tasks, in order", async () => {
