@@ -106,13 +106,14 @@
     get size() { return this.#bytes.length; }
     get type() { return this.#type; }
     slice(start = undefined, end = undefined, contentType = undefined) {
-      const size = this.#bytes.length;
+      const bytes = this.#bytes; // WebIDL: the receiver is checked before the arguments are converted
+      const size = bytes.length;
       let from = start === undefined ? 0 : clampLongLong(start);
       let to = end === undefined ? size : clampLongLong(end);
       from = from < 0 ? Math.max(size + from, 0) : Math.min(from, size);
       to = to < 0 ? Math.max(size + to, 0) : Math.min(to, size);
       const type = contentType === undefined ? "" : normalizeType(idlString(contentType));
-      return new Blob(kInternal, { bytes: this.#bytes.subarray(from, Math.max(to, from)), type });
+      return new Blob(kInternal, { bytes: bytes.subarray(from, Math.max(to, from)), type });
     }
     stream() {
       return bytesStream(this.#bytes);
@@ -358,30 +359,37 @@
       if (form !== undefined) throw new TypeError("FormData: there is no HTMLFormElement here: use new FormData() and append()");
     }
     append(name, value, filename = undefined) {
-      this.#entries.push(entryOf(arguments, "FormData.append"));
+      void this.#entries;
+      const entry = entryOf(arguments, "FormData.append");
+      this.#entries.push(entry);
     }
     delete(name) {
+      void this.#entries; // WebIDL: the receiver is checked before the arguments are converted
       needArgs(arguments, 1, "FormData.delete");
       name = idlUSV(name);
       this.#entries = this.#entries.filter((e) => e[0] !== name);
     }
     get(name) {
+      void this.#entries;
       needArgs(arguments, 1, "FormData.get");
       name = idlUSV(name);
       const e = this.#entries.find((x) => x[0] === name);
       return e === undefined ? null : e[1];
     }
     getAll(name) {
+      void this.#entries;
       needArgs(arguments, 1, "FormData.getAll");
       name = idlUSV(name);
       return this.#entries.filter((e) => e[0] === name).map((e) => e[1]);
     }
     has(name) {
+      void this.#entries;
       needArgs(arguments, 1, "FormData.has");
       name = idlUSV(name);
       return this.#entries.some((e) => e[0] === name);
     }
     set(name, value, filename = undefined) {
+      void this.#entries;
       const entry = entryOf(arguments, "FormData.set");
       const list = this.#entries;
       const i = list.findIndex((e) => e[0] === entry[0]);
@@ -393,6 +401,7 @@
       }
     }
     forEach(callback, thisArg = undefined) {
+      void this.#entries;
       needArgs(arguments, 1, "FormData.forEach");
       if (typeof callback !== "function") throw new TypeError("FormData.forEach: the callback is not a function");
       for (let i = 0; i < this.#entries.length; i++) {

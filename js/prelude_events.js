@@ -177,6 +177,7 @@
     get detail() { return this.#detail; }
     initCustomEvent(type, bubbles = false, cancelable = false, detail = null) {
       needArgs(arguments, 1, "CustomEvent.initCustomEvent");
+      void this.#detail; // the brand check, before anything changes
       if (E.dispatching(this)) return;
       E.init(this, idlString(type), !!bubbles, !!cancelable);
       this.#detail = detail;
@@ -211,6 +212,7 @@
     constructor() {}
 
     addEventListener(type, callback, options = undefined) {
+      void this.#listeners; // WebIDL: the receiver is checked before the arguments are converted
       needArgs(arguments, 2, "EventTarget.addEventListener");
       type = idlString(type);
       if (callback !== null && typeof callback !== "object" && typeof callback !== "function")
@@ -219,6 +221,7 @@
       this.#add(type, callback, o);
     }
     removeEventListener(type, callback, options = undefined) {
+      void this.#listeners;
       needArgs(arguments, 2, "EventTarget.removeEventListener");
       type = idlString(type);
       if (callback !== null && typeof callback !== "object" && typeof callback !== "function")
@@ -230,6 +233,7 @@
       if (l) this.#remove(type, l);
     }
     dispatchEvent(event) {
+      void this.#listeners;
       needArgs(arguments, 1, "EventTarget.dispatchEvent");
       if (!E.is(event)) throw new TypeError("EventTarget.dispatchEvent: the argument is not an Event");
       if (E.dispatching(event)) throw new DOMException("EventTarget.dispatchEvent: the event is already being dispatched", "InvalidStateError");
@@ -563,6 +567,7 @@
       super();
     }
     postMessage(message, options = undefined) {
+      void this.#other;
       needArgs(arguments, 1, "MessagePort.postMessage");
       let transfer = [];
       if (options !== undefined && options !== null && typeof options === "object" && typeof options[Symbol.iterator] === "function") {
@@ -575,7 +580,6 @@
           transfer = [...d.transfer];
         }
       }
-      void this.#other;
       const ports = [], buffers = [];
       for (const t of transfer) {
         if (t === null || (typeof t !== "object" && typeof t !== "function")) throw new TypeError("MessagePort.postMessage: a transferable must be an object");

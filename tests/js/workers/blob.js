@@ -280,6 +280,14 @@ check("FormData: iterators are live, forEach, class strings", () => {
   eq(seen.join(), "a1truetrue,b2truetrue");
   throws(() => fd.forEach(5), TypeError);
   throws(() => FormData.prototype.get.call({}, "a"), TypeError);
+  // The receiver is checked before the arguments are converted; a conversion that changes the form is seen.
+  let converted = 0;
+  throws(() => FormData.prototype.append.call({}, { toString() { converted++; return "n"; } }, "v"), TypeError);
+  eq(converted, 0);
+  const g = new FormData();
+  g.append("k", "1");
+  g.set({ toString() { g.delete("k"); g.append("other", "x"); return "k"; } }, "2");
+  eq([...g].map((e) => e.join("=")).join("&"), "other=x&k=2");
   throws(() => it.next.call({}), TypeError);
   eq(String(fd), "[object FormData]");
 });
