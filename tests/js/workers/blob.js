@@ -366,6 +366,35 @@ check("parse: malformed multipart is a TypeError", async () => {
   await rejects(new Response("a=1").formData(), TypeError, "text/plain by default: ");
   await rejects(new Response("x", { headers: { "content-type": "%%%" } }).formData(), TypeError, "an unparsable type: ");
 });
+check("parse: mutated multipart bodies give a FormData or a TypeError, nothing else", async () => {
+  const fd = new FormData();
+  fd.append("a", "one");
+  fd.append("f", new File(["xyz\r\n--"], 'f"1.txt', { type: "text/plain" }));
+  const r = new Response(fd);
+  const type = r.headers.get("content-type");
+  const good = new Uint8Array(await r.arrayBuffer());
+  let seed = 12345;
+  const rand = (n) => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) % n; };
+  const alphabet = [13, 10, 45, 34, 59, 58, 61, 32, 0, 255, 97];
+  let parsed = 0, rejected = 0;
+  for (let i = 0; i < 400; i++) {
+    let u8 = good.slice();
+    const kind = rand(3);
+    if (kind === 0) u8 = u8.subarray(0, rand(u8.length)); // cut short
+    const edits = 1 + rand(4);
+    for (let k = 0; k < edits && u8.length; k++) u8[rand(u8.length)] = alphabet[rand(alphabet.length)];
+    try {
+      const out = await formOf(u8, type);
+      if (!(out instanceof FormData)) throw new Error("not a FormData");
+      parsed++;
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw new Error(`mutation ${i}: ${e && e.name}: ${e && e.message}`);
+      rejected++;
+    }
+  }
+  eq(parsed + rejected, 400);
+  eq(rejected > 0 && parsed > 0, true, `parsed ${parsed}, rejected ${rejected}: `);
+});
 check("parse: application/x-www-form-urlencoded", async () => {
   const fd = await formOf("a=1&b=x+y&a=%C3%A9&empty=&novalue", "application/x-www-form-urlencoded;charset=UTF-8");
   eq([...fd].map((e) => e.join("=")).join("&"), "a=1&b=x y&a=\u00e9&empty=&novalue=");
