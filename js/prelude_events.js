@@ -347,9 +347,9 @@
   // ToNumber, then WebIDL's [EnforceRange] unsigned long long.
   function enforceULL(v, who) {
     let n = Number(v);
-    if (!Number.isFinite(n)) throw new TypeError(`${who}: ${v} is not a finite number`);
+    if (!Number.isFinite(n)) throw new TypeError(`${who}: ${n} is not a finite number`);
     n = Math.trunc(n);
-    if (n < 0 || n > Number.MAX_SAFE_INTEGER) throw new TypeError(`${who}: ${v} is out of range`);
+    if (n < 0 || n > Number.MAX_SAFE_INTEGER) throw new TypeError(`${who}: ${n} is out of range`);
     return n;
   }
 
@@ -499,7 +499,6 @@
   }
   defineEventHandler(AbortSignal.prototype, "abort");
   idlInterface(AbortSignal, "AbortSignal");
-  Object.defineProperty(AbortSignal, "length", { value: 0 });
 
   class AbortController {
     #signal = A.create();
