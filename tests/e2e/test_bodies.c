@@ -246,6 +246,19 @@ Test(bodies, streamed_responses_of_a_tenant_on_another_core, .timeout = 60)
         t_resp_free(&r);
     }
     cr_assert(cores_seen[0] == 16 || cores_seen[1] == 16, "a sticky tenant runs on its owner only");
+    /* Clients that go away in the middle of endless bodies, on both cores: every stream is cancelled on the owner. */
+    for (int i = 0; i < 6; i++) {
+        struct t_in in = {.fd = t_http_dial(s.port, 0)};
+        const char *req = "GET /forever HTTP/1.1\r\nHost: b\r\n\r\n";
+        t_http_send(in.fd, req, strlen(req));
+        cr_assert(t_need(&in, 200), "stream %d did not start", i);
+        close(in.fd);
+        free(in.buf);
+    }
+    struct t_resp r;
+    t_get(&s, "GET /cancelled?n=6 HTTP/1.1\r\nHost: b\r\n\r\n", &r, true);
+    cr_assert_str_eq(r.body, "6", "cancelled: %s of 6", r.body);
+    t_resp_free(&r);
     t_stop(&s);
     unlink(cfg);
     rmdir(dir);

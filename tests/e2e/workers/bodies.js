@@ -35,8 +35,10 @@ export default {
         );
       }
       case "/cancelled": {
-        // Answers once a stream was cancelled (or after 10 s): the test waits on the event, not on a clock.
-        if (cancelled === 0)
+        // Answers once n streams were cancelled (or after 10 s): the test waits on the event, not on a clock.
+        const n = Number(url.searchParams.get("n") || 1);
+        const t0 = Date.now();
+        while (cancelled < n && Date.now() - t0 < 10000)
           await new Promise((r) => {
             onCancel = r;
             setTimeout(r, 10000);
