@@ -2913,6 +2913,19 @@
 
   // ---- what the rest of the prelude uses -----------------------------------------------------------------------
 
+  // Resolves a promise with u8 without looking up u8.then (a tenant may have set Object.prototype.then; the
+  // Fetch Standard reads bodies with internal algorithms, which promise resolution must not make observable): an
+  // own `then` shadows it while the resolve function looks, and is gone when it returns.
+  const thenShadow = { value: undefined, configurable: true, writable: true };
+  function resolveBytes(res, u8) {
+    Object.defineProperty(u8, "then", thenShadow);
+    try {
+      res(u8);
+    } finally {
+      delete u8.then;
+    }
+  }
+
   // readAll's read request: collects the chunks; the loop reads again while chunks come synchronously.
   class ReadAllRequest {
     constructor(reader, res, rej) {
@@ -2937,7 +2950,7 @@
     close() {
       const chunks = this.chunks;
       if (chunks.length === 1) {
-        this.res(chunks[0]);
+        resolveBytes(this.res, chunks[0]);
         return;
       }
       const out = new $Uint8Array(this.total);
@@ -2946,7 +2959,7 @@
         u8Set(out, c, at);
         at += callFn(taByteLength, c);
       }
-      this.res(out);
+      resolveBytes(this.res, out);
     }
     error(e) {
       this.rej(e);
