@@ -178,7 +178,11 @@
   // ---- queues --------------------------------------------------------------------------------------------------
 
   // A FIFO over an array with a moving head (shift() of a long array is linear).
+  // The prelude's helper objects declare their fields (own properties by definition), so that a setter a tenant
+  // puts on Object.prototype never sees their assignments.
   class Queue {
+    a;
+    h;
     constructor() {
       this.a = [];
       this.h = 0;
@@ -218,6 +222,9 @@
 
   // The spec's queue-with-sizes: values and sizes alternate in one array; total is [[queueTotalSize]].
   class SizedQueue {
+    a;
+    h;
+    total;
     constructor() {
       this.a = [];
       this.h = 0;
@@ -278,6 +285,8 @@
   // A read request has chunk(c), close() and error(e) steps (a read-into request: close(c)).
 
   class PromiseReadRequest {
+    res;
+    rej;
     constructor(res, rej) {
       this.res = res;
       this.rej = rej;
@@ -1323,6 +1332,9 @@
   let isRSIterator;
 
   class IterReadRequest {
+    reader;
+    res;
+    rej;
     constructor(reader, res, rej) {
       this.reader = reader;
       this.res = res;
@@ -1881,6 +1893,11 @@
 
   // A pending request (write, close, abort): a promise and its resolving functions.
   class Deferred {
+    promise;
+    res;
+    rej;
+    reason;
+    wasAlreadyErroring;
     constructor() {
       this.promise = new $Promise((res, rej) => {
         this.res = res;
@@ -2928,6 +2945,13 @@
 
   // readAll's read request: collects the chunks; the loop reads again while chunks come synchronously.
   class ReadAllRequest {
+    reader;
+    res;
+    rej;
+    chunks;
+    total;
+    sync;
+    again;
     constructor(reader, res, rej) {
       this.reader = reader;
       this.res = res;

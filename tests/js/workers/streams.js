@@ -647,6 +647,24 @@ check("queuing strategies", () => {
   throws(() => new CountQueuingStrategy({}), TypeError);
 });
 
+check("setters on Object.prototype do not see the streams' own bookkeeping", async () => {
+  const names = ["a", "h", "total", "res", "rej", "promise", "reason", "chunks", "reader"];
+  const seen = [];
+  for (const n of names)
+    Object.defineProperty(Object.prototype, n, { set() { seen.push(n); }, get() { return undefined; }, configurable: true });
+  try {
+    const rs = new ReadableStream({ start: (c) => { c.enqueue("x"); c.close(); } });
+    const ws = new WritableStream();
+    await rs.pipeTo(ws);
+    const w = new WritableStream().getWriter();
+    await w.write(1);
+    await w.abort("r");
+  } finally {
+    for (const n of names) delete Object.prototype[n];
+  }
+  arrEq(seen, []);
+});
+
 check("patched globals do not change the streams", async () => {
   const then = Promise.prototype.then;
   const rs = new ReadableStream({ start: (c) => c.enqueue(1) });
