@@ -51,6 +51,19 @@
     $AbortSignal ??= globalThis.AbortSignal;
     return typeof $AbortSignal === "function" && s instanceof $AbortSignal;
   };
+  // The spec adds an abort algorithm to the signal (it runs before the abort event's listeners, which cannot stop
+  // it): prelude_events.js's internal one when it offers it, else a listener through the public API.
+  const addAbortAlgorithm = (signal, fn) => {
+    const ev = internal.events;
+    if (ev?.addAbortAlgorithm && ev?.removeAbortAlgorithm) return ev.addAbortAlgorithm(signal, fn);
+    signal.addEventListener("abort", fn);
+    return undefined;
+  };
+  const removeAbortAlgorithm = (signal, handle, fn) => {
+    const ev = internal.events;
+    if (ev?.addAbortAlgorithm && ev?.removeAbortAlgorithm) ev.removeAbortAlgorithm(signal, handle);
+    else signal.removeEventListener("abort", fn);
+  };
   const newAbortController = () => {
     $AbortController ??= globalThis.AbortController;
     return new $AbortController();
@@ -1751,7 +1764,7 @@
       resolvePipe = res;
       rejectPipe = rej;
     });
-    let abortAlgorithm;
+    let abortAlgorithm, abortHandle;
 
     const waitForWritesToFinish = () => {
       const old = currentWrite;
@@ -1760,7 +1773,7 @@
     const finalize = (isError, error) => {
       writerRelease(writer);
       readerGenericRelease(reader);
-      if (signal !== undefined) signal.removeEventListener("abort", abortAlgorithm);
+      if (signal !== undefined) removeAbortAlgorithm(signal, abortHandle, abortAlgorithm);
       if (isError) rejectPipe(error);
       else resolvePipe(undefined);
     };
@@ -1802,7 +1815,7 @@
         abortAlgorithm();
         return promise;
       }
-      signal.addEventListener("abort", abortAlgorithm);
+      abortHandle = addAbortAlgorithm(signal, abortAlgorithm);
     }
 
     // The loop: wait for the writer to be ready, read one chunk, write it (without waiting for the write).

@@ -571,6 +571,16 @@ check("an AbortSignal stops a pipe", async () => {
   eq(await rejects(p), "halt");
   arrEq(log.sort(), ["abort halt", "cancel"]);
   await rejects(new ReadableStream().pipeTo(new WritableStream(), { signal: {} }), TypeError);
+  // The pipe's abort algorithm is not a listener: a listener that stops the event does not stop the pipe.
+  const ac2 = new AbortController();
+  ac2.signal.addEventListener("abort", (e) => e.stopImmediatePropagation());
+  const p2 = new ReadableStream().pipeTo(new WritableStream(), { signal: ac2.signal });
+  ac2.abort("second");
+  eq(await rejects(p2), "second");
+  // An aborted signal stops the pipe before it starts.
+  const ac3 = new AbortController();
+  ac3.abort("early");
+  eq(await rejects(source([1]).pipeTo(new WritableStream(), { signal: ac3.signal })), "early");
 });
 
 // ---- idl --------------------------------------------------------------------------------------------------------
