@@ -645,15 +645,29 @@
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.cancel: the reader is released"));
       return readableStreamCancel(this[$stream], reason);
     }
-    read(view) {
+    // options.min (ReadableStreamBYOBReaderReadOptions, from the spec of 2023): the read waits for at least min
+    // elements.
+    read(view, options = undefined) {
       if (!isBYOBReader(this)) return PromiseReject(brandError("ReadableStreamBYOBReader.read"));
       if (!ArrayIsView(view)) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the argument is not an ArrayBufferView"));
-      if (viewByteLength(view) === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view is empty"));
+      let min = 1;
+      try {
+        const o = idlDict(options, "ReadableStreamBYOBReader.read: options");
+        if (o !== null && o.min !== undefined) min = enforceULL(o.min, "ReadableStreamBYOBReader.read: options.min");
+      } catch (e) {
+        return PromiseReject(e);
+      }
+      const byteLength = viewByteLength(view);
+      if (byteLength === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view is empty"));
       if (bufferByteLength(viewBuffer(view)) === 0)
         return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view's buffer is empty or detached"));
+      if (min === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: options.min must not be 0"));
+      const tag = callFn(taTag, view);
+      if (min > (tag === undefined ? byteLength : byteLength / TA_CTORS[tag].BYTES_PER_ELEMENT))
+        return PromiseReject(new $RangeError("ReadableStreamBYOBReader.read: options.min is larger than the view"));
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the reader is released"));
       const [p, req] = promiseRequest();
-      byobReaderRead(this, view, req);
+      byobReaderRead(this, view, min, req);
       return p;
     }
     releaseLock() {
@@ -665,11 +679,11 @@
   }
   idlInterface(ReadableStreamBYOBReader, "ReadableStreamBYOBReader");
 
-  function byobReaderRead(reader, view, req) {
+  function byobReaderRead(reader, view, min, req) {
     const stream = reader[$stream];
     stream[$disturbed] = true;
     if (stream[$state] === "errored") req.error(stream[$storedError]);
-    else byteControllerPullInto(stream[$controller], view, req);
+    else byteControllerPullInto(stream[$controller], view, min, req);
   }
 
   // ---- controllers: shared ---------------------------------------------------------------------------------------
@@ -1058,7 +1072,7 @@
       return;
     }
     const pending = c[$pendingPullIntos];
-    if (pending.length > 0 && pending[0].bytesFilled > 0) {
+    if (pending.length > 0 && pending[0].bytesFilled % pending[0].elementSize !== 0) {
       const e = new $TypeError("ReadableByteStreamController.close: a partial read is pending");
       byteControllerError(c, e);
       throw e;
@@ -1132,13 +1146,12 @@
 
   function byteControllerFillPullIntoDescriptorFromQueue(c, pid) {
     const elementSize = pid.elementSize;
-    const currentAlignedBytes = pid.bytesFilled - (pid.bytesFilled % elementSize);
     const maxBytesToCopy = Math.min(c[$queueTotalSize], pid.byteLength - pid.bytesFilled);
     const maxBytesFilled = pid.bytesFilled + maxBytesToCopy;
     const maxAlignedBytes = maxBytesFilled - (maxBytesFilled % elementSize);
     let totalBytesToCopyRemaining = maxBytesToCopy;
     let ready = false;
-    if (maxAlignedBytes > currentAlignedBytes) {
+    if (maxAlignedBytes >= pid.minimumFill) {
       totalBytesToCopyRemaining = maxAlignedBytes - pid.bytesFilled;
       ready = true;
     }
@@ -1181,7 +1194,7 @@
     }
   }
 
-  function byteControllerPullInto(c, view, req) {
+  function byteControllerPullInto(c, view, min, req) {
     const stream = c[$stream];
     let elementSize = 1, ctor = $DataView;
     const tag = callFn(taTag, view);
@@ -1198,7 +1211,8 @@
       return;
     }
     const pid = {
-      buffer, bufferByteLength: bufferByteLength(buffer), byteOffset, byteLength, bytesFilled: 0, elementSize,
+      buffer, bufferByteLength: bufferByteLength(buffer), byteOffset, byteLength, bytesFilled: 0,
+      minimumFill: min * elementSize, elementSize,
       viewConstructor: ctor, readerType: "byob",
     };
     if (c[$pendingPullIntos].length > 0) {
@@ -1256,7 +1270,7 @@
 
   function byteControllerRespondInReadableState(c, bytesWritten, pid) {
     byteControllerFillHeadPullIntoDescriptor(c, bytesWritten, pid);
-    if (pid.bytesFilled < pid.elementSize) return;
+    if (pid.bytesFilled < pid.minimumFill) return;
     byteControllerShiftPendingPullInto(c);
     const remainderSize = pid.bytesFilled % pid.elementSize;
     if (remainderSize > 0) {
@@ -1330,7 +1344,7 @@
         return;
       }
       c[$pendingPullIntos].push({
-        buffer, bufferByteLength: auto, byteOffset: 0, byteLength: auto, bytesFilled: 0, elementSize: 1,
+        buffer, bufferByteLength: auto, byteOffset: 0, byteLength: auto, bytesFilled: 0, minimumFill: 1, elementSize: 1,
         viewConstructor: $Uint8Array, readerType: "default",
       });
     }
@@ -1709,7 +1723,7 @@
           reading = false;
         },
       };
-      byobReaderRead(reader, view, req);
+      byobReaderRead(reader, view, 1, req);
     };
     const pull1 = () => {
       if (reading) {

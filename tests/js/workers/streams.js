@@ -300,6 +300,32 @@ check("respond() checks its argument; BYOB reads of wider elements wait for whol
   throws(() => req.respond(1), TypeError);
 });
 
+check("read(view, {min}) waits for min elements; bad mins are refused", async () => {
+  let ctl;
+  const rs = new ReadableStream({ type: "bytes", start: (c) => (ctl = c) });
+  const r = rs.getReader({ mode: "byob" });
+  let settled = false;
+  const p = r.read(new Uint8Array(8), { min: 4 }).then((x) => ((settled = true), x));
+  ctl.enqueue(bytes(1, 2));
+  await tick();
+  eq(settled, false, "2 of 4 bytes: ");
+  ctl.enqueue(bytes(3, 4, 5));
+  const { value } = await p;
+  arrEq(value, [1, 2, 3, 4, 5]);
+  await rejects(r.read(new Uint8Array(2), { min: 0 }), TypeError);
+  await rejects(r.read(new Uint8Array(2), { min: 3 }), RangeError);
+  await rejects(r.read(new Uint16Array(2), { min: 3 }), RangeError);
+  await rejects(r.read(new Uint8Array(2), { min: -1 }), TypeError);
+  const p2 = r.read(new Uint16Array(4), { min: 2 });
+  ctl.enqueue(bytes(1, 0));
+  ctl.close();
+  ctl.byobRequest.respond(0);
+  const last = await p2;
+  eq(last.done, true, "closed with 1 whole element of the 2 asked for: ");
+  arrEq(last.value, [1]);
+  eq(ReadableStreamBYOBReader.prototype.read.length, 1);
+});
+
 check("closing with a pending BYOB read resolves it done with an empty view", async () => {
   let ctl;
   const rs = new ReadableStream({ type: "bytes", start: (c) => (ctl = c) });
