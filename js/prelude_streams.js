@@ -3,8 +3,11 @@
 // TextEncoderStream and TextDecoderStream. Part of the prelude.
 //
 // The file follows the spec's abstract operations one for one (their names, without the stream prefixes where the
-// context says it); the behaviour tested by WPT streams/ (as of its 2021-10 snapshot) is the reference, so where the
-// spec moved on since (releaseLock() with pending reads throws here, as it did then) the snapshot wins.
+// context says it). The behaviour tested by WPT streams/ (its 2021-10 snapshot) is the reference where the spec
+// moved on since: releaseLock() with pending reads throws (newer: rejects them), readable.cancel() of a
+// TransformStream errors the writable side at once (newer: after transformer.cancel(), which is not called), and
+// WritableStreamDefaultController has abortReason. Newer additions that change nothing the snapshot tests are
+// here: ReadableStream.from() and read(view, {min}).
 //
 // Internal slots are Symbol-keyed properties set in one order per class (stable shapes); brand checks use a private
 // method of each class (`#brand in x`), so a forged object never passes. Algorithms of a controller are stored
@@ -3037,20 +3040,16 @@
     });
   }
 
-  // A byte stream over u8's memory (not copied, not transferred: the caller must not change it afterwards).
-  const fromBytesStart = (c) => {
-    const u8 = c[$source2];
-    c[$source2] = undefined;
-    if (callFn(taByteLength, u8) > 0)
-      byteControllerEnqueueChunkToQueue(c, callFn(taBuffer, u8), callFn(taByteOffset, u8), callFn(taByteLength, u8));
-    byteControllerClose(c);
-  };
-  const $source2 = Symbol("bytes");
+  // A byte stream over u8's memory (not copied, not transferred: the caller must not change it afterwards). Its
+  // start enqueues u8 (when not empty) and closes, so the stream is read from its queue.
   function fromBytes(u8) {
     const stream = new ReadableStream(kCreate);
-    const c = new ReadableByteStreamController(kCreate);
-    c[$source2] = u8;
-    setUpByteController(stream, c, kInternal, fromBytesStart, undefined, undefined, 0, undefined);
+    const start = (c) => {
+      const n = callFn(taByteLength, u8);
+      if (n > 0) byteControllerEnqueueChunkToQueue(c, callFn(taBuffer, u8), callFn(taByteOffset, u8), n);
+      byteControllerClose(c);
+    };
+    setUpByteController(stream, new ReadableByteStreamController(kCreate), kInternal, start, undefined, undefined, 0, undefined);
     return stream;
   }
 
