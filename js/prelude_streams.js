@@ -2960,19 +2960,6 @@
 
   // ---- what the rest of the prelude uses -----------------------------------------------------------------------
 
-  // Resolves a promise with u8 without looking up u8.then (a tenant may have set Object.prototype.then; the
-  // Fetch Standard reads bodies with internal algorithms, which promise resolution must not make observable): an
-  // own `then` shadows it while the resolve function looks, and is gone when it returns.
-  const thenShadow = { value: undefined, configurable: true, writable: true };
-  function resolveBytes(res, u8) {
-    Object.defineProperty(u8, "then", thenShadow);
-    try {
-      res(u8);
-    } finally {
-      delete u8.then;
-    }
-  }
-
   // readAll's read request: collects the chunks; the loop reads again while chunks come synchronously.
   class ReadAllRequest {
     reader;
@@ -3003,8 +2990,9 @@
     }
     close() {
       const chunks = this.chunks;
+      // Resolved with a box that has no prototype, so that no `then` a tenant put on Object.prototype sees the bytes.
       if (chunks.length === 1) {
-        resolveBytes(this.res, chunks[0]);
+        this.res({ __proto__: null, v: chunks[0] });
         return;
       }
       const out = new $Uint8Array(this.total);
@@ -3013,7 +3001,7 @@
         u8Set(out, c, at);
         at += callFn(taByteLength, c);
       }
-      resolveBytes(this.res, out);
+      this.res({ __proto__: null, v: out });
     }
     error(e) {
       this.rej(e);
@@ -3028,6 +3016,8 @@
     }
   }
 
+  // Reads rs to its end: a promise of a prototype-less box { v: Uint8Array } (the one chunk itself when there is
+  // one); rejects with a TypeError for a chunk that is not a Uint8Array, or with the stream's error.
   function readAll(rs) {
     let reader;
     try {
@@ -3060,7 +3050,7 @@
     isClosed: (rs) => rs[$state] === "closed",
     fromBytes,
     readAll,
-    tee: (rs) => readableStreamTee(rs, false),
+    tee: (rs, cloneForBranch2) => readableStreamTee(rs, !!cloneForBranch2),
     cancel: (rs, reason) => readableStreamCancel(rs, reason),
   };
 
