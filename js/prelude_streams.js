@@ -300,12 +300,16 @@
   // ---- read requests -------------------------------------------------------------------------------------------
   // A read request has chunk(c), close() and error(e) steps (a read-into request: close(c)).
 
+  // The read request of reader.read(): its promise is resolved with the spec's iterator result objects.
   class PromiseReadRequest {
+    promise;
     res;
     rej;
-    constructor(res, rej) {
-      this.res = res;
-      this.rej = rej;
+    constructor() {
+      this.promise = new $Promise((res, rej) => {
+        this.res = res;
+        this.rej = rej;
+      });
     }
     chunk(c) {
       this.res({ value: c, done: false });
@@ -316,13 +320,6 @@
     error(e) {
       this.rej(e);
     }
-  }
-  function promiseRequest() {
-    let req;
-    const p = new $Promise((res, rej) => {
-      req = new PromiseReadRequest(res, rej);
-    });
-    return [p, req];
   }
 
   // ---- ReadableStream ------------------------------------------------------------------------------------------
@@ -593,9 +590,9 @@
     read() {
       if (!isDefaultReader(this)) return PromiseReject(brandError("ReadableStreamDefaultReader.read"));
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamDefaultReader.read: the reader is released"));
-      const [p, req] = promiseRequest();
+      const req = new PromiseReadRequest();
       defaultReaderRead(this, req);
-      return p;
+      return req.promise;
     }
     releaseLock() {
       if (!isDefaultReader(this)) throw brandError("ReadableStreamDefaultReader.releaseLock");
@@ -669,9 +666,9 @@
       if (min > (tag === undefined ? byteLength : byteLength / TA_CTORS[tag].BYTES_PER_ELEMENT))
         return PromiseReject(new $RangeError("ReadableStreamBYOBReader.read: options.min is larger than the view"));
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the reader is released"));
-      const [p, req] = promiseRequest();
+      const req = new PromiseReadRequest();
       byobReaderRead(this, view, min, req);
-      return p;
+      return req.promise;
     }
     releaseLock() {
       if (!isBYOBReader(this)) throw brandError("ReadableStreamBYOBReader.releaseLock");
