@@ -877,6 +877,14 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     v8::Local<v8::Object> global = ctx->Global();
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "Atomics")).FromMaybe(false);
+    /* WebAssembly is made anew on each context too: what the prelude adds to it is installed now (prelude_globals.js). */
+    v8::Local<v8::String> per_key = v8::String::NewFromUtf8Literal(isolate, "__isocore_per_context");
+    v8::Local<v8::Value> per;
+    if (global->Get(ctx, per_key).ToLocal(&per) && per->IsFunction()) {
+        if (per.As<v8::Function>()->Call(ctx, global, 0, nullptr).IsEmpty())
+            return fail_msg(err, errlen, "the prelude's per-context set-up failed: " + describe_exception(isolate, ctx, tc));
+        global->Delete(ctx, per_key).FromMaybe(false);
+    }
     /* Tenant code may not compile code from strings (eval, new Function), as on Workers. */
     ctx->AllowCodeGenerationFromStrings(false);
 
