@@ -73,11 +73,29 @@ v8::MaybeLocal<v8::Module> ic__js_wasm_module(ic_js_worker *w, v8::Local<v8::Con
 {
     v8::Isolate *isolate = w->isolate;
     v8::Local<v8::WasmModuleObject> wasm;
-    /* A module that fails validation throws its CompileError here: the import, and so the tenant's load, fails with it. */
-    if (!v8::WasmModuleObject::Compile(isolate,
-                                       v8::MemorySpan<const uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()))
-             .ToLocal(&wasm))
+    v8::Local<v8::Value> error;
+    {
+        /*
+         * A module that fails validation throws its CompileError here: the
+         * import, and so the tenant's load, fails with it. The API call
+         * leaves it as a scheduled exception, where the module loader wants
+         * a pending one: caught here and thrown again below, outside the call.
+         */
+        v8::TryCatch tc(isolate);
+        if (!v8::WasmModuleObject::Compile(
+                 isolate, v8::MemorySpan<const uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()))
+                 .ToLocal(&wasm)) {
+            if (tc.HasTerminated() || !tc.HasCaught()) {
+                tc.ReThrow();
+                return v8::MaybeLocal<v8::Module>();
+            }
+            error = tc.Exception();
+        }
+    }
+    if (!error.IsEmpty()) {
+        isolate->ThrowException(error);
         return v8::MaybeLocal<v8::Module>();
+    }
     v8::Local<v8::String> name;
     if (!v8::String::NewFromUtf8(isolate, path.data(), v8::NewStringType::kNormal, (int)path.size()).ToLocal(&name))
         return v8::MaybeLocal<v8::Module>();
