@@ -5,6 +5,51 @@
 // Response. Part of the prelude (runs once, into the snapshot: nothing
 // per-isolate is read at top level).
 {
+  // EventTarget and Event come from prelude_events.js; until that file defines them, this one brings
+  // the least that MessagePort and Performance need (listeners, once, dispatch).
+  const BaseTarget = typeof EventTarget === "function" ? EventTarget : class EventTarget {
+    #listeners = new Map();
+    addEventListener(type, fn, options = undefined) {
+      if (typeof fn !== "function" && !(fn && typeof fn.handleEvent === "function")) return;
+      type = String(type);
+      const once = typeof options === "object" && options !== null && !!options.once;
+      const list = this.#listeners.get(type) || [];
+      if (list.some((l) => l.fn === fn)) return;
+      list.push({ fn, once });
+      this.#listeners.set(type, list);
+    }
+    removeEventListener(type, fn) {
+      const list = this.#listeners.get(String(type));
+      if (!list) return;
+      const i = list.findIndex((l) => l.fn === fn);
+      if (i >= 0) list.splice(i, 1);
+    }
+    dispatchEvent(event) {
+      const list = this.#listeners.get(event.type);
+      if (!list) return true;
+      for (const l of [...list]) {
+        if (l.once) this.removeEventListener(event.type, l.fn);
+        try {
+          if (typeof l.fn === "function") l.fn.call(this, event);
+          else l.fn.handleEvent(event);
+        } catch (e) {
+          reportError(e);
+        }
+      }
+      return !event.defaultPrevented;
+    }
+  };
+  const BaseEvent = typeof Event === "function" ? Event : class Event {
+    #type;
+    constructor(type) {
+      if (arguments.length === 0) throw new TypeError("Event: 1 argument required");
+      this.#type = String(type);
+    }
+    get type() { return this.#type; }
+    get defaultPrevented() { return false; }
+    preventDefault() {}
+  };
+
   // ---- navigator ------------------------------------------------------------------------------
   // A tenant sees one core: its isolate runs on one reactor thread.
   class Navigator {
@@ -24,9 +69,10 @@
 
   // ---- performance ------------------------------------------------------------------------------
   // performance.now() and timeOrigin are the natives prelude.js used; this gives them their interface.
-  class Performance {
+  class Performance extends BaseTarget {
     constructor(key) {
       if (key !== kPerformance) throw new TypeError("Illegal constructor");
+      super();
     }
     now() { return native.now(); }
     get timeOrigin() { return native.timeOrigin(); }
@@ -109,153 +155,112 @@
   // delivered as a "message" event in a later task (a timer of 0 ms) once that port is started:
   // start(), or setting onmessage. close() disentangles both ports; later messages are dropped.
   //
-  // MessagePort is an EventTarget. EventTarget and Event come from prelude_events.js; until that
-  // file defines them this one brings the least it needs (listeners, once, dispatch).
-  const BaseTarget = typeof EventTarget === "function" ? EventTarget : class EventTarget {
-    #listeners = new Map();
-    addEventListener(type, fn, options = undefined) {
-      if (typeof fn !== "function" && !(fn && typeof fn.handleEvent === "function")) return;
-      type = String(type);
-      const once = typeof options === "object" && options !== null && !!options.once;
-      const list = this.#listeners.get(type) || [];
-      if (list.some((l) => l.fn === fn)) return;
-      list.push({ fn, once });
-      this.#listeners.set(type, list);
-    }
-    removeEventListener(type, fn) {
-      const list = this.#listeners.get(String(type));
-      if (!list) return;
-      const i = list.findIndex((l) => l.fn === fn);
-      if (i >= 0) list.splice(i, 1);
-    }
-    dispatchEvent(event) {
-      const list = this.#listeners.get(event.type);
-      if (!list) return true;
-      for (const l of [...list]) {
-        if (l.once) this.removeEventListener(event.type, l.fn);
-        try {
-          if (typeof l.fn === "function") l.fn.call(this, event);
-          else l.fn.handleEvent(event);
-        } catch (e) {
-          reportError(e);
-        }
+  // MessagePort is an EventTarget. When prelude_events.js defines MessageChannel itself (branch
+  // `events`), this one steps aside.
+  if (typeof MessageChannel !== "function") {
+    class MessageEvent extends BaseEvent {
+      #data; #origin; #lastEventId; #source; #ports;
+      constructor(type, init = {}) {
+        super(type, init);
+        this.#data = init.data === undefined ? null : init.data;
+        this.#origin = init.origin === undefined ? "" : String(init.origin);
+        this.#lastEventId = init.lastEventId === undefined ? "" : String(init.lastEventId);
+        this.#source = init.source === undefined ? null : init.source;
+        this.#ports = Object.freeze(init.ports === undefined ? [] : Array.from(init.ports));
       }
-      return !event.defaultPrevented;
+      get data() { return this.#data; }
+      get origin() { return this.#origin; }
+      get lastEventId() { return this.#lastEventId; }
+      get source() { return this.#source; }
+      get ports() { return this.#ports; }
     }
-  };
-  const BaseEvent = typeof Event === "function" ? Event : class Event {
-    #type;
-    constructor(type) {
-      if (arguments.length === 0) throw new TypeError("Event: 1 argument required");
-      this.#type = String(type);
-    }
-    get type() { return this.#type; }
-    get defaultPrevented() { return false; }
-    preventDefault() {}
-  };
+    define("MessageEvent", MessageEvent);
 
-  class MessageEvent extends BaseEvent {
-    #data; #origin; #lastEventId; #source; #ports;
-    constructor(type, init = {}) {
-      super(type, init);
-      this.#data = init.data === undefined ? null : init.data;
-      this.#origin = init.origin === undefined ? "" : String(init.origin);
-      this.#lastEventId = init.lastEventId === undefined ? "" : String(init.lastEventId);
-      this.#source = init.source === undefined ? null : init.source;
-      this.#ports = Object.freeze(init.ports === undefined ? [] : Array.from(init.ports));
+    const kPort = Symbol("port");
+    class MessagePort extends BaseTarget {
+      #other = null;
+      #queue = [];
+      #started = false;
+      #closed = false;
+      #scheduled = false;
+      #onmessage = null;
+      #onmessageerror = null;
+      constructor(key) {
+        if (key !== kPort) throw new TypeError("Illegal constructor");
+        super();
+      }
+      static entangle(a, b) {
+        a.#other = b;
+        b.#other = a;
+      }
+      postMessage(message, options = undefined) {
+        // postMessage(message, transfer) or postMessage(message, { transfer }).
+        const transfer = Array.isArray(options) ? options : transferList(options, "MessagePort.postMessage");
+        if (transfer.includes(this)) throw new DOMException("a port cannot transfer itself", "DataCloneError");
+        const data = clone(message, transfer);
+        const other = this.#other;
+        if (this.#closed || !other || other.#closed) return;
+        other.#queue.push(data);
+        other.#schedule();
+      }
+      start() {
+        if (this.#started || this.#closed) return;
+        this.#started = true;
+        this.#schedule();
+      }
+      close() {
+        if (this.#closed) return;
+        this.#closed = true;
+        this.#queue.length = 0;
+        const other = this.#other;
+        this.#other = null;
+        if (other) other.#other = null;
+      }
+      get onmessage() { return this.#onmessage; }
+      set onmessage(fn) {
+        if (this.#onmessage) this.removeEventListener("message", this.#onmessage);
+        this.#onmessage = typeof fn === "function" ? fn : null;
+        if (this.#onmessage) this.addEventListener("message", this.#onmessage);
+        this.start(); // setting onmessage starts the port, as in HTML
+      }
+      get onmessageerror() { return this.#onmessageerror; }
+      set onmessageerror(fn) {
+        if (this.#onmessageerror) this.removeEventListener("messageerror", this.#onmessageerror);
+        this.#onmessageerror = typeof fn === "function" ? fn : null;
+        if (this.#onmessageerror) this.addEventListener("messageerror", this.#onmessageerror);
+      }
+      #schedule() {
+        if (!this.#started || this.#scheduled || this.#queue.length === 0) return;
+        this.#scheduled = true;
+        // One task per message, in order: each event runs in its own task, after the code that posted it.
+        setTimeout(() => this.#deliver(), 0);
+      }
+      #deliver() {
+        this.#scheduled = false;
+        if (this.#closed || this.#queue.length === 0) return;
+        const data = this.#queue.shift();
+        this.#schedule();
+        this.dispatchEvent(new MessageEvent("message", { data }));
+      }
+      get [Symbol.toStringTag]() { return "MessagePort"; }
     }
-    get data() { return this.#data; }
-    get origin() { return this.#origin; }
-    get lastEventId() { return this.#lastEventId; }
-    get source() { return this.#source; }
-    get ports() { return this.#ports; }
-  }
-  define("MessageEvent", MessageEvent);
+    const entangle = MessagePort.entangle;
+    delete MessagePort.entangle;
+    define("MessagePort", MessagePort);
 
-  const kPort = Symbol("port");
-  class MessagePort extends BaseTarget {
-    #other = null;
-    #queue = [];
-    #started = false;
-    #closed = false;
-    #scheduled = false;
-    #onmessage = null;
-    #onmessageerror = null;
-    constructor(key) {
-      if (key !== kPort) throw new TypeError("Illegal constructor");
-      super();
+    class MessageChannel {
+      #port1; #port2;
+      constructor() {
+        this.#port1 = new MessagePort(kPort);
+        this.#port2 = new MessagePort(kPort);
+        entangle(this.#port1, this.#port2);
+      }
+      get port1() { return this.#port1; }
+      get port2() { return this.#port2; }
+      get [Symbol.toStringTag]() { return "MessageChannel"; }
     }
-    static entangle(a, b) {
-      a.#other = b;
-      b.#other = a;
-    }
-    postMessage(message, options = undefined) {
-      // postMessage(message, transfer) or postMessage(message, { transfer }).
-      const transfer = Array.isArray(options) ? options : transferList(options, "MessagePort.postMessage");
-      if (transfer.includes(this)) throw new DOMException("a port cannot transfer itself", "DataCloneError");
-      const data = clone(message, transfer);
-      const other = this.#other;
-      if (this.#closed || !other || other.#closed) return;
-      other.#queue.push(data);
-      other.#schedule();
-    }
-    start() {
-      if (this.#started || this.#closed) return;
-      this.#started = true;
-      this.#schedule();
-    }
-    close() {
-      if (this.#closed) return;
-      this.#closed = true;
-      this.#queue.length = 0;
-      const other = this.#other;
-      this.#other = null;
-      if (other) other.#other = null;
-    }
-    get onmessage() { return this.#onmessage; }
-    set onmessage(fn) {
-      if (this.#onmessage) this.removeEventListener("message", this.#onmessage);
-      this.#onmessage = typeof fn === "function" ? fn : null;
-      if (this.#onmessage) this.addEventListener("message", this.#onmessage);
-      this.start(); // setting onmessage starts the port, as in HTML
-    }
-    get onmessageerror() { return this.#onmessageerror; }
-    set onmessageerror(fn) {
-      if (this.#onmessageerror) this.removeEventListener("messageerror", this.#onmessageerror);
-      this.#onmessageerror = typeof fn === "function" ? fn : null;
-      if (this.#onmessageerror) this.addEventListener("messageerror", this.#onmessageerror);
-    }
-    #schedule() {
-      if (!this.#started || this.#scheduled || this.#queue.length === 0) return;
-      this.#scheduled = true;
-      // One task per message, in order: each event runs in its own task, after the code that posted it.
-      setTimeout(() => this.#deliver(), 0);
-    }
-    #deliver() {
-      this.#scheduled = false;
-      if (this.#closed || this.#queue.length === 0) return;
-      const data = this.#queue.shift();
-      this.#schedule();
-      this.dispatchEvent(new MessageEvent("message", { data }));
-    }
-    get [Symbol.toStringTag]() { return "MessagePort"; }
+    define("MessageChannel", MessageChannel);
   }
-  const entangle = MessagePort.entangle;
-  delete MessagePort.entangle;
-  define("MessagePort", MessagePort);
-
-  class MessageChannel {
-    #port1; #port2;
-    constructor() {
-      this.#port1 = new MessagePort(kPort);
-      this.#port2 = new MessagePort(kPort);
-      entangle(this.#port1, this.#port2);
-    }
-    get port1() { return this.#port1; }
-    get port2() { return this.#port2; }
-    get [Symbol.toStringTag]() { return "MessageChannel"; }
-  }
-  define("MessageChannel", MessageChannel);
 
   // ---- WebAssembly over a Response ------------------------------------------------------------------------
   // The WebAssembly Web API: compileStreaming/instantiateStreaming take a Response (or a promise of one)
@@ -289,5 +294,9 @@
     };
     for (const name of ["compileStreaming", "instantiateStreaming"])
       Object.defineProperty(WebAssembly, name, { value: methods[name], writable: true, enumerable: true, configurable: true });
+    // V8 10.2 leaves out WebAssembly.Exception's @@toStringTag (the other interfaces have theirs).
+    const X = WebAssembly.Exception;
+    if (typeof X === "function" && !Object.prototype.hasOwnProperty.call(X.prototype, Symbol.toStringTag))
+      Object.defineProperty(X.prototype, Symbol.toStringTag, { value: "WebAssembly.Exception", configurable: true });
   });
 }
