@@ -267,10 +267,38 @@
   // whose Content-Type is exactly application/wasm and whose status is ok. The body is read whole
   // (response.arrayBuffer()) and compiled off the reactor thread by V8; the result settles on the reactor.
   // V8 makes WebAssembly anew for each context (it is not in the snapshot), so worker.cc calls this
-  // installer on the tenant's context before the tenant's code runs, then deletes it.
+  // installer on the tenant's context before the tenant's code runs, then deletes it. It returns
+  // what worker.cc calls once the tenant's top level has run (or undefined).
   define("__isocore_per_context", function installWasmStreaming() {
-    if (typeof WebAssembly !== "object" || !WebAssembly) return;
-    const compile = WebAssembly.compile, instantiate = WebAssembly.instantiate;
+    if (typeof WebAssembly !== "object" || !WebAssembly) return undefined;
+    const compile0 = WebAssembly.compile, instantiate0 = WebAssembly.instantiate, Module = WebAssembly.Module;
+    // While the top level runs, nothing pumps the isolate's platform tasks (the load is one entry that
+    // must settle before it returns), so a top-level `await WebAssembly.compile(bytes)` would never
+    // settle. Until the top level is done, compiling from bytes is synchronous: the promise is of a
+    // module compiled on the spot, as `import m from "./m.wasm"` is. Instantiating a Module settles
+    // in microtasks already. After the top level, the engine's own functions are back.
+    const topCompile = {
+      compile(bytes) {
+        try {
+          return Promise.resolve(new Module(bytes));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      instantiate(source, importObject = undefined) {
+        if (source instanceof Module) return instantiate0.call(WebAssembly, source, importObject);
+        let module;
+        try {
+          module = new Module(source);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return instantiate0.call(WebAssembly, module, importObject).then((instance) => ({ module, instance }));
+      },
+    };
+    let compile = topCompile.compile, instantiate = topCompile.instantiate;
+    for (const name of ["compile", "instantiate"])
+      Object.defineProperty(WebAssembly, name, { value: topCompile[name], writable: true, enumerable: true, configurable: true });
     async function bytesOf(source, what) {
       const response = await source;
       if (typeof Response !== "function" || !(response instanceof Response))
@@ -298,5 +326,12 @@
     const X = WebAssembly.Exception;
     if (typeof X === "function" && !Object.prototype.hasOwnProperty.call(X.prototype, Symbol.toStringTag))
       Object.defineProperty(X.prototype, Symbol.toStringTag, { value: "WebAssembly.Exception", configurable: true });
+    return function topLevelDone() {
+      compile = compile0;
+      instantiate = instantiate0;
+      // Put back only what the tenant left alone.
+      if (WebAssembly.compile === topCompile.compile) Object.defineProperty(WebAssembly, "compile", { value: compile0, writable: true, enumerable: true, configurable: true });
+      if (WebAssembly.instantiate === topCompile.instantiate) Object.defineProperty(WebAssembly, "instantiate", { value: instantiate0, writable: true, enumerable: true, configurable: true });
+    };
   });
 }

@@ -879,9 +879,9 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "Atomics")).FromMaybe(false);
     /* WebAssembly is made anew on each context too: what the prelude adds to it is installed now (prelude_globals.js). */
     v8::Local<v8::String> per_key = v8::String::NewFromUtf8Literal(isolate, "__isocore_per_context");
-    v8::Local<v8::Value> per;
+    v8::Local<v8::Value> per, top_done;
     if (global->Get(ctx, per_key).ToLocal(&per) && per->IsFunction()) {
-        if (per.As<v8::Function>()->Call(ctx, global, 0, nullptr).IsEmpty())
+        if (!per.As<v8::Function>()->Call(ctx, global, 0, nullptr).ToLocal(&top_done))
             return fail_msg(err, errlen, "the prelude's per-context set-up failed: " + describe_exception(isolate, ctx, tc));
         global->Delete(ctx, per_key).FromMaybe(false);
     }
@@ -936,6 +936,9 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);
     }
+    /* The top level has run: what the prelude changed for it goes back (prelude_globals.js). */
+    if (!top_done.IsEmpty() && top_done->IsFunction() && top_done.As<v8::Function>()->Call(ctx, global, 0, nullptr).IsEmpty())
+        return fail_msg(err, errlen, "the prelude's end of the top level failed: " + describe_exception(isolate, ctx, tc));
     return 0;
 }
 

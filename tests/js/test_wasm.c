@@ -189,11 +189,13 @@ static void t_write(const char *dir, const char *name, const void *p, size_t len
 
 static void s_import(void *arg)
 {
-    t_new_workers(2);
+    t_new_workers(3);
+    t_batch(NULL);
     if (T.ret[0] == 0)
         t_fetch(0, 0, "/");
-    if (T.outstanding == 0)
-        ic_reactor_stop();
+    if (T.ret[2] == 0)
+        t_fetch(2, 1, "/");
+    t_settle();
 }
 
 Test(wasm, a_wasm_file_imports_as_a_webassembly_module, .timeout = 60)
@@ -209,19 +211,39 @@ Test(wasm, a_wasm_file_imports_as_a_webassembly_module, .timeout = 60)
         "  return new Response(`${add instanceof WebAssembly.Module} ${add === again} ${i.exports.add(20, 22)} "
         "${WebAssembly.Module.exports(add)[0].name}`);\n"
         "} };\n";
+    /* A top-level await on compiling bytes settles (compiled on the spot while the top level runs); after it, the engine's own. */
+    static const char tla_js[] =
+        "import add from './add.wasm';\n"
+        "const bytes = new Uint8Array(WebAssembly.Module.customSections(add, 'x').length ? [] : [%s]);\n"
+        "const m = await WebAssembly.compile(bytes);\n"
+        "const { instance } = await WebAssembly.instantiate(bytes);\n"
+        "let bad = 'none';\n"
+        "try { await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1])); } catch (e) { bad = e.name; }\n"
+        "export default { async fetch() {\n"
+        "  const later = await WebAssembly.compile(bytes);\n"
+        "  return new Response(`${m instanceof WebAssembly.Module} ${instance.exports.add(1, 2)} ${bad} "
+        "${String(WebAssembly.compile).includes('[native code]')} ${later instanceof WebAssembly.Module}`);\n"
+        "} };\n";
     static const char bad_js[] = "import bad from './bad.wasm';\nexport default { fetch() { return new Response('no'); } };\n";
     t_write(dir, "add.wasm", add_wasm, sizeof(add_wasm));
     t_write(dir, "bad.wasm", bad_wasm, sizeof(bad_wasm));
     t_write(dir, "main.js", main_js, strlen(main_js));
     t_write(dir, "bad.js", bad_js, strlen(bad_js));
+    char bytes[512] = "", tla[2048];
+    for (size_t i = 0; i < sizeof(add_wasm); i++)
+        snprintf(bytes + strlen(bytes), sizeof(bytes) - strlen(bytes), "%s%u", i ? "," : "", add_wasm[i]);
+    snprintf(tla, sizeof(tla), tla_js, bytes);
+    t_write(dir, "tla.js", tla, strlen(tla));
     char path[1100];
     snprintf(path, sizeof(path), "%s/main.js", dir);
     T.tenant[0] = t_tenant_at("import", path, NULL);
     snprintf(path, sizeof(path), "%s/bad.js", dir);
     T.tenant[1] = t_tenant_at("badimport", path, NULL);
+    snprintf(path, sizeof(path), "%s/tla.js", dir);
+    T.tenant[2] = t_tenant_at("tla", path, NULL);
     t_run_js(s_import);
-    const char *files[] = {"add.wasm", "bad.wasm", "main.js", "bad.js"};
-    for (int i = 0; i < 4; i++) {
+    const char *files[] = {"add.wasm", "bad.wasm", "main.js", "bad.js", "tla.js"};
+    for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
         unlink(path);
     }
@@ -231,6 +253,9 @@ Test(wasm, a_wasm_file_imports_as_a_webassembly_module, .timeout = 60)
     cr_assert_str_eq(T.r[0].body, "true true 42 add");
     cr_assert_eq(T.ret[1], IC_EJSEXCEPTION);
     cr_assert(strstr(T.err[1], "CompileError") != NULL, "%s", T.err[1]);
+    cr_assert_eq(T.ret[2], 0, "%s", T.err[2]);
+    cr_assert_eq(T.r[1].status, 200, "%s", T.r[1].body);
+    cr_assert_str_eq(T.r[1].body, "true 3 CompileError true true");
 }
 
 /* ---- the CPU limit ------------------------------------------------------------------------------------ */
