@@ -14,9 +14,12 @@
  *   compiled synchronously while the tenant's top level loads.
  * - Wasm memory counts against the tenant's buffer limit, with its
  *   ArrayBuffers: platform.cc's page allocator counts each wasm memory
- *   (V8 maps them with the page allocator, not the ArrayBuffer allocator),
- *   refuses growth past the limit and terminates the entry; the worker then
- *   answers 503 and is recycled, as at the heap limit.
+ *   (V8 maps them with the page allocator, not the ArrayBuffer allocator).
+ *   Past the limit it flags the isolate; at the end of the entry (and when
+ *   a parked request's promise settles) ic__js_wasm_over_limit collects
+ *   garbage (dead memories count until then) and, still past it, ends the
+ *   entry as at the heap limit: 503, the isolate is recycled. Past twice the
+ *   limit the page allocator refuses the grow and terminates the entry.
  */
 #include <string.h>
 
