@@ -286,6 +286,7 @@ static struct {
     unsigned n, cap;
     unsigned cpu_ms;
     double mult;
+    unsigned wall_ms; /* overrides the wall-clock limit of every file (0: 60 s, long 120 s, times mult) */
     unsigned per_reactor;
     _Atomic unsigned next;     /* index of the next file to start */
     _Atomic unsigned finished; /* files done */
@@ -443,7 +444,10 @@ static void scan_file(const char *path, const char *group)
     free(src);
     if (too_many)
         fprintf(stderr, "wpt_run: %s: more than %d META scripts, the rest are ignored\n", path, MAX_SCRIPTS);
-    if (applies) {
+    if (!applies) {
+        add_file(path, "", group);
+        R.f[R.n - 1].skip = "window-only: its META: global= names no worker scope";
+    } else {
         for (unsigned v = 0; v < (nvariants ? nvariants : 1); v++) {
             add_file(path, nvariants ? variants[v] : "", group);
             wpt_file_t *f = &R.f[R.n - 1];
@@ -522,7 +526,12 @@ static void group_of(const char *path, char *out, size_t outlen)
             snprintf(out, outlen, "%s", X.e[i].path);
         }
     }
-    if (!best) {
+    bool root = false;
+    for (unsigned i = 0; i < X.n; i++)
+        root = root || (X.e[i].kind == EXP_DIR && X.e[i].path[0] == '\0');
+    if (!best && root) {
+        out[0] = '\0';
+    } else if (!best) {
         snprintf(out, outlen, "%s", path);
         char *slash = strchr(out, '/');
         if (slash)
@@ -910,8 +919,8 @@ static void slot_next(slot_t *s)
         cfg.src = src;
         cfg.len = len;
         cfg.kind = IC_JS_SCRIPT;
-        cfg.limits.cpu_ms = (unsigned)(R.cpu_ms * R.mult);
-        cfg.limits.wall_ms = (unsigned)((f->long_timeout ? 120000.0 : 60000.0) * R.mult);
+        cfg.limits.cpu_ms = (unsigned)(R.cpu_ms * (R.mult > 1 ? R.mult : 1));
+        cfg.limits.wall_ms = R.wall_ms ? R.wall_ms : (unsigned)((f->long_timeout ? 120000.0 : 60000.0) * R.mult);
         cfg.limits.heap_bytes = (size_t)256 << 20;
         cfg.limits.buffer_bytes = (size_t)256 << 20;
         int ret = ic_js_tenant_new(&cfg, &s->tenant);
@@ -1354,8 +1363,8 @@ static void report(FILE *out, double total_ms, json_t *jout)
             all.skipped += s->skipped;
             all.errored += s->errored;
         }
-        fprintf(out, "  %-22s %6u/%-6u subtests (%5.1f %%)   files: %u run, %u skipped, %u errored\n", s->group, s->passed,
-                s->total, s->total ? 100.0 * s->passed / s->total : 0.0, s->run, s->skipped, s->errored);
+        fprintf(out, "  %-22s %6u/%-6u subtests (%5.1f %%)   files: %u run, %u skipped, %u errored\n", s->group[0] ? s->group : ".",
+                s->passed, s->total, s->total ? 100.0 * s->passed / s->total : 0.0, s->run, s->skipped, s->errored);
         if (k < ng)
             json_array_append_new(jdirs, json_pack("{sssisisisisi}", "dir", s->group, "passed", (json_int_t)s->passed, "total",
                                                    (json_int_t)s->total, "files_run", (json_int_t)s->run, "files_skipped",
@@ -1436,7 +1445,9 @@ static void usage(FILE *out)
             "  -j N            reactors (default 2); --per-reactor K: files at once on each (default 4)\n"
             "  --cpu-ms N      CPU limit of one entry into a worker (default 3000; the top level gets 20 times it)\n"
             "  --timeout-multiplier X  scales the harness timeout (10 s, long: 60 s), the wall-clock limit per file\n"
-            "                  (60 s, long: 120 s) and the CPU limit (default 1, 2 when ISOCORE_SANITIZE is set)\n"
+            "                  (60 s, long: 120 s) and, above 1, the CPU limit (default 1, 2 when ISOCORE_SANITIZE is set)\n"
+            "  --wall-ms N     the wall-clock limit of every file instead\n"
+            "  --harness FILE  testharness.js (default: resources/testharness.js of the --wpt folder, else of the WPT copy)\n"
             "Exit status: 0 when the results match the expectations, 1 when they do not, 2 on a usage or set-up error.\n",
             PLACEHOLDER);
 }
@@ -1508,6 +1519,7 @@ int main(int argc, char **argv)
     R.mult = getenv("ISOCORE_SANITIZE") && *getenv("ISOCORE_SANITIZE") ? 2.0 : 1.0;
     unsigned reactors = 2;
     bool json_out = false, do_update = false, no_skip = false;
+    const char *harness_file = NULL;
     const char **paths = xcalloc((size_t)argc, sizeof(char *));
     unsigned npaths = 0;
     for (int i = 1; i < argc; i++) {
@@ -1537,6 +1549,10 @@ int main(int argc, char **argv)
             R.cpu_ms = (unsigned)atoi(argv[++i]);
         } else if (strcmp(a, "--timeout-multiplier") == 0 && has_value) {
             R.mult = atof(argv[++i]);
+        } else if (strcmp(a, "--wall-ms") == 0 && has_value) {
+            R.wall_ms = (unsigned)atoi(argv[++i]);
+        } else if (strcmp(a, "--harness") == 0 && has_value) {
+            harness_file = argv[++i];
         } else if (a[0] == '-') {
             fprintf(stderr, "wpt_run: unknown option %s\n", a);
             usage(stderr);
@@ -1551,14 +1567,21 @@ int main(int argc, char **argv)
         free(paths);
         return 2;
     }
-    char harness_path[4096], wpt_real[4096];
+    char harness_path[8192], wpt_real[4096];
     snprintf(harness_path, sizeof(harness_path), "%s/resources/testharness.js", R.wpt);
+    if (harness_file)
+        snprintf(harness_path, sizeof(harness_path), "%s", harness_file);
     R.harness_src = read_all(harness_path, NULL);
+    if (!R.harness_src && !harness_file && R.wpt != wpt_default) {
+        /* A folder of other tests (the self-test's) uses the harness of the WPT copy. */
+        snprintf(harness_path, sizeof(harness_path), "%s/resources/testharness.js", wpt_default);
+        R.harness_src = read_all(harness_path, NULL);
+    }
     if (!R.harness_src || !realpath(R.wpt, wpt_real)) {
         fprintf(stderr,
-                "wpt_run: the WPT folder is not at %s (no resources/testharness.js there). It is ../shared/testdata/wpt\n"
+                "wpt_run: the WPT folder is not at %s (no %s there). It is ../shared/testdata/wpt\n"
                 "from the source tree (ISOCORE_SRC=%s); give another with --wpt DIR or ISOCORE_WPT.\n",
-                R.wpt, src);
+                R.wpt, harness_path, src);
         free(R.harness_src);
         free(paths);
         return 2;
@@ -1596,8 +1619,6 @@ int main(int argc, char **argv)
             scan_dir(rel, group);
         } else {
             scan_file(rel, group);
-            if (R.n == before)
-                fprintf(stderr, "wpt_run: %s does not apply to a worker (its META: global= names no worker scope)\n", rel);
         }
         if (variant[0]) {
             unsigned k = before;
