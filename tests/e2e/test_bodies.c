@@ -266,6 +266,22 @@ Test(bodies, uploads_stream_into_the_worker_as_they_arrive, .timeout = 120)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"total\":33554432"), "chunked: %s", r.body);
     t_resp_free(&r);
+    /* A broken chunked upload: request.body errors (a TypeError the handler does not catch: 500), the server goes on. */
+    struct t_in in = {.fd = t_http_dial(s.port, 0)};
+    static char big[200000];
+    memset(big, 1, sizeof(big));
+    const char *h = "POST /upload HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n30d40\r\n";
+    t_http_send(in.fd, h, strlen(h));
+    t_http_send(in.fd, big, sizeof(big));
+    t_http_send(in.fd, "\r\nnot-hex\r\n", 11);
+    cr_assert(t_http_read(&in, &r, false, true));
+    cr_assert_eq(r.status, 500, "a broken upload: %d %s", r.status, r.body);
+    t_resp_free(&r);
+    close(in.fd);
+    free(in.buf);
+    t_get(&s, "GET / HTTP/1.1\r\nHost: b\r\n\r\n", &r, true);
+    cr_assert_str_eq(r.body, "ok");
+    t_resp_free(&r);
     t_stop(&s);
 }
 
