@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/stream.sh: a 1 GiB response produced by a ReadableStream in 64 KiB chunks,
-# isocore against Node, Bun and Deno side by side (interleaved rounds). Prints
-# MB/s as curl receives it and the server's CPU time per GiB (utime + stime of
-# the server process from /proc, before and after). Never fails the build.
+# and a 1 GiB upload (chunked, from curl -T -) that the handler reads through
+# request.body, isocore against Node, Bun and Deno side by side (interleaved
+# rounds). Prints MB/s as curl moves it and the server's CPU time per GiB (utime +
+# stime of the server process from /proc, before and after). Never fails the build.
 #
 #   bench/stream.sh [rounds] [mib]      (default 3 rounds of 1024 MiB)
 #
@@ -57,15 +58,21 @@ hz=$(getconf CLK_TCK)
 echo "# isocore bench/stream: ${mib} MiB per response, server on CPU $srv_cpu, curl on CPU $load_cpu, $rounds rounds"
 echo "# $($bin version); node $(node --version 2>/dev/null); bun $([ -x "$bun" ] && "$bun" --version); $([ -x "$deno" ] && "$deno" --version | head -1); $(uname -r)"
 echo
-echo "| round | server | MB/s | server CPU s per GiB |"
-echo "|---|---|---|---|"
+echo "| round | direction | server | MB/s | server CPU s per GiB |"
+echo "|---|---|---|---|---|"
 for r in $(seq $rounds); do
     for s in "${servers[@]}"; do
         start_server $s || continue
         t0=$(cpu_ticks $pid)
         speed=$(taskset -c $load_cpu curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$port/?mib=$mib")
         t1=$(cpu_ticks $pid)
+        echo "| $r | response | $s | $(awk -v b="$speed" 'BEGIN{printf "%.0f", b/1e6}') | $(awk -v t=$((t1 - t0)) -v hz=$hz -v m=$mib 'BEGIN{printf "%.3f", t/hz*1024/m}') |"
+        t0=$(cpu_ticks $pid)
+        out=$(head -c $((mib * 1048576)) /dev/zero | taskset -c $load_cpu curl -s -X POST -T - -H 'Expect:' -w ' %{speed_upload}' "http://127.0.0.1:$port/up")
+        t1=$(cpu_ticks $pid)
         stop_server
-        echo "| $r | $s | $(awk -v b="$speed" 'BEGIN{printf "%.0f", b/1e6}') | $(awk -v t=$((t1 - t0)) -v hz=$hz -v m=$mib 'BEGIN{printf "%.3f", t/hz*1024/m}') |"
+        got=${out% *}
+        [ "$got" = "$((mib * 1048576))" ] || echo "# $s answered the upload with '$got'"
+        echo "| $r | upload | $s | $(awk -v b="${out##* }" 'BEGIN{printf "%.0f", b/1e6}') | $(awk -v t=$((t1 - t0)) -v hz=$hz -v m=$mib 'BEGIN{printf "%.3f", t/hz*1024/m}') |"
     done
 done

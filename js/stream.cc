@@ -242,6 +242,7 @@ static void n_stream_end(const v8::FunctionCallbackInfo<v8::Value> &args)
  */
 #define UP_HIGH (256 * 1024)
 #define UP_LOW (64 * 1024)
+#define UP_CHUNK (64 * 1024) /* the most one pull joins into one chunk */
 
 struct ic__js_upload {
     ic_js_worker *w; /* null once the worker is gone */
@@ -321,14 +322,24 @@ static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
     }
     ic__js_upload *u = it->second;
     if (!u->q.empty()) {
-        std::string &piece = u->q.front();
-        v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, piece.size());
-        if (ab.IsEmpty() || (piece.size() && !ab->Data()))
+        /* What is queued, joined (the socket brings 4 KiB pieces: one chunk for the stream per pull, not per piece). */
+        size_t n = 0;
+        for (const std::string &piece : u->q) {
+            if (n && n + piece.size() > UP_CHUNK)
+                break;
+            n += piece.size();
+        }
+        v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, n);
+        if (ab.IsEmpty() || (n && !ab->Data()))
             return; /* the RangeError of the ArrayBuffer limit is pending */
-        memcpy(ab->Data(), piece.data(), piece.size());
-        size_t n = piece.size();
-        u->queued -= n;
-        u->q.pop_front();
+        char *to = static_cast<char *>(ab->Data());
+        for (size_t at = 0; at < n;) {
+            std::string &piece = u->q.front();
+            memcpy(to + at, piece.data(), piece.size());
+            at += piece.size();
+            u->queued -= piece.size();
+            u->q.pop_front();
+        }
         if (u->paused && u->queued < UP_LOW && u->x) {
             u->paused = false;
             ic_http_body_resume(u->x);

@@ -1,9 +1,21 @@
-// bench/stream.sh's worker: GET /?mib=N answers N MiB produced by a ReadableStream in 64 KiB chunks
+// bench/stream.sh's worker: GET /?mib=N answers N MiB produced by a ReadableStream in 64 KiB chunks;
+// POST reads the upload through request.body and answers its length
 // (a new chunk each pull, as a real producer makes them). The same file runs on isocore, Bun
 // (`bun run`, which serves a default export with fetch) and Deno (`deno serve`).
 export default {
   port: Number(globalThis.process?.env?.PORT || 0) || undefined,
-  fetch(request) {
+  async fetch(request) {
+    if (request.method === "POST") {
+      // An upload consumed as it arrives: the bytes are counted, nothing is kept.
+      const reader = request.body.getReader();
+      let n = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        n += value.byteLength;
+      }
+      return new Response(String(n));
+    }
     const mib = Number(new URL(request.url).searchParams.get("mib") || 1024);
     let left = mib * 16;
     return new Response(
