@@ -35,6 +35,7 @@
 
 #define MAX_SCRIPTS 16
 #define MAX_VARIANTS 64
+#define CHECK_LINES 20 /* mismatches shown per file (all with -v) */
 
 static const char *const STATUS[] = {"PASS", "FAIL", "TIMEOUT", "NOTRUN", "PRECONDITION_FAILED"};
 static const char *const HARNESS_STATUS[] = {"OK", "ERROR", "TIMEOUT", "PRECONDITION_FAILED"};
@@ -1085,6 +1086,7 @@ static void check(FILE *out, const char *exp_path)
         exp_t *star = hash_get(f->id, "*");
         if (star)
             star->seen = true;
+        unsigned shown = 0, hidden = 0; /* per file, past CHECK_LINES only with -v */
         for (unsigned j = 0; j < n; j++) {
             exp_t *e = hash_get(f->id, v[j].name);
             exp_t *cover = e ? e : star;
@@ -1095,7 +1097,18 @@ static void check(FILE *out, const char *exp_path)
                 continue;
             if (failed && cover) {
                 C.known++;
-            } else if (failed) {
+                continue;
+            }
+            if (!failed && !cover)
+                continue;
+            if (shown >= CHECK_LINES && !R.verbose) {
+                hidden++;
+                C.unexpected_fail += failed;
+                C.unexpected_pass += !failed;
+                continue;
+            }
+            shown++;
+            if (failed) {
                 C.unexpected_fail++;
                 fprintf(out, "UNEXPECTED FAIL  %s :: %s  [%s] %s\n", f->id, v[j].name, status_name(v[j].status),
                         v[j].message ? v[j].message : "");
@@ -1107,6 +1120,8 @@ static void check(FILE *out, const char *exp_path)
                 fprintf(out, "UNEXPECTED PASS  %s :: %s  (the file is listed with \"*\": every subtest fails)\n", f->id, v[j].name);
             }
         }
+        if (hidden)
+            fprintf(out, "... and %u more unexpected results in %s (-v shows them all)\n", hidden, f->id);
         free(v);
     }
     bool ran_any = false;
@@ -1116,13 +1131,18 @@ static void check(FILE *out, const char *exp_path)
             continue;
         for (unsigned j = 0; j < R.n && !ran_any; j++)
             ran_any = R.f[j].ran && strcmp(R.f[j].id, e->path) == 0;
+        if (ran_any && C.stale++ >= CHECK_LINES && !R.verbose) {
+            ran_any = false;
+            continue;
+        }
         if (ran_any) {
-            C.stale++;
             fprintf(out, "note: listed but not seen in this run (renamed, or the file stopped early?): %s :: %s\n", e->path,
                     e->sub);
         }
         ran_any = false;
     }
+    if (C.stale > CHECK_LINES && !R.verbose)
+        fprintf(out, "note: ... and %u more listed but not seen (-v shows them all)\n", C.stale - CHECK_LINES);
     if (C.unexpected_pass)
         fprintf(out, "%u listed subtest(s) pass now: remove them from %s (or run wpt_run --update): the figure can only go up.\n",
                 C.unexpected_pass, exp_path);
