@@ -1074,7 +1074,7 @@ static const char *status_name(int s)
 }
 
 /* Compares the results with the expectations; prints every mismatch to out. */
-static void check(FILE *out, const char *exp_path)
+static void check(FILE *out, const char *exp_path, json_t *jlist)
 {
     hash_build();
     for (unsigned i = 0; i < R.n; i++) {
@@ -1102,11 +1102,19 @@ static void check(FILE *out, const char *exp_path)
             if (!failed && !cover)
                 continue;
             if (shown >= CHECK_LINES && !R.verbose) {
+                if (jlist)
+                    json_array_append_new(jlist, json_pack("{ssssssssss?}", "kind", failed ? "unexpected_fail" : "unexpected_pass",
+                                                           "file", f->id, "subtest", v[j].name, "status", status_name(v[j].status),
+                                                           "message", v[j].message));
                 hidden++;
                 C.unexpected_fail += failed;
                 C.unexpected_pass += !failed;
                 continue;
             }
+            if (jlist)
+                json_array_append_new(jlist, json_pack("{ssssssssss?}", "kind", failed ? "unexpected_fail" : "unexpected_pass",
+                                                       "file", f->id, "subtest", v[j].name, "status", status_name(v[j].status),
+                                                       "message", v[j].message));
             shown++;
             if (failed) {
                 C.unexpected_fail++;
@@ -1386,7 +1394,7 @@ static void report(FILE *out, double total_ms, json_t *jout)
         fprintf(out, "  %-22s %6u/%-6u subtests (%5.1f %%)   files: %u run, %u skipped, %u errored\n", s->group[0] ? s->group : ".",
                 s->passed, s->total, s->total ? 100.0 * s->passed / s->total : 0.0, s->run, s->skipped, s->errored);
         if (k < ng)
-            json_array_append_new(jdirs, json_pack("{sssisisisisi}", "dir", s->group, "passed", (json_int_t)s->passed, "total",
+            json_array_append_new(jdirs, json_pack("{sssIsIsIsIsI}", "dir", s->group, "passed", (json_int_t)s->passed, "total",
                                                    (json_int_t)s->total, "files_run", (json_int_t)s->run, "files_skipped",
                                                    (json_int_t)s->skipped, "files_errored", (json_int_t)s->errored));
     }
@@ -1401,7 +1409,7 @@ static void report(FILE *out, double total_ms, json_t *jout)
     if (jout) {
         json_object_set_new(jout, "dirs", jdirs);
         json_object_set_new(jout, "total",
-                            json_pack("{sisisisisisf}", "passed", (json_int_t)all.passed, "total", (json_int_t)all.total,
+                            json_pack("{sIsIsIsIsIsf}", "passed", (json_int_t)all.passed, "total", (json_int_t)all.total,
                                       "files_run", (json_int_t)all.run, "files_skipped", (json_int_t)all.skipped, "files_errored",
                                       (json_int_t)all.errored, "seconds", total_ms / 1000.0));
     } else {
@@ -1699,7 +1707,10 @@ int main(int argc, char **argv)
     if (do_update) {
         rc = update(exp_path) == 0 ? 0 : 2;
     } else {
-        check(out, exp_path);
+        json_t *jlist = jout ? json_array() : NULL;
+        check(out, exp_path, jlist);
+        if (jout)
+            json_object_set_new(jout, "unexpected", jlist);
         unsigned stopped = 0;
         for (unsigned i = 0; i < R.n; i++)
             stopped += !R.f[i].skip && !R.f[i].ran;
