@@ -116,7 +116,8 @@
   const REG = {};
   const register = (op, names, dict) => {
     REG[op] ??= new Map();
-    for (const n of names) REG[op].set(asciiUpper(n), [n, dict]);
+    // By the name as spelt in the spec too, so that the usual spelling needs no case folding.
+    for (const n of names) REG[op].set(asciiUpper(n), [n, dict]).set(n, [n, dict]);
   };
   const SHAS = ["SHA-1", "SHA-256", "SHA-384", "SHA-512"];
   const RSAS = ["RSASSA-PKCS1-v1_5", "RSA-PSS", "RSA-OAEP"];
@@ -177,10 +178,13 @@
     if (alg === null || (typeof alg !== "object" && typeof alg !== "function")) alg = { name: str(alg) };
     const name = alg.name;
     if (name === undefined) throw new TypeError("the algorithm has no name");
-    const entry = REG[op].get(asciiUpper(str(name)));
-    if (!entry) throw notSupported(`${op}: the algorithm '${str(name)}' is not supported`);
+    const raw = str(name), reg = REG[op];
+    const entry = reg.get(raw) ?? reg.get(asciiUpper(raw));
+    if (!entry) throw notSupported(`${op}: the algorithm '${raw}' is not supported`);
     const out = { name: entry[0] };
-    for (const [member, type, required] of DICTS[entry[1]]) {
+    const members = DICTS[entry[1]];
+    for (let i = 0; i < members.length; i++) {
+      const [member, type, required] = members[i];
       const v = alg[member];
       if (v === undefined) {
         if (required) throw new TypeError(`${entry[0]}: '${member}' is required`);
@@ -1000,8 +1004,13 @@
         });
         super({
           write(chunk) {
-            const bytes = typeof chunk === "string" ? encoder.encode(chunk) : bufferSource(chunk, "DigestStream: chunk");
-            nat(N.cDigestUpdate, handle, bytes);
+            try {
+              const bytes = typeof chunk === "string" ? encoder.encode(chunk) : bufferSource(chunk, "DigestStream: chunk");
+              nat(N.cDigestUpdate, handle, bytes);
+            } catch (e) {
+              reject(e); // the stream errors: so does its digest
+              throw e;
+            }
           },
           close() {
             resolve(nat(N.cDigestFinal, handle));
@@ -1010,6 +1019,7 @@
             reject(reason);
           },
         });
+        digest.catch(() => {}); // a stream nobody asks the digest of is no unhandled rejection
         this.#digest = digest;
       }
       get digest() {

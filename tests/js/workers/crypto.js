@@ -587,13 +587,25 @@ check("jwt", "HS256, RS256 and ES256 tokens sign and verify; a changed token doe
 // ---- DigestStream -----------------------------------------------------------------------------------
 
 check("stream", "crypto.DigestStream digests what is written to it", async () => {
-  if (typeof WritableStream !== "function") return "skipped: no WritableStream yet";
   const s = new crypto.DigestStream("SHA-256");
+  eq(s instanceof WritableStream, true);
   const w = s.getWriter();
   await w.write(enc.encode("a"));
-  await w.write(enc.encode("bc"));
+  await w.write(new Uint8Array([0x62, 0x63]).buffer);
   await w.close();
   eq(hex(await s.digest), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // Piped to from a ReadableStream, as a body would be; strings are UTF-8.
+  const t = new crypto.DigestStream({ name: "SHA-1" });
+  await new ReadableStream({ start(c) { c.enqueue("ab"); c.enqueue(enc.encode("c")); c.close(); } }).pipeTo(t);
+  eq(hex(await t.digest), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  let threw = false;
+  try { new crypto.DigestStream("MD5"); } catch (e) { threw = e.name === "NotSupportedError"; }
+  eq(threw, true, "DigestStream of MD5");
+  // A chunk that is not bytes errors the stream, and the digest rejects.
+  const u = new crypto.DigestStream("SHA-256");
+  const uw = u.getWriter();
+  await uw.write(42).then(() => { throw new Error("a number was accepted"); }, () => {});
+  await u.digest.then(() => { throw new Error("the digest resolved"); }, () => {});
 });
 
 // ---- the CPU limit -----------------------------------------------------------------------------------
