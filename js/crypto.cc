@@ -676,8 +676,13 @@ static void n_aes(const v8::FunctionCallbackInfo<v8::Value> &args)
     bytes body = data;
     if (mode == 2 && !enc)
         body.n -= tag;
+    /* The exact size where it is known (all but CBC decryption, whose padding is known at the end). */
+    size_t want = mode == 0   ? (enc ? (body.n / 16 + 1) * 16 : body.n)
+                  : mode == 2 ? body.n + (enc ? tag : 0)
+                  : mode == 3 ? (enc ? body.n + 8 : body.n - 8)
+                              : body.n;
     outbuf ob;
-    if (!ob.alloc(isolate, body.n + 32))
+    if (!ob.alloc(isolate, want))
         return;
     size_t outlen = 0;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
