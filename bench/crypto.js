@@ -1,7 +1,7 @@
 // bench/crypto.js: the WebCrypto operations bench/crypto.c times, as one module that runs unchanged in an isocore
-// worker (GET /run?n=SCALE answers {op: microseconds per operation}) and in Node (bench/crypto_node.mjs imports
-// `run`). The same inputs, the same JS loop (each operation awaited before the next), timed with performance.now()
-// around the whole loop on both sides.
+// worker and in Node (bench/crypto_node.mjs imports `runOne`): the same inputs, the same JS loop (each operation
+// awaited before the next), timed around the whole loop on both sides: wall time by performance.now(), and CPU time
+// (isocore: the reactor thread's, read by bench/crypto.c; Node: the process's, its thread pool included).
 const subtle = crypto.subtle;
 
 // Iterations per operation at scale 1 (about a quarter of a second each on a 2020s core).
@@ -46,23 +46,33 @@ async function setup() {
   };
 }
 
-// {operation: microseconds per operation}, each operation run OPS' count × scale times after a short warm-up.
-export async function run(scale = 1) {
-  const fns = await setup();
-  const out = {};
-  for (const [name, count] of OPS) {
-    const fn = fns[name], n = Math.max(1, Math.round(count * scale));
-    for (let i = 0; i < Math.min(n, 50); i++) await fn();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await fn();
-    out[name] = ((performance.now() - t0) * 1000) / n;
-  }
-  return out;
+let fns; // the operations, set up once per isolate
+
+// Runs one operation count × scale times (after a short warm-up); `cpu` (optional) reads the CPU time used so far in
+// µs. Answers {wall, cpu}: µs per operation (cpu null without a clock).
+export async function runOne(name, scale = 1, cpu = null) {
+  fns ??= await setup();
+  const fn = fns[name], n = Math.max(1, Math.round(OPS.find((o) => o[0] === name)[1] * scale));
+  for (let i = 0; i < Math.min(n, 50); i++) await fn();
+  const c0 = cpu?.(), t0 = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  const wall = ((performance.now() - t0) * 1000) / n;
+  // total: the operations run in all, warm-up included (what a CPU clock read around the whole call saw).
+  return { wall, cpu: cpu ? (cpu() - c0) / n : null, n, total: n + Math.min(n, 50) };
 }
 
+export const names = OPS.map((o) => o[0]);
+
+// GET /setup makes the keys; GET /run?op=NAME&n=SCALE runs one operation and answers {wall, cpu: null, n}
+// (bench/crypto.c reads the thread's CPU time around the request itself).
 export default {
   async fetch(request) {
-    const scale = Number(new URL(request.url).searchParams.get("n") ?? "1");
-    return Response.json(await run(scale));
+    const url = new URL(request.url);
+    if (url.pathname === "/setup") {
+      fns ??= await setup();
+      return Response.json(names);
+    }
+    const scale = Number(url.searchParams.get("n") ?? "1");
+    return Response.json(await runOne(url.searchParams.get("op"), scale));
   },
 };
