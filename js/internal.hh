@@ -198,6 +198,11 @@ int ic__js_watchdog_start(void);
 void ic__js_watchdog_stop(void);
 ic__js_watch *ic__js_watch_self(void);
 void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms);
+/*
+ * True once the watchdog has terminated the current entry: for natives that work in slices (crypto.cc), which
+ * see nothing of the termination until they are back in JS.
+ */
+bool ic__js_watch_fired(ic__js_watch *wt);
 /* Returns true when the watchdog terminated this entry for exceeding its CPU time. */
 bool ic__js_watch_leave(ic__js_watch *wt);
 

@@ -132,6 +132,14 @@ void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms)
     pthread_mutex_unlock(&wt->lock);
 }
 
+bool ic__js_watch_fired(ic__js_watch *wt)
+{
+    pthread_mutex_lock(&wt->lock);
+    bool fired = wt->fired;
+    pthread_mutex_unlock(&wt->lock);
+    return fired;
+}
+
 bool ic__js_watch_leave(ic__js_watch *wt)
 {
     pthread_mutex_lock(&wt->lock);

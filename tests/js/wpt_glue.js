@@ -8,7 +8,14 @@ Object.defineProperty(globalThis, "GLOBAL", {
   value: { isWindow() { return false; }, isWorker() { return true; }, isShadowRealm() { return false; } },
   writable: true, configurable: true,
 });
-if (!("location" in globalThis)) Object.defineProperty(globalThis, "location", { value: new URL(@LOCATION@), writable: true, configurable: true });
+if (!("location" in globalThis)) {
+  // A WorkerLocation: the parts of the URL, read-only, and no searchParams.
+  const url = new URL(@LOCATION@), location = {};
+  for (const part of ["href", "origin", "protocol", "host", "hostname", "port", "pathname", "search", "hash"])
+    Object.defineProperty(location, part, { get: () => url[part], enumerable: true });
+  Object.defineProperty(location, "toString", { value: () => url.href });
+  Object.defineProperty(globalThis, "location", { value: location, writable: true, configurable: true });
+}
 Object.defineProperty(globalThis, "__wpt_harness_ms", { value: @HARNESS_MS@, configurable: true });
 // testharness.js picks a worker environment (which talks to a parent page over postMessage) when the global is an
 // instance of one of these; it must pick its shell environment, so they are put away while it loads and put back

@@ -35,6 +35,7 @@
 
 #define MAX_SCRIPTS 16
 #define MAX_VARIANTS 64
+#define CHECK_LINES 20 /* mismatches shown per file (all with -v) */
 
 static const char *const STATUS[] = {"PASS", "FAIL", "TIMEOUT", "NOTRUN", "PRECONDITION_FAILED"};
 static const char *const HARNESS_STATUS[] = {"OK", "ERROR", "TIMEOUT", "PRECONDITION_FAILED"};
@@ -1073,7 +1074,7 @@ static const char *status_name(int s)
 }
 
 /* Compares the results with the expectations; prints every mismatch to out. */
-static void check(FILE *out, const char *exp_path)
+static void check(FILE *out, const char *exp_path, json_t *jlist)
 {
     hash_build();
     for (unsigned i = 0; i < R.n; i++) {
@@ -1085,6 +1086,7 @@ static void check(FILE *out, const char *exp_path)
         exp_t *star = hash_get(f->id, "*");
         if (star)
             star->seen = true;
+        unsigned shown = 0, hidden = 0; /* per file, past CHECK_LINES only with -v */
         for (unsigned j = 0; j < n; j++) {
             exp_t *e = hash_get(f->id, v[j].name);
             exp_t *cover = e ? e : star;
@@ -1095,7 +1097,26 @@ static void check(FILE *out, const char *exp_path)
                 continue;
             if (failed && cover) {
                 C.known++;
-            } else if (failed) {
+                continue;
+            }
+            if (!failed && !cover)
+                continue;
+            if (shown >= CHECK_LINES && !R.verbose) {
+                if (jlist)
+                    json_array_append_new(jlist, json_pack("{ssssssssss?}", "kind", failed ? "unexpected_fail" : "unexpected_pass",
+                                                           "file", f->id, "subtest", v[j].name, "status", status_name(v[j].status),
+                                                           "message", v[j].message));
+                hidden++;
+                C.unexpected_fail += failed;
+                C.unexpected_pass += !failed;
+                continue;
+            }
+            if (jlist)
+                json_array_append_new(jlist, json_pack("{ssssssssss?}", "kind", failed ? "unexpected_fail" : "unexpected_pass",
+                                                       "file", f->id, "subtest", v[j].name, "status", status_name(v[j].status),
+                                                       "message", v[j].message));
+            shown++;
+            if (failed) {
                 C.unexpected_fail++;
                 fprintf(out, "UNEXPECTED FAIL  %s :: %s  [%s] %s\n", f->id, v[j].name, status_name(v[j].status),
                         v[j].message ? v[j].message : "");
@@ -1107,6 +1128,8 @@ static void check(FILE *out, const char *exp_path)
                 fprintf(out, "UNEXPECTED PASS  %s :: %s  (the file is listed with \"*\": every subtest fails)\n", f->id, v[j].name);
             }
         }
+        if (hidden)
+            fprintf(out, "... and %u more unexpected results in %s (-v shows them all)\n", hidden, f->id);
         free(v);
     }
     bool ran_any = false;
@@ -1116,13 +1139,18 @@ static void check(FILE *out, const char *exp_path)
             continue;
         for (unsigned j = 0; j < R.n && !ran_any; j++)
             ran_any = R.f[j].ran && strcmp(R.f[j].id, e->path) == 0;
+        if (ran_any && C.stale++ >= CHECK_LINES && !R.verbose) {
+            ran_any = false;
+            continue;
+        }
         if (ran_any) {
-            C.stale++;
             fprintf(out, "note: listed but not seen in this run (renamed, or the file stopped early?): %s :: %s\n", e->path,
                     e->sub);
         }
         ran_any = false;
     }
+    if (C.stale > CHECK_LINES && !R.verbose)
+        fprintf(out, "note: ... and %u more listed but not seen (-v shows them all)\n", C.stale - CHECK_LINES);
     if (C.unexpected_pass)
         fprintf(out, "%u listed subtest(s) pass now: remove them from %s (or run wpt_run --update): the figure can only go up.\n",
                 C.unexpected_pass, exp_path);
@@ -1366,7 +1394,7 @@ static void report(FILE *out, double total_ms, json_t *jout)
         fprintf(out, "  %-22s %6u/%-6u subtests (%5.1f %%)   files: %u run, %u skipped, %u errored\n", s->group[0] ? s->group : ".",
                 s->passed, s->total, s->total ? 100.0 * s->passed / s->total : 0.0, s->run, s->skipped, s->errored);
         if (k < ng)
-            json_array_append_new(jdirs, json_pack("{sssisisisisi}", "dir", s->group, "passed", (json_int_t)s->passed, "total",
+            json_array_append_new(jdirs, json_pack("{sssIsIsIsIsI}", "dir", s->group, "passed", (json_int_t)s->passed, "total",
                                                    (json_int_t)s->total, "files_run", (json_int_t)s->run, "files_skipped",
                                                    (json_int_t)s->skipped, "files_errored", (json_int_t)s->errored));
     }
@@ -1381,7 +1409,7 @@ static void report(FILE *out, double total_ms, json_t *jout)
     if (jout) {
         json_object_set_new(jout, "dirs", jdirs);
         json_object_set_new(jout, "total",
-                            json_pack("{sisisisisisf}", "passed", (json_int_t)all.passed, "total", (json_int_t)all.total,
+                            json_pack("{sIsIsIsIsIsf}", "passed", (json_int_t)all.passed, "total", (json_int_t)all.total,
                                       "files_run", (json_int_t)all.run, "files_skipped", (json_int_t)all.skipped, "files_errored",
                                       (json_int_t)all.errored, "seconds", total_ms / 1000.0));
     } else {
@@ -1679,7 +1707,10 @@ int main(int argc, char **argv)
     if (do_update) {
         rc = update(exp_path) == 0 ? 0 : 2;
     } else {
-        check(out, exp_path);
+        json_t *jlist = jout ? json_array() : NULL;
+        check(out, exp_path, jlist);
+        if (jout)
+            json_object_set_new(jout, "unexpected", jlist);
         unsigned stopped = 0;
         for (unsigned i = 0; i < R.n; i++)
             stopped += !R.f[i].skip && !R.f[i].ran;
