@@ -122,6 +122,7 @@ struct ic__js_native {
 };
 extern const ic__js_native ic__js_natives_compression[];
 extern const ic__js_native ic__js_natives_crypto[];
+extern const ic__js_native ic__js_natives_encoding[];
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);
