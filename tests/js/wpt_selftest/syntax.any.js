@@ -1,0 +1,2 @@
+// A syntax error: the worker does not load.
+test(() => {}, "never defined" +);
