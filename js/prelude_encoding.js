@@ -55,7 +55,10 @@ x-user-defined`;
 
   // The standard's "get an encoding": ASCII whitespace trimmed, ASCII case-insensitive; null when unknown.
   function getEncoding(label) {
-    label = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
+    label = String(label);
+    const exact = encodingOf.get(label); // the common case: a label as the table spells it
+    if (exact !== undefined) return exact;
+    label = label.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
     if (/[^\x00-\x7f]/.test(label)) return null;
     return encodingOf.get(label.toLowerCase()) ?? null;
   }
@@ -130,8 +133,9 @@ x-user-defined`;
     throw new TypeError(`${who}: expected an ArrayBuffer or a view of one`);
   }
 
+  const NO_OPTIONS = Object.freeze({});
   function dictionary(options, who) {
-    if (options === undefined || options === null) return {};
+    if (options === undefined || options === null) return NO_OPTIONS;
     if (typeof options !== "object" && typeof options !== "function") throw new TypeError(`${who}: the options must be an object`);
     return options;
   }
