@@ -125,13 +125,16 @@ x-user-defined`;
     }
   }
 
-  function toBytes(input, who) {
-    if (input === undefined) return new Uint8Array(0);
-    if (input instanceof ArrayBuffer) return new Uint8Array(input);
-    if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  // The bytes of a BufferSource, as a view the natives read (any view: they take its bytes). A detached buffer has none.
+  const EMPTY = new Uint8Array(0);
+  function toView(input, who) {
+    if (input === undefined) return EMPTY;
+    if (ArrayBuffer.isView(input)) return input;
+    if (input instanceof ArrayBuffer) return input.byteLength ? new Uint8Array(input) : EMPTY;
     if (isShared(input)) return new Uint8Array(input);
     throw new TypeError(`${who}: expected an ArrayBuffer or a view of one`);
   }
+  const asUint8 = (v) => (v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 
   const NO_OPTIONS = Object.freeze({});
   function dictionary(options, who) {
@@ -163,14 +166,15 @@ x-user-defined`;
     get fatal() { return this.#fatal; }
     get ignoreBOM() { return this.#ignoreBOM; }
     decode(input = undefined, options = undefined) {
-      let bytes = toBytes(input, "TextDecoder.decode");
-      const stream = !!dictionary(options, "TextDecoder.decode").stream;
+      let bytes = toView(input, "TextDecoder.decode");
+      const stream = options === undefined ? false : !!dictionary(options, "TextDecoder.decode").stream;
       if (this.#kind >= 0) {
         const s = native.textDecode(this.#kind, bytes, this.#state, (this.#fatal ? 1 : 0) | (stream ? 2 : 0) | (this.#ignoreBOM ? 4 : 0));
         if (s === null) throw new TypeError(`TextDecoder.decode: the input is not valid ${this.#encoding}`);
         return s;
       }
       if (this.#pending) {
+        bytes = asUint8(bytes);
         const joined = new Uint8Array(this.#pending.length + bytes.length);
         joined.set(this.#pending);
         joined.set(bytes, this.#pending.length);
@@ -178,6 +182,7 @@ x-user-defined`;
         this.#pending = null;
       }
       if (stream) {
+        bytes = asUint8(bytes);
         const tail = utf8Tail(bytes);
         if (tail) {
           this.#pending = bytes.slice(bytes.length - tail);
@@ -185,7 +190,7 @@ x-user-defined`;
         }
       }
       const stripBOM = !this.#ignoreBOM && !this.#bomSeen;
-      if (bytes.length) this.#bomSeen = true;
+      if (bytes.byteLength) this.#bomSeen = true;
       if (!stream) this.#bomSeen = false;
       const s = native.decode(bytes, this.#fatal, stripBOM);
       if (s === null) {

@@ -153,6 +153,13 @@ check("brand checks and argument types", () => {
   eq(String(new TextDecoder("big5")), "[object TextDecoder]");
   eq(new TextDecoder("big5").decode(new Uint8Array([0xa4, 0x40]).buffer), "\u4e00");
   eq(new TextDecoder("utf-16le").decode(new DataView(new Uint8Array([0x41, 0, 0x42, 0]).buffer, 2)), "B");
+  eq(new TextDecoder().decode(new DataView(new Uint8Array([0x41, 0xc3, 0xa9]).buffer, 1)), "\u00e9");
+  // A detached buffer has no bytes (growing a WebAssembly memory detaches its old buffer).
+  const mem = new WebAssembly.Memory({ initial: 1 });
+  const old = mem.buffer, view = new Uint8Array(old);
+  mem.grow(1);
+  eq(new TextDecoder().decode(old), "");
+  eq(new TextDecoder("shift_jis").decode(view), "");
 });
 
 check("a large single-byte and UTF-16 input decodes whole", () => {
