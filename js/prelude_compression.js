@@ -2,9 +2,13 @@
 // (WHATWG Compression) over zlib (js/compression.cc). Part of the prelude.
 //
 // A Codec is one zlib stream whose whole state lives in an ArrayBuffer (so the isolate's memory limit
-// covers it and the collector frees it); its output comes in pieces of at most 64 KiB. fetch can use
-// the same codecs for Content-Encoding: internal.compression.contentDecoder(value) gives a Codec for
-// "gzip"/"x-gzip"/"deflate" (null for anything else), or decodeBody(stream, value) a decoded stream.
+// covers it and the collector frees it); its output comes in pieces of at most 64 KiB, one at a time.
+// The streams are a readable/writable pair that behaves as the standard's TransformStream does, with
+// one difference that matters for inflate bombs: a chunk's output is enqueued a piece at a time, each
+// when the reader asks for more, so however much one chunk inflates to, at most a piece waits unread.
+// fetch can use the same codecs for Content-Encoding: internal.compression.contentDecoder(value) gives
+// a Codec for "gzip"/"x-gzip"/"deflate" (null for anything else), decodeBody(stream, value) a decoded
+// stream.
 {
   const FORMATS = { __proto__: null, gzip: 0, deflate: 1, "deflate-raw": 2 };
   const PIECE = 65536;
@@ -19,20 +23,10 @@
       this.#format = FORMATS[format];
       this.#compress = compress;
     }
-    // Runs bytes (a Uint8Array) through the codec; emit(piece) gets each piece of output (a fresh Uint8Array).
-    push(bytes, emit) { this.#run(bytes, false, emit); }
-    // No more input: the compressor's trailer, or the decompressor's check that its stream ended. Frees the codec.
-    finish(emit) {
-      this.#run(new Uint8Array(0), true, emit);
-      this.close();
-    }
-    // Frees the codec now (the collector would otherwise).
-    close() {
-      if (this.#arena) native.zEnd(this.#arena);
-      this.#arena = null;
-      this.#closed = true;
-    }
-    #run(bytes, finish, emit) {
+    // The output for bytes (a Uint8Array), as fresh Uint8Arrays of at most 64 KiB, made as they are asked for.
+    // With finish there is no more input: the compressor's trailer, or the decompressor's check that its
+    // stream ended; the codec is freed after it.
+    *pieces(bytes, finish = false) {
       if (this.#closed) throw new TypeError("the compression stream has ended");
       if (!this.#arena) {
         const arena = new ArrayBuffer(native.zArenaSize(this.#compress));
@@ -43,18 +37,35 @@
       let off = 0;
       try {
         for (;;) {
+          if (!this.#arena) throw new TypeError("the compression stream has ended");
           const [next, written] = native.zPush(this.#arena, bytes, off, out, finish);
-          if (written) emit(out.slice(0, written));
-          if (written < PIECE && next >= bytes.length) break;
-          if (next === off && written === 0) throw new TypeError("the compression stream made no progress");
+          const last = written < PIECE && next >= bytes.length;
+          if (next === off && written === 0 && !last) throw new TypeError("the compression stream made no progress");
           off = next;
+          if (written) yield out.slice(0, written);
+          if (last) break;
         }
       } catch (e) {
         this.close();
         throw e;
       }
+      if (finish) this.close();
+    }
+    // All the output for bytes at once (for callers that bound their input themselves).
+    push(bytes, emit) {
+      for (const piece of this.pieces(bytes)) emit(piece);
+    }
+    finish(emit) {
+      for (const piece of this.pieces(EMPTY, true)) emit(piece);
+    }
+    // Frees the codec now (the collector would otherwise).
+    close() {
+      if (this.#arena) native.zEnd(this.#arena);
+      this.#arena = null;
+      this.#closed = true;
     }
   }
+  const EMPTY = new Uint8Array(0);
 
   function chunkBytes(chunk, who) {
     if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
@@ -69,35 +80,115 @@
     return format;
   }
 
-  function codecTransform(codec, who) {
-    return new TransformStream({
-      transform(chunk, controller) {
-        codec.push(chunkBytes(chunk, who), (piece) => controller.enqueue(piece));
+  // The readable/writable pair over a codec. A write (and the close) enqueues its output a piece at a
+  // time, and waits for the reader's next pull between pieces (the readable's highWaterMark is 0): at
+  // most two pieces of a chunk's output exist unread. An error on one side errors the other, as a
+  // TransformStream's would.
+  function codecPair(codec, who) {
+    let rc, wc, wake = null, failure = null;
+    const fail = (e) => {
+      if (failure) return;
+      failure = e;
+      codec.close();
+      rc.error(e);
+      wc.error(e);
+      if (wake) wake();
+    };
+    // Enqueues each piece; before making the one after it, waits for the reader to ask (the piece after
+    // is made first, so that the last piece is not waited on: a write is done once its output is queued).
+    async function drain(pieces) {
+      let held = null;
+      for (const piece of pieces) {
+        if (failure) throw failure;
+        if (held !== null) {
+          rc.enqueue(held);
+          if (rc.desiredSize <= 0) await new Promise((resolve) => (wake = resolve));
+          if (failure) throw failure;
+        }
+        held = piece;
+      }
+      if (held !== null) rc.enqueue(held);
+    }
+    const readable = new ReadableStream({
+      start(c) { rc = c; },
+      pull() {
+        const w = wake;
+        wake = null;
+        if (w) w();
       },
-      flush(controller) {
-        codec.finish((piece) => controller.enqueue(piece));
+      cancel(reason) {
+        if (failure) return;
+        failure = reason === undefined ? new TypeError(`${who}: the readable side was cancelled`) : reason;
+        codec.close();
+        wc.error(failure);
+        if (wake) wake();
       },
-    });
+    }, { highWaterMark: 0 });
+    const writable = new WritableStream({
+      start(c) {
+        wc = c;
+        // An abort does not wait for a write that waits for the reader: the controller's signal stops it
+        // (when there is one: it needs AbortController, from prelude_events.js).
+        let signal = null;
+        if (typeof AbortController === "function") {
+          try {
+            signal = c.signal;
+          } catch {}
+        }
+        signal?.addEventListener?.("abort", () => {
+          if (failure) return;
+          failure = signal.reason;
+          codec.close();
+          rc.error(failure);
+          if (wake) wake();
+        });
+      },
+      async write(chunk) {
+        try {
+          await drain(codec.pieces(chunkBytes(chunk, who)));
+        } catch (e) {
+          fail(e);
+          throw e;
+        }
+      },
+      async close() {
+        try {
+          await drain(codec.pieces(EMPTY, true));
+          rc.close();
+        } catch (e) {
+          fail(e);
+          throw e;
+        }
+      },
+      abort(reason) {
+        if (failure) return;
+        failure = reason;
+        codec.close();
+        rc.error(reason);
+        if (wake) wake();
+      },
+    }, { highWaterMark: 1 });
+    return { readable, writable };
   }
 
   class CompressionStream {
-    #transform;
+    #pair;
     constructor(format) {
       format = formatOf(format, "CompressionStream");
-      this.#transform = codecTransform(new Codec(format, true), "CompressionStream");
+      this.#pair = codecPair(new Codec(format, true), "CompressionStream");
     }
-    get readable() { return this.#transform.readable; }
-    get writable() { return this.#transform.writable; }
+    get readable() { return this.#pair.readable; }
+    get writable() { return this.#pair.writable; }
   }
 
   class DecompressionStream {
-    #transform;
+    #pair;
     constructor(format) {
       format = formatOf(format, "DecompressionStream");
-      this.#transform = codecTransform(new Codec(format, false), "DecompressionStream");
+      this.#pair = codecPair(new Codec(format, false), "DecompressionStream");
     }
-    get readable() { return this.#transform.readable; }
-    get writable() { return this.#transform.writable; }
+    get readable() { return this.#pair.readable; }
+    get writable() { return this.#pair.writable; }
   }
 
   for (const C of [CompressionStream, DecompressionStream])
@@ -116,7 +207,7 @@
     // A ReadableStream of body decoded per its Content-Encoding value (body itself when there is nothing to decode).
     decodeBody(body, value) {
       const codec = contentDecoder(value);
-      return codec ? body.pipeThrough(codecTransform(codec, "fetch")) : body;
+      return codec ? body.pipeThrough(codecPair(codec, "fetch")) : body;
     },
   };
 

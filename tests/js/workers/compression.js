@@ -2,7 +2,7 @@
 //   GET  /suite                   the checks below: {passed, total, failures}
 //   POST /inflate?format=F        the body decompressed (written in three chunks)
 //   POST /deflate?format=F        the body compressed
-//   POST /bomb?mode=oneshot       the body (a gzip bomb) written as one chunk, all of it read: {bytes, error}
+//   POST /bomb?mode=oneshot&max=N the body (a gzip bomb) written as one chunk while reading, up to N bytes: {bytes, error, biggest}
 //   POST /bomb?mode=stream&max=N  the body written in 4 KiB pieces while reading, stopping after N bytes: {bytes, error, biggest}
 const checks = [];
 const check = (name, fn) => checks.push([name, fn]);
@@ -143,6 +143,28 @@ check("formats and chunks are checked", async () => {
   }
 });
 
+check("cancelling the readable side errors the writable side, and aborting the writable side the readable", async () => {
+  const ds = new DecompressionStream("gzip");
+  await ds.readable.getReader().cancel("no more");
+  const e = await rejects(ds.writable.getWriter().write(new Uint8Array([0x1f])));
+  eq(e, "no more");
+  const cs = new CompressionStream("deflate");
+  const reader = cs.readable.getReader();
+  await cs.writable.getWriter().abort(new RangeError("stop"));
+  await rejects(reader.read(), RangeError);
+  // A write whose output waits unread does not hold up an abort (that needs the controller's AbortSignal).
+  if (typeof AbortController !== "function") return;
+  const big = new Uint8Array(1 << 18);
+  for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  const gz = new CompressionStream("gzip");
+  const w = gz.writable.getWriter();
+  const pending = w.write(big);
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  await w.abort(new SyntaxError("enough"));
+  await rejects(pending, SyntaxError);
+  await rejects(gz.readable.getReader().read(), SyntaxError);
+});
+
 check("brand checks", () => {
   for (const C of [CompressionStream, DecompressionStream]) {
     const get = Object.getOwnPropertyDescriptor(C.prototype, "readable").get;
@@ -171,7 +193,10 @@ async function bomb(body, mode, max) {
   const reader = ds.readable.getReader();
   let bytes = 0, biggest = 0, error = null;
   const writing = (async () => {
-    if (mode === "oneshot") return writer.write(body);
+    if (mode === "oneshot") {
+      await writer.write(body);
+      return writer.close();
+    }
     for (let i = 0; i < body.length; i += 4096) {
       await writer.ready;
       writer.write(body.subarray(i, i + 4096)).catch(() => {});
