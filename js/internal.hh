@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <atomic>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -16,7 +17,11 @@
 
 #include "isocore.h"
 
-/* An ArrayBuffer allocator that counts the bytes of its isolate and refuses past a limit (V8 then throws a RangeError). */
+/*
+ * An ArrayBuffer allocator that counts the bytes of its isolate and refuses past a limit (V8 then throws a RangeError).
+ * The count is atomic: V8 frees backing stores from its array-buffer sweeper on a worker thread, concurrently with
+ * allocations on the isolate's thread.
+ */
 class ic__js_allocator : public v8::ArrayBuffer::Allocator
 {
   public:
@@ -28,7 +33,7 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     void Free(void *data, size_t length) override;
     size_t used() const
     {
-        return used_;
+        return used_.load(std::memory_order_relaxed);
     }
     void set_limit(size_t limit)
     {
@@ -36,7 +41,8 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     }
 
   private:
-    size_t limit_, used_ = 0;
+    size_t limit_;
+    std::atomic<size_t> used_{0};
 };
 
 /*
