@@ -191,7 +191,7 @@ async function bomb(body, mode, max) {
   const ds = new DecompressionStream("gzip");
   const writer = ds.writable.getWriter();
   const reader = ds.readable.getReader();
-  let bytes = 0, biggest = 0, error = null;
+  let bytes = 0, biggest = 0, error = null, errorMessage = null;
   const writing = (async () => {
     if (mode === "oneshot") {
       await writer.write(body);
@@ -216,9 +216,10 @@ async function bomb(body, mode, max) {
     }
   } catch (e) {
     error = e.name;
+    errorMessage = String(e && e.stack);
   }
   await writing;
-  return { bytes, biggest, error };
+  return { bytes, biggest, error, errorMessage };
 }
 
 export default {
