@@ -55,8 +55,8 @@ struct conn {
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
     ic_timer_t timer;
-    ic_task_t free_task;
-    bool free_posted;
+    ic_task_t free_task, process_task;
+    bool free_posted, process_posted;
 
     char *in;
     size_t in_len, in_cap;
@@ -77,6 +77,17 @@ struct conn {
         ic_str_t body;
         size_t consumed; /* bytes of `in` the request (head and body) used */
         bool active;
+        /* A streamed request body (ic_http_body_read): where it is, and who gets it. */
+        bool body_stream, body_done, body_paused, body_posted;
+        uint64_t body_left; /* bytes of a Content-Length body not delivered yet */
+        ic_http_body_cb bcb;
+        void *barg;
+        ic_task_t body_task;
+        /* A streamed response (ic_http_respond_start): how its body is framed, and who is told of drain and abort. */
+        bool streaming, chunked, until_close, drain_wanted;
+        uint64_t remaining; /* bytes still due after a declared Content-Length */
+        const ic_http_stream_ops_t *sops;
+        void *sarg;
     } x;
 };
 
@@ -112,6 +123,7 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
     cfg->port = 8080;
     cfg->max_head = 16 * 1024;
     cfg->max_body = 1024 * 1024;
+    cfg->max_stream_body = (uint64_t)4 << 30;
     cfg->header_timeout_ms = 10 * 1000;
     cfg->idle_timeout_ms = 60 * 1000;
     cfg->drain_ms = 1000;
@@ -172,6 +184,10 @@ void ic_http_server_free(ic_http_server_t *srv)
 static void conn_close(struct conn *c);
 static void process(struct conn *c);
 static void arm_recv(struct conn *c);
+static void maybe_free(struct conn *c);
+static void resume_recv(struct conn *c);
+static void body_stop(struct conn *c, int status);
+static void body_feed(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -199,6 +215,19 @@ static void free_task(ic_task_t *t)
     conn_free(c);
 }
 
+/* The next request after a streamed response, parsed outside the producer's call (see exchange_over). */
+static void process_task(ic_task_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, process_task));
+    c->process_posted = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    process(c);
+    resume_recv(c);
+}
+
 /*
  * Frees the connection once it is closing, its last operation has
  * completed and no handler holds its exchange (an answer may come later,
@@ -207,7 +236,7 @@ static void free_task(ic_task_t *t)
  */
 static void maybe_free(struct conn *c)
 {
-    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted) {
+    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted && !c->process_posted && !c->x.body_posted) {
         c->free_posted = true;
         ic_task_post(&c->free_task, free_task);
     }
@@ -254,6 +283,13 @@ static void conn_close(struct conn *c)
         return;
     c->closing = true;
     ic_timer_stop(&c->timer);
+    body_stop(c, -EPIPE);
+    if (c->x.streaming) {
+        /* The producer of a streamed response is told once; after that the exchange is gone. */
+        c->x.streaming = false;
+        c->x.active = false;
+        c->x.sops->abort(c->x.sarg);
+    }
     /* Tell the peer now; the fd itself is closed when the last CQE is in. */
     shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
@@ -375,6 +411,12 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->out_len[s] = 0; /* (already 0 when the static 503 went out) */
     c->send_busy = false;
     flush(c);
+    if (c->x.streaming && c->x.drain_wanted && c->out_len[c->sending ^ 1] < IC__OUT_HIGH) {
+        /* The producer of a streamed response waited for the client: what it queued is on its way now. */
+        c->x.drain_wanted = false;
+        c->x.sops->drain(c->x.sarg);
+        return;
+    }
     if (!c->closing && !c->send_busy) {
         process(c); /* resumes if backpressure had paused parsing */
         resume_recv(c);
@@ -470,24 +512,32 @@ static char *put_uint(char *p, uint64_t v)
     return p;
 }
 
-/* Appends a whole response to the pending buffer. Returns false if memory ran out. */
-static bool append_response(struct conn *c, int status, const char *const *headers, unsigned nh, const void *body, size_t len,
-                            bool head_only, bool close)
+/* How a head frames its body: Content-Length (len), chunked, or nothing (the connection's close ends it). */
+enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
+
+/* Bytes a head with these header lines may take (the fixed parts are under 128 bytes). */
+static size_t head_size(const char *reason, const char *const *headers, unsigned nh)
 {
-    int p = c->sending ^ 1;
-    const char *reason = ic_http_reason(status);
-    size_t rl = strlen(reason), need = 128 + rl + (head_only ? 0 : len);
+    size_t need = 128 + strlen(reason);
     for (unsigned i = 0; i < nh; i++)
         need += strlen(headers[i]) + 2;
-    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
-        return false;
-    char *o = c->out[p] + c->out_len[p];
+    return need;
+}
+
+/* Writes a response head at o (room reserved by the caller); returns the end. */
+static inline char *put_head(struct conn *c, char *o, int status, const char *reason, const char *const *headers, unsigned nh,
+                             enum framing fr, uint64_t len, bool close)
+{
     o = PUT_LIT(o, "HTTP/1.1 ");
     o = put_uint(o, (uint64_t)status);
     *o++ = ' ';
-    o = put(o, reason, rl);
-    o = PUT_LIT(o, "\r\nContent-Length: ");
-    o = put_uint(o, len);
+    o = put(o, reason, strlen(reason));
+    if (fr == FRAME_LENGTH) {
+        o = PUT_LIT(o, "\r\nContent-Length: ");
+        o = put_uint(o, len);
+    } else if (fr == FRAME_CHUNKED) {
+        o = PUT_LIT(o, "\r\nTransfer-Encoding: chunked");
+    }
     o = PUT_LIT(o, "\r\nDate: ");
     o = put(o, date_now(c->sc), 29);
     if (close)
@@ -496,7 +546,19 @@ static bool append_response(struct conn *c, int status, const char *const *heade
         o = PUT_LIT(o, "\r\n");
         o = put(o, headers[i], strlen(headers[i]));
     }
-    o = PUT_LIT(o, "\r\n\r\n");
+    return PUT_LIT(o, "\r\n\r\n");
+}
+
+/* Appends a whole response to the pending buffer. Returns false if memory ran out. */
+static bool append_response(struct conn *c, int status, const char *const *headers, unsigned nh, const void *body, size_t len,
+                            bool head_only, bool close)
+{
+    int p = c->sending ^ 1;
+    const char *reason = ic_http_reason(status);
+    size_t need = head_size(reason, headers, nh) + (head_only ? 0 : len);
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
+        return false;
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nh, FRAME_LENGTH, len, close);
     if (!head_only && len)
         o = put(o, body, len);
     c->out_len[p] = (size_t)(o - c->out[p]);
@@ -529,20 +591,20 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x)
     return x->body;
 }
 
-void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+/* The exchange's answer is queued: its request's bytes are done with; the next request may be parsed. */
+static void exchange_over(struct conn *c, bool defer)
 {
-    struct conn *c = x->c;
-    assert(x->active);
-    bool head_only = x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
-    bool close = !x->req.keep_alive || c->sc->stopping;
-    if (close)
+    struct ic_http_exchange *x = &c->x;
+    if (x->body_stream && !x->body_done) {
+        /* Answered before its body ended: the rest is not read; the connection closes after the response. */
         c->close_after_send = true;
-    x->active = false;
-    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, head_only, close)) {
-        c->oom = true; /* flush() below sends the static 503 in its place */
-        c->close_after_send = true;
+        body_stop(c, -ECANCELED);
+        c->in_len = x->consumed; /* body bytes buffered and not delivered go; nothing after them is parsed */
     }
-    /* The request's bytes are done with: drop them (the views are no longer used). */
+    x->body_stream = false;
+    x->active = false;
+    x->streaming = false;
+    /* Drop the request's bytes (the views are no longer used). */
     if (x->consumed < c->in_len)
         memmove(c->in, c->in + x->consumed, c->in_len - x->consumed);
     c->in_len -= x->consumed;
@@ -554,9 +616,312 @@ void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *heade
         return;
     }
     flush(c);
-    if (!c->in_handler)
+    if (defer) {
+        /* From a producer's call: the next request is parsed from a task, so that no handler runs inside its caller. */
+        if (!c->process_posted) {
+            c->process_posted = true;
+            ic_task_post(&c->process_task, process_task);
+        }
+    } else if (!c->in_handler) {
         process(c); /* answered later: go on with pipelined requests */
+    }
     resume_recv(c);
+}
+
+static bool is_head(const ic_http_exchange_t *x)
+{
+    return x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
+}
+
+void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+{
+    struct conn *c = x->c;
+    assert(x->active && !x->streaming);
+    bool close = !x->req.keep_alive || c->sc->stopping;
+    if (close)
+        c->close_after_send = true;
+    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, is_head(x), close)) {
+        c->oom = true; /* flush() sends the static 503 in its place */
+        c->close_after_send = true;
+    }
+    exchange_over(c, false);
+}
+
+/* ---- streamed responses ------------------------------------------------------------- */
+
+int ic_http_respond_start(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, int64_t length,
+                          const ic_http_stream_ops_t *ops, void *arg)
+{
+    struct conn *c = x->c;
+    assert(x->active && !x->streaming);
+    if (c->closing) {
+        exchange_over(c, true);
+        return -EPIPE;
+    }
+    bool no_body = is_head(x) || status == 204 || status == 304 || (status >= 100 && status < 200);
+    bool close = !x->req.keep_alive || c->sc->stopping;
+    enum framing fr;
+    if (length >= 0)
+        fr = FRAME_LENGTH;
+    else if (no_body)
+        fr = FRAME_CLOSE; /* nothing follows the head: it needs no framing, and the connection may go on */
+    else if (x->req.minor >= 1)
+        fr = FRAME_CHUNKED;
+    else {
+        fr = FRAME_CLOSE; /* an HTTP/1.0 client learns where the body ends from the close */
+        close = true;
+    }
+    if (close)
+        c->close_after_send = true;
+    int p = c->sending ^ 1;
+    const char *reason = ic_http_reason(status);
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + head_size(reason, headers, nheaders))) {
+        c->oom = true;
+        c->close_after_send = true;
+        exchange_over(c, true);
+        return -ENOMEM;
+    }
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nheaders, fr, (uint64_t)length, close);
+    c->out_len[p] = (size_t)(o - c->out[p]);
+    if (no_body) {
+        exchange_over(c, true);
+        return IC_HTTP_NO_BODY;
+    }
+    x->streaming = true;
+    x->chunked = fr == FRAME_CHUNKED;
+    x->until_close = fr == FRAME_CLOSE;
+    x->drain_wanted = false;
+    x->remaining = length >= 0 ? (uint64_t)length : 0;
+    x->sops = ops;
+    x->sarg = arg;
+    flush(c);
+    return 0;
+}
+
+int ic_http_stream_write(ic_http_exchange_t *x, const void *data, size_t len)
+{
+    struct conn *c = x->c;
+    assert(x->streaming);
+    if (!x->chunked && !x->until_close) {
+        if (len > x->remaining)
+            return -EINVAL;
+        x->remaining -= len;
+    }
+    if (len) {
+        int p = c->sending ^ 1;
+        /* A chunk: its size in hex (16 digits at most), CRLF, the bytes, CRLF. */
+        if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + len + 24))
+            return -ENOMEM;
+        char *o = c->out[p] + c->out_len[p];
+        if (x->chunked) {
+            char hex[16];
+            int n = 0;
+            for (size_t v = len; v; v >>= 4)
+                hex[n++] = "0123456789abcdef"[v & 15];
+            while (n)
+                *o++ = hex[--n];
+            o = PUT_LIT(o, "\r\n");
+        }
+        o = put(o, data, len);
+        if (x->chunked)
+            o = PUT_LIT(o, "\r\n");
+        c->out_len[p] = (size_t)(o - c->out[p]);
+        flush(c);
+    }
+    if (c->out_len[c->sending ^ 1] < IC__OUT_HIGH)
+        return 1;
+    x->drain_wanted = true;
+    return 0;
+}
+
+void ic_http_stream_end(ic_http_exchange_t *x, bool ok)
+{
+    struct conn *c = x->c;
+    assert(x->streaming);
+    if (!x->chunked && !x->until_close && x->remaining)
+        ok = false; /* fewer bytes than the head declared */
+    if (ok && x->chunked) {
+        int p = c->sending ^ 1;
+        if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + 5)) {
+            memcpy(c->out[p] + c->out_len[p], "0\r\n\r\n", 5);
+            c->out_len[p] += 5;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || x->until_close)
+        c->close_after_send = true; /* what is queued goes out, then the close tells the client where the body ends */
+    exchange_over(c, true);
+}
+
+/* ---- request bodies that stream ----------------------------------------------------- */
+
+bool ic_http_body_streaming(const ic_http_exchange_t *x)
+{
+    return x->body_stream;
+}
+
+/* The reader hears the last word once: the end, an error, or that the exchange is over without it. */
+static void body_stop(struct conn *c, int status)
+{
+    struct ic_http_exchange *x = &c->x;
+    if (!x->body_stream || x->body_done)
+        return;
+    x->body_done = true;
+    ic_http_body_cb cb = x->bcb;
+    x->bcb = NULL;
+    if (cb)
+        cb(x->barg, NULL, 0, status);
+}
+
+/*
+ * Delivers what is buffered of a streamed body to its reader, piece by
+ * piece, until it pauses, the buffer is empty or the body ends. The head
+ * stays at the start of `in` (its views are the request's); body bytes sit
+ * right after it and are dropped as they are delivered, so the buffer holds
+ * at most what the socket brought since.
+ */
+static void body_feed(struct conn *c)
+{
+    struct ic_http_exchange *x = &c->x;
+    const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
+    while (x->body_stream && !x->body_done && x->bcb && !x->body_paused && !c->closing) {
+        size_t head = x->consumed;
+        char *p = c->in + head;
+        size_t avail = c->in_len - head, len, rest = 0;
+        bool end = false;
+        if (x->req.chunked) {
+            /* [head, head + decoded) may hold bytes decoded before the handler ran; the decoder works on the rest. */
+            size_t decoded = (size_t)(c->chunk.total - x->body_left), raw = avail - decoded, n = raw;
+            ssize_t left = raw ? ic_http_chunked_decode(&c->chunk, p + decoded, &n) : IC_HTTP_INCOMPLETE;
+            if (left != IC_HTTP_INCOMPLETE && left < 0)
+                return body_stop(c, IC_EHTTP_BAD);
+            if (raw == 0)
+                n = 0;
+            len = decoded + n;
+            x->body_left = c->chunk.total; /* here: bytes decoded so far, all delivered once this piece is */
+            if (c->chunk.total > cfg->max_stream_body)
+                return body_stop(c, -E2BIG);
+            if (left != IC_HTTP_INCOMPLETE) {
+                end = true;
+                rest = (size_t)left; /* the next request's bytes, at the end of the buffer */
+            }
+            if (len == 0 && !end) {
+                c->in_len = head;
+                if (c->eof)
+                    body_stop(c, -EPIPE);
+                return;
+            }
+            x->bcb(x->barg, p, len, 0);
+            if (end) {
+                memmove(p, c->in + c->in_len - rest, rest);
+                c->in_len = head + rest;
+                x->body_done = true;
+                ic_http_body_cb cb = x->bcb;
+                x->bcb = NULL;
+                cb(x->barg, NULL, 0, 1);
+                return;
+            }
+            c->in_len = head;
+            continue;
+        }
+        if (avail == 0) {
+            if (c->eof)
+                body_stop(c, -EPIPE);
+            return;
+        }
+        len = avail < x->body_left ? avail : (size_t)x->body_left;
+        x->bcb(x->barg, p, len, 0);
+        x->body_left -= len;
+        memmove(p, p + len, avail - len);
+        c->in_len = head + avail - len;
+        if (x->body_left == 0) {
+            x->body_done = true;
+            ic_http_body_cb cb = x->bcb;
+            x->bcb = NULL;
+            cb(x->barg, NULL, 0, 1);
+            return;
+        }
+    }
+}
+
+static void body_task(ic_task_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, x.body_task));
+    c->x.body_posted = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    body_feed(c);
+    resume_recv(c);
+}
+
+static void body_post(struct conn *c)
+{
+    if (!c->x.body_posted) {
+        c->x.body_posted = true;
+        ic_task_post(&c->x.body_task, body_task);
+    }
+}
+
+void ic_http_body_read(ic_http_exchange_t *x, ic_http_body_cb cb, void *arg)
+{
+    assert(x->body_stream && !x->bcb);
+    x->bcb = cb;
+    x->barg = arg;
+    body_post(x->c);
+}
+
+void ic_http_body_pause(ic_http_exchange_t *x)
+{
+    x->body_paused = true;
+}
+
+void ic_http_body_resume(ic_http_exchange_t *x)
+{
+    if (!x->body_paused)
+        return;
+    x->body_paused = false;
+    if (x->body_stream && !x->body_done)
+        body_post(x->c);
+}
+
+/* Expect: 100-continue: the client waits for this before it sends the body. */
+static void send_continue(struct conn *c)
+{
+    if (!c->x.req.expect_continue || c->continue_sent)
+        return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    int p = c->sending ^ 1;
+    if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + sizeof(cont))) {
+        memcpy(c->out[p] + c->out_len[p], cont, sizeof(cont) - 1);
+        c->out_len[p] += sizeof(cont) - 1;
+        flush(c);
+    }
+    c->continue_sent = true;
+}
+
+/* The head is complete and the body goes on: the handler runs now and reads the body as it comes. */
+static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
+{
+    struct ic_http_exchange *x = &c->x;
+    const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
+    ic_timer_stop(&c->timer);
+    x->body = (ic_str_t){c->in + head_len, 0};
+    x->c = c;
+    x->consumed = head_len;
+    x->active = true;
+    x->body_stream = true;
+    x->body_done = x->body_paused = false;
+    x->bcb = NULL;
+    /* Content-Length: bytes still due; chunked: bytes decoded and delivered (what was decoded before is delivered first). */
+    x->body_left = x->req.chunked ? 0 : length;
+    send_continue(c);
+    c->in_handler = true;
+    IC__STAT_INC(c->sc, requests);
+    cfg->handler(x, cfg->arg);
+    c->in_handler = false;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -607,6 +972,12 @@ static void process(struct conn *c)
             /* The decoder wrote its n bytes at raw, which is right after the body decoded so far. */
             assert(c->chunk.total == before + n);
             (void)before;
+            if (left == IC_HTTP_INCOMPLETE && cfg->stream_bodies) {
+                /* The body goes on: it streams. What was decoded so far is delivered first (body_feed). */
+                c->in_len = (size_t)r + c->chunk.total;
+                dispatch_streamed(c, (size_t)r, 0);
+                continue;
+            }
             if (left == IC_HTTP_INCOMPLETE) {
                 c->in_len = (size_t)r + c->chunk.total; /* the raw bytes were all consumed */
                 if (c->chunk.total > cfg->max_body)
@@ -626,21 +997,20 @@ static void process(struct conn *c)
             c->x.body = (ic_str_t){c->in + r, c->chunk.total};
             consumed = body_end;
         } else if (req->has_length) {
+            if (cfg->stream_bodies && c->in_len - (size_t)r < req->content_length) {
+                if (req->content_length > cfg->max_stream_body) {
+                    respond_error(c, 413);
+                    return;
+                }
+                dispatch_streamed(c, (size_t)r, req->content_length);
+                continue;
+            }
             if (req->content_length > cfg->max_body) {
                 respond_error(c, 413);
                 return;
             }
             if (c->in_len - (size_t)r < req->content_length) {
-                if (req->expect_continue && !c->continue_sent) {
-                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                    int p = c->sending ^ 1;
-                    if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + sizeof(cont))) {
-                        memcpy(c->out[p] + c->out_len[p], cont, sizeof(cont) - 1);
-                        c->out_len[p] += sizeof(cont) - 1;
-                        flush(c);
-                    }
-                    c->continue_sent = true;
-                }
+                send_continue(c);
                 if (c->eof)
                     conn_close(c);
                 return;
@@ -690,11 +1060,18 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         if (!c->closing) {
             if (fresh && !c->x.active)
                 arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
-            process(c);
+            if (c->x.active && c->x.body_stream)
+                body_feed(c);
+            else
+                process(c);
         }
     } else if (res == 0) {
         c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
-        if (!c->x.active && !c->send_busy)
+        if (c->x.active && c->x.body_stream)
+            body_feed(c); /* what is buffered goes out, then the reader hears the body is cut */
+        if (c->x.streaming)
+            conn_close(c); /* as nginx does: a client that closed its side of a streamed response is gone; the producer stops */
+        else if (!c->x.active && !c->send_busy)
             process(c);
     } else if (res == -ECANCELED && !c->closing) {
         /* pause_recv's cancel: resume_recv re-arms once the input drained. */

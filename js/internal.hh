@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -75,6 +76,7 @@ struct ic__js_timer {
 struct ic__js_pending {
     struct ic_js_worker *w;
     uint64_t id;
+    unsigned flags; /* of ic_js_worker_fetch_ex */
     ic_js_done_cb done;
     void *arg;
     ic_timer_t wall;
@@ -89,6 +91,9 @@ struct ic_js_worker {
     ic__js_allocator *allocator = nullptr;
     v8::Global<v8::Context> context;
     v8::Global<v8::Function> dispatch, fire, serialize;
+    /* The prelude's side of streamed response bodies (stream.cc): pump, resume and cancel one stream by id. */
+    v8::Global<v8::Function> stream_pump, stream_resume, stream_cancel;
+    std::unordered_map<uint32_t, struct ic_js_stream *> streams;
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::string methods[3] = {"GET", "POST", "HEAD"};
     v8::Global<v8::String> method_str[3];
@@ -98,6 +103,8 @@ struct ic_js_worker {
     /* Modules of the tenant, by absolute path, and which path each module came from. */
     std::unordered_map<std::string, v8::Global<v8::Module>> modules;
     std::vector<std::pair<v8::Global<v8::Module>, std::string>> module_paths;
+    /* `import x from "./x.wasm"`: each synthetic module with its WebAssembly.Module (wasm.cc). */
+    std::vector<std::pair<v8::Global<v8::Module>, v8::Global<v8::Object>>> wasm_imports;
     ic__js_watch *watch = nullptr;
     bool heap_hit = false, broken = false;
     size_t heap_limit = 0;
@@ -127,6 +134,7 @@ struct ic__js_native {
     v8::FunctionCallback fn;
 };
 extern const ic__js_native ic__js_natives_compression[];
+extern const ic__js_native ic__js_natives_stream[];
 extern const ic__js_native ic__js_natives_crypto[];
 extern const ic__js_native ic__js_natives_encoding[];
 
@@ -143,6 +151,48 @@ void ic__js_snapshot_free(void);
 /* A timer of the worker fired (worker.cc). */
 void ic__js_timer_fired(ic_timer_t *t);
 
+/*
+ * The platform (platform.cc): the default V8 platform, wrapped so that each
+ * isolate's foreground tasks run on its reactor. attach binds an isolate to
+ * its reactor (call on that reactor) and to the pump that makes one guarded
+ * entry into it, inside which the pump calls ic__js_platform_run_tasks; the
+ * pump runs on the reactor whenever tasks are due. disposed drops the
+ * isolate's tasks unrun: call it after every Isolate::Dispose.
+ */
+typedef void (*ic__js_pump_cb)(void *data);
+std::unique_ptr<v8::Platform> ic__js_platform_make(std::unique_ptr<v8::Platform> inner);
+void ic__js_platform_unmake(void);
+void ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data);
+void ic__js_platform_disposed(v8::Isolate *isolate);
+/*
+ * The isolate's wasm memory budget, shared with its ArrayBuffers (limit 0:
+ * none): platform.cc's page allocator counts wasm memories against it, and
+ * refuses or flags (then terminates the entry) past it. budget_passed says
+ * it was passed; wasm_bytes is what its wasm memories hold now.
+ */
+void ic__js_platform_budget(v8::Isolate *isolate, size_t limit, const ic__js_allocator *buffers);
+/* 0: within; 1: past the limit (soft: collect garbage, then ask again; recheck clears the flag); 2: past the hard bound. */
+int ic__js_platform_budget_state(v8::Isolate *isolate);
+void ic__js_platform_budget_recheck(v8::Isolate *isolate);
+size_t ic__js_platform_wasm_bytes(v8::Isolate *isolate);
+/* Forgets the runners of every isolate (after the snapshot builder's isolate is gone, when no other isolate exists). */
+void ic__js_platform_forget_all(void);
+/* Runs the isolate's due foreground tasks (inside an entry, on its reactor); returns how many ran. */
+unsigned ic__js_platform_run_tasks(v8::Isolate *isolate);
+
+/*
+ * WebAssembly (wasm.cc). setup: wasm compilation allowed, the memory check
+ * after full GCs (on a new isolate). over_limit: at the end of an entry,
+ * true when wasm memory with the ArrayBuffers is past the tenant's buffer
+ * limit (it then marks the worker as a heap hit). module: the synthetic
+ * module of `import x from "./x.wasm"` (bytes compiled now; empty with an
+ * exception pending if they do not validate).
+ */
+void ic__js_wasm_setup(ic_js_worker *w);
+bool ic__js_wasm_over_limit(ic_js_worker *w);
+v8::MaybeLocal<v8::Module> ic__js_wasm_module(ic_js_worker *w, v8::Local<v8::Context> ctx, const std::string &path,
+                                              const std::string &bytes);
+
 /* True once ic_js_platform_init succeeded (engine.cc). */
 bool ic__js_platform_ready(void);
 
@@ -153,6 +203,19 @@ ic__js_watch *ic__js_watch_self(void);
 void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms);
 /* Returns true when the watchdog terminated this entry for exceeding its CPU time. */
 bool ic__js_watch_leave(ic__js_watch *wt);
+
+/*
+ * Calls fn(id) as one entry into the worker's isolate (scopes, TryCatch,
+ * the CPU watchdog, microtasks), from the reactor loop (never from inside
+ * another entry). Returns 0, or -1 when it threw or a limit stopped it
+ * (logged; a heap limit marks the worker broken).
+ */
+int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double id);
+
+/* Streamed bodies (stream.cc): a new stream of the worker for the prelude's stream id; every one left is ended (failed) by
+ * ic__js_streams_close when the worker is disposed. */
+struct ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id);
+void ic__js_streams_close(ic_js_worker *w);
 
 /* Writes a line from console.* or the runtime, prefixed with tenant and core. */
 void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);

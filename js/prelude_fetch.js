@@ -2,7 +2,7 @@
 // dispatch entry point C++ calls for each request. Part of the prelude.
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
+const BAD_VALUE = /[\0\r\n]|[^\0-\xff]/; // NUL, CR, LF, or not a ByteString
 const trimHTTP = (v) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
 const kGuard = Symbol("guard");
 
@@ -13,7 +13,7 @@ function checkName(name) {
 }
 function checkValue(value) {
   value = trimHTTP(value);
-  if (BAD_VALUE.test(value)) throw new TypeError("Headers: invalid header value (NUL, CR or LF)");
+  if (BAD_VALUE.test(value)) throw new TypeError("Headers: invalid header value (NUL, CR, LF, or a character past U+00FF)");
   return value;
 }
 
@@ -70,18 +70,30 @@ class Headers {
     this[kList] = [];
     this[kFlat] = undefined;
     this[kGuard] = "none";
-    if (init === undefined || init === null) return;
-    if (typeof init !== "object") throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
-    if (init instanceof Headers) {
+    if (init === undefined) return;
+    if (init === null || (typeof init !== "object" && typeof init !== "function"))
+      throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
+    // WebIDL: a sequence if it has @@iterator, else a record; a Headers with its own iterator is copied as it is.
+    const iter = init[Symbol.iterator];
+    if (iter === headersIterate && listOf(init) !== undefined) {
       for (const e of listOf(init)) listOf(this).push([e[0], e[1]]);
-    } else if (typeof init[Symbol.iterator] === "function") {
-      for (const pair of init) {
-        const a = typeof pair === "string" ? [pair] : Array.from(pair);
+    } else if (iter !== undefined && iter !== null) {
+      if (typeof iter !== "function") throw new TypeError("Headers: init's @@iterator is not callable");
+      for (const pair of { [Symbol.iterator]: () => iter.call(init) }) {
+        if (pair === null || (typeof pair !== "object" && typeof pair !== "function") || typeof pair[Symbol.iterator] !== "function")
+          throw new TypeError("Headers: each entry must be a pair (a sequence of two strings)");
+        const a = Array.from(pair);
         if (a.length !== 2) throw new TypeError("Headers: each pair must have exactly two items");
         this.append(a[0], a[1]);
       }
     } else {
-      for (const k of Object.keys(init)) this.append(k, init[k]);
+      // record<ByteString, ByteString>: own keys in order; each enumerable one's value, read right after its descriptor.
+      for (const k of Reflect.ownKeys(init)) {
+        const desc = Reflect.getOwnPropertyDescriptor(init, k);
+        if (desc === undefined || !desc.enumerable) continue;
+        if (typeof k === "symbol") throw new TypeError("Headers: a record's keys must be strings");
+        this.append(k, init[k]);
+      }
     }
   }
   append(name, value) {
@@ -121,59 +133,176 @@ class Headers {
     if (typeof fn !== "function") throw new TypeError("Headers.forEach: callback is not a function");
     for (const [n, v] of sortedOf(this)) fn.call(thisArg, v, n, this);
   }
-  *entries() { yield* sortedOf(this); }
-  *keys() { for (const e of sortedOf(this)) yield e[0]; }
-  *values() { for (const e of sortedOf(this)) yield e[1]; }
-  [Symbol.iterator]() { return this.entries(); }
+  entries() { return newHeadersIterator(this, 2); }
+  keys() { return newHeadersIterator(this, 0); }
+  values() { return newHeadersIterator(this, 1); }
   get [Symbol.toStringTag]() { return "Headers"; }
 }
+Headers.prototype[Symbol.iterator] = Headers.prototype.entries;
+Object.defineProperty(Headers.prototype, Symbol.iterator, { enumerable: false });
+const headersIterate = Headers.prototype.entries;
 define("Headers", Headers);
+
+// The Headers iterator of WebIDL: over the sorted, combined view taken when next() is first called.
+const kIterTarget = Symbol("target"), kIterKind = Symbol("kind"), kIterIndex = Symbol("index");
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+const HeadersIteratorPrototype = Object.create(IteratorPrototype, {
+  next: {
+    value: function next() {
+      if (this === null || typeof this !== "object" || !(kIterTarget in this)) throw new TypeError("next: not a Headers iterator");
+      const view = sortedOf(this[kIterTarget]);
+      const i = this[kIterIndex];
+      if (i >= view.length) return { value: undefined, done: true };
+      this[kIterIndex] = i + 1;
+      const e = view[i];
+      return { value: this[kIterKind] === 2 ? [e[0], e[1]] : e[this[kIterKind]], done: false };
+    },
+    writable: true, enumerable: true, configurable: true,
+  },
+  [Symbol.toStringTag]: { value: "Headers Iterator", configurable: true },
+});
+function newHeadersIterator(h, kind) {
+  if (h === null || typeof h !== "object" || !(kList in h)) throw new TypeError("Headers iterator: not a Headers");
+  const it = Object.create(HeadersIteratorPrototype);
+  it[kIterTarget] = h;
+  it[kIterKind] = kind;
+  it[kIterIndex] = 0;
+  return it;
+}
 
 // ---- bodies --------------------------------------------------------------------------------
 
-const kBody = Symbol("body"), kUsed = Symbol("bodyUsed");
+// A body is, in this[kBody]: null, a string or a Uint8Array (the common case: nothing streams, and no
+// stream object is made), or a ReadableStream. A string or bytes become a stream only when JS reads
+// `.body`; that stream remembers its source (kSource), so a body that is passed on unread
+// (`new Response(res.body, res)`) stays a string or bytes and is sent with a Content-Length.
+const kBody = Symbol("body"), kUsed = Symbol("bodyUsed"), kSource = Symbol("source");
+const S = internal.streams;
 
-// Returns [body (string, Uint8Array or null), default content type or null].
-function extractBody(init) {
+function isStream(b) {
+  return b !== null && typeof b === "object" && S.isReadableStream(b);
+}
+
+// Returns [body (string, Uint8Array, ReadableStream or null), default content type or null].
+function extractBody(init, who) {
   if (init === null || init === undefined) return [null, null];
   if (typeof init === "string") return [init, "text/plain;charset=UTF-8"];
   if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
   if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
   if (init instanceof URLSearchParams) return [init.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
-  if (typeof init === "object" && typeof init.getReader === "function")
-    throw new TypeError("ReadableStream bodies are not supported yet: pass a string, an ArrayBuffer or a typed array");
+  if (internal.blob.isBlob(init)) return [internal.blob.bytesOf(init).slice(), init.type === "" ? null : init.type];
+  if (internal.formdata.isFormData(init)) {
+    const { bytes, type } = internal.formdata.serialize(init);
+    return [bytes, type];
+  }
+  if (typeof init === "object" && S.isReadableStream(init)) {
+    if (init.locked || S.isDisturbed(init)) throw new TypeError(`${who}: the body stream is locked or has already been read`);
+    const src = init[kSource];
+    if (src !== undefined) {
+      // A stream of a string or bytes nobody read: take its source, and lock the stream as taking it would.
+      init.getReader();
+      return [src, null];
+    }
+    return [init, null];
+  }
   return [String(init), "text/plain;charset=UTF-8"];
 }
 
 const textOf = (b) => (b === null ? "" : typeof b === "string" ? b : utf8Lossy.decode(b));
+const bytesOf = (b) => (b === null ? new Uint8Array(0) : typeof b === "string" ? native.encode(b) : b);
 
-// Marks the body used; a rejected promise if it was already.
-function takeBody(o) {
+// The body's content travels in a box with no prototype: a promise resolved with it never looks up
+// `then` (a tenant's Object.prototype.then cannot intercept a body on its way).
+const box = (v) => ({ __proto__: null, v });
+const reboxed = (r) => (r !== null && typeof r === "object" && Object.getPrototypeOf(r) === null ? r : box(r));
+
+// The body's content, taken (the body is used after this): a promise of a box of a string or bytes, or a rejection.
+function consume(o) {
+  const b = o[kBody];
+  if (isStream(b)) {
+    if (o[kUsed] || b.locked || S.isDisturbed(b)) return Promise.reject(new TypeError("Body has already been used"));
+    const src = b[kSource];
+    if (src !== undefined) {
+      b.getReader(); // locked and used, as reading it to the end would leave it
+      o[kUsed] = true;
+      return Promise.resolve(box(src));
+    }
+    return S.readAll(b).then(reboxed);
+  }
   if (o[kUsed]) return Promise.reject(new TypeError("Body has already been used"));
-  if (o[kBody] !== null) o[kUsed] = true;
-  return null;
+  if (b !== null) o[kUsed] = true;
+  return Promise.resolve(box(b));
 }
 
+// The MIME type of a body, from its headers (for blob() and formData()).
+const mimeOf = (o) => o[kHeadersOf].get("content-type") ?? "";
+
 class Body {
-  get bodyUsed() { return this[kUsed]; }
+  get body() {
+    let b = this[kBody];
+    if (b === null || isStream(b)) return b;
+    const src = b;
+    b = S.fromBytes(bytesOf(src));
+    if (this[kUsed]) {
+      // Read already: the stream is as reading it to its end leaves one (disturbed, and locked to the reader that read it).
+      S.cancel(b);
+      b.getReader();
+    } else {
+      b[kSource] = src;
+    }
+    this[kBody] = b;
+    return b;
+  }
+  get bodyUsed() {
+    const b = this[kBody];
+    if (isStream(b)) return S.isDisturbed(b) || this[kUsed] === true;
+    return this[kUsed];
+  }
   text() {
-    return takeBody(this) ?? Promise.resolve(textOf(this[kBody]));
+    return consume(this).then((x) => textOf(x.v));
   }
   json() {
-    return takeBody(this) ?? new Promise((resolve) => resolve(JSON.parse(textOf(this[kBody]))));
+    return consume(this).then((x) => JSON.parse(textOf(x.v)));
   }
   arrayBuffer() {
-    const used = takeBody(this);
-    if (used) return used;
-    const b = this[kBody];
-    if (b === null) return Promise.resolve(new ArrayBuffer(0));
-    const bytes = typeof b === "string" ? native.encode(b) : b.slice();
-    return Promise.resolve(bytes.buffer);
+    return consume(this).then((x) => {
+      const b = x.v;
+      if (b === null) return new ArrayBuffer(0);
+      const bytes = typeof b === "string" ? native.encode(b) : b;
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+    });
   }
   bytes() {
     return this.arrayBuffer().then((ab) => new Uint8Array(ab));
   }
+  blob() {
+    return consume(this).then((x) => internal.blob.make(bytesOf(x.v), mimeOf(this)));
+  }
+  formData() {
+    return consume(this).then((x) => internal.formdata.parse(bytesOf(x.v), mimeOf(this)));
+  }
 }
+
+// A second body with the same content: a string or bytes are shared (immutable here), a stream is teed.
+function cloneBody(from, to) {
+  const b = from[kBody];
+  if (isStream(b)) {
+    if (b[kSource] !== undefined && !b.locked && !S.isDisturbed(b)) {
+      to[kBody] = b[kSource];
+    } else {
+      const [x, y] = S.tee(b, true); // the clone's chunks are structured clones (Fetch: clone a body)
+      from[kBody] = x;
+      to[kBody] = y;
+    }
+  } else {
+    to[kBody] = b;
+  }
+}
+
+const unusable = (o) => {
+  const b = o[kBody];
+  return o.bodyUsed || (isStream(b) && b.locked);
+};
 
 // ---- Response ----------------------------------------------------------------------------
 
@@ -195,7 +324,7 @@ class Response extends Body {
     this[kType] = "default";
     this[kHeadersOf] = new Headers(init.headers);
     this[kUsed] = false;
-    const [b, type] = extractBody(body);
+    const [b, type] = extractBody(body, "Response");
     if (b !== null && NULL_BODY.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
     this[kBody] = b;
     if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
@@ -210,7 +339,7 @@ class Response extends Body {
     return r;
   }
   static redirect(url, status = 302) {
-    const u = new URL(String(url)).href;
+    const u = new URL(String(url), globalThis.location?.href).href;
     if (!REDIRECT.has(status)) throw new RangeError(`Response.redirect: ${status} is not a redirect status`);
     const r = new Response(null, { status, headers: { location: u } });
     r[kHeadersOf][kGuard] = "immutable";
@@ -231,11 +360,12 @@ class Response extends Body {
   get url() { return ""; }
   get redirected() { return false; }
   clone() {
-    if (this[kUsed]) throw new TypeError("Response.clone: the body has already been used");
+    if (unusable(this)) throw new TypeError("Response.clone: the body has already been used");
     const r = new Response(null, { status: this[kStatus] === 0 ? 200 : this[kStatus], statusText: this[kStatusText], headers: this[kHeadersOf] });
     r[kStatus] = this[kStatus];
     r[kType] = this[kType];
-    r[kBody] = this[kBody];
+    r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
+    cloneBody(this, r);
     return r;
   }
   get [Symbol.toStringTag]() { return "Response"; }
@@ -247,23 +377,72 @@ define("Response", Response);
 const kMethod = Symbol("method"), kUrl = Symbol("url");
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
 
+// Request's rarely read members (mode, cache, signal …), in one record: an incoming request shares the default one.
+const kOpts = Symbol("options");
+const ENUMS = {
+  mode: ["navigate", "same-origin", "no-cors", "cors"],
+  credentials: ["omit", "same-origin", "include"],
+  cache: ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"],
+  redirect: ["follow", "error", "manual"],
+  referrerPolicy: ["", "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
+    "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url"],
+  duplex: ["half"],
+};
+const DEFAULT_OPTS = Object.freeze({
+  mode: "cors", credentials: "same-origin", cache: "default", redirect: "follow", referrer: "about:client",
+  referrerPolicy: "", integrity: "", keepalive: false, signal: null, duplex: "half",
+});
+function enumOf(init, key) {
+  const v = init[key];
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!ENUMS[key].includes(s)) throw new TypeError(`Request: '${s}' is not a valid value for ${key}`);
+  return s;
+}
+const SIMPLE_METHODS = new Set(["GET", "HEAD", "POST"]);
+
 class Request extends Body {
   constructor(input, init = {}) {
     super();
+    if (init !== undefined && init !== null && typeof init !== "object" && typeof init !== "function")
+      throw new TypeError("Request: init must be an object");
     init = init ?? {};
+    // The dictionary's enumerations first (WebIDL converts RequestInit before the constructor's steps).
+    const e = {};
+    for (const k of ["cache", "credentials", "duplex", "mode", "redirect", "referrerPolicy"]) e[k] = enumOf(init, k);
     let method = "GET", url, headers, body = null;
+    let from = null;
+    const opts = { ...DEFAULT_OPTS };
     if (input instanceof Request) {
-      if (input[kUsed]) throw new TypeError("Request: the input's body has already been used");
       method = input[kMethod];
       url = urlOf(input);
       headers = input[kHeadersOf];
       body = input[kBody];
+      from = input;
+      Object.assign(opts, input[kOpts]);
     } else {
-      const parsed = URL.parse(String(input));
+      // Relative URLs resolve against `location` when the worker has one (as Deno's --location); Workers have none.
+      const parsed = URL.parse(String(input), globalThis.location?.href);
       if (!parsed) throw new TypeError(`Request: invalid URL '${input}'`);
       if (parsed.username || parsed.password) throw new TypeError("Request: URLs with credentials are not allowed");
       url = parsed.href;
     }
+    if (init.window !== undefined && init.window !== null) throw new TypeError("Request: window must be null");
+    if (e.mode === "navigate") throw new TypeError("Request: the mode 'navigate' cannot be set");
+    if (init.referrer !== undefined) {
+      const ref = String(init.referrer);
+      if (ref === "") opts.referrer = "";
+      else {
+        const parsed = URL.parse(ref, globalThis.location?.href);
+        if (!parsed) throw new TypeError(`Request: invalid referrer '${ref}'`);
+        opts.referrer = parsed.href === "about:client" || (globalThis.location && parsed.origin !== location.origin) ? "about:client" : parsed.href;
+      }
+    }
+    for (const k of ["cache", "credentials", "mode", "redirect", "referrerPolicy", "duplex"]) if (e[k] !== undefined) opts[k] = e[k];
+    if (opts.cache === "only-if-cached" && opts.mode !== "same-origin")
+      throw new TypeError("Request: the cache mode 'only-if-cached' needs the mode 'same-origin'");
+    if (init.integrity !== undefined) opts.integrity = String(init.integrity);
+    if (init.keepalive !== undefined) opts.keepalive = !!init.keepalive;
     if (init.method !== undefined) {
       method = String(init.method);
       if (!TOKEN.test(method)) throw new TypeError(`Request: invalid method '${method}'`);
@@ -271,31 +450,72 @@ class Request extends Body {
       if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") throw new TypeError(`Request: the method ${upper} is forbidden`);
       if (NORMALIZED.has(upper)) method = upper;
     }
+    if (init.signal !== undefined) {
+      if (init.signal !== null && !(init.signal instanceof AbortSignal)) throw new TypeError("Request: signal must be an AbortSignal");
+      opts.signal = init.signal;
+    }
+    if (opts.mode === "no-cors" && !SIMPLE_METHODS.has(method))
+      throw new TypeError(`Request: the method ${method} is not allowed with the mode 'no-cors'`);
+    const hasInitBody = init.body !== undefined && init.body !== null;
+    if ((hasInitBody || (from !== null && body !== null)) && (method === "GET" || method === "HEAD"))
+      throw new TypeError(`Request: a ${method} request cannot have a body`);
+    if (from !== null && body !== null && !hasInitBody && unusable(from))
+      throw new TypeError("Request: the input's body has already been used");
     this[kMethod] = method;
     this[kUrl] = url;
+    this[kOpts] = opts;
     this[kHeadersOf] = new Headers(init.headers !== undefined ? init.headers : headers);
     this[kUsed] = false;
-    if (init.body !== undefined && init.body !== null) {
-      if (method === "GET" || method === "HEAD") throw new TypeError(`Request: a ${method} request cannot have a body`);
-      const [b, type] = extractBody(init.body);
+    if (hasInitBody) {
+      const [b, type] = extractBody(init.body, "Request");
+      if (isStream(b) && opts.duplex !== "half" && e.duplex === undefined) throw new TypeError("Request: a ReadableStream body needs duplex: 'half'");
       body = b;
       if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
+    } else if (from !== null && body !== null && isStream(body)) {
+      // The input's stream moves to the new request through a proxy stream (the input's is locked by the pipe).
+      body = body[kSource] !== undefined ? body[kSource] : body.pipeThrough(new TransformStream());
     }
+    // The input request is used from now on (as the 2021 Fetch tests have it, even when init gives a new body).
+    if (from !== null && from[kBody] !== null) from[kUsed] = true;
     this[kBody] = body;
   }
   get method() { return this[kMethod]; }
   get url() { return urlOf(this); }
   get headers() { return this[kHeadersOf]; }
-  get redirect() { return "follow"; }
+  get destination() { return ""; }
+  get referrer() {
+    const r = (this[kOpts] ?? DEFAULT_OPTS).referrer;
+    return r === "about:client" ? "about:client" : r;
+  }
+  get referrerPolicy() { return (this[kOpts] ?? DEFAULT_OPTS).referrerPolicy; }
+  get mode() { return (this[kOpts] ?? DEFAULT_OPTS).mode; }
+  get credentials() { return (this[kOpts] ?? DEFAULT_OPTS).credentials; }
+  get cache() { return (this[kOpts] ?? DEFAULT_OPTS).cache; }
+  get redirect() { return (this[kOpts] ?? DEFAULT_OPTS).redirect; }
+  get integrity() { return (this[kOpts] ?? DEFAULT_OPTS).integrity; }
+  get keepalive() { return (this[kOpts] ?? DEFAULT_OPTS).keepalive; }
+  get isReloadNavigation() { return false; }
+  get isHistoryNavigation() { return false; }
+  get duplex() { return "half"; }
+  get signal() {
+    const o = this[kOpts] ?? DEFAULT_OPTS;
+    // A request nobody can abort still has a signal (one that never fires), made when first asked for.
+    if (o.signal === null) {
+      if (o === DEFAULT_OPTS) this[kOpts] = { ...DEFAULT_OPTS, signal: new AbortController().signal };
+      else o.signal = new AbortController().signal;
+    }
+    return this[kOpts].signal;
+  }
   clone() {
-    if (this[kUsed]) throw new TypeError("Request.clone: the body has already been used");
+    if (unusable(this)) throw new TypeError("Request.clone: the body has already been used");
     const r = Object.create(Request.prototype);
     r[kMethod] = this[kMethod];
     r[kUrl] = urlOf(this);
+    r[kOpts] = this[kOpts];
     r[kHeadersOf] = new Headers(this[kHeadersOf]);
     r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
-    r[kBody] = this[kBody];
     r[kUsed] = false;
+    cloneBody(this, r);
     return r;
   }
   get [Symbol.toStringTag]() { return "Request"; }
@@ -326,6 +546,7 @@ function incoming(method, target, host, raw, body) {
   r[kTarget] = target;
   r[kHost] = host;
   r[kHeadersOf] = h;
+  r[kOpts] = DEFAULT_OPTS;
   r[kBody] = body === undefined ? null : body;
   r[kUsed] = false;
   return r;
@@ -378,8 +599,11 @@ function describe(v) {
 
 const BLOCKS = new Map();
 
-// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)].
-function serialize(r) {
+// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)],
+// or, for a body that is a stream: with `streaming` (the caller can send it as it comes),
+// [status, block, null, id] with the stream under id in `outgoing`; without, a promise of the first
+// shape once the stream was read to its end.
+function serialize(r, streaming) {
   if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
   if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
   const list = listOf(r[kHeadersOf]);
@@ -395,11 +619,85 @@ function serialize(r) {
     block = "";
     for (const e of list) block += e[0] + ": " + e[1] + "\n";
   }
+  let b = r[kBody];
+  if (isStream(b)) {
+    if (r[kUsed] || b.locked || S.isDisturbed(b)) throw new TypeError("the fetch handler returned a Response whose body was already read");
+    if (b[kSource] !== undefined) {
+      b.getReader();
+      b = b[kSource];
+    } else if (streaming) {
+      const id = nextOutgoing++;
+      outgoing.set(id, { stream: b, reader: null, resume: null, cancelled: false });
+      r[kUsed] = true;
+      return [r[kStatus], block, null, id];
+    } else {
+      r[kUsed] = true;
+      const status = r[kStatus];
+      return S.readAll(b).then((x) => [status, block, x.v]);
+    }
+  }
   r[kUsed] = true;
-  return [r[kStatus], block, r[kBody]];
+  return [r[kStatus], block, b];
 }
 
-function dispatch(method, target, host, raw, body) {
+// ---- streamed response bodies (js/stream.cc calls these, each in its own entry) --------------------
+
+const outgoing = new Map();
+let nextOutgoing = 1;
+
+function toChunk(v) {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  throw new TypeError(`a response body stream gave ${describe(v)}; its chunks must be Uint8Arrays`);
+}
+
+// Reads the stream chunk by chunk into the consumer; waits when the consumer says so.
+function streamPump(id) {
+  const o = outgoing.get(id);
+  if (!o) return;
+  o.reader = o.stream.getReader();
+  const step = ({ value, done }) => {
+    if (o.cancelled) return;
+    if (done) {
+      outgoing.delete(id);
+      native.streamEnd(id, true);
+      return;
+    }
+    if (native.streamWrite(id, toChunk(value))) return o.reader.read().then(step);
+    if (o.cancelled) return;
+    return new Promise((resolve) => (o.resume = resolve)).then(() => (o.cancelled ? undefined : o.reader.read().then(step)));
+  };
+  o.reader.read().then(step).catch((e) => {
+    if (o.cancelled) return;
+    outgoing.delete(id);
+    native.log(3, "a response body stream failed: " + inspect(e));
+    native.streamEnd(id, false);
+    o.reader.cancel(e).catch(() => {});
+  });
+}
+
+function streamResume(id) {
+  const o = outgoing.get(id);
+  if (o && o.resume) {
+    const go = o.resume;
+    o.resume = null;
+    go();
+  }
+}
+
+// The consumer went away (the client closed the connection): the stream's cancel steps run.
+function streamCancel(id) {
+  const o = outgoing.get(id);
+  if (!o) return;
+  outgoing.delete(id);
+  o.cancelled = true;
+  const reason = new DOMException("the client went away", "AbortError");
+  (o.reader ? o.reader.cancel(reason) : S.cancel(o.stream, reason)).catch(() => {});
+  if (o.resume) o.resume();
+}
+
+function dispatch(method, target, host, raw, body, streaming) {
   const req = incoming(method, target, host, raw, body);
   let r;
   if (moduleDefault) {
@@ -414,7 +712,7 @@ function dispatch(method, target, host, raw, body) {
     r = ev[kResponse];
   }
   // A Response is serialised now; anything else (a promise) goes back to C++, which waits for it and calls serialize.
-  return r instanceof Response ? serialize(r) : r;
+  return r instanceof Response ? serialize(r, streaming) : r;
 }
 
 // Called once after the tenant's code ran: def is the module's default export (or undefined for a classic script).
@@ -429,4 +727,4 @@ function setHandler(def, vars) {
   }
 }
 
-return { dispatch, fire, setHandler, serialize };
+return { dispatch, fire, setHandler, serialize, streamPump, streamResume, streamCancel };

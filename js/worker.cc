@@ -252,6 +252,9 @@ static entry_fail leave(ic_js_worker *w, bool threw)
     if (!w->isolate->IsExecutionTerminating() && !w->heap_hit)
         w->isolate->PerformMicrotaskCheckpoint();
     bool cpu = ic__js_watch_leave(w->watch);
+    /* Wasm memory is not the allocator's: its own check (wasm.cc). */
+    if (!w->heap_hit && !cpu)
+        ic__js_wasm_over_limit(w);
     if (w->heap_hit) {
         w->isolate->CancelTerminateExecution();
         return ENTRY_HEAP;
@@ -276,7 +279,7 @@ static size_t near_heap_limit(void *data, size_t current, size_t initial)
 static void respond_plain(ic_js_done_cb done, void *arg, int status, const char *body)
 {
     static const char *const hdr[] = {"content-type: text/plain; charset=utf-8"};
-    ic_js_response_t r = {status, hdr, 1, body, strlen(body)};
+    ic_js_response_t r = {status, hdr, 1, body, strlen(body), nullptr};
     done(arg, &r);
 }
 
@@ -324,10 +327,17 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     if (!v->IsArray())
         return false;
     v8::Local<v8::Array> a = v.As<v8::Array>();
-    v8::Local<v8::Value> status, block, body;
+    v8::Local<v8::Value> status, block, body, sid;
     if (!a->Get(ctx, 0).ToLocal(&status) || !a->Get(ctx, 1).ToLocal(&block) || !a->Get(ctx, 2).ToLocal(&body) ||
         !status->IsInt32() || !block->IsString())
         return false;
+    /* [status, block, null, id]: the body is the prelude's stream `id` (only when the caller asked for streams). */
+    ic_js_stream_t *stream = nullptr;
+    if (a->Length() > 3 && a->Get(ctx, 3).ToLocal(&sid) && sid->IsUint32()) {
+        stream = ic__js_stream_new(w, sid.As<v8::Uint32>()->Value());
+        if (!stream)
+            return false;
+    }
     std::string &sc = w->scratch;
     sc.clear();
     append_utf8(isolate, sc, block.As<v8::String>());
@@ -356,22 +366,65 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
             w->lines.push_back(line);
         at = (size_t)(nl - sc.data()) + 1;
     }
-    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen};
+    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen, stream};
     done(arg, &r);
     return true;
 }
 
-/* Calls the prelude's serialize on what a handler's promise gave, then delivers; false (and a log line) if that fails. */
-static bool serialize_deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, ic_js_done_cb done,
-                              void *arg)
+static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, unsigned flags, ic_js_done_cb done,
+                 void *arg);
+
+/* Logs why a promise of the handler (or of its body) was rejected. */
+static void log_rejection(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> e)
 {
     v8::Isolate *isolate = w->isolate;
-    v8::TryCatch tc(isolate);
-    v8::Local<v8::Value> out;
-    if (w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&out) && deliver(w, ctx, out, done, arg))
-        return true;
-    if (!tc.HasTerminated())
-        log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
+    v8::Local<v8::Value> stack;
+    if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
+        !stack->IsString())
+        stack = e;
+    v8::String::Utf8Value s(isolate, stack);
+    log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
+}
+
+/*
+ * What a handler's promise gave, or what serialize made of it, on its way
+ * to done: a serialised response is delivered; a settled promise is looked
+ * into; a pending one (a body read to its end first) parks the request
+ * again; anything else goes through the prelude's serialize, which says
+ * what is wrong with it. Returns false (and logs) when no answer came of
+ * it: the caller answers 500.
+ */
+static bool settle(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, unsigned flags, ic_js_done_cb done,
+                   void *arg)
+{
+    v8::Isolate *isolate = w->isolate;
+    for (int round = 0; round < 4; round++) {
+        if (value->IsArray())
+            return deliver(w, ctx, value, done, arg);
+        if (value->IsPromise()) {
+            v8::Local<v8::Promise> p = value.As<v8::Promise>();
+            if (p->State() == v8::Promise::kFulfilled) {
+                value = p->Result();
+                continue;
+            }
+            if (p->State() == v8::Promise::kRejected) {
+                p->MarkAsHandled();
+                log_rejection(w, ctx, p->Result());
+                return false;
+            }
+            if (park(w, ctx, p, flags, done, arg))
+                return true;
+            respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
+            return true;
+        }
+        v8::TryCatch tc(isolate);
+        v8::Local<v8::Value> in[2] = {value, v8::Boolean::New(isolate, flags & IC_JS_STREAM)};
+        if (!w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&value)) {
+            if (!tc.HasTerminated())
+                log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
+            return false;
+        }
+    }
     return false;
 }
 
@@ -403,22 +456,26 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
     if (it == w->pending.end())
         return; /* answered already (wall-clock limit) */
     ic__js_pending *p = it->second;
-    if (!ok) {
-        v8::String::Utf8Value why(isolate, args[0]);
-        v8::Local<v8::Value> stack;
-        if (args[0]->IsObject() &&
-            args[0].As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) &&
-            stack->IsString()) {
-            v8::String::Utf8Value s(isolate, stack);
-            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
-        } else {
-            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *why ? *why : "?");
-        }
-        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
-    } else if (!serialize_deliver(w, ctx, args[0], p->done, p->arg)) {
-        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
+    /* Wasm memory grown in this continuation may be past the limit: then this response is the memory limit's 503 (wasm.cc). */
+    if (ic__js_wasm_over_limit(w)) {
+        log_fmt(w, 3, "wasm memory (%zu MiB) with the ArrayBuffers passed the memory limit (%zu MiB): 503, the isolate is recycled",
+                ic__js_platform_wasm_bytes(isolate) >> 20, w->tenant->limits.buffer_bytes >> 20);
+        respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+        pending_finish(p);
+        isolate->TerminateExecution();
+        return;
     }
+    /* Taken off the table first: settle may park the request again (under a new id). */
+    ic_js_done_cb done = p->done;
+    void *darg = p->arg;
+    unsigned flags = p->flags;
     pending_finish(p);
+    if (!ok) {
+        log_rejection(w, ctx, args[0]);
+        respond_plain(done, darg, 500, "Internal Server Error\n");
+    } else if (!settle(w, ctx, args[0], flags, done, darg)) {
+        respond_plain(done, darg, 500, "Internal Server Error\n");
+    }
 }
 
 static void on_fulfilled(const v8::FunctionCallbackInfo<v8::Value> &args)
@@ -431,13 +488,15 @@ static void on_rejected(const v8::FunctionCallbackInfo<v8::Value> &args)
     settled(args, false);
 }
 
-static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, ic_js_done_cb done, void *arg)
+static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, unsigned flags, ic_js_done_cb done,
+                 void *arg)
 {
     ic__js_pending *p = new (std::nothrow) ic__js_pending();
     if (!p)
         return false;
     p->w = w;
     p->id = w->next_pending++;
+    p->flags = flags;
     p->done = done;
     p->arg = arg;
     v8::Local<v8::Number> id = v8::Number::New(w->isolate, (double)p->id);
@@ -476,6 +535,12 @@ static v8::Local<v8::String> bytes_str(v8::Isolate *isolate, const char *p, size
 
 extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
 {
+    ic_js_worker_fetch_ex(w, req, body, 0, done, arg);
+}
+
+extern "C" void ic_js_worker_fetch_ex(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                                      ic_js_done_cb done, void *arg)
+{
     v8::Isolate *isolate = w->isolate;
     if (w->broken) {
         respond_plain(done, arg, 503, "Service Unavailable: the worker is being restarted\n");
@@ -492,7 +557,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
      * header list are built in JS only if the handler reads them. The raw
      * headers are the parsed head's header lines, one string.
      */
-    v8::Local<v8::Value> args[5];
+    v8::Local<v8::Value> args[6];
     for (int i = 0; i < 3; i++) {
         if (req->method.len == w->methods[i].size() && memcmp(req->method.p, w->methods[i].data(), req->method.len) == 0) {
             args[0] = w->method_str[i].Get(isolate);
@@ -511,6 +576,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
         args[3] = v8::String::Empty(isolate);
     }
     args[4] = v8::Undefined(isolate);
+    args[5] = v8::Boolean::New(isolate, flags & IC_JS_STREAM);
     if (body.len) {
         v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, body.len);
         memcpy(ab->Data(), body.p, body.len);
@@ -518,12 +584,12 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
     }
     enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
-    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 5, args).ToLocal(&result);
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 6, args).ToLocal(&result);
     /* An async handler that never awaited is settled already: serialise it in the same entry. */
     bool settled = false;
     if (ok && result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kFulfilled) {
-        v8::Local<v8::Value> value = result.As<v8::Promise>()->Result();
-        ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&result);
+        v8::Local<v8::Value> in[2] = {result.As<v8::Promise>()->Result(), args[5]};
+        ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&result);
         settled = true;
     }
     std::string why;
@@ -544,32 +610,44 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
             respond_fail(w, done, arg, ENTRY_THROW);
         return;
     }
-    if (!result->IsPromise()) {
-        /* Not a Response and not a promise: serialize says what it is. */
-        if (!serialize_deliver(w, ctx, result, done, arg))
-            respond_fail(w, done, arg, ENTRY_THROW);
+    if (result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kPending) {
+        if (!park(w, ctx, result.As<v8::Promise>(), flags, done, arg))
+            respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
         return;
     }
-    v8::Local<v8::Promise> p = result.As<v8::Promise>();
-    if (p->State() == v8::Promise::kFulfilled) {
-        /* Settled by the microtasks that ran as the entry left. */
-        enter(w, w->tenant->limits.cpu_ms);
-        bool delivered = serialize_deliver(w, ctx, p->Result(), done, arg);
-        entry_fail f = leave(w, !delivered);
-        if (!delivered)
-            respond_fail(w, done, arg, f);
-    } else if (p->State() == v8::Promise::kRejected) {
-        v8::Local<v8::Value> e = p->Result(), stack;
-        if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
-            !stack->IsString())
-            stack = e;
-        v8::String::Utf8Value s(isolate, stack);
-        log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
-        p->MarkAsHandled();
-        respond_fail(w, done, arg, ENTRY_THROW);
-    } else if (!park(w, ctx, p, done, arg)) {
-        respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
-    }
+    /* Settled by the microtasks that ran as the entry left, or not a Response: serialize it (or says what it is) in an entry. */
+    enter(w, w->tenant->limits.cpu_ms);
+    bool answered = settle(w, ctx, result, flags, done, arg);
+    entry_fail f = leave(w, !answered);
+    if (!answered)
+        respond_fail(w, done, arg, f);
+}
+
+int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double id)
+{
+    v8::Isolate *isolate = w->isolate;
+    if (w->broken || fn.IsEmpty())
+        return -1;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+    v8::Local<v8::Value> arg = v8::Number::New(isolate, id);
+    enter(w, w->tenant->limits.cpu_ms);
+    bool ok = !fn.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &arg).IsEmpty();
+    std::string why;
+    if (!ok && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    entry_fail f = leave(w, !ok);
+    if (f == ENTRY_CPU)
+        log_fmt(w, 3, "a response stream exceeded its CPU time limit (%u ms): terminated", w->tenant->limits.cpu_ms);
+    else if (f == ENTRY_HEAP)
+        log_fmt(w, 3, "the isolate reached its heap limit (%zu MiB) in a response stream: the isolate is recycled",
+                w->tenant->limits.heap_bytes >> 20);
+    else if (!ok)
+        log_fmt(w, 3, "uncaught exception in a response stream: %s", why.c_str());
+    return f == ENTRY_OK ? 0 : -1;
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------- */
@@ -617,6 +695,66 @@ void ic__js_timer_fired(ic_timer_t *t)
             all.push_back(kv.second);
         for (ic__js_pending *p : all) {
             respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+            pending_finish(p);
+        }
+    }
+}
+
+/* ---- platform tasks ------------------------------------------------------------------------------------- */
+
+/*
+ * The isolate's foreground tasks are due (platform.cc calls this on the
+ * reactor): one guarded entry, like a timer's, runs them; the microtask
+ * checkpoint as it leaves settles what they resolved (a WebAssembly.compile
+ * promise, and a parked request waiting on it).
+ */
+static void platform_pump(void *data)
+{
+    ic_js_worker *w = static_cast<ic_js_worker *>(data);
+    if (w->broken)
+        return;
+    v8::Isolate *isolate = w->isolate;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+    /* A spare isolate has no tenant yet: its tasks are V8's own (GC), under the default CPU time. */
+    unsigned cpu_ms = w->tenant ? w->tenant->limits.cpu_ms : 50;
+    enter(w, cpu_ms);
+    ic__js_platform_run_tasks(isolate);
+    std::string why;
+    if (tc.HasCaught() && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    entry_fail f = leave(w, tc.HasCaught());
+    if (!w->tenant)
+        return;
+    switch (f) {
+    case ENTRY_CPU:
+        log_fmt(w, 3, "WebAssembly or other platform work exceeded the CPU time limit (%u ms): terminated", cpu_ms);
+        break;
+    case ENTRY_HEAP:
+        log_fmt(w, 3, "platform work reached the memory limit: terminated, the isolate is recycled");
+        break;
+    case ENTRY_THROW:
+        log_fmt(w, 3, "uncaught exception in platform work: %s", why.c_str());
+        break;
+    case ENTRY_OK:
+        break;
+    }
+    /*
+     * A terminated entry loses the microtasks queued in it (V8 clears the
+     * queue on termination), so the parked requests whose continuations
+     * were there would wait for the wall-clock limit: each gets its 503 now.
+     */
+    if (w->broken || f == ENTRY_CPU) {
+        const char *body = f == ENTRY_CPU ? "Service Unavailable: the worker exceeded its CPU time limit\n"
+                                          : "Service Unavailable: the worker exceeded its memory limit\n";
+        std::vector<ic__js_pending *> all;
+        for (auto &kv : w->pending)
+            all.push_back(kv.second);
+        for (ic__js_pending *p : all) {
+            respond_plain(p->done, p->arg, 503, body);
             pending_finish(p);
         }
     }
@@ -692,6 +830,15 @@ static v8::MaybeLocal<v8::Module> compile_module(ic_js_worker *w, v8::Local<v8::
                                                  const std::string &src)
 {
     v8::Isolate *isolate = w->isolate;
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".wasm") == 0) {
+        /* The Workers convention: a .wasm file imports as its WebAssembly.Module. */
+        v8::Local<v8::Module> m;
+        if (!ic__js_wasm_module(w, ctx, path, src).ToLocal(&m))
+            return v8::MaybeLocal<v8::Module>();
+        w->modules[path].Reset(isolate, m);
+        w->module_paths.emplace_back(v8::Global<v8::Module>(isolate, m), path);
+        return m;
+    }
     v8::ScriptOrigin origin(isolate, str(isolate, path.data(), path.size()), 0, 0, false, -1, v8::Local<v8::Value>(), false, false,
                             true);
     v8::ScriptCompiler::Source source(str(isolate, src.data(), src.size()), origin);
@@ -800,6 +947,15 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     w->serialize.Reset(isolate, v.As<v8::Function>());
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "setHandler")).ToLocal(&setHandler) || !setHandler->IsFunction())
         return fail_msg(err, errlen, "the prelude has no setHandler");
+    struct {
+        const char *name;
+        v8::Global<v8::Function> *to;
+    } streamfns[] = {{"streamPump", &w->stream_pump}, {"streamResume", &w->stream_resume}, {"streamCancel", &w->stream_cancel}};
+    for (auto &f : streamfns) {
+        if (!eo->Get(ctx, v8::String::NewFromUtf8(isolate, f.name).ToLocalChecked()).ToLocal(&v) || !v->IsFunction())
+            return fail_msg(err, errlen, std::string("the prelude has no ") + f.name);
+        f.to->Reset(isolate, v.As<v8::Function>());
+    }
     /* Strings of the usual methods, made once. */
     for (int i = 0; i < 3; i++)
         w->method_str[i].Reset(
@@ -808,6 +964,14 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     v8::Local<v8::Object> global = ctx->Global();
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "Atomics")).FromMaybe(false);
+    /* WebAssembly is made anew on each context too: what the prelude adds to it is installed now (prelude_globals.js). */
+    v8::Local<v8::String> per_key = v8::String::NewFromUtf8Literal(isolate, "__isocore_per_context");
+    v8::Local<v8::Value> per, top_done;
+    if (global->Get(ctx, per_key).ToLocal(&per) && per->IsFunction()) {
+        if (!per.As<v8::Function>()->Call(ctx, global, 0, nullptr).ToLocal(&top_done))
+            return fail_msg(err, errlen, "the prelude's per-context set-up failed: " + describe_exception(isolate, ctx, tc));
+        global->Delete(ctx, per_key).FromMaybe(false);
+    }
     /* Tenant code may not compile code from strings (eval, new Function), as on Workers. */
     ctx->AllowCodeGenerationFromStrings(false);
 
@@ -859,6 +1023,9 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);
     }
+    /* The top level has run: what the prelude changed for it goes back (prelude_globals.js). */
+    if (!top_done.IsEmpty() && top_done->IsFunction() && top_done.As<v8::Function>()->Call(ctx, global, 0, nullptr).IsEmpty())
+        return fail_msg(err, errlen, "the prelude's end of the top level failed: " + describe_exception(isolate, ctx, tc));
     return 0;
 }
 
@@ -889,6 +1056,8 @@ ic_js_worker *ic__js_blank_new(size_t heap_bytes)
     isolate->SetData(0, w);
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     isolate->AddNearHeapLimitCallback(near_heap_limit, w);
+    ic__js_platform_attach(isolate, w->core, platform_pump, w);
+    ic__js_wasm_setup(w);
     v8::Isolate::Scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = v8::Context::New(isolate);
@@ -911,6 +1080,7 @@ int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **o
         err[0] = '\0';
     w->tenant = t;
     w->allocator->set_limit(t->limits.buffer_bytes);
+    ic__js_platform_budget(w->isolate, t->limits.buffer_bytes, w->allocator);
     w->origin_ns = ic_clock_ns();
     struct timeval tv;
     gettimeofday(&tv, nullptr);
@@ -967,6 +1137,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
         respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker is shutting down\n");
         pending_finish(p);
     }
+    ic__js_streams_close(w);
     for (auto &kv : w->timers) {
         ic_timer_stop(&kv.second->timer);
         delete kv.second;
@@ -974,14 +1145,19 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->timers.clear();
     w->modules.clear();
     w->module_paths.clear();
+    w->wasm_imports.clear();
     w->dispatch.Reset();
     w->fire.Reset();
     w->serialize.Reset();
+    w->stream_pump.Reset();
+    w->stream_resume.Reset();
+    w->stream_cancel.Reset();
     w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();
     w->context.Reset();
     w->isolate->Dispose();
+    ic__js_platform_disposed(w->isolate);
     delete w->allocator;
     delete w;
 }

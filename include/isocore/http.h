@@ -122,6 +122,10 @@ typedef struct ic_http_server_config {
     unsigned port;              /* 0 = any free port (see ic_http_server_port) */
     size_t max_head;            /* bytes of request line + headers, past it 431 (default 16 KiB) */
     size_t max_body;            /* past it 413 (default 1 MiB) */
+    bool stream_bodies;         /* a body not all there when the head is: the handler runs at once and reads it as it
+                                   comes (ic_http_body_read); off by default */
+    uint64_t max_stream_body;   /* a streamed body past it: 413 up front (Content-Length) or an error mid-way (chunked);
+                                   default 4 GiB */
     unsigned header_timeout_ms; /* head not complete in time: 408 and close (default 10 s) */
     unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
     unsigned drain_ms;          /* after stop: an idle keep-alive connection may still bring one request (answered with
@@ -177,8 +181,31 @@ void ic_http_server_free(ic_http_server_t *srv);
 /** The request of an exchange (views into the connection's buffer). */
 const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
 
-/** The request body (decoded if it was chunked). */
+/** The request body (decoded if it was chunked); empty when it streams (see ic_http_body_streaming). */
 ic_str_t ic_http_body(const ic_http_exchange_t *x);
+
+/* ---- request bodies that stream (ic_http_server_config_t.stream_bodies) ---------------- */
+
+/** True when the exchange's body is read as it arrives, with ic_http_body_read. */
+bool ic_http_body_streaming(const ic_http_exchange_t *x);
+
+/*
+ * Pieces of a streamed body: status 0 with len bytes (valid during the
+ * call), then once 1 (the end) or a negative error: IC_EHTTP_BAD (a
+ * malformed chunk), -E2BIG (past max_stream_body), -EPIPE (the client went
+ * away), -ECANCELED (the exchange was answered before the body ended: the
+ * rest is not read and the connection closes after the response). No call
+ * follows the last. Called from the reactor loop, never from inside a call
+ * of this API.
+ */
+typedef void (*ic_http_body_cb)(void *arg, const char *p, size_t len, int status);
+
+/** Starts delivering the body to cb (what is buffered comes on the next loop turn). Call once, on the exchange's core. */
+void ic_http_body_read(ic_http_exchange_t *x, ic_http_body_cb cb, void *arg);
+
+/** Stops the flow until ic_http_body_resume (the socket stops being read once its buffer is full). */
+void ic_http_body_pause(ic_http_exchange_t *x);
+void ic_http_body_resume(ic_http_exchange_t *x);
 
 /**
  * Answers an exchange: status, extra header lines (each "Name: value", no
@@ -189,6 +216,63 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x);
  */
 void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body,
                      size_t len);
+
+/* ---- streamed responses ---------------------------------------------------------- */
+
+/*
+ * A response whose body is produced over time: ic_http_respond_start sends
+ * the head, ic_http_stream_write each piece of the body as it comes, and
+ * ic_http_stream_end finishes the exchange. With a known length the body is
+ * sent as is after Content-Length; with length -1 it is sent chunked
+ * (HTTP/1.1) or delimited by the connection's close (HTTP/1.0). Pipelined
+ * requests behind it wait until it ends. All calls on the connection's
+ * core. The ops are called from the reactor loop, never from inside one of
+ * these functions.
+ */
+typedef struct ic_http_stream_ops {
+    /* ic_http_stream_write returned 0 earlier and the output has drained since: write again. */
+    void (*drain)(void *arg);
+    /*
+     * The connection went away (the client closed it, a reset, a stopping
+     * server cut it) before ic_http_stream_end: write nothing more, do not
+     * call end; the exchange is gone.
+     */
+    void (*abort)(void *arg);
+} ic_http_stream_ops_t;
+
+/* ic_http_respond_start's answer when the response has no body to send (HEAD, 204, 304): the exchange is over. */
+#define IC_HTTP_NO_BODY 1
+
+/**
+ * Sends the head of a streamed response: like ic_http_respond's, with
+ * Content-Length: length when length >= 0, else Transfer-Encoding: chunked
+ * (or, for an HTTP/1.0 client, no framing and a close at the end). Returns
+ * 0 (then write and end, and ops will be called), IC_HTTP_NO_BODY (the
+ * exchange is already answered: call neither write nor end, ops are never
+ * called), -EPIPE (the client is gone: the exchange is over) or -ENOMEM
+ * (a 503 was sent in its place, the exchange is over). ops and arg must
+ * stay valid until end, or until abort is called.
+ */
+int ic_http_respond_start(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, int64_t length,
+                          const ic_http_stream_ops_t *ops, void *arg);
+
+/**
+ * Queues len bytes of the body (copied: the caller's buffer is free again
+ * when this returns). Returns 1 when more may be written now, 0 when the
+ * bytes were queued but the client is behind (wait for drain before the
+ * next write), -EINVAL past a declared length, or -ENOMEM (then call
+ * ic_http_stream_end(x, false)).
+ */
+int ic_http_stream_write(ic_http_exchange_t *x, const void *p, size_t len);
+
+/**
+ * Ends a streamed response. ok: the terminal chunk goes out after what is
+ * queued and the connection goes on with the next request; !ok (the
+ * producer failed, or a declared length was not met): what is queued goes
+ * out, then the connection closes without a terminal chunk, so the client
+ * can tell the body is cut. ops are not called after this.
+ */
+void ic_http_stream_end(ic_http_exchange_t *x, bool ok);
 
 /** The reason phrase of a status code ("OK", "Not Found" …; "" if unknown). */
 const char *ic_http_reason(int status);

@@ -10,6 +10,17 @@ Object.defineProperty(globalThis, "GLOBAL", {
 });
 if (!("location" in globalThis)) Object.defineProperty(globalThis, "location", { value: new URL(@LOCATION@), writable: true, configurable: true });
 Object.defineProperty(globalThis, "__wpt_harness_ms", { value: @HARNESS_MS@, configurable: true });
+// testharness.js picks a worker environment (which talks to a parent page over postMessage) when the global is an
+// instance of one of these; it must pick its shell environment, so they are put away while it loads and put back
+// in [after].
+Object.defineProperty(globalThis, "__wpt_hidden", { configurable: true, value: [] });
+for (const name of ["WorkerGlobalScope", "DedicatedWorkerGlobalScope", "SharedWorkerGlobalScope", "ServiceWorkerGlobalScope"]) {
+  const d = Object.getOwnPropertyDescriptor(globalThis, name);
+  if (d && d.configurable) {
+    __wpt_hidden.push([name, d]);
+    delete globalThis[name];
+  }
+}
 // The data files the expectations list as served (["serve", path, why]) that this test names: what the WPT server
 // would send for them. fetch() of one of them (a URL of the test's origin) answers with its text; any other URL goes
 // to the runtime's own fetch. Without such files, fetch is left as it is.
@@ -36,6 +47,7 @@ Object.defineProperty(globalThis, "__wpt_harness_ms", { value: @HARNESS_MS@, con
 // Collects the results. The runner's request (GET /results) is answered once add_completion_callback fires; GET
 // /partial answers at once with what is known (the runner asks for it when /results got no answer in time). The
 // harness's own timeout (`timeout()`, which marks the unfinished tests TIMEOUT and completes) runs on a reactor timer.
+for (const [name, d] of __wpt_hidden) Object.defineProperty(globalThis, name, d);
 Object.defineProperty(globalThis, "__wpt", { configurable: true, value: (() => {
   const harnessTimeout = timeout, harnessDone = done, startTimer = setTimeout, json = JSON.stringify;
   const seen = new Set();

@@ -300,6 +300,32 @@ check("respond() checks its argument; BYOB reads of wider elements wait for whol
   throws(() => req.respond(1), TypeError);
 });
 
+check("read(view, {min}) waits for min elements; bad mins are refused", async () => {
+  let ctl;
+  const rs = new ReadableStream({ type: "bytes", start: (c) => (ctl = c) });
+  const r = rs.getReader({ mode: "byob" });
+  let settled = false;
+  const p = r.read(new Uint8Array(8), { min: 4 }).then((x) => ((settled = true), x));
+  ctl.enqueue(bytes(1, 2));
+  await tick();
+  eq(settled, false, "2 of 4 bytes: ");
+  ctl.enqueue(bytes(3, 4, 5));
+  const { value } = await p;
+  arrEq(value, [1, 2, 3, 4, 5]);
+  await rejects(r.read(new Uint8Array(2), { min: 0 }), TypeError);
+  await rejects(r.read(new Uint8Array(2), { min: 3 }), RangeError);
+  await rejects(r.read(new Uint16Array(2), { min: 3 }), RangeError);
+  await rejects(r.read(new Uint8Array(2), { min: -1 }), TypeError);
+  const p2 = r.read(new Uint16Array(4), { min: 2 });
+  ctl.enqueue(bytes(1, 0));
+  ctl.close();
+  ctl.byobRequest.respond(0);
+  const last = await p2;
+  eq(last.done, true, "closed with 1 whole element of the 2 asked for: ");
+  arrEq(last.value, [1]);
+  eq(ReadableStreamBYOBReader.prototype.read.length, 1);
+});
+
 check("closing with a pending BYOB read resolves it done with an empty view", async () => {
   let ctl;
   const rs = new ReadableStream({ type: "bytes", start: (c) => (ctl = c) });
@@ -571,6 +597,16 @@ check("an AbortSignal stops a pipe", async () => {
   eq(await rejects(p), "halt");
   arrEq(log.sort(), ["abort halt", "cancel"]);
   await rejects(new ReadableStream().pipeTo(new WritableStream(), { signal: {} }), TypeError);
+  // The pipe's abort algorithm is not a listener: a listener that stops the event does not stop the pipe.
+  const ac2 = new AbortController();
+  ac2.signal.addEventListener("abort", (e) => e.stopImmediatePropagation());
+  const p2 = new ReadableStream().pipeTo(new WritableStream(), { signal: ac2.signal });
+  ac2.abort("second");
+  eq(await rejects(p2), "second");
+  // An aborted signal stops the pipe before it starts.
+  const ac3 = new AbortController();
+  ac3.abort("early");
+  eq(await rejects(source([1]).pipeTo(new WritableStream(), { signal: ac3.signal })), "early");
 });
 
 // ---- idl --------------------------------------------------------------------------------------------------------
@@ -645,6 +681,24 @@ check("queuing strategies", () => {
   eq(b.size.name, "size");
   throws(() => new CountQueuingStrategy(), TypeError);
   throws(() => new CountQueuingStrategy({}), TypeError);
+});
+
+check("setters on Object.prototype do not see the streams' own bookkeeping", async () => {
+  const names = ["a", "h", "total", "res", "rej", "promise", "reason", "chunks", "reader"];
+  const seen = [];
+  for (const n of names)
+    Object.defineProperty(Object.prototype, n, { set() { seen.push(n); }, get() { return undefined; }, configurable: true });
+  try {
+    const rs = new ReadableStream({ start: (c) => { c.enqueue("x"); c.close(); } });
+    const ws = new WritableStream();
+    await rs.pipeTo(ws);
+    const w = new WritableStream().getWriter();
+    await w.write(1);
+    await w.abort("r");
+  } finally {
+    for (const n of names) delete Object.prototype[n];
+  }
+  arrEq(seen, []);
 });
 
 check("patched globals do not change the streams", async () => {

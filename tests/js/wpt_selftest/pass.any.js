@@ -18,3 +18,7 @@ promise_test(async () => {
 var sloppyGlobal = 1;
 function sloppyThis() { return this; }
 test(() => { assert_equals(globalThis.sloppyGlobal, 1); assert_equals(sloppyThis(), globalThis); }, "a sloppy file's top level is global");
+test(() => {
+  for (const name of ["WorkerGlobalScope", "ServiceWorkerGlobalScope"])
+    if (name in globalThis) assert_true(globalThis[name] !== undefined, name + " is back after testharness.js");
+}, "the worker scope classes the runtime has are still there");
