@@ -293,7 +293,9 @@ const int32_t R_CONTINUE = -1, R_ERROR = -2, R_DONE = -3; /* what a step returns
 const int32_t B5_PAIR = 0x110000;
 
 /*
- * One decoder run: the state (the prelude's Int32Array) and the bytes it
+ * One decoder run: the state (the prelude's Int32Array; the steps never
+ * trust it further than its legal values: a lead outside its range is no
+ * index) and the bytes it
  * prepends to the input. State slots: 0 lead (gb18030: first), 1 second,
  * 2 third, 3 iso-2022-jp decoder state, 4 its output state, 5 its output flag
  * (euc-jp: the jis0212 flag), 6 BOM seen / replacement error returned,
@@ -328,13 +330,13 @@ int32_t step_utf16(run &r, int b, bool be)
         s[0] = b + 1;
         return R_CONTINUE;
     }
-    int lead = s[0] - 1;
+    int lead = (s[0] - 1) & 0xff;
     s[0] = 0;
     int32_t unit = be ? (lead << 8) | b : (b << 8) | lead;
     if (s[7]) {
         int32_t ls = s[7] - 1;
         s[7] = 0;
-        if (unit >= 0xdc00 && unit <= 0xdfff)
+        if (unit >= 0xdc00 && unit <= 0xdfff && ls >= 0xd800 && ls <= 0xdbff)
             return 0x10000 + ((ls - 0xd800) << 10) + (unit - 0xdc00);
         /* Prepend the code unit's two bytes: it is read again on its own. */
         r.prepend(be ? unit & 0xff : unit >> 8);
@@ -369,11 +371,11 @@ int32_t step_gb18030(run &r, int b)
             first = second = third = 0;
             return R_ERROR;
         }
-        int32_t p = (first - 0x81) * 12600 + (second - 0x30) * 1260 + (third - 0x81) * 10 + b - 0x30;
+        int64_t p = (int64_t)(first - 0x81) * 12600 + (int64_t)(second - 0x30) * 1260 + (third - 0x81) * 10 + b - 0x30;
         first = second = third = 0;
         if (p >= 189000 && p <= 1237575)
-            return 0x10000 + p - 189000;
-        if (p > 39419)
+            return (int32_t)(0x10000 + p - 189000);
+        if (p < 0 || p > 39419)
             return R_ERROR;
         std::call_once(gb_once, build_gb);
         return gb4[p] ? gb4[p] : R_ERROR;
@@ -395,7 +397,7 @@ int32_t step_gb18030(run &r, int b)
         }
         int lead = first;
         first = 0;
-        if ((b >= 0x40 && b <= 0x7e) || (b >= 0x80 && b <= 0xfe)) {
+        if (lead >= 0x81 && lead <= 0xfe && ((b >= 0x40 && b <= 0x7e) || (b >= 0x80 && b <= 0xfe))) {
             std::call_once(gb_once, build_gb);
             uint16_t cp = gb2[(lead - 0x81) * 190 + b - (b < 0x7f ? 0x40 : 0x41)];
             if (cp)
@@ -429,7 +431,7 @@ int32_t step_big5(run &r, int b)
     if (lead) {
         int l = lead;
         lead = 0;
-        if ((b >= 0x40 && b <= 0x7e) || (b >= 0xa1 && b <= 0xfe)) {
+        if (l >= 0x81 && l <= 0xfe && ((b >= 0x40 && b <= 0x7e) || (b >= 0xa1 && b <= 0xfe))) {
             int p = (l - 0x81) * 157 + b - (b < 0x7f ? 0x40 : 0x62);
             switch (p) {
             case 1133:
@@ -561,7 +563,7 @@ int32_t step_iso2022jp(run &r, int b)
             return R_ERROR;
         }
         state = J_LEAD;
-        if (b >= 0x21 && b <= 0x7e) {
+        if (b >= 0x21 && b <= 0x7e && lead >= 0x21 && lead <= 0x7e) {
             std::call_once(jis0208_once, build_jis0208);
             uint16_t cp = jis0208[(lead - 0x21) * 94 + b - 0x21];
             return cp ? cp : R_ERROR;
@@ -618,12 +620,12 @@ int32_t step_sjis(run &r, int b)
     if (lead) {
         int l = lead;
         lead = 0;
-        if ((b >= 0x40 && b <= 0x7e) || (b >= 0x80 && b <= 0xfc)) {
+        if (l >= 0x81 && l <= 0xfc && ((b >= 0x40 && b <= 0x7e) || (b >= 0x80 && b <= 0xfc))) {
             int p = (l - (l < 0xa0 ? 0x81 : 0xc1)) * 188 + b - (b < 0x7f ? 0x40 : 0x41);
             if (p >= 8836 && p <= 10715)
                 return 0xe000 - 8836 + p;
             std::call_once(jis0208_once, build_jis0208);
-            if (p < 11280 && jis0208[p])
+            if (p >= 0 && p < 11280 && jis0208[p])
                 return jis0208[p];
         }
         if (ascii(b))
@@ -654,7 +656,7 @@ int32_t step_euckr(run &r, int b)
     if (lead) {
         int l = lead;
         lead = 0;
-        if (b >= 0x41 && b <= 0xfe) {
+        if (l >= 0x81 && l <= 0xfe && b >= 0x41 && b <= 0xfe) {
             std::call_once(euckr_once, build_euckr);
             uint16_t cp = euckr[(l - 0x81) * 190 + b - 0x41];
             if (cp)
@@ -711,6 +713,8 @@ int32_t step(int k, run &r, int b)
 
 void put(std::vector<uint16_t> &out, uint32_t cp)
 {
+    if (cp > 0x10ffff)
+        cp = 0xfffd;
     if (cp < 0x10000) {
         out.push_back((uint16_t)cp);
     } else {
@@ -809,7 +813,7 @@ void n_decode(const v8::FunctionCallbackInfo<v8::Value> &args)
             if (c == 0xfeff)
                 continue;
         }
-        if (c >= B5_PAIR) {
+        if (k == K_BIG5 && c >= B5_PAIR && c < B5_PAIR + 4) {
             static const uint16_t pairs[4][2] = {{0xca, 0x304}, {0xca, 0x30c}, {0xea, 0x304}, {0xea, 0x30c}};
             out.push_back(pairs[c - B5_PAIR][0]);
             out.push_back(pairs[c - B5_PAIR][1]);

@@ -11,6 +11,10 @@
 // stream.
 {
   const FORMATS = { __proto__: null, gzip: 0, deflate: 1, "deflate-raw": 2 };
+  // The constructors as the prelude found them: a tenant may replace the globals, and the arena (zlib's state, with
+  // its pointers) must never be a buffer the tenant can reach.
+  const $ReadableStream = ReadableStream, $WritableStream = WritableStream, $ArrayBuffer = ArrayBuffer, $Uint8Array = Uint8Array;
+  const $isView = ArrayBuffer.isView;
   const PIECE = 65536;
 
   class Codec {
@@ -29,11 +33,11 @@
     *pieces(bytes, finish = false) {
       if (this.#closed) throw new TypeError("the compression stream has ended");
       if (!this.#arena) {
-        const arena = new ArrayBuffer(native.zArenaSize(this.#compress));
+        const arena = new $ArrayBuffer(native.zArenaSize(this.#compress));
         native.zInit(arena, this.#format, this.#compress);
         this.#arena = arena;
       }
-      const out = (this.#scratch ??= new Uint8Array(PIECE));
+      const out = (this.#scratch ??= new $Uint8Array(PIECE));
       let off = 0;
       try {
         for (;;) {
@@ -65,12 +69,12 @@
       this.#closed = true;
     }
   }
-  const EMPTY = new Uint8Array(0);
+  const EMPTY = new $Uint8Array(0);
 
   function chunkBytes(chunk, who) {
-    if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-    if (ArrayBuffer.isView(chunk) && chunk.buffer instanceof ArrayBuffer)
-      return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (chunk instanceof $ArrayBuffer) return new $Uint8Array(chunk);
+    if ($isView(chunk) && chunk.buffer instanceof $ArrayBuffer)
+      return new $Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     throw new TypeError(`${who}: a chunk must be an ArrayBuffer or a view of one (not shared)`);
   }
 
@@ -109,7 +113,7 @@
       }
       if (held !== null) rc.enqueue(held);
     }
-    const readable = new ReadableStream({
+    const readable = new $ReadableStream({
       start(c) { rc = c; },
       pull() {
         const w = wake;
@@ -124,7 +128,7 @@
         if (wake) wake();
       },
     }, { highWaterMark: 0 });
-    const writable = new WritableStream({
+    const writable = new $WritableStream({
       start(c) {
         wc = c;
         // An abort does not wait for a write that waits for the reader: the controller's signal stops it

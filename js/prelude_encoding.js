@@ -46,6 +46,8 @@ replacement csiso2022kr hz-gb-2312 iso-2022-cn iso-2022-cn-ext iso-2022-kr
 utf-16be unicodefffe
 utf-16le csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16
 x-user-defined`;
+  // The builtins as the prelude found them (a tenant may replace the globals; the natives check types anyway).
+  const $Int32Array = Int32Array, $Uint8Array = Uint8Array, $ArrayBuffer = ArrayBuffer, $isView = ArrayBuffer.isView;
   const encodingOf = new Map();
   for (const line of LABELS.trim().split("\n")) {
     const [name, ...labels] = line.split(" ");
@@ -126,15 +128,15 @@ x-user-defined`;
   }
 
   // The bytes of a BufferSource, as a view the natives read (any view: they take its bytes). A detached buffer has none.
-  const EMPTY = new Uint8Array(0);
+  const EMPTY = new $Uint8Array(0);
   function toView(input, who) {
     if (input === undefined) return EMPTY;
-    if (ArrayBuffer.isView(input)) return input;
-    if (input instanceof ArrayBuffer) return input.byteLength ? new Uint8Array(input) : EMPTY;
-    if (isShared(input)) return new Uint8Array(input);
+    if ($isView(input)) return input;
+    if (input instanceof $ArrayBuffer) return input.byteLength ? new $Uint8Array(input) : EMPTY;
+    if (isShared(input)) return new $Uint8Array(input);
     throw new TypeError(`${who}: expected an ArrayBuffer or a view of one`);
   }
-  const asUint8 = (v) => (v instanceof Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  const asUint8 = (v) => (v instanceof $Uint8Array ? v : new $Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 
   const NO_OPTIONS = Object.freeze({});
   function dictionary(options, who) {
@@ -160,7 +162,7 @@ x-user-defined`;
       this.#fatal = !!options.fatal;
       this.#ignoreBOM = !!options.ignoreBOM;
       this.#kind = encoding === "utf-8" ? -1 : native.textDecoderKind(encoding);
-      if (this.#kind >= 0) this.#state = new Int32Array(8);
+      if (this.#kind >= 0) this.#state = new $Int32Array(8);
     }
     get encoding() { return this.#encoding; }
     get fatal() { return this.#fatal; }
@@ -175,7 +177,7 @@ x-user-defined`;
       }
       if (this.#pending) {
         bytes = asUint8(bytes);
-        const joined = new Uint8Array(this.#pending.length + bytes.length);
+        const joined = new $Uint8Array(this.#pending.length + bytes.length);
         joined.set(this.#pending);
         joined.set(bytes, this.#pending.length);
         bytes = joined;

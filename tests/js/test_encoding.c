@@ -13,6 +13,6 @@ Test(encoding, every_decoder_in_a_worker, .timeout = 60)
     ts_add(0, "GET", "/", NULL, 0);
     ts_run();
     cr_assert_eq(TS.ret[0], 0, "%s", TS.err[0]);
-    ts_assert_suite(0, 11);
+    ts_assert_suite(0, 12);
     ts_fini();
 }

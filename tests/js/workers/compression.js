@@ -165,6 +165,22 @@ check("cancelling the readable side errors the writable side, and aborting the w
   await rejects(gz.readable.getReader().read(), SyntaxError);
 });
 
+check("replacing the global ArrayBuffer does not hand the tenant a codec's zlib state", async () => {
+  const Real = ArrayBuffer, seen = [];
+  globalThis.ArrayBuffer = function (n) {
+    const b = new Real(n);
+    seen.push(b);
+    return b;
+  };
+  try {
+    const z = await through(new CompressionStream("gzip"), [text("secret state")]);
+    eq(str(await through(new DecompressionStream("gzip"), [z])), "secret state");
+  } finally {
+    globalThis.ArrayBuffer = Real;
+  }
+  eq(seen.length, 0);
+});
+
 check("brand checks", () => {
   for (const C of [CompressionStream, DecompressionStream]) {
     const get = Object.getOwnPropertyDescriptor(C.prototype, "readable").get;

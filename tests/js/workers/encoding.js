@@ -162,6 +162,22 @@ check("brand checks and argument types", () => {
   eq(new TextDecoder("shift_jis").decode(view), "");
 });
 
+check("replacing the global Int32Array does not hand the tenant a decoder's state", () => {
+  const Real = Int32Array, seen = [];
+  globalThis.Int32Array = function (n) {
+    const a = new Real(n);
+    seen.push(a);
+    return a;
+  };
+  try {
+    const d = new TextDecoder("big5");
+    eq(d.decode(new Uint8Array([0xa4]), { stream: true }) + d.decode(new Uint8Array([0x40])), "\u4e00");
+  } finally {
+    globalThis.Int32Array = Real;
+  }
+  eq(seen.length, 0);
+});
+
 check("a large single-byte and UTF-16 input decodes whole", () => {
   const n = 1 << 20;
   const bytes = new Uint8Array(n).fill(0xe9);
