@@ -164,7 +164,20 @@ void n_push(const v8::FunctionCallbackInfo<v8::Value> &args)
         avail = 1u << 30;
     if (out_len > (1u << 30))
         out_len = 1u << 30;
-    uint8_t *ip = in_len ? static_cast<uint8_t *>(in->Buffer()->Data()) + in->ByteOffset() + off : nullptr;
+    /* A small input may live on V8's heap: its bytes are copied rather than asking for its buffer (which would allocate
+     * one, and fail fatally at the limit). The output is the prelude's 64 KiB scratch, off-heap. */
+    uint8_t small[128];
+    uint8_t *ip = nullptr;
+    if (in_len && in->HasBuffer()) {
+        ip = static_cast<uint8_t *>(in->Buffer()->Data()) + in->ByteOffset() + off;
+    } else if (in_len) {
+        if (in_len > sizeof(small))
+            return throw_type(isolate, "zPush: bad arguments");
+        in->CopyContents(small, in_len);
+        ip = small + off;
+    }
+    if (!out->HasBuffer())
+        return throw_type(isolate, "zPush: bad arguments");
     uint8_t *op = static_cast<uint8_t *>(out->Buffer()->Data()) + out->ByteOffset();
     c->zs.next_in = ip;
     c->zs.avail_in = (uInt)avail;

@@ -773,8 +773,21 @@ void n_decode(const v8::FunctionCallbackInfo<v8::Value> &args)
     bool fatal = flags & 1, stream = flags & 2, keep_bom = flags & 4;
     v8::Local<v8::ArrayBufferView> view = args[1].As<v8::ArrayBufferView>();
     size_t len = view->ByteLength();
-    const uint8_t *p = len ? static_cast<const uint8_t *>(view->Buffer()->Data()) + view->ByteOffset() : nullptr;
+    /* A small typed array may live on V8's heap: its bytes are copied rather than asking for its buffer, which would
+     * allocate one (and a failed allocation there is fatal). The state is made off-heap by the prelude. */
+    uint8_t small[128];
+    const uint8_t *p = nullptr;
+    if (len && view->HasBuffer()) {
+        p = static_cast<const uint8_t *>(view->Buffer()->Data()) + view->ByteOffset();
+    } else if (len) {
+        if (len > sizeof(small))
+            return throw_type(isolate, "textDecode: bad arguments");
+        view->CopyContents(small, len);
+        p = small;
+    }
     v8::Local<v8::Int32Array> sa = args[2].As<v8::Int32Array>();
+    if (!sa->HasBuffer())
+        return throw_type(isolate, "textDecode: bad arguments");
     int32_t *s = reinterpret_cast<int32_t *>(static_cast<uint8_t *>(sa->Buffer()->Data()) + sa->ByteOffset());
     if (k >= K_SINGLE && k < K_GB18030)
         std::call_once(single_once, build_singles);

@@ -162,7 +162,7 @@ x-user-defined`;
       this.#fatal = !!options.fatal;
       this.#ignoreBOM = !!options.ignoreBOM;
       this.#kind = encoding === "utf-8" ? -1 : native.textDecoderKind(encoding);
-      if (this.#kind >= 0) this.#state = new $Int32Array(8);
+      if (this.#kind >= 0) this.#state = new $Int32Array(new $ArrayBuffer(32)); // over its own buffer: off V8's heap
     }
     get encoding() { return this.#encoding; }
     get fatal() { return this.#fatal; }
