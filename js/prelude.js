@@ -160,9 +160,71 @@ function format(args) {
   return out;
 }
 
-const consoleObj = {};
-for (const [name, level] of [["log", 1], ["info", 1], ["debug", 0], ["warn", 2], ["error", 3], ["trace", 0]])
-  consoleObj[name] = (...args) => native.log(level, format(args));
+// The Console Standard's namespace object: its [[Prototype]] is an empty object, its members are plain
+// functions, and @@toStringTag says "console". Counters and timers are per isolate; groups indent.
+const consoleObj = Object.create(Object.create(Object.prototype));
+let groupIndent = "";
+const say = (level, args) => native.log(level, groupIndent + format(args));
+const labelOf = (label) => (label === undefined ? "default" : String(label));
+const counts = new Map(), timers0 = new Map();
+const consoleMethods = {
+  log(...args) { say(1, args); },
+  info(...args) { say(1, args); },
+  debug(...args) { say(0, args); },
+  warn(...args) { say(2, args); },
+  error(...args) { say(3, args); },
+  trace(...args) { say(0, ["Trace:", ...args, "\n" + (new Error().stack || "").split("\n").slice(2).join("\n")]); },
+  dir(item) { say(1, [item]); },
+  dirxml(...args) { say(1, args); },
+  table(data) { say(1, [data]); },
+  assert(condition = false, ...args) {
+    if (condition) return;
+    if (typeof args[0] === "string") args[0] = "Assertion failed: " + args[0];
+    else args.unshift("Assertion failed");
+    say(3, args);
+  },
+  clear() {},
+  count(label) {
+    label = labelOf(label);
+    const n = (counts.get(label) || 0) + 1;
+    counts.set(label, n);
+    say(1, [`${label}: ${n}`]);
+  },
+  countReset(label) {
+    label = labelOf(label);
+    if (counts.has(label)) counts.set(label, 0);
+    else say(2, [`Count for '${label}' does not exist`]);
+  },
+  group(...args) {
+    if (args.length) say(1, args);
+    groupIndent += "  ";
+  },
+  groupCollapsed(...args) {
+    if (args.length) say(1, args);
+    groupIndent += "  ";
+  },
+  groupEnd() { groupIndent = groupIndent.slice(2); },
+  time(label) {
+    label = labelOf(label);
+    if (timers0.has(label)) return say(2, [`Timer '${label}' already exists`]);
+    timers0.set(label, native.now());
+  },
+  timeLog(label, ...data) {
+    label = labelOf(label);
+    if (!timers0.has(label)) return say(2, [`Timer '${label}' does not exist`]);
+    say(1, [`${label}: ${native.now() - timers0.get(label)} ms`, ...data]);
+  },
+  timeEnd(label) {
+    label = labelOf(label);
+    if (!timers0.has(label)) return say(2, [`Timer '${label}' does not exist`]);
+    const t = timers0.get(label);
+    timers0.delete(label);
+    say(1, [`${label}: ${native.now() - t} ms`]);
+  },
+};
+for (const name of Object.keys(consoleMethods))
+  Object.defineProperty(consoleObj, name, { value: consoleMethods[name], writable: true, enumerable: true, configurable: true });
+Object.defineProperty(consoleObj, Symbol.toStringTag, { value: "console", writable: false, enumerable: false, configurable: true });
 define("console", consoleObj);
 
 // ---- timers, microtasks, clone, crypto, performance --------------------------------------------
