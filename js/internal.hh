@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -17,7 +18,11 @@
 
 #include "isocore.h"
 
-/* An ArrayBuffer allocator that counts the bytes of its isolate and refuses past a limit (V8 then throws a RangeError). */
+/*
+ * An ArrayBuffer allocator that counts the bytes of its isolate and refuses past a limit (V8 then throws a RangeError).
+ * The count is atomic: V8 frees backing stores from its array-buffer sweeper on a worker thread, concurrently with
+ * allocations on the isolate's thread.
+ */
 class ic__js_allocator : public v8::ArrayBuffer::Allocator
 {
   public:
@@ -29,7 +34,7 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     void Free(void *data, size_t length) override;
     size_t used() const
     {
-        return used_;
+        return used_.load(std::memory_order_relaxed);
     }
     void set_limit(size_t limit)
     {
@@ -37,7 +42,8 @@ class ic__js_allocator : public v8::ArrayBuffer::Allocator
     }
 
   private:
-    size_t limit_, used_ = 0;
+    size_t limit_;
+    std::atomic<size_t> used_{0};
 };
 
 /*
@@ -134,6 +140,7 @@ struct ic__js_native {
 extern const ic__js_native ic__js_natives_compression[];
 extern const ic__js_native ic__js_natives_stream[];
 extern const ic__js_native ic__js_natives_crypto[];
+extern const ic__js_native ic__js_natives_encoding[];
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);

@@ -34,30 +34,42 @@ static const char prelude_src[] =
 
 /* ---- allocator ------------------------------------------------------------------------ */
 
+/* Reserves length bytes of the limit (a relaxed count is enough: it only gates allocation). */
+static bool reserve(std::atomic<size_t> &used, size_t limit, size_t length)
+{
+    size_t cur = used.load(std::memory_order_relaxed);
+    do {
+        if (cur > limit || length > limit - cur)
+            return false;
+    } while (!used.compare_exchange_weak(cur, cur + length, std::memory_order_relaxed));
+    return true;
+}
+
 void *ic__js_allocator::Allocate(size_t length)
 {
-    if (length > limit_ - used_)
+    if (!reserve(used_, limit_, length))
         return nullptr;
     void *p = calloc(1, length ? length : 1);
-    if (p)
-        used_ += length;
+    if (!p)
+        used_.fetch_sub(length, std::memory_order_relaxed);
     return p;
 }
 
 void *ic__js_allocator::AllocateUninitialized(size_t length)
 {
-    if (length > limit_ - used_)
+    if (!reserve(used_, limit_, length))
         return nullptr;
     void *p = malloc(length ? length : 1);
-    if (p)
-        used_ += length;
+    if (!p)
+        used_.fetch_sub(length, std::memory_order_relaxed);
     return p;
 }
 
+/* May run on a V8 worker thread (the array-buffer sweeper). */
 void ic__js_allocator::Free(void *data, size_t length)
 {
     free(data);
-    used_ -= length;
+    used_.fetch_sub(length, std::memory_order_relaxed);
 }
 
 /* ---- tenants ---------------------------------------------------------------------------- */
