@@ -55,8 +55,8 @@ struct conn {
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
     ic_timer_t timer;
-    ic_task_t free_task;
-    bool free_posted;
+    ic_task_t free_task, process_task;
+    bool free_posted, process_posted;
 
     char *in;
     size_t in_len, in_cap;
@@ -77,6 +77,11 @@ struct conn {
         ic_str_t body;
         size_t consumed; /* bytes of `in` the request (head and body) used */
         bool active;
+        /* A streamed response (ic_http_respond_start): how its body is framed, and who is told of drain and abort. */
+        bool streaming, chunked, until_close, drain_wanted;
+        uint64_t remaining; /* bytes still due after a declared Content-Length */
+        const ic_http_stream_ops_t *sops;
+        void *sarg;
     } x;
 };
 
@@ -172,6 +177,8 @@ void ic_http_server_free(ic_http_server_t *srv)
 static void conn_close(struct conn *c);
 static void process(struct conn *c);
 static void arm_recv(struct conn *c);
+static void maybe_free(struct conn *c);
+static void resume_recv(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -199,6 +206,19 @@ static void free_task(ic_task_t *t)
     conn_free(c);
 }
 
+/* The next request after a streamed response, parsed outside the producer's call (see exchange_over). */
+static void process_task(ic_task_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, process_task));
+    c->process_posted = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    process(c);
+    resume_recv(c);
+}
+
 /*
  * Frees the connection once it is closing, its last operation has
  * completed and no handler holds its exchange (an answer may come later,
@@ -207,7 +227,7 @@ static void free_task(ic_task_t *t)
  */
 static void maybe_free(struct conn *c)
 {
-    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted) {
+    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted && !c->process_posted) {
         c->free_posted = true;
         ic_task_post(&c->free_task, free_task);
     }
@@ -254,6 +274,12 @@ static void conn_close(struct conn *c)
         return;
     c->closing = true;
     ic_timer_stop(&c->timer);
+    if (c->x.streaming) {
+        /* The producer of a streamed response is told once; after that the exchange is gone. */
+        c->x.streaming = false;
+        c->x.active = false;
+        c->x.sops->abort(c->x.sarg);
+    }
     /* Tell the peer now; the fd itself is closed when the last CQE is in. */
     shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
@@ -375,6 +401,12 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->out_len[s] = 0; /* (already 0 when the static 503 went out) */
     c->send_busy = false;
     flush(c);
+    if (c->x.streaming && c->x.drain_wanted && c->out_len[c->sending ^ 1] < IC__OUT_HIGH) {
+        /* The producer of a streamed response waited for the client: what it queued is on its way now. */
+        c->x.drain_wanted = false;
+        c->x.sops->drain(c->x.sarg);
+        return;
+    }
     if (!c->closing && !c->send_busy) {
         process(c); /* resumes if backpressure had paused parsing */
         resume_recv(c);
@@ -470,24 +502,32 @@ static char *put_uint(char *p, uint64_t v)
     return p;
 }
 
-/* Appends a whole response to the pending buffer. Returns false if memory ran out. */
-static bool append_response(struct conn *c, int status, const char *const *headers, unsigned nh, const void *body, size_t len,
-                            bool head_only, bool close)
+/* How a head frames its body: Content-Length (len), chunked, or nothing (the connection's close ends it). */
+enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
+
+/* Bytes a head with these header lines may take (the fixed parts are under 128 bytes). */
+static size_t head_size(const char *reason, const char *const *headers, unsigned nh)
 {
-    int p = c->sending ^ 1;
-    const char *reason = ic_http_reason(status);
-    size_t rl = strlen(reason), need = 128 + rl + (head_only ? 0 : len);
+    size_t need = 128 + strlen(reason);
     for (unsigned i = 0; i < nh; i++)
         need += strlen(headers[i]) + 2;
-    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
-        return false;
-    char *o = c->out[p] + c->out_len[p];
+    return need;
+}
+
+/* Writes a response head at o (room reserved by the caller); returns the end. */
+static inline char *put_head(struct conn *c, char *o, int status, const char *reason, const char *const *headers, unsigned nh,
+                             enum framing fr, uint64_t len, bool close)
+{
     o = PUT_LIT(o, "HTTP/1.1 ");
     o = put_uint(o, (uint64_t)status);
     *o++ = ' ';
-    o = put(o, reason, rl);
-    o = PUT_LIT(o, "\r\nContent-Length: ");
-    o = put_uint(o, len);
+    o = put(o, reason, strlen(reason));
+    if (fr == FRAME_LENGTH) {
+        o = PUT_LIT(o, "\r\nContent-Length: ");
+        o = put_uint(o, len);
+    } else if (fr == FRAME_CHUNKED) {
+        o = PUT_LIT(o, "\r\nTransfer-Encoding: chunked");
+    }
     o = PUT_LIT(o, "\r\nDate: ");
     o = put(o, date_now(c->sc), 29);
     if (close)
@@ -496,7 +536,19 @@ static bool append_response(struct conn *c, int status, const char *const *heade
         o = PUT_LIT(o, "\r\n");
         o = put(o, headers[i], strlen(headers[i]));
     }
-    o = PUT_LIT(o, "\r\n\r\n");
+    return PUT_LIT(o, "\r\n\r\n");
+}
+
+/* Appends a whole response to the pending buffer. Returns false if memory ran out. */
+static bool append_response(struct conn *c, int status, const char *const *headers, unsigned nh, const void *body, size_t len,
+                            bool head_only, bool close)
+{
+    int p = c->sending ^ 1;
+    const char *reason = ic_http_reason(status);
+    size_t need = head_size(reason, headers, nh) + (head_only ? 0 : len);
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
+        return false;
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nh, FRAME_LENGTH, len, close);
     if (!head_only && len)
         o = put(o, body, len);
     c->out_len[p] = (size_t)(o - c->out[p]);
@@ -529,20 +581,13 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x)
     return x->body;
 }
 
-void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+/* The exchange's answer is queued: its request's bytes are done with; the next request may be parsed. */
+static void exchange_over(struct conn *c, bool defer)
 {
-    struct conn *c = x->c;
-    assert(x->active);
-    bool head_only = x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
-    bool close = !x->req.keep_alive || c->sc->stopping;
-    if (close)
-        c->close_after_send = true;
+    struct ic_http_exchange *x = &c->x;
     x->active = false;
-    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, head_only, close)) {
-        c->oom = true; /* flush() below sends the static 503 in its place */
-        c->close_after_send = true;
-    }
-    /* The request's bytes are done with: drop them (the views are no longer used). */
+    x->streaming = false;
+    /* Drop the request's bytes (the views are no longer used). */
     if (x->consumed < c->in_len)
         memmove(c->in, c->in + x->consumed, c->in_len - x->consumed);
     c->in_len -= x->consumed;
@@ -554,9 +599,142 @@ void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *heade
         return;
     }
     flush(c);
-    if (!c->in_handler)
+    if (defer) {
+        /* From a producer's call: the next request is parsed from a task, so that no handler runs inside its caller. */
+        if (!c->process_posted) {
+            c->process_posted = true;
+            ic_task_post(&c->process_task, process_task);
+        }
+    } else if (!c->in_handler) {
         process(c); /* answered later: go on with pipelined requests */
+    }
     resume_recv(c);
+}
+
+static bool is_head(const ic_http_exchange_t *x)
+{
+    return x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
+}
+
+void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+{
+    struct conn *c = x->c;
+    assert(x->active && !x->streaming);
+    bool close = !x->req.keep_alive || c->sc->stopping;
+    if (close)
+        c->close_after_send = true;
+    if (!c->closing && !append_response(c, status, headers, nheaders, body, len, is_head(x), close)) {
+        c->oom = true; /* flush() sends the static 503 in its place */
+        c->close_after_send = true;
+    }
+    exchange_over(c, false);
+}
+
+/* ---- streamed responses ------------------------------------------------------------- */
+
+int ic_http_respond_start(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, int64_t length,
+                          const ic_http_stream_ops_t *ops, void *arg)
+{
+    struct conn *c = x->c;
+    assert(x->active && !x->streaming);
+    if (c->closing) {
+        exchange_over(c, true);
+        return -EPIPE;
+    }
+    bool no_body = is_head(x) || status == 204 || status == 304 || (status >= 100 && status < 200);
+    bool close = !x->req.keep_alive || c->sc->stopping;
+    enum framing fr;
+    if (length >= 0)
+        fr = FRAME_LENGTH;
+    else if (no_body)
+        fr = FRAME_CLOSE; /* nothing follows the head: it needs no framing, and the connection may go on */
+    else if (x->req.minor >= 1)
+        fr = FRAME_CHUNKED;
+    else {
+        fr = FRAME_CLOSE; /* an HTTP/1.0 client learns where the body ends from the close */
+        close = true;
+    }
+    if (close)
+        c->close_after_send = true;
+    int p = c->sending ^ 1;
+    const char *reason = ic_http_reason(status);
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + head_size(reason, headers, nheaders))) {
+        c->oom = true;
+        c->close_after_send = true;
+        exchange_over(c, true);
+        return -ENOMEM;
+    }
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nheaders, fr, (uint64_t)length, close);
+    c->out_len[p] = (size_t)(o - c->out[p]);
+    if (no_body) {
+        exchange_over(c, true);
+        return IC_HTTP_NO_BODY;
+    }
+    x->streaming = true;
+    x->chunked = fr == FRAME_CHUNKED;
+    x->until_close = fr == FRAME_CLOSE;
+    x->drain_wanted = false;
+    x->remaining = length >= 0 ? (uint64_t)length : 0;
+    x->sops = ops;
+    x->sarg = arg;
+    flush(c);
+    return 0;
+}
+
+int ic_http_stream_write(ic_http_exchange_t *x, const void *data, size_t len)
+{
+    struct conn *c = x->c;
+    assert(x->streaming);
+    if (!x->chunked && !x->until_close) {
+        if (len > x->remaining)
+            return -EINVAL;
+        x->remaining -= len;
+    }
+    if (len) {
+        int p = c->sending ^ 1;
+        /* A chunk: its size in hex (16 digits at most), CRLF, the bytes, CRLF. */
+        if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + len + 24))
+            return -ENOMEM;
+        char *o = c->out[p] + c->out_len[p];
+        if (x->chunked) {
+            char hex[16];
+            int n = 0;
+            for (size_t v = len; v; v >>= 4)
+                hex[n++] = "0123456789abcdef"[v & 15];
+            while (n)
+                *o++ = hex[--n];
+            o = PUT_LIT(o, "\r\n");
+        }
+        o = put(o, data, len);
+        if (x->chunked)
+            o = PUT_LIT(o, "\r\n");
+        c->out_len[p] = (size_t)(o - c->out[p]);
+        flush(c);
+    }
+    if (c->out_len[c->sending ^ 1] < IC__OUT_HIGH)
+        return 1;
+    x->drain_wanted = true;
+    return 0;
+}
+
+void ic_http_stream_end(ic_http_exchange_t *x, bool ok)
+{
+    struct conn *c = x->c;
+    assert(x->streaming);
+    if (!x->chunked && !x->until_close && x->remaining)
+        ok = false; /* fewer bytes than the head declared */
+    if (ok && x->chunked) {
+        int p = c->sending ^ 1;
+        if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + 5)) {
+            memcpy(c->out[p] + c->out_len[p], "0\r\n\r\n", 5);
+            c->out_len[p] += 5;
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || x->until_close)
+        c->close_after_send = true; /* what is queued goes out, then the close tells the client where the body ends */
+    exchange_over(c, true);
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -694,7 +872,9 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         }
     } else if (res == 0) {
         c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
-        if (!c->x.active && !c->send_busy)
+        if (c->x.streaming)
+            conn_close(c); /* as nginx does: a client that closed its side of a streamed response is gone; the producer stops */
+        else if (!c->x.active && !c->send_busy)
             process(c);
     } else if (res == -ECANCELED && !c->closing) {
         /* pause_recv's cancel: resume_recv re-arms once the input drained. */

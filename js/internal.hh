@@ -69,6 +69,7 @@ struct ic__js_timer {
 struct ic__js_pending {
     struct ic_js_worker *w;
     uint64_t id;
+    unsigned flags; /* of ic_js_worker_fetch_ex */
     ic_js_done_cb done;
     void *arg;
     ic_timer_t wall;
@@ -83,6 +84,9 @@ struct ic_js_worker {
     ic__js_allocator *allocator = nullptr;
     v8::Global<v8::Context> context;
     v8::Global<v8::Function> dispatch, fire, serialize;
+    /* The prelude's side of streamed response bodies (stream.cc): pump, resume and cancel one stream by id. */
+    v8::Global<v8::Function> stream_pump, stream_resume, stream_cancel;
+    std::unordered_map<uint32_t, struct ic_js_stream *> streams;
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::string methods[3] = {"GET", "POST", "HEAD"};
     v8::Global<v8::String> method_str[3];
@@ -121,6 +125,7 @@ struct ic__js_native {
     v8::FunctionCallback fn;
 };
 extern const ic__js_native ic__js_natives_compression[];
+extern const ic__js_native ic__js_natives_stream[];
 extern const ic__js_native ic__js_natives_crypto[];
 
 /* The natives the prelude gets (webapi.cc). */
@@ -146,6 +151,19 @@ ic__js_watch *ic__js_watch_self(void);
 void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms);
 /* Returns true when the watchdog terminated this entry for exceeding its CPU time. */
 bool ic__js_watch_leave(ic__js_watch *wt);
+
+/*
+ * Calls fn(id) as one entry into the worker's isolate (scopes, TryCatch,
+ * the CPU watchdog, microtasks), from the reactor loop (never from inside
+ * another entry). Returns 0, or -1 when it threw or a limit stopped it
+ * (logged; a heap limit marks the worker broken).
+ */
+int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double id);
+
+/* Streamed bodies (stream.cc): a new stream of the worker for the prelude's stream id; every one left is ended (failed) by
+ * ic__js_streams_close when the worker is disposed. */
+struct ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id);
+void ic__js_streams_close(ic_js_worker *w);
 
 /* Writes a line from console.* or the runtime, prefixed with tenant and core. */
 void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);

@@ -142,6 +142,12 @@ extern "C" int ic_js_pool_get(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_js_wo
 extern "C" void ic_js_pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body,
                                  ic_js_done_cb done, void *arg)
 {
+    ic_js_pool_fetch_ex(p, t, req, body, 0, done, arg);
+}
+
+extern "C" void ic_js_pool_fetch_ex(ic_js_pool_t *p, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body,
+                                    unsigned flags, ic_js_done_cb done, void *arg)
+{
     ic_js_worker *w;
     char err[1024];
     int ret = ic_js_pool_get(p, t, &w, err, sizeof(err));
@@ -149,11 +155,11 @@ extern "C" void ic_js_pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, const
         ic_log(IC_LOG_ERROR, "[%s] cannot start the worker: %s", t->name.c_str(), err[0] ? err : ic_strerror(ret));
         static const char *const hdr[] = {"content-type: text/plain; charset=utf-8"};
         static const char msg[] = "Service Unavailable: the worker failed to start\n";
-        ic_js_response_t r = {503, hdr, 1, msg, sizeof(msg) - 1};
+        ic_js_response_t r = {503, hdr, 1, msg, sizeof(msg) - 1, nullptr};
         done(arg, &r);
         return;
     }
-    ic_js_worker_fetch(w, req, body, done, arg);
+    ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
     if (ic_js_worker_broken(w)) {
         auto it = p->by_tenant.find(t);
         if (it != p->by_tenant.end() && it->second->w == w) {

@@ -131,49 +131,126 @@ define("Headers", Headers);
 
 // ---- bodies --------------------------------------------------------------------------------
 
-const kBody = Symbol("body"), kUsed = Symbol("bodyUsed");
+// A body is, in this[kBody]: null, a string or a Uint8Array (the common case: nothing streams, and no
+// stream object is made), or a ReadableStream. A string or bytes become a stream only when JS reads
+// `.body`; that stream remembers its source (kSource), so a body that is passed on unread
+// (`new Response(res.body, res)`) stays a string or bytes and is sent with a Content-Length.
+const kBody = Symbol("body"), kUsed = Symbol("bodyUsed"), kSource = Symbol("source");
+const S = internal.streams;
 
-// Returns [body (string, Uint8Array or null), default content type or null].
-function extractBody(init) {
+function isStream(b) {
+  return b !== null && typeof b === "object" && S.isReadableStream(b);
+}
+
+// Returns [body (string, Uint8Array, ReadableStream or null), default content type or null].
+function extractBody(init, who) {
   if (init === null || init === undefined) return [null, null];
   if (typeof init === "string") return [init, "text/plain;charset=UTF-8"];
   if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
   if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
   if (init instanceof URLSearchParams) return [init.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
-  if (typeof init === "object" && typeof init.getReader === "function")
-    throw new TypeError("ReadableStream bodies are not supported yet: pass a string, an ArrayBuffer or a typed array");
+  if (internal.blob?.isBlob(init)) return [internal.blob.bytesOf(init).slice(), init.type === "" ? null : init.type];
+  if (internal.formdata?.isFormData(init)) {
+    const { bytes, type } = internal.formdata.serialize(init);
+    return [bytes, type];
+  }
+  if (typeof init === "object" && S.isReadableStream(init)) {
+    if (init.locked || S.isDisturbed(init)) throw new TypeError(`${who}: the body stream is locked or has already been read`);
+    const src = init[kSource];
+    if (src !== undefined) {
+      // A stream of a string or bytes nobody read: take its source, and lock the stream as taking it would.
+      init.getReader();
+      return [src, null];
+    }
+    return [init, null];
+  }
   return [String(init), "text/plain;charset=UTF-8"];
 }
 
 const textOf = (b) => (b === null ? "" : typeof b === "string" ? b : utf8Lossy.decode(b));
+const bytesOf = (b) => (b === null ? new Uint8Array(0) : typeof b === "string" ? native.encode(b) : b);
 
-// Marks the body used; a rejected promise if it was already.
-function takeBody(o) {
+// The body's content, taken (the body is used after this): a promise of a string or bytes, or a rejection.
+function consume(o) {
+  const b = o[kBody];
+  if (isStream(b)) {
+    if (o[kUsed] || b.locked || S.isDisturbed(b)) return Promise.reject(new TypeError("Body has already been used"));
+    const src = b[kSource];
+    if (src !== undefined) {
+      b.getReader(); // locked and used, as reading it to the end would leave it
+      o[kUsed] = true;
+      return Promise.resolve(src);
+    }
+    return S.readAll(b);
+  }
   if (o[kUsed]) return Promise.reject(new TypeError("Body has already been used"));
-  if (o[kBody] !== null) o[kUsed] = true;
-  return null;
+  if (b !== null) o[kUsed] = true;
+  return Promise.resolve(b);
 }
 
+// The MIME type of a body, from its headers (for blob() and formData()).
+const mimeOf = (o) => o[kHeadersOf].get("content-type") ?? "";
+
 class Body {
-  get bodyUsed() { return this[kUsed]; }
+  get body() {
+    let b = this[kBody];
+    if (b === null || isStream(b)) return b;
+    const src = b;
+    b = S.fromBytes(bytesOf(src));
+    if (this[kUsed]) S.cancel(b); // read already: the stream is disturbed
+    else b[kSource] = src;
+    this[kBody] = b;
+    return b;
+  }
+  get bodyUsed() {
+    const b = this[kBody];
+    if (isStream(b)) return S.isDisturbed(b) || this[kUsed] === true;
+    return this[kUsed];
+  }
   text() {
-    return takeBody(this) ?? Promise.resolve(textOf(this[kBody]));
+    return consume(this).then(textOf);
   }
   json() {
-    return takeBody(this) ?? new Promise((resolve) => resolve(JSON.parse(textOf(this[kBody]))));
+    return consume(this).then((b) => JSON.parse(textOf(b)));
   }
   arrayBuffer() {
-    const used = takeBody(this);
-    if (used) return used;
-    const b = this[kBody];
-    if (b === null) return Promise.resolve(new ArrayBuffer(0));
-    const bytes = typeof b === "string" ? native.encode(b) : b.slice();
-    return Promise.resolve(bytes.buffer);
+    return consume(this).then((b) => {
+      if (b === null) return new ArrayBuffer(0);
+      const bytes = typeof b === "string" ? native.encode(b) : b;
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+    });
   }
   bytes() {
     return this.arrayBuffer().then((ab) => new Uint8Array(ab));
   }
+  blob() {
+    return consume(this).then((b) => internal.blob.make(bytesOf(b), mimeOf(this)));
+  }
+  formData() {
+    return consume(this).then((b) => internal.formdata.parse(bytesOf(b), mimeOf(this)));
+  }
 }
+
+// A second body with the same content: a string or bytes are shared (immutable here), a stream is teed.
+function cloneBody(from, to) {
+  const b = from[kBody];
+  if (isStream(b)) {
+    if (b[kSource] !== undefined && !b.locked && !S.isDisturbed(b)) {
+      to[kBody] = b[kSource];
+    } else {
+      const [x, y] = S.tee(b);
+      from[kBody] = x;
+      to[kBody] = y;
+    }
+  } else {
+    to[kBody] = b;
+  }
+}
+
+const unusable = (o) => {
+  const b = o[kBody];
+  return o.bodyUsed || (isStream(b) && b.locked);
+};
 
 // ---- Response ----------------------------------------------------------------------------
 
@@ -195,7 +272,7 @@ class Response extends Body {
     this[kType] = "default";
     this[kHeadersOf] = new Headers(init.headers);
     this[kUsed] = false;
-    const [b, type] = extractBody(body);
+    const [b, type] = extractBody(body, "Response");
     if (b !== null && NULL_BODY.has(status)) throw new TypeError(`Response: a ${status} response cannot have a body`);
     this[kBody] = b;
     if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
@@ -231,11 +308,12 @@ class Response extends Body {
   get url() { return ""; }
   get redirected() { return false; }
   clone() {
-    if (this[kUsed]) throw new TypeError("Response.clone: the body has already been used");
+    if (unusable(this)) throw new TypeError("Response.clone: the body has already been used");
     const r = new Response(null, { status: this[kStatus] === 0 ? 200 : this[kStatus], statusText: this[kStatusText], headers: this[kHeadersOf] });
     r[kStatus] = this[kStatus];
     r[kType] = this[kType];
-    r[kBody] = this[kBody];
+    r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
+    cloneBody(this, r);
     return r;
   }
   get [Symbol.toStringTag]() { return "Response"; }
@@ -252,12 +330,14 @@ class Request extends Body {
     super();
     init = init ?? {};
     let method = "GET", url, headers, body = null;
+    let from = null;
     if (input instanceof Request) {
-      if (input[kUsed]) throw new TypeError("Request: the input's body has already been used");
+      if (unusable(input)) throw new TypeError("Request: the input's body has already been used");
       method = input[kMethod];
       url = urlOf(input);
       headers = input[kHeadersOf];
       body = input[kBody];
+      from = input;
     } else {
       const parsed = URL.parse(String(input));
       if (!parsed) throw new TypeError(`Request: invalid URL '${input}'`);
@@ -275,11 +355,17 @@ class Request extends Body {
     this[kUrl] = url;
     this[kHeadersOf] = new Headers(init.headers !== undefined ? init.headers : headers);
     this[kUsed] = false;
-    if (init.body !== undefined && init.body !== null) {
+    if ((init.body !== undefined && init.body !== null) || (from !== null && body !== null && init.body === undefined)) {
       if (method === "GET" || method === "HEAD") throw new TypeError(`Request: a ${method} request cannot have a body`);
-      const [b, type] = extractBody(init.body);
+    }
+    if (init.body !== undefined && init.body !== null) {
+      const [b, type] = extractBody(init.body, "Request");
+      if (isStream(b) && init.duplex !== "half") throw new TypeError("Request: a ReadableStream body needs duplex: 'half'");
       body = b;
       if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
+    } else if (from !== null && body !== null) {
+      // The input's body moves to the new request: the input is used from now on.
+      from[kUsed] = true;
     }
     this[kBody] = body;
   }
@@ -287,15 +373,16 @@ class Request extends Body {
   get url() { return urlOf(this); }
   get headers() { return this[kHeadersOf]; }
   get redirect() { return "follow"; }
+  get duplex() { return "half"; }
   clone() {
-    if (this[kUsed]) throw new TypeError("Request.clone: the body has already been used");
+    if (unusable(this)) throw new TypeError("Request.clone: the body has already been used");
     const r = Object.create(Request.prototype);
     r[kMethod] = this[kMethod];
     r[kUrl] = urlOf(this);
     r[kHeadersOf] = new Headers(this[kHeadersOf]);
     r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
-    r[kBody] = this[kBody];
     r[kUsed] = false;
+    cloneBody(this, r);
     return r;
   }
   get [Symbol.toStringTag]() { return "Request"; }
@@ -378,8 +465,11 @@ function describe(v) {
 
 const BLOCKS = new Map();
 
-// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)].
-function serialize(r) {
+// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)],
+// or, for a body that is a stream: with `streaming` (the caller can send it as it comes),
+// [status, block, null, id] with the stream under id in `outgoing`; without, a promise of the first
+// shape once the stream was read to its end.
+function serialize(r, streaming) {
   if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
   if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
   const list = listOf(r[kHeadersOf]);
@@ -395,11 +485,85 @@ function serialize(r) {
     block = "";
     for (const e of list) block += e[0] + ": " + e[1] + "\n";
   }
+  let b = r[kBody];
+  if (isStream(b)) {
+    if (r[kUsed] || b.locked || S.isDisturbed(b)) throw new TypeError("the fetch handler returned a Response whose body was already read");
+    if (b[kSource] !== undefined) {
+      b.getReader();
+      b = b[kSource];
+    } else if (streaming) {
+      const id = nextOutgoing++;
+      outgoing.set(id, { stream: b, reader: null, resume: null, cancelled: false });
+      r[kUsed] = true;
+      return [r[kStatus], block, null, id];
+    } else {
+      r[kUsed] = true;
+      const status = r[kStatus];
+      return S.readAll(b).then((bytes) => [status, block, bytes]);
+    }
+  }
   r[kUsed] = true;
-  return [r[kStatus], block, r[kBody]];
+  return [r[kStatus], block, b];
 }
 
-function dispatch(method, target, host, raw, body) {
+// ---- streamed response bodies (js/stream.cc calls these, each in its own entry) --------------------
+
+const outgoing = new Map();
+let nextOutgoing = 1;
+
+function toChunk(v) {
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  throw new TypeError(`a response body stream gave ${describe(v)}; its chunks must be Uint8Arrays`);
+}
+
+// Reads the stream chunk by chunk into the consumer; waits when the consumer says so.
+function streamPump(id) {
+  const o = outgoing.get(id);
+  if (!o) return;
+  o.reader = o.stream.getReader();
+  const step = ({ value, done }) => {
+    if (o.cancelled) return;
+    if (done) {
+      outgoing.delete(id);
+      native.streamEnd(id, true);
+      return;
+    }
+    if (native.streamWrite(id, toChunk(value))) return o.reader.read().then(step);
+    if (o.cancelled) return;
+    return new Promise((resolve) => (o.resume = resolve)).then(() => (o.cancelled ? undefined : o.reader.read().then(step)));
+  };
+  o.reader.read().then(step).catch((e) => {
+    if (o.cancelled) return;
+    outgoing.delete(id);
+    native.log(3, "a response body stream failed: " + inspect(e));
+    native.streamEnd(id, false);
+    o.reader.cancel(e).catch(() => {});
+  });
+}
+
+function streamResume(id) {
+  const o = outgoing.get(id);
+  if (o && o.resume) {
+    const go = o.resume;
+    o.resume = null;
+    go();
+  }
+}
+
+// The consumer went away (the client closed the connection): the stream's cancel steps run.
+function streamCancel(id) {
+  const o = outgoing.get(id);
+  if (!o) return;
+  outgoing.delete(id);
+  o.cancelled = true;
+  const reason = new DOMException("the client went away", "AbortError");
+  (o.reader ? o.reader.cancel(reason) : S.cancel(o.stream, reason)).catch(() => {});
+  if (o.resume) o.resume();
+}
+
+function dispatch(method, target, host, raw, body, streaming) {
   const req = incoming(method, target, host, raw, body);
   let r;
   if (moduleDefault) {
@@ -414,7 +578,7 @@ function dispatch(method, target, host, raw, body) {
     r = ev[kResponse];
   }
   // A Response is serialised now; anything else (a promise) goes back to C++, which waits for it and calls serialize.
-  return r instanceof Response ? serialize(r) : r;
+  return r instanceof Response ? serialize(r, streaming) : r;
 }
 
 // Called once after the tenant's code ran: def is the module's default export (or undefined for a classic script).
@@ -429,4 +593,4 @@ function setHandler(def, vars) {
   }
 }
 
-return { dispatch, fire, setHandler, serialize };
+return { dispatch, fire, setHandler, serialize, streamPump, streamResume, streamCancel };

@@ -241,6 +241,31 @@ static void n_clone(const v8::FunctionCallbackInfo<v8::Value> &args)
     free(data.first);
 }
 
+/*
+ * The Streams Standard's TransferArrayBuffer: a new ArrayBuffer over the memory of args[0], which is detached.
+ * Throws a TypeError when args[0] is not an ArrayBuffer or cannot be detached (WebAssembly memory, detached).
+ */
+static void n_transfer(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    if (!args[0]->IsArrayBuffer())
+        return throw_type(isolate, "transfer: not an ArrayBuffer");
+    v8::Local<v8::ArrayBuffer> buf = args[0].As<v8::ArrayBuffer>();
+    if (!buf->IsDetachable() || buf->WasDetached())
+        return throw_type(isolate, "the ArrayBuffer cannot be transferred");
+    std::shared_ptr<v8::BackingStore> store = buf->GetBackingStore();
+    buf->Detach();
+    args.GetReturnValue().Set(v8::ArrayBuffer::New(isolate, std::move(store)));
+}
+
+/* CanTransferArrayBuffer: true when args[0] is an ArrayBuffer that n_transfer would take. */
+static void n_can_transfer(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    bool ok =
+        args[0]->IsArrayBuffer() && args[0].As<v8::ArrayBuffer>()->IsDetachable() && !args[0].As<v8::ArrayBuffer>()->WasDetached();
+    args.GetReturnValue().Set(ok);
+}
+
 /* ---- UTS #46 (the URL Standard's domain to ASCII) -------------------------------------------- */
 
 static const UIDNA *uts46;
@@ -296,12 +321,14 @@ static const ic__js_native natives[] = {
     {"timerStart", n_timer_start},
     {"timerStop", n_timer_stop},
     {"clone", n_clone},
+    {"transfer", n_transfer},
+    {"canTransfer", n_can_transfer},
     {"idnaToASCII", n_idna_to_ascii},
     {nullptr, nullptr},
 };
 
 /* Every table of natives, in the order their names are set on `native`. */
-static const ic__js_native *const tables[] = {natives, ic__js_natives_compression, ic__js_natives_crypto};
+static const ic__js_native *const tables[] = {natives, ic__js_natives_compression, ic__js_natives_crypto, ic__js_natives_stream};
 
 /* The callbacks a snapshot refers to: every native, then `extra` (null-terminated). Built once, read by every isolate. */
 const intptr_t *ic__js_external_refs(const v8::FunctionCallback *extra)

@@ -264,7 +264,7 @@ static size_t near_heap_limit(void *data, size_t current, size_t initial)
 static void respond_plain(ic_js_done_cb done, void *arg, int status, const char *body)
 {
     static const char *const hdr[] = {"content-type: text/plain; charset=utf-8"};
-    ic_js_response_t r = {status, hdr, 1, body, strlen(body)};
+    ic_js_response_t r = {status, hdr, 1, body, strlen(body), nullptr};
     done(arg, &r);
 }
 
@@ -312,10 +312,17 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     if (!v->IsArray())
         return false;
     v8::Local<v8::Array> a = v.As<v8::Array>();
-    v8::Local<v8::Value> status, block, body;
+    v8::Local<v8::Value> status, block, body, sid;
     if (!a->Get(ctx, 0).ToLocal(&status) || !a->Get(ctx, 1).ToLocal(&block) || !a->Get(ctx, 2).ToLocal(&body) ||
         !status->IsInt32() || !block->IsString())
         return false;
+    /* [status, block, null, id]: the body is the prelude's stream `id` (only when the caller asked for streams). */
+    ic_js_stream_t *stream = nullptr;
+    if (a->Length() > 3 && a->Get(ctx, 3).ToLocal(&sid) && sid->IsUint32()) {
+        stream = ic__js_stream_new(w, sid.As<v8::Uint32>()->Value());
+        if (!stream)
+            return false;
+    }
     std::string &sc = w->scratch;
     sc.clear();
     append_utf8(isolate, sc, block.As<v8::String>());
@@ -344,22 +351,65 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
             w->lines.push_back(line);
         at = (size_t)(nl - sc.data()) + 1;
     }
-    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen};
+    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen, stream};
     done(arg, &r);
     return true;
 }
 
-/* Calls the prelude's serialize on what a handler's promise gave, then delivers; false (and a log line) if that fails. */
-static bool serialize_deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, ic_js_done_cb done,
-                              void *arg)
+static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, unsigned flags, ic_js_done_cb done,
+                 void *arg);
+
+/* Logs why a promise of the handler (or of its body) was rejected. */
+static void log_rejection(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> e)
 {
     v8::Isolate *isolate = w->isolate;
-    v8::TryCatch tc(isolate);
-    v8::Local<v8::Value> out;
-    if (w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&out) && deliver(w, ctx, out, done, arg))
-        return true;
-    if (!tc.HasTerminated())
-        log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
+    v8::Local<v8::Value> stack;
+    if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
+        !stack->IsString())
+        stack = e;
+    v8::String::Utf8Value s(isolate, stack);
+    log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
+}
+
+/*
+ * What a handler's promise gave, or what serialize made of it, on its way
+ * to done: a serialised response is delivered; a settled promise is looked
+ * into; a pending one (a body read to its end first) parks the request
+ * again; anything else goes through the prelude's serialize, which says
+ * what is wrong with it. Returns false (and logs) when no answer came of
+ * it: the caller answers 500.
+ */
+static bool settle(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> value, unsigned flags, ic_js_done_cb done,
+                   void *arg)
+{
+    v8::Isolate *isolate = w->isolate;
+    for (int round = 0; round < 4; round++) {
+        if (value->IsArray())
+            return deliver(w, ctx, value, done, arg);
+        if (value->IsPromise()) {
+            v8::Local<v8::Promise> p = value.As<v8::Promise>();
+            if (p->State() == v8::Promise::kFulfilled) {
+                value = p->Result();
+                continue;
+            }
+            if (p->State() == v8::Promise::kRejected) {
+                p->MarkAsHandled();
+                log_rejection(w, ctx, p->Result());
+                return false;
+            }
+            if (park(w, ctx, p, flags, done, arg))
+                return true;
+            respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
+            return true;
+        }
+        v8::TryCatch tc(isolate);
+        v8::Local<v8::Value> in[2] = {value, v8::Boolean::New(isolate, flags & IC_JS_STREAM)};
+        if (!w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&value)) {
+            if (!tc.HasTerminated())
+                log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
+            return false;
+        }
+    }
     return false;
 }
 
@@ -391,22 +441,17 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
     if (it == w->pending.end())
         return; /* answered already (wall-clock limit) */
     ic__js_pending *p = it->second;
-    if (!ok) {
-        v8::String::Utf8Value why(isolate, args[0]);
-        v8::Local<v8::Value> stack;
-        if (args[0]->IsObject() &&
-            args[0].As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) &&
-            stack->IsString()) {
-            v8::String::Utf8Value s(isolate, stack);
-            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
-        } else {
-            log_fmt(w, 3, "uncaught exception in fetch handler: %s", *why ? *why : "?");
-        }
-        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
-    } else if (!serialize_deliver(w, ctx, args[0], p->done, p->arg)) {
-        respond_plain(p->done, p->arg, 500, "Internal Server Error\n");
-    }
+    /* Taken off the table first: settle may park the request again (under a new id). */
+    ic_js_done_cb done = p->done;
+    void *darg = p->arg;
+    unsigned flags = p->flags;
     pending_finish(p);
+    if (!ok) {
+        log_rejection(w, ctx, args[0]);
+        respond_plain(done, darg, 500, "Internal Server Error\n");
+    } else if (!settle(w, ctx, args[0], flags, done, darg)) {
+        respond_plain(done, darg, 500, "Internal Server Error\n");
+    }
 }
 
 static void on_fulfilled(const v8::FunctionCallbackInfo<v8::Value> &args)
@@ -419,13 +464,15 @@ static void on_rejected(const v8::FunctionCallbackInfo<v8::Value> &args)
     settled(args, false);
 }
 
-static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, ic_js_done_cb done, void *arg)
+static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, unsigned flags, ic_js_done_cb done,
+                 void *arg)
 {
     ic__js_pending *p = new (std::nothrow) ic__js_pending();
     if (!p)
         return false;
     p->w = w;
     p->id = w->next_pending++;
+    p->flags = flags;
     p->done = done;
     p->arg = arg;
     v8::Local<v8::Number> id = v8::Number::New(w->isolate, (double)p->id);
@@ -464,6 +511,12 @@ static v8::Local<v8::String> bytes_str(v8::Isolate *isolate, const char *p, size
 
 extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
 {
+    ic_js_worker_fetch_ex(w, req, body, 0, done, arg);
+}
+
+extern "C" void ic_js_worker_fetch_ex(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                                      ic_js_done_cb done, void *arg)
+{
     v8::Isolate *isolate = w->isolate;
     if (w->broken) {
         respond_plain(done, arg, 503, "Service Unavailable: the worker is being restarted\n");
@@ -480,7 +533,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
      * header list are built in JS only if the handler reads them. The raw
      * headers are the parsed head's header lines, one string.
      */
-    v8::Local<v8::Value> args[5];
+    v8::Local<v8::Value> args[6];
     for (int i = 0; i < 3; i++) {
         if (req->method.len == w->methods[i].size() && memcmp(req->method.p, w->methods[i].data(), req->method.len) == 0) {
             args[0] = w->method_str[i].Get(isolate);
@@ -499,6 +552,7 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
         args[3] = v8::String::Empty(isolate);
     }
     args[4] = v8::Undefined(isolate);
+    args[5] = v8::Boolean::New(isolate, flags & IC_JS_STREAM);
     if (body.len) {
         v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, body.len);
         memcpy(ab->Data(), body.p, body.len);
@@ -506,12 +560,12 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
     }
     enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
-    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 5, args).ToLocal(&result);
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 6, args).ToLocal(&result);
     /* An async handler that never awaited is settled already: serialise it in the same entry. */
     bool settled = false;
     if (ok && result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kFulfilled) {
-        v8::Local<v8::Value> value = result.As<v8::Promise>()->Result();
-        ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &value).ToLocal(&result);
+        v8::Local<v8::Value> in[2] = {result.As<v8::Promise>()->Result(), args[5]};
+        ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&result);
         settled = true;
     }
     std::string why;
@@ -532,32 +586,44 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
             respond_fail(w, done, arg, ENTRY_THROW);
         return;
     }
-    if (!result->IsPromise()) {
-        /* Not a Response and not a promise: serialize says what it is. */
-        if (!serialize_deliver(w, ctx, result, done, arg))
-            respond_fail(w, done, arg, ENTRY_THROW);
+    if (result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kPending) {
+        if (!park(w, ctx, result.As<v8::Promise>(), flags, done, arg))
+            respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
         return;
     }
-    v8::Local<v8::Promise> p = result.As<v8::Promise>();
-    if (p->State() == v8::Promise::kFulfilled) {
-        /* Settled by the microtasks that ran as the entry left. */
-        enter(w, w->tenant->limits.cpu_ms);
-        bool delivered = serialize_deliver(w, ctx, p->Result(), done, arg);
-        entry_fail f = leave(w, !delivered);
-        if (!delivered)
-            respond_fail(w, done, arg, f);
-    } else if (p->State() == v8::Promise::kRejected) {
-        v8::Local<v8::Value> e = p->Result(), stack;
-        if (!e->IsObject() || !e.As<v8::Object>()->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "stack")).ToLocal(&stack) ||
-            !stack->IsString())
-            stack = e;
-        v8::String::Utf8Value s(isolate, stack);
-        log_fmt(w, 3, "uncaught exception in fetch handler: %s", *s ? *s : "?");
-        p->MarkAsHandled();
-        respond_fail(w, done, arg, ENTRY_THROW);
-    } else if (!park(w, ctx, p, done, arg)) {
-        respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
-    }
+    /* Settled by the microtasks that ran as the entry left, or not a Response: serialize it (or says what it is) in an entry. */
+    enter(w, w->tenant->limits.cpu_ms);
+    bool answered = settle(w, ctx, result, flags, done, arg);
+    entry_fail f = leave(w, !answered);
+    if (!answered)
+        respond_fail(w, done, arg, f);
+}
+
+int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double id)
+{
+    v8::Isolate *isolate = w->isolate;
+    if (w->broken || fn.IsEmpty())
+        return -1;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+    v8::Local<v8::Value> arg = v8::Number::New(isolate, id);
+    enter(w, w->tenant->limits.cpu_ms);
+    bool ok = !fn.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &arg).IsEmpty();
+    std::string why;
+    if (!ok && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    entry_fail f = leave(w, !ok);
+    if (f == ENTRY_CPU)
+        log_fmt(w, 3, "a response stream exceeded its CPU time limit (%u ms): terminated", w->tenant->limits.cpu_ms);
+    else if (f == ENTRY_HEAP)
+        log_fmt(w, 3, "the isolate reached its heap limit (%zu MiB) in a response stream: the isolate is recycled",
+                w->tenant->limits.heap_bytes >> 20);
+    else if (!ok)
+        log_fmt(w, 3, "uncaught exception in a response stream: %s", why.c_str());
+    return f == ENTRY_OK ? 0 : -1;
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------- */
@@ -788,6 +854,15 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     w->serialize.Reset(isolate, v.As<v8::Function>());
     if (!eo->Get(ctx, v8::String::NewFromUtf8Literal(isolate, "setHandler")).ToLocal(&setHandler) || !setHandler->IsFunction())
         return fail_msg(err, errlen, "the prelude has no setHandler");
+    struct {
+        const char *name;
+        v8::Global<v8::Function> *to;
+    } streamfns[] = {{"streamPump", &w->stream_pump}, {"streamResume", &w->stream_resume}, {"streamCancel", &w->stream_cancel}};
+    for (auto &f : streamfns) {
+        if (!eo->Get(ctx, v8::String::NewFromUtf8(isolate, f.name).ToLocalChecked()).ToLocal(&v) || !v->IsFunction())
+            return fail_msg(err, errlen, std::string("the prelude has no ") + f.name);
+        f.to->Reset(isolate, v.As<v8::Function>());
+    }
     /* Strings of the usual methods, made once. */
     for (int i = 0; i < 3; i++)
         w->method_str[i].Reset(
@@ -955,6 +1030,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
         respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker is shutting down\n");
         pending_finish(p);
     }
+    ic__js_streams_close(w);
     for (auto &kv : w->timers) {
         ic_timer_stop(&kv.second->timer);
         delete kv.second;
@@ -965,6 +1041,9 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->dispatch.Reset();
     w->fire.Reset();
     w->serialize.Reset();
+    w->stream_pump.Reset();
+    w->stream_resume.Reset();
+    w->stream_cancel.Reset();
     w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();

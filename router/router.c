@@ -365,8 +365,12 @@ static void busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why)
     respond(r, x, ic_reactor_id(), 503, h, 2, body, (size_t)n);
 }
 
-/* Runs tenant t here; `done(arg, res)` gets the response. False when the tenant's queue is full (nothing ran). */
-static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
+/*
+ * Runs tenant t here; `done(arg, res)` gets the response (with IC_JS_STREAM in flags its body may be a stream). False when
+ * the tenant's queue is full (nothing ran).
+ */
+static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
+                     void *arg)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
     ic_js_worker_t *w;
@@ -386,14 +390,14 @@ static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, i
         ic_log(IC_LOG_ERROR, "[%s] cannot start the worker: %s", r->cfg->workers[t].name, err[0] ? err : ic_strerror(ret));
         static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
         static const char msg[] = "Service Unavailable: the worker failed to start\n";
-        ic_js_response_t res = {503, h, 1, msg, sizeof(msg) - 1};
+        ic_js_response_t res = {503, h, 1, msg, sizeof(msg) - 1, NULL};
         done(arg, &res);
         return true;
     }
     if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
         return false;
     uint64_t t0 = ic_clock_ns();
-    ic_js_worker_fetch(w, req, body, done, arg);
+    ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
     STAT_ADD(rc->ts[t].busy_ns, ic_clock_ns() - t0);
     if (ic_js_worker_broken(w))
         ic_js_pool_drop(rc->pool, r->tenants[t]);
@@ -421,7 +425,15 @@ static void local_done(void *arg, const ic_js_response_t *res)
     l->r->cores[ic_reactor_id()].active--;
     count(&l->r->cores[ic_reactor_id()].ts[l->tenant], res->status);
     latency(l->r, l->tenant, l->t0);
-    respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
+    if (res->stream) {
+        /* The body streams from the worker on this core straight to the client (chunk by chunk, with backpressure). */
+        char core[40];
+        if (l->r->cfg->core_header)
+            snprintf(core, sizeof(core), "x-isocore-core: %d", ic_reactor_id());
+        ic_js_http_respond(l->x, res, l->r->cfg->core_header ? core : NULL);
+    } else {
+        respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
+    }
     free(l);
 }
 
@@ -553,7 +565,8 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     atomic_store(&rc->released, false);
     f->msg = msg;
     rc->active++;
-    if (!run_here(f->r, f->tenant, &f->req, f->body, fwd_answer, f)) {
+    /* Forwarded: the body comes back whole (a stream is read to its end on the owner; streaming across cores is to come). */
+    if (!run_here(f->r, f->tenant, &f->req, f->body, 0, fwd_answer, f)) {
         rc->active--;
         f->rejected = true;
         return 0;
@@ -620,7 +633,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
             return busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0};
         rc->active++;
-        if (!run_here(r, (unsigned)t, req, ic_http_body(x), local_done, l)) {
+        if (!run_here(r, (unsigned)t, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
             rc->active--;
             free(l);
             busy(r, x, "the worker has too many requests queued");

@@ -89,14 +89,14 @@ static long parse_num(const char *opt, const char *v, long lo, long hi)
 
 static void js_done(void *arg, const ic_js_response_t *res)
 {
-    ic_http_respond(arg, res->status, res->headers, res->nheaders, res->body, res->len);
+    ic_js_http_respond(arg, res, NULL); /* a streamed body goes out as it is produced */
 }
 
 /* The tenant's warm worker on this core answers; the pool recreates it if it was recycled. */
 static void js_handler(ic_http_exchange_t *x, void *arg)
 {
     struct serve *s = arg;
-    ic_js_pool_fetch(s->pool[ic_reactor_id()], s->tenant, ic_http_request(x), ic_http_body(x), js_done, x);
+    ic_js_pool_fetch_ex(s->pool[ic_reactor_id()], s->tenant, ic_http_request(x), ic_http_body(x), IC_JS_STREAM, js_done, x);
 }
 
 static void serve_start(void *arg)

@@ -190,6 +190,63 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x);
 void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body,
                      size_t len);
 
+/* ---- streamed responses ---------------------------------------------------------- */
+
+/*
+ * A response whose body is produced over time: ic_http_respond_start sends
+ * the head, ic_http_stream_write each piece of the body as it comes, and
+ * ic_http_stream_end finishes the exchange. With a known length the body is
+ * sent as is after Content-Length; with length -1 it is sent chunked
+ * (HTTP/1.1) or delimited by the connection's close (HTTP/1.0). Pipelined
+ * requests behind it wait until it ends. All calls on the connection's
+ * core. The ops are called from the reactor loop, never from inside one of
+ * these functions.
+ */
+typedef struct ic_http_stream_ops {
+    /* ic_http_stream_write returned 0 earlier and the output has drained since: write again. */
+    void (*drain)(void *arg);
+    /*
+     * The connection went away (the client closed it, a reset, a stopping
+     * server cut it) before ic_http_stream_end: write nothing more, do not
+     * call end; the exchange is gone.
+     */
+    void (*abort)(void *arg);
+} ic_http_stream_ops_t;
+
+/* ic_http_respond_start's answer when the response has no body to send (HEAD, 204, 304): the exchange is over. */
+#define IC_HTTP_NO_BODY 1
+
+/**
+ * Sends the head of a streamed response: like ic_http_respond's, with
+ * Content-Length: length when length >= 0, else Transfer-Encoding: chunked
+ * (or, for an HTTP/1.0 client, no framing and a close at the end). Returns
+ * 0 (then write and end, and ops will be called), IC_HTTP_NO_BODY (the
+ * exchange is already answered: call neither write nor end, ops are never
+ * called), -EPIPE (the client is gone: the exchange is over) or -ENOMEM
+ * (a 503 was sent in its place, the exchange is over). ops and arg must
+ * stay valid until end, or until abort is called.
+ */
+int ic_http_respond_start(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, int64_t length,
+                          const ic_http_stream_ops_t *ops, void *arg);
+
+/**
+ * Queues len bytes of the body (copied: the caller's buffer is free again
+ * when this returns). Returns 1 when more may be written now, 0 when the
+ * bytes were queued but the client is behind (wait for drain before the
+ * next write), -EINVAL past a declared length, or -ENOMEM (then call
+ * ic_http_stream_end(x, false)).
+ */
+int ic_http_stream_write(ic_http_exchange_t *x, const void *p, size_t len);
+
+/**
+ * Ends a streamed response. ok: the terminal chunk goes out after what is
+ * queued and the connection goes on with the next request; !ok (the
+ * producer failed, or a declared length was not met): what is queued goes
+ * out, then the connection closes without a terminal chunk, so the client
+ * can tell the body is cut. ops are not called after this.
+ */
+void ic_http_stream_end(ic_http_exchange_t *x, bool ok);
+
 /** The reason phrase of a status code ("OK", "Not Found" …; "" if unknown). */
 const char *ic_http_reason(int status);
 

@@ -127,6 +127,33 @@ int ic_js_worker_new(const ic_js_tenant_t *t, ic_js_worker_t **out, char *err, s
  */
 void ic_js_worker_free(ic_js_worker_t *w);
 
+/*
+ * A response body the worker produces over time (a ReadableStream the
+ * handler returned): only with IC_JS_STREAM (see ic_js_worker_fetch_ex).
+ * The done callback, or code it hands the stream to, must either attach a
+ * sink (then the body's pieces come to it until end) or cancel it. All on
+ * the worker's core; attach, resume and cancel never call the sink before
+ * they return (the JS side runs from a task of the reactor).
+ */
+typedef struct ic_js_stream ic_js_stream_t;
+
+typedef struct ic_js_sink {
+    /* A piece of the body (valid during the call). Returns true when more may come now, false to pause until ic_js_stream_resume.
+     */
+    bool (*write)(void *arg, const void *p, size_t len);
+    /* The body is over: ok, or failed (the stream errored, a limit stopped it, the worker went away). The stream is freed. */
+    void (*end)(void *arg, bool ok);
+} ic_js_sink_t;
+
+/** Starts the flow of the body into sink (arg is passed back). Call once. */
+void ic_js_stream_attach(ic_js_stream_t *s, const ic_js_sink_t *sink, void *arg);
+
+/** The sink can take more after its write returned false. */
+void ic_js_stream_resume(ic_js_stream_t *s);
+
+/** The consumer is gone: the worker's stream is cancelled, the sink is not called again, the stream is freed. */
+void ic_js_stream_cancel(ic_js_stream_t *s);
+
 /** A response from a worker: valid only during the done callback. */
 typedef struct ic_js_response {
     int status;
@@ -134,7 +161,18 @@ typedef struct ic_js_response {
     unsigned nheaders;
     const void *body;
     size_t len;
+    ic_js_stream_t *stream; /* non-NULL (only with IC_JS_STREAM): the body comes from this stream, body/len are empty */
 } ic_js_response_t;
+
+/*
+ * Answers an HTTP exchange with a worker's response, on the exchange's
+ * core (which must be the worker's when res->stream is set): a plain body
+ * with ic_http_respond, a streamed one chunk by chunk with
+ * ic_http_respond_start (chunked), with backpressure from the client to
+ * the worker's stream and a cancel when the client goes away. extra is one
+ * more header line to add ("name: value"), or NULL.
+ */
+void ic_js_http_respond(ic_http_exchange_t *x, const ic_js_response_t *res, const char *extra);
 
 /** Called once per request, on the worker's core, with the response (always one: errors become 500/503/504). */
 typedef void (*ic_js_done_cb)(void *arg, const ic_js_response_t *res);
@@ -150,6 +188,17 @@ typedef void (*ic_js_done_cb)(void *arg, const ic_js_response_t *res);
  * clock limit → 504; each is logged. On the worker's core only.
  */
 void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg);
+
+/* Flags of ic_js_worker_fetch_ex. */
+#define IC_JS_STREAM 1u /* done may get a response whose body is a stream (res->stream) */
+
+/**
+ * ic_js_worker_fetch with flags. Without IC_JS_STREAM, a body the handler
+ * gives as a ReadableStream is read to its end inside the worker (bounded by
+ * the tenant's memory limits) and done gets it whole.
+ */
+void ic_js_worker_fetch_ex(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
+                           void *arg);
 
 /** Requests of the worker still waiting for their response. */
 unsigned ic_js_worker_pending(const ic_js_worker_t *w);
@@ -217,6 +266,10 @@ int ic_js_pool_get(ic_js_pool_t *pool, const ic_js_tenant_t *t, ic_js_worker_t *
  */
 void ic_js_pool_fetch(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done,
                       void *arg);
+
+/** ic_js_pool_fetch with the flags of ic_js_worker_fetch_ex. */
+void ic_js_pool_fetch_ex(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                         ic_js_done_cb done, void *arg);
 
 /** Makes the spare isolate now if there is none (it is otherwise made on a timer); on the pool's core. Returns 0 or -ENOMEM. */
 int ic_js_pool_prepare(ic_js_pool_t *pool);

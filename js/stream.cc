@@ -1,0 +1,307 @@
+/*
+ * stream.cc: response bodies that a worker produces over time, from its
+ * ReadableStream to a C consumer (see ic_js_stream_t in isocore/js.h), and
+ * the glue that sends them on an HTTP exchange.
+ *
+ * The prelude (prelude_fetch.js) keeps the stream and a reader under an id;
+ * C keeps an ic_js_stream per id. The flow, all on the worker's core:
+ *
+ *   attach ─task─► streamPump(id): the prelude reads chunk after chunk and
+ *     calls native streamWrite(id, chunk) → sink->write; false from the
+ *     sink makes the prelude wait;
+ *   resume ─task─► streamResume(id): the prelude reads on;
+ *   end of the JS stream (or its error) → native streamEnd(id, ok) → sink->end;
+ *   cancel ─task─► streamCancel(id): the prelude cancels its reader.
+ *
+ * attach, resume and cancel come from the consumer, which may be inside a
+ * JS entry already (a done callback runs from one), so they only post a
+ * reactor task; the task makes the entry. A stream also has an idle timer
+ * (the tenant's wall-clock limit): a body that neither moves nor ends for
+ * that long is cut.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "js/internal.hh"
+
+struct ic_js_stream {
+    ic_js_worker *w; /* null once the worker is gone (the stream then only waits for its task to free it) */
+    uint32_t id;
+    const ic_js_sink_t *sink; /* null before attach and after cancel or end */
+    void *arg;
+    ic_task_t task;
+    ic_timer_t idle;
+    bool task_posted, want_pump, want_resume, want_cancel, over;
+};
+
+static void stream_free(ic_js_stream *s)
+{
+    ic_timer_stop(&s->idle);
+    if (s->w)
+        s->w->streams.erase(s->id);
+    delete s;
+}
+
+static void run_task(ic_task_t *t);
+
+static void post(ic_js_stream *s)
+{
+    if (!s->task_posted) {
+        s->task_posted = true;
+        ic_task_post(&s->task, run_task);
+    }
+}
+
+/* The body is over for the consumer: it hears it once, then the stream is freed (now, or by its task). */
+static void finish(ic_js_stream *s, bool ok)
+{
+    const ic_js_sink_t *sink = s->sink;
+    s->sink = nullptr;
+    s->over = true;
+    if (sink)
+        sink->end(s->arg, ok);
+    if (!s->task_posted)
+        stream_free(s);
+}
+
+static void idle_fired(ic_timer_t *t)
+{
+    ic_js_stream *s = (ic_js_stream *)((char *)t - offsetof(ic_js_stream, idle));
+    static const char msg[] = "a response stream did not move within the wall-clock limit: cut";
+    ic__js_log_line(s->w, 3, msg, sizeof(msg) - 1);
+    /* The JS side is cancelled by the task; the consumer hears of the failure now. */
+    s->want_cancel = true;
+    post(s);
+    const ic_js_sink_t *sink = s->sink;
+    s->sink = nullptr;
+    if (sink)
+        sink->end(s->arg, false);
+}
+
+static void touch(ic_js_stream *s)
+{
+    ic_timer_start(&s->idle, (uint64_t)s->w->tenant->limits.wall_ms * 1000000u, 0);
+}
+
+static void run_task(ic_task_t *t)
+{
+    ic_js_stream *s = (ic_js_stream *)((char *)t - offsetof(ic_js_stream, task));
+    s->task_posted = false;
+    if (!s->w || s->over) {
+        /* The worker went away, or the body ended while the task waited. */
+        stream_free(s);
+        return;
+    }
+    ic_js_worker *w = s->w;
+    uint32_t id = s->id;
+    int ret = 0;
+    if (s->want_cancel) {
+        s->want_cancel = s->want_pump = s->want_resume = false;
+        ic__js_entry_id(w, w->stream_cancel, id);
+        /* The entry may have disposed of nothing; the stream is done either way. */
+        auto it = w->streams.find(id);
+        if (it != w->streams.end() && it->second == s)
+            stream_free(s);
+        return;
+    }
+    if (s->want_pump) {
+        s->want_pump = false;
+        ret = ic__js_entry_id(w, w->stream_pump, id);
+    } else if (s->want_resume) {
+        s->want_resume = false;
+        ret = ic__js_entry_id(w, w->stream_resume, id);
+    }
+    /* The entry may have ended the stream (streamEnd frees it unless a task is posted: look it up again). */
+    auto it = w->streams.find(id);
+    if (it == w->streams.end() || it->second != s)
+        return;
+    if (s->over) {
+        if (!s->task_posted)
+            stream_free(s);
+        return;
+    }
+    if (ret < 0) {
+        /* A limit stopped the JS side mid-way: the body is cut. */
+        s->want_cancel = true;
+        post(s);
+        const ic_js_sink_t *sink = s->sink;
+        s->sink = nullptr;
+        if (sink)
+            sink->end(s->arg, false);
+    }
+}
+
+ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id)
+{
+    ic_js_stream *s = new (std::nothrow) ic_js_stream();
+    if (!s)
+        return nullptr;
+    s->w = w;
+    s->id = id;
+    ic_timer_init(&s->idle, idle_fired);
+    w->streams[id] = s;
+    return s;
+}
+
+void ic__js_streams_close(ic_js_worker *w)
+{
+    std::vector<ic_js_stream *> all;
+    for (auto &kv : w->streams)
+        all.push_back(kv.second);
+    w->streams.clear();
+    for (ic_js_stream *s : all) {
+        s->w = nullptr;
+        ic_timer_stop(&s->idle);
+        const ic_js_sink_t *sink = s->sink;
+        s->sink = nullptr;
+        s->over = true;
+        if (sink)
+            sink->end(s->arg, false);
+        if (!s->task_posted)
+            delete s;
+    }
+}
+
+extern "C" void ic_js_stream_attach(ic_js_stream_t *s, const ic_js_sink_t *sink, void *arg)
+{
+    s->sink = sink;
+    s->arg = arg;
+    s->want_pump = true;
+    touch(s);
+    post(s);
+}
+
+extern "C" void ic_js_stream_resume(ic_js_stream_t *s)
+{
+    if (!s->sink)
+        return;
+    s->want_resume = true;
+    touch(s);
+    post(s);
+}
+
+extern "C" void ic_js_stream_cancel(ic_js_stream_t *s)
+{
+    s->sink = nullptr;
+    ic_timer_stop(&s->idle);
+    if (!s->w) {
+        if (!s->task_posted)
+            delete s;
+        return;
+    }
+    s->want_cancel = true;
+    post(s);
+}
+
+/* ---- natives ------------------------------------------------------------------------------------------ */
+
+static ic_js_stream *stream_of(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    ic_js_worker *w = static_cast<ic_js_worker *>(args.GetIsolate()->GetData(0));
+    uint32_t id = args[0]->Uint32Value(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+    auto it = w->streams.find(id);
+    return it == w->streams.end() ? nullptr : it->second;
+}
+
+/* streamWrite(id, Uint8Array): true when more may come now. False also when no one listens any more (the prelude stops). */
+static void n_stream_write(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    ic_js_stream *s = stream_of(args);
+    args.GetReturnValue().Set(false);
+    if (!s || !s->sink || !args[1]->IsArrayBufferView())
+        return;
+    v8::Local<v8::ArrayBufferView> view = args[1].As<v8::ArrayBufferView>();
+    size_t len = view->ByteLength();
+    const char *p = len ? static_cast<const char *>(view->Buffer()->Data()) + view->ByteOffset() : "";
+    touch(s);
+    args.GetReturnValue().Set(s->sink->write(s->arg, p, len));
+}
+
+/* streamEnd(id, ok): the JS stream closed (ok) or errored. */
+static void n_stream_end(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    ic_js_stream *s = stream_of(args);
+    if (s)
+        finish(s, args[1]->BooleanValue(args.GetIsolate()));
+}
+
+const ic__js_native ic__js_natives_stream[] = {
+    {"streamWrite", n_stream_write},
+    {"streamEnd", n_stream_end},
+    {nullptr, nullptr},
+};
+
+/* ---- on an HTTP exchange --------------------------------------------------------------------------------- */
+
+struct glue {
+    ic_http_exchange_t *x;
+    ic_js_stream_t *s;
+};
+
+static bool glue_write(void *arg, const void *p, size_t len)
+{
+    glue *g = static_cast<glue *>(arg);
+    int r = ic_http_stream_write(g->x, p, len);
+    if (r >= 0)
+        return r == 1;
+    /* No memory for the chunk: the body is cut, the JS side cancelled (from a task). */
+    ic_http_stream_end(g->x, false);
+    ic_js_stream_cancel(g->s);
+    free(g);
+    return false;
+}
+
+static void glue_end(void *arg, bool ok)
+{
+    glue *g = static_cast<glue *>(arg);
+    ic_http_stream_end(g->x, ok);
+    free(g);
+}
+
+static void glue_drain(void *arg)
+{
+    ic_js_stream_resume(static_cast<glue *>(arg)->s);
+}
+
+static void glue_abort(void *arg)
+{
+    glue *g = static_cast<glue *>(arg);
+    ic_js_stream_cancel(g->s);
+    free(g);
+}
+
+static const ic_js_sink_t glue_sink = {glue_write, glue_end};
+static const ic_http_stream_ops_t glue_ops = {glue_drain, glue_abort};
+
+extern "C" void ic_js_http_respond(ic_http_exchange_t *x, const ic_js_response_t *res, const char *extra)
+{
+    const char *const *h = res->headers;
+    unsigned n = res->nheaders;
+    const char *with[65];
+    if (extra && n < 64) {
+        memcpy(with, h, n * sizeof(*h));
+        with[n++] = extra;
+        h = with;
+    }
+    if (!res->stream) {
+        ic_http_respond(x, res->status, h, n, res->body, res->len);
+        return;
+    }
+    glue *g = static_cast<glue *>(malloc(sizeof(glue)));
+    if (!g) {
+        ic_js_stream_cancel(res->stream);
+        static const char *const plain[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Service Unavailable: out of memory\n";
+        ic_http_respond(x, 503, plain, 1, msg, sizeof(msg) - 1);
+        return;
+    }
+    g->x = x;
+    g->s = res->stream;
+    if (ic_http_respond_start(x, res->status, h, n, -1, &glue_ops, g) != 0) {
+        /* No body wanted (HEAD, 204, 304), or the client is gone: the worker's stream is cancelled. */
+        ic_js_stream_cancel(res->stream);
+        free(g);
+        return;
+    }
+    ic_js_stream_attach(res->stream, &glue_sink, g);
+}

@@ -1,0 +1,430 @@
+/*
+ * test_stream.c: streamed responses of the HTTP server (ic_http_respond_start,
+ * ic_http_stream_write, ic_http_stream_end) over real sockets on 127.0.0.1.
+ *
+ * The handler picks a behaviour by path; a blocking client on its own
+ * thread decodes what comes back (chunked or not) and records it; the test
+ * thread asserts after the reactor stopped.
+ */
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "t_util.h"
+
+#define T_CHUNK 65536
+
+static ic_http_server_t *t_srv;
+
+/* The one streamed exchange in progress (the tests run one at a time). */
+static struct {
+    ic_http_exchange_t *x;
+    ic_timer_t tick;
+    unsigned sent, total; /* chunks */
+    size_t bytes, queued_at_pause;
+    int paused, drains, aborts, writes_after_abort;
+    bool fail_at_half;
+    _Atomic int paused_flag;
+} S;
+
+static void t_fill(char *p, size_t n, size_t at)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('a' + (at + i) % 26);
+}
+
+static void s_drain(void *arg);
+static void s_abort(void *arg)
+{
+    S.aborts++;
+    S.x = NULL;
+    ic_timer_stop(&S.tick);
+}
+static const ic_http_stream_ops_t s_ops = {s_drain, s_abort};
+
+/* Writes chunks until the server says wait (or all are out). */
+static void s_pump(void)
+{
+    static char chunk[T_CHUNK];
+    while (S.x && S.sent < S.total) {
+        if (S.fail_at_half && S.sent == S.total / 2) {
+            ic_http_stream_end(S.x, false);
+            S.x = NULL;
+            return;
+        }
+        t_fill(chunk, T_CHUNK, S.bytes);
+        int r = ic_http_stream_write(S.x, chunk, T_CHUNK);
+        cr_assert_geq(r, 0);
+        S.sent++;
+        S.bytes += T_CHUNK;
+        if (r == 0) {
+            if (!S.paused++)
+                S.queued_at_pause = S.bytes;
+            atomic_store(&S.paused_flag, 1);
+            return; /* s_drain goes on */
+        }
+    }
+    if (S.x) {
+        ic_http_stream_end(S.x, true);
+        S.x = NULL;
+    }
+}
+
+static void s_drain(void *arg)
+{
+    S.drains++;
+    s_pump();
+}
+
+/* One small chunk per timer tick: a body produced over time; /forever never ends (until the client goes). */
+static void s_tick(ic_timer_t *t)
+{
+    if (!S.x) {
+        S.writes_after_abort++;
+        return;
+    }
+    char line[32];
+    int n = snprintf(line, sizeof(line), "tick %u\n", S.sent);
+    cr_assert_geq(ic_http_stream_write(S.x, line, (size_t)n), 0);
+    if (++S.sent == S.total) {
+        ic_http_stream_end(S.x, true);
+        S.x = NULL;
+        return;
+    }
+    ic_timer_start(&S.tick, 1000000, 0);
+}
+
+static void t_handler(ic_http_exchange_t *x, void *arg)
+{
+    const ic_http_request_t *req = ic_http_request(x);
+    char target[64];
+    snprintf(target, sizeof(target), "%.*s", (int)req->target.len, req->target.p);
+    static const char *const hdr[] = {"Content-Type: text/plain"};
+    if (strcmp(target, "/plain") == 0) {
+        ic_http_respond(x, 200, hdr, 1, "plain", 5);
+        return;
+    }
+    S.x = NULL;
+    if (strcmp(target, "/ticks") == 0 || strcmp(target, "/forever") == 0) {
+        S.sent = 0;
+        S.total = target[1] == 't' ? 50 : ~0u;
+        int r = ic_http_respond_start(x, 200, hdr, 1, -1, &s_ops, NULL);
+        if (r != 0) {
+            cr_assert_eq(r, IC_HTTP_NO_BODY, "respond_start: %d", r);
+            return;
+        }
+        S.x = x;
+        ic_timer_init(&S.tick, s_tick);
+        ic_timer_start(&S.tick, 1000000, 0);
+        return;
+    }
+    if (strcmp(target, "/big") == 0 || strcmp(target, "/broken") == 0 || strcmp(target, "/sized") == 0) {
+        /* 8 MiB as fast as the client takes it; /sized declares its length, /broken fails half-way. */
+        S.sent = 0;
+        S.bytes = 0;
+        S.total = 128;
+        S.fail_at_half = target[1] == 'b' && target[2] == 'r';
+        int64_t len = target[1] == 's' ? (int64_t)S.total * T_CHUNK : -1;
+        int r = ic_http_respond_start(x, 200, hdr, 1, len, &s_ops, NULL);
+        if (r != 0) {
+            cr_assert_eq(r, IC_HTTP_NO_BODY, "respond_start: %d", r);
+            return;
+        }
+        S.x = x;
+        s_pump();
+        return;
+    }
+    ic_http_respond(x, 404, NULL, 0, "", 0);
+}
+
+static void t_start(void *arg)
+{
+    cr_assert_eq(ic_http_server_start(t_srv), 0);
+}
+
+static void t_stop(void *arg)
+{
+    ic_http_server_stop(t_srv);
+}
+
+/* ---- the client --------------------------------------------------------------------- */
+
+static struct {
+    int status[4];
+    bool chunked[4], complete[4], closed;
+    size_t body_len[4];
+    bool body_ok[4];
+    char first_line[4][64];
+} C;
+
+struct t_in {
+    int fd;
+    char *buf;
+    size_t len, cap, at;
+};
+
+/* Makes sure n bytes past `at` are buffered; false on EOF. */
+static bool t_need(struct t_in *in, size_t n)
+{
+    while (in->len - in->at < n) {
+        if (in->len == in->cap) {
+            in->cap = in->cap ? in->cap * 2 : 1 << 16;
+            in->buf = realloc(in->buf, in->cap);
+        }
+        ssize_t r = recv(in->fd, in->buf + in->len, in->cap - in->len, 0);
+        if (r <= 0)
+            return false;
+        in->len += (size_t)r;
+    }
+    return true;
+}
+
+/* A line (CRLF-terminated) at `at`; its length without CRLF, or -1 on EOF. */
+static long t_line(struct t_in *in)
+{
+    for (size_t k = in->at;; k++) {
+        if (!t_need(in, k + 2 - in->at))
+            return -1;
+        if (in->buf[k] == '\r' && in->buf[k + 1] == '\n')
+            return (long)(k - in->at);
+    }
+}
+
+/* Reads one response into slot i; the body is checked against t_fill's pattern (or counted for ticks). */
+static void t_read(struct t_in *in, int i, bool head)
+{
+    long n = t_line(in);
+    if (n < 0)
+        return;
+    snprintf(C.first_line[i], sizeof(C.first_line[i]), "%.*s", (int)n, in->buf + in->at);
+    C.status[i] = atoi(in->buf + in->at + 9);
+    in->at += (size_t)n + 2;
+    long length = -1;
+    for (;;) {
+        n = t_line(in);
+        if (n < 0)
+            return;
+        char *l = in->buf + in->at;
+        if (n >= 26 && strncasecmp(l, "Transfer-Encoding: chunked", 26) == 0)
+            C.chunked[i] = true;
+        if (n > 16 && strncasecmp(l, "Content-Length: ", 16) == 0)
+            length = atol(l + 16);
+        in->at += (size_t)n + 2;
+        if (n == 0)
+            break;
+    }
+    C.body_ok[i] = true;
+    if (head) {
+        C.complete[i] = true;
+        return;
+    }
+    char *body = NULL;
+    size_t blen = 0;
+    if (C.chunked[i]) {
+        for (;;) {
+            n = t_line(in);
+            if (n < 0)
+                break;
+            size_t size = strtoul(in->buf + in->at, NULL, 16);
+            in->at += (size_t)n + 2;
+            if (!t_need(in, size + 2))
+                break;
+            body = realloc(body, blen + size + 1);
+            memcpy(body + blen, in->buf + in->at, size);
+            blen += size;
+            in->at += size + 2;
+            if (size == 0) {
+                C.complete[i] = true;
+                break;
+            }
+        }
+    } else {
+        size_t want = length >= 0 ? (size_t)length : SIZE_MAX;
+        while (blen < want) {
+            if (!t_need(in, 1))
+                break;
+            size_t take = in->len - in->at < want - blen ? in->len - in->at : want - blen;
+            body = realloc(body, blen + take + 1);
+            memcpy(body + blen, in->buf + in->at, take);
+            blen += take;
+            in->at += take;
+        }
+        C.complete[i] = length >= 0 ? blen == (size_t)length : true;
+    }
+    C.body_len[i] = blen;
+    if (body && blen > 4 && memcmp(body, "tick", 4) != 0) {
+        char *want = malloc(blen);
+        t_fill(want, blen, 0);
+        C.body_ok[i] = memcmp(want, body, blen) == 0;
+        free(want);
+    }
+    free(body);
+}
+
+static int t_dial(unsigned port, int rcvbuf)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* Before connect, so that the window advertised from the start fits it (shrinking it later stalls TCP). */
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static const char *t_script; /* what the client sends */
+static int t_nresp;
+static bool t_wait_pause, t_hang_up, t_head, t_expect_close;
+
+static void *t_client(void *arg)
+{
+    /* A slow client: a small receive window, then nothing read until the producer was told to wait. */
+    struct t_in in = {.fd = t_dial(ic_http_server_port(t_srv), t_wait_pause ? 4096 : 0)};
+    send(in.fd, t_script, strlen(t_script), MSG_NOSIGNAL);
+    while (t_wait_pause && !atomic_load(&S.paused_flag))
+        sched_yield();
+    if (t_hang_up) {
+        /* Read the head and a few ticks, then go away in the middle of the body. */
+        t_need(&in, 200);
+        close(in.fd);
+        free(in.buf);
+        return NULL;
+    }
+    for (int i = 0; i < t_nresp; i++)
+        t_read(&in, i, t_head && i == 0);
+    char c;
+    if (t_expect_close)
+        C.closed = recv(in.fd, &c, 1, 0) == 0;
+    close(in.fd);
+    free(in.buf);
+    ic_reactor_stop();
+    return NULL;
+}
+
+/* Serves on one reactor with the client above; stops when the client is done (or, for a hang-up, on the abort). */
+static void t_serve(const char *script, int nresp)
+{
+    memset(&S, 0, sizeof(S));
+    memset(&C, 0, sizeof(C));
+    t_script = script;
+    t_nresp = nresp;
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = t_handler;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, t_client, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    ic_http_server_free(t_srv);
+    t_wait_pause = t_hang_up = t_head = t_expect_close = false;
+}
+
+Test(stream, chunked_body_over_time_then_the_next_request, .timeout = 60)
+{
+    t_serve("GET /ticks HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n", 2);
+    cr_assert_eq(C.status[0], 200, "%s", C.first_line[0]);
+    cr_assert(C.chunked[0], "no Transfer-Encoding: chunked");
+    cr_assert(C.complete[0], "the terminal chunk did not come");
+    cr_assert_eq(C.body_len[0], 50 * 7 + 40 * 1, "body of %zu bytes", C.body_len[0]); /* "tick N\n": 10 of 7 bytes, 40 of 8 */
+    cr_assert_eq(C.status[1], 200, "the pipelined request after the stream: %s", C.first_line[1]);
+    cr_assert_eq(C.body_len[1], 5);
+}
+
+Test(stream, a_slow_client_holds_the_producer_back, .timeout = 60)
+{
+    t_wait_pause = true;
+    t_serve("GET /big HTTP/1.1\r\nHost: t\r\n\r\n", 1);
+    cr_assert(C.complete[0] && C.body_ok[0], "8 MiB arrived complete and in order (%zu bytes)", C.body_len[0]);
+    cr_assert_eq(C.body_len[0], 128u * T_CHUNK);
+    cr_assert_geq(S.paused, 1, "the producer was never told to wait");
+    cr_assert_eq(S.drains, S.paused, "every wait ended with a drain");
+    cr_log_info("queued when first told to wait: %zu KiB; %d waits", S.queued_at_pause >> 10, S.paused);
+    /* Nothing read by the client yet: what was queued sits in the server's buffers (2 × 256 KiB) and the socket's. */
+    cr_assert_lt(S.queued_at_pause, 6u << 20, "the server took %zu bytes from the producer at once", S.queued_at_pause);
+}
+
+Test(stream, declared_length_is_sent_as_is, .timeout = 60)
+{
+    t_serve("GET /sized HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n", 2);
+    cr_assert(!C.chunked[0]);
+    cr_assert(C.complete[0] && C.body_ok[0]);
+    cr_assert_eq(C.body_len[0], 128u * T_CHUNK);
+    cr_assert_eq(C.status[1], 200);
+}
+
+Test(stream, a_failed_producer_cuts_the_body, .timeout = 60)
+{
+    t_serve("GET /broken HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n", 2);
+    cr_assert(C.chunked[0]);
+    cr_assert_not(C.complete[0], "a cut body must not end with a terminal chunk");
+    cr_assert_eq(C.body_len[0], 64u * T_CHUNK, "what was written before the failure arrives (%zu)", C.body_len[0]);
+    cr_assert_eq(C.status[1], 0, "the connection closed: no answer to the next request");
+}
+
+Test(stream, http10_and_head, .timeout = 60)
+{
+    t_expect_close = true;
+    t_serve("GET /ticks HTTP/1.0\r\n\r\n", 1);
+    cr_assert_not(C.chunked[0], "no chunked coding for HTTP/1.0");
+    cr_assert(C.closed, "the close ends an HTTP/1.0 body");
+    cr_assert_eq(C.body_len[0], 390);
+    t_head = true;
+    t_serve("HEAD /ticks HTTP/1.1\r\nHost: t\r\n\r\nGET /plain HTTP/1.1\r\nHost: t\r\n\r\n", 2);
+    cr_assert_eq(C.status[0], 200);
+    cr_assert_eq(C.status[1], 200, "HEAD of a stream: the connection goes on (%s)", C.first_line[1]);
+    cr_assert_eq(C.body_len[1], 5);
+}
+
+/* The hang-up test stops the reactor from the abort callback. */
+static void s_abort_stop(void *arg)
+{
+    s_abort(arg);
+    ic_reactor_stop();
+}
+static const ic_http_stream_ops_t s_ops_stop = {s_drain, s_abort_stop};
+
+static void t_hang_handler(ic_http_exchange_t *x, void *arg)
+{
+    static const char *const hdr[] = {"Content-Type: text/plain"};
+    S.x = NULL;
+    S.sent = 0;
+    S.total = ~0u;
+    cr_assert_eq(ic_http_respond_start(x, 200, hdr, 1, -1, &s_ops_stop, NULL), 0);
+    S.x = x;
+    ic_timer_init(&S.tick, s_tick);
+    ic_timer_start(&S.tick, 1000000, 0);
+}
+
+Test(stream, a_client_that_goes_away_aborts_the_stream, .timeout = 60)
+{
+    memset(&S, 0, sizeof(S));
+    t_script = "GET /forever HTTP/1.1\r\nHost: t\r\n\r\n";
+    t_hang_up = true;
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = t_hang_handler;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, t_client, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    ic_http_server_free(t_srv);
+    t_hang_up = false;
+    cr_assert_eq(S.aborts, 1, "abort called %d times", S.aborts);
+    cr_assert_eq(S.writes_after_abort, 0);
+    cr_assert_gt(S.sent, 0);
+}
