@@ -18,7 +18,10 @@
  * Files run several at a time on each reactor (most of a file's time is
  * spent waiting on its timers); results are written into the file's own
  * record by the one reactor that ran it, and read by main after the
- * reactors stopped.
+ * reactors stopped. A long top level delays every timer of its reactor, so
+ * the files that timed out run again in a second round, beside only each
+ * other. Then the results are checked (or, with --update, written) against
+ * the expectations.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -280,8 +283,7 @@ typedef struct wpt_file {
 } wpt_file_t;
 
 static struct {
-    const char *wpt;  /* the WPT folder */
-    const char *glue; /* tests/js/wpt_glue.js */
+    const char *wpt; /* the WPT folder */
     char *sec_before, *sec_after, *sec_end;
     char *harness_src;
     wpt_file_t *f;
