@@ -298,6 +298,7 @@ static struct {
     unsigned to_run;           /* files not skipped */
     unsigned *order;           /* indexes of the files to run */
     bool verbose;
+    bool full; /* no PATH given: every listed directory ran */
 } R;
 
 static void add_file(const char *path, const char *variant, const char *group)
@@ -1268,6 +1269,14 @@ static bool file_ran(const char *id)
     return false;
 }
 
+static bool file_known(const char *id)
+{
+    for (unsigned i = 0; i < R.n; i++)
+        if (strcmp(R.f[i].id, id) == 0)
+            return true;
+    return false;
+}
+
 static int update(const char *exp_path)
 {
     hash_build();
@@ -1292,6 +1301,8 @@ static int update(const char *exp_path)
             continue;
         if (e->kind == EXP_FAIL && file_ran(e->path))
             continue;
+        if (R.full && !file_known(e->path))
+            continue; /* the file is gone (or no longer applies) */
         group_of(e->path, group, sizeof(group));
         groups[i] = xstrdup(group);
         PUSH(groups[i], e->path, e->sub, e->reason, e->kind);
@@ -1678,6 +1689,7 @@ int main(int argc, char **argv)
         goto out;
 
     char rel[4096], group[4096];
+    R.full = npaths == 0;
     if (npaths == 0) {
         for (unsigned i = 0; i < X.n; i++)
             if (X.e[i].kind == EXP_DIR)
