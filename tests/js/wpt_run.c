@@ -39,6 +39,7 @@
 #define MAX_SCRIPTS 16
 #define MAX_VARIANTS 64
 #define CHECK_LINES 20 /* mismatches shown per file (all with -v) */
+#define STAR_MIN 10    /* --update lists a file whose subtests all fail with "*" from this many on */
 
 static const char *const STATUS[] = {"PASS", "FAIL", "TIMEOUT", "NOTRUN", "PRECONDITION_FAILED"};
 static const char *const HARNESS_STATUS[] = {"OK", "ERROR", "TIMEOUT", "PRECONDITION_FAILED"};
@@ -1336,7 +1337,9 @@ static int update(const char *exp_path)
         if (nfail == 0)
             continue;
         exp_t *star = hash_get(f->id, "*");
-        if (nfail == nv) {
+        /* One "*" line for a file whose subtests all fail: when it had one, when they are many, when it did not load. */
+        bool only_file = nv == 1 && strcmp(vs[i][0].name, SUB_FILE) == 0;
+        if (nfail == nv && (star || nv >= STAR_MIN || only_file)) {
             const char *reason = star ? star->reason : (common && !mixed) ? common : PLACEHOLDER;
             PUSH(f->group, f->id, "*", reason, EXP_FAIL);
             continue;
@@ -1394,7 +1397,7 @@ static int update(const char *exp_path)
     const char *last = NULL;
     for (unsigned i = 0; i < n; i++) {
         if (!last || strcmp(last, lines[i].group) != 0) {
-            fprintf(out, "\n# ---- %s\n", lines[i].group);
+            fprintf(out, "\n# ---- %s\n", lines[i].group[0] ? lines[i].group : ".");
             last = lines[i].group;
         }
         put_line(out,
