@@ -22,19 +22,48 @@ const internal = {};
 // SharedArrayBuffer and Atomics are removed by worker.cc for each context (V8 re-creates them).
 
 // ---- DOMException -------------------------------------------------------------------
+// As WebIDL gives it: name, message and code are getters on the prototype (brand-checked through the private
+// fields), the legacy code constants sit on the constructor and the prototype, the prototype's prototype is
+// Error.prototype, and each instance gets a `stack` from Error.captureStackTrace, like an Error.
 
-const DOM_CODES = {
-  IndexSizeError: 1, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11, SyntaxError: 12,
-  InvalidAccessError: 15, TypeMismatchError: 17, SecurityError: 18, NetworkError: 19, AbortError: 20,
-  QuotaExceededError: 22, TimeoutError: 23, DataCloneError: 25, InvalidCharacterError: 5,
-};
-class DOMException extends Error {
-  constructor(message = "", name = "Error") {
-    super(message);
-    Object.defineProperty(this, "name", { value: String(name), configurable: true, writable: true });
+const DOM_ERRORS = [
+  // [name, legacy code, constant], in code order; names with code 0 have no constant.
+  ["IndexSizeError", 1, "INDEX_SIZE_ERR"], [null, 2, "DOMSTRING_SIZE_ERR"], ["HierarchyRequestError", 3, "HIERARCHY_REQUEST_ERR"],
+  ["WrongDocumentError", 4, "WRONG_DOCUMENT_ERR"], ["InvalidCharacterError", 5, "INVALID_CHARACTER_ERR"],
+  [null, 6, "NO_DATA_ALLOWED_ERR"], ["NoModificationAllowedError", 7, "NO_MODIFICATION_ALLOWED_ERR"],
+  ["NotFoundError", 8, "NOT_FOUND_ERR"], ["NotSupportedError", 9, "NOT_SUPPORTED_ERR"],
+  ["InUseAttributeError", 10, "INUSE_ATTRIBUTE_ERR"], ["InvalidStateError", 11, "INVALID_STATE_ERR"],
+  ["SyntaxError", 12, "SYNTAX_ERR"], ["InvalidModificationError", 13, "INVALID_MODIFICATION_ERR"],
+  ["NamespaceError", 14, "NAMESPACE_ERR"], ["InvalidAccessError", 15, "INVALID_ACCESS_ERR"], [null, 16, "VALIDATION_ERR"],
+  ["TypeMismatchError", 17, "TYPE_MISMATCH_ERR"], ["SecurityError", 18, "SECURITY_ERR"], ["NetworkError", 19, "NETWORK_ERR"],
+  ["AbortError", 20, "ABORT_ERR"], ["URLMismatchError", 21, "URL_MISMATCH_ERR"], ["QuotaExceededError", 22, "QUOTA_EXCEEDED_ERR"],
+  ["TimeoutError", 23, "TIMEOUT_ERR"], ["InvalidNodeTypeError", 24, "INVALID_NODE_TYPE_ERR"], ["DataCloneError", 25, "DATA_CLONE_ERR"],
+];
+const DOM_CODES = new Map(DOM_ERRORS.filter((e) => e[0] !== null).map((e) => [e[0], e[1]]));
+
+class DOMException {
+  #name;
+  #message;
+  constructor(message = undefined, name = undefined) {
+    this.#message = message === undefined ? "" : `${message}`;
+    this.#name = name === undefined ? "Error" : `${name}`;
+    Error.captureStackTrace(this, DOMException);
   }
-  get code() { return DOM_CODES[this.name] ?? 0; }
+  get name() { return this.#name; }
+  get message() { return this.#message; }
+  get code() { return DOM_CODES.get(this.#name) ?? 0; }
 }
+Object.setPrototypeOf(DOMException.prototype, Error.prototype);
+for (const key of ["name", "message", "code"]) {
+  const d = Object.getOwnPropertyDescriptor(DOMException.prototype, key);
+  Object.defineProperty(DOMException.prototype, key, { ...d, enumerable: true });
+}
+for (const [, code, constant] of DOM_ERRORS) {
+  const d = { value: code, writable: false, enumerable: true, configurable: false };
+  Object.defineProperty(DOMException, constant, d);
+  Object.defineProperty(DOMException.prototype, constant, d);
+}
+Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: "DOMException", configurable: true });
 define("DOMException", DOMException);
 
 // ---- encoding ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // dispatch entry point C++ calls for each request. Part of the prelude.
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
+const BAD_VALUE = /[\0\r\n]|[^\0-\xff]/; // NUL, CR, LF, or not a ByteString
 const trimHTTP = (v) => String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
 const kGuard = Symbol("guard");
 
@@ -13,7 +13,7 @@ function checkName(name) {
 }
 function checkValue(value) {
   value = trimHTTP(value);
-  if (BAD_VALUE.test(value)) throw new TypeError("Headers: invalid header value (NUL, CR or LF)");
+  if (BAD_VALUE.test(value)) throw new TypeError("Headers: invalid header value (NUL, CR, LF, or a character past U+00FF)");
   return value;
 }
 
@@ -70,18 +70,30 @@ class Headers {
     this[kList] = [];
     this[kFlat] = undefined;
     this[kGuard] = "none";
-    if (init === undefined || init === null) return;
-    if (typeof init !== "object") throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
-    if (init instanceof Headers) {
+    if (init === undefined) return;
+    if (init === null || (typeof init !== "object" && typeof init !== "function"))
+      throw new TypeError("Headers: init must be an object, an array of pairs or a Headers");
+    // WebIDL: a sequence if it has @@iterator, else a record; a Headers with its own iterator is copied as it is.
+    const iter = init[Symbol.iterator];
+    if (iter === headersIterate && listOf(init) !== undefined) {
       for (const e of listOf(init)) listOf(this).push([e[0], e[1]]);
-    } else if (typeof init[Symbol.iterator] === "function") {
-      for (const pair of init) {
-        const a = typeof pair === "string" ? [pair] : Array.from(pair);
+    } else if (iter !== undefined && iter !== null) {
+      if (typeof iter !== "function") throw new TypeError("Headers: init's @@iterator is not callable");
+      for (const pair of { [Symbol.iterator]: () => iter.call(init) }) {
+        if (pair === null || (typeof pair !== "object" && typeof pair !== "function") || typeof pair[Symbol.iterator] !== "function")
+          throw new TypeError("Headers: each entry must be a pair (a sequence of two strings)");
+        const a = Array.from(pair);
         if (a.length !== 2) throw new TypeError("Headers: each pair must have exactly two items");
         this.append(a[0], a[1]);
       }
     } else {
-      for (const k of Object.keys(init)) this.append(k, init[k]);
+      // record<ByteString, ByteString>: own keys in order; each enumerable one's value, read right after its descriptor.
+      for (const k of Reflect.ownKeys(init)) {
+        const desc = Reflect.getOwnPropertyDescriptor(init, k);
+        if (desc === undefined || !desc.enumerable) continue;
+        if (typeof k === "symbol") throw new TypeError("Headers: a record's keys must be strings");
+        this.append(k, init[k]);
+      }
     }
   }
   append(name, value) {
@@ -121,13 +133,42 @@ class Headers {
     if (typeof fn !== "function") throw new TypeError("Headers.forEach: callback is not a function");
     for (const [n, v] of sortedOf(this)) fn.call(thisArg, v, n, this);
   }
-  *entries() { yield* sortedOf(this); }
-  *keys() { for (const e of sortedOf(this)) yield e[0]; }
-  *values() { for (const e of sortedOf(this)) yield e[1]; }
-  [Symbol.iterator]() { return this.entries(); }
+  entries() { return newHeadersIterator(this, 2); }
+  keys() { return newHeadersIterator(this, 0); }
+  values() { return newHeadersIterator(this, 1); }
   get [Symbol.toStringTag]() { return "Headers"; }
 }
+Headers.prototype[Symbol.iterator] = Headers.prototype.entries;
+Object.defineProperty(Headers.prototype, Symbol.iterator, { enumerable: false });
+const headersIterate = Headers.prototype.entries;
 define("Headers", Headers);
+
+// The Headers iterator of WebIDL: over the sorted, combined view taken when next() is first called.
+const kIterTarget = Symbol("target"), kIterKind = Symbol("kind"), kIterIndex = Symbol("index");
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+const HeadersIteratorPrototype = Object.create(IteratorPrototype, {
+  next: {
+    value: function next() {
+      if (this === null || typeof this !== "object" || !(kIterTarget in this)) throw new TypeError("next: not a Headers iterator");
+      const view = sortedOf(this[kIterTarget]);
+      const i = this[kIterIndex];
+      if (i >= view.length) return { value: undefined, done: true };
+      this[kIterIndex] = i + 1;
+      const e = view[i];
+      return { value: this[kIterKind] === 2 ? [e[0], e[1]] : e[this[kIterKind]], done: false };
+    },
+    writable: true, enumerable: true, configurable: true,
+  },
+  [Symbol.toStringTag]: { value: "Headers Iterator", configurable: true },
+});
+function newHeadersIterator(h, kind) {
+  if (h === null || typeof h !== "object" || !(kList in h)) throw new TypeError("Headers iterator: not a Headers");
+  const it = Object.create(HeadersIteratorPrototype);
+  it[kIterTarget] = h;
+  it[kIterKind] = kind;
+  it[kIterIndex] = 0;
+  return it;
+}
 
 // ---- bodies --------------------------------------------------------------------------------
 
@@ -149,8 +190,8 @@ function extractBody(init, who) {
   if (init instanceof ArrayBuffer) return [new Uint8Array(init.slice(0)), null];
   if (ArrayBuffer.isView(init)) return [new Uint8Array(init.buffer.slice(init.byteOffset, init.byteOffset + init.byteLength)), null];
   if (init instanceof URLSearchParams) return [init.toString(), "application/x-www-form-urlencoded;charset=UTF-8"];
-  if (internal.blob?.isBlob(init)) return [internal.blob.bytesOf(init).slice(), init.type === "" ? null : init.type];
-  if (internal.formdata?.isFormData(init)) {
+  if (internal.blob.isBlob(init)) return [internal.blob.bytesOf(init).slice(), init.type === "" ? null : init.type];
+  if (internal.formdata.isFormData(init)) {
     const { bytes, type } = internal.formdata.serialize(init);
     return [bytes, type];
   }
@@ -170,7 +211,12 @@ function extractBody(init, who) {
 const textOf = (b) => (b === null ? "" : typeof b === "string" ? b : utf8Lossy.decode(b));
 const bytesOf = (b) => (b === null ? new Uint8Array(0) : typeof b === "string" ? native.encode(b) : b);
 
-// The body's content, taken (the body is used after this): a promise of a string or bytes, or a rejection.
+// The body's content travels in a box with no prototype: a promise resolved with it never looks up
+// `then` (a tenant's Object.prototype.then cannot intercept a body on its way).
+const box = (v) => ({ __proto__: null, v });
+const reboxed = (r) => (r !== null && typeof r === "object" && Object.getPrototypeOf(r) === null ? r : box(r));
+
+// The body's content, taken (the body is used after this): a promise of a box of a string or bytes, or a rejection.
 function consume(o) {
   const b = o[kBody];
   if (isStream(b)) {
@@ -179,13 +225,13 @@ function consume(o) {
     if (src !== undefined) {
       b.getReader(); // locked and used, as reading it to the end would leave it
       o[kUsed] = true;
-      return Promise.resolve(src);
+      return Promise.resolve(box(src));
     }
-    return S.readAll(b);
+    return S.readAll(b).then(reboxed);
   }
   if (o[kUsed]) return Promise.reject(new TypeError("Body has already been used"));
   if (b !== null) o[kUsed] = true;
-  return Promise.resolve(b);
+  return Promise.resolve(box(b));
 }
 
 // The MIME type of a body, from its headers (for blob() and formData()).
@@ -197,8 +243,13 @@ class Body {
     if (b === null || isStream(b)) return b;
     const src = b;
     b = S.fromBytes(bytesOf(src));
-    if (this[kUsed]) S.cancel(b); // read already: the stream is disturbed
-    else b[kSource] = src;
+    if (this[kUsed]) {
+      // Read already: the stream is as reading it to its end leaves one (disturbed, and locked to the reader that read it).
+      S.cancel(b);
+      b.getReader();
+    } else {
+      b[kSource] = src;
+    }
     this[kBody] = b;
     return b;
   }
@@ -208,13 +259,14 @@ class Body {
     return this[kUsed];
   }
   text() {
-    return consume(this).then(textOf);
+    return consume(this).then((x) => textOf(x.v));
   }
   json() {
-    return consume(this).then((b) => JSON.parse(textOf(b)));
+    return consume(this).then((x) => JSON.parse(textOf(x.v)));
   }
   arrayBuffer() {
-    return consume(this).then((b) => {
+    return consume(this).then((x) => {
+      const b = x.v;
       if (b === null) return new ArrayBuffer(0);
       const bytes = typeof b === "string" ? native.encode(b) : b;
       return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
@@ -224,10 +276,10 @@ class Body {
     return this.arrayBuffer().then((ab) => new Uint8Array(ab));
   }
   blob() {
-    return consume(this).then((b) => internal.blob.make(bytesOf(b), mimeOf(this)));
+    return consume(this).then((x) => internal.blob.make(bytesOf(x.v), mimeOf(this)));
   }
   formData() {
-    return consume(this).then((b) => internal.formdata.parse(bytesOf(b), mimeOf(this)));
+    return consume(this).then((x) => internal.formdata.parse(bytesOf(x.v), mimeOf(this)));
   }
 }
 
@@ -238,7 +290,7 @@ function cloneBody(from, to) {
     if (b[kSource] !== undefined && !b.locked && !S.isDisturbed(b)) {
       to[kBody] = b[kSource];
     } else {
-      const [x, y] = S.tee(b);
+      const [x, y] = S.tee(b, true); // the clone's chunks are structured clones (Fetch: clone a body)
       from[kBody] = x;
       to[kBody] = y;
     }
@@ -287,7 +339,7 @@ class Response extends Body {
     return r;
   }
   static redirect(url, status = 302) {
-    const u = new URL(String(url)).href;
+    const u = new URL(String(url), globalThis.location?.href).href;
     if (!REDIRECT.has(status)) throw new RangeError(`Response.redirect: ${status} is not a redirect status`);
     const r = new Response(null, { status, headers: { location: u } });
     r[kHeadersOf][kGuard] = "immutable";
@@ -325,25 +377,72 @@ define("Response", Response);
 const kMethod = Symbol("method"), kUrl = Symbol("url");
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"]);
 
+// Request's rarely read members (mode, cache, signal …), in one record: an incoming request shares the default one.
+const kOpts = Symbol("options");
+const ENUMS = {
+  mode: ["navigate", "same-origin", "no-cors", "cors"],
+  credentials: ["omit", "same-origin", "include"],
+  cache: ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"],
+  redirect: ["follow", "error", "manual"],
+  referrerPolicy: ["", "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
+    "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url"],
+  duplex: ["half"],
+};
+const DEFAULT_OPTS = Object.freeze({
+  mode: "cors", credentials: "same-origin", cache: "default", redirect: "follow", referrer: "about:client",
+  referrerPolicy: "", integrity: "", keepalive: false, signal: null, duplex: "half",
+});
+function enumOf(init, key) {
+  const v = init[key];
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!ENUMS[key].includes(s)) throw new TypeError(`Request: '${s}' is not a valid value for ${key}`);
+  return s;
+}
+const SIMPLE_METHODS = new Set(["GET", "HEAD", "POST"]);
+
 class Request extends Body {
   constructor(input, init = {}) {
     super();
+    if (init !== undefined && init !== null && typeof init !== "object" && typeof init !== "function")
+      throw new TypeError("Request: init must be an object");
     init = init ?? {};
+    // The dictionary's enumerations first (WebIDL converts RequestInit before the constructor's steps).
+    const e = {};
+    for (const k of ["cache", "credentials", "duplex", "mode", "redirect", "referrerPolicy"]) e[k] = enumOf(init, k);
     let method = "GET", url, headers, body = null;
     let from = null;
+    const opts = { ...DEFAULT_OPTS };
     if (input instanceof Request) {
-      if (unusable(input)) throw new TypeError("Request: the input's body has already been used");
       method = input[kMethod];
       url = urlOf(input);
       headers = input[kHeadersOf];
       body = input[kBody];
       from = input;
+      Object.assign(opts, input[kOpts]);
     } else {
-      const parsed = URL.parse(String(input));
+      // Relative URLs resolve against `location` when the worker has one (as Deno's --location); Workers have none.
+      const parsed = URL.parse(String(input), globalThis.location?.href);
       if (!parsed) throw new TypeError(`Request: invalid URL '${input}'`);
       if (parsed.username || parsed.password) throw new TypeError("Request: URLs with credentials are not allowed");
       url = parsed.href;
     }
+    if (init.window !== undefined && init.window !== null) throw new TypeError("Request: window must be null");
+    if (e.mode === "navigate") throw new TypeError("Request: the mode 'navigate' cannot be set");
+    if (init.referrer !== undefined) {
+      const ref = String(init.referrer);
+      if (ref === "") opts.referrer = "";
+      else {
+        const parsed = URL.parse(ref, globalThis.location?.href);
+        if (!parsed) throw new TypeError(`Request: invalid referrer '${ref}'`);
+        opts.referrer = parsed.href === "about:client" || (globalThis.location && parsed.origin !== location.origin) ? "about:client" : parsed.href;
+      }
+    }
+    for (const k of ["cache", "credentials", "mode", "redirect", "referrerPolicy", "duplex"]) if (e[k] !== undefined) opts[k] = e[k];
+    if (opts.cache === "only-if-cached" && opts.mode !== "same-origin")
+      throw new TypeError("Request: the cache mode 'only-if-cached' needs the mode 'same-origin'");
+    if (init.integrity !== undefined) opts.integrity = String(init.integrity);
+    if (init.keepalive !== undefined) opts.keepalive = !!init.keepalive;
     if (init.method !== undefined) {
       method = String(init.method);
       if (!TOKEN.test(method)) throw new TypeError(`Request: invalid method '${method}'`);
@@ -351,34 +450,68 @@ class Request extends Body {
       if (upper === "CONNECT" || upper === "TRACE" || upper === "TRACK") throw new TypeError(`Request: the method ${upper} is forbidden`);
       if (NORMALIZED.has(upper)) method = upper;
     }
+    if (init.signal !== undefined) {
+      if (init.signal !== null && !(init.signal instanceof AbortSignal)) throw new TypeError("Request: signal must be an AbortSignal");
+      opts.signal = init.signal;
+    }
+    if (opts.mode === "no-cors" && !SIMPLE_METHODS.has(method))
+      throw new TypeError(`Request: the method ${method} is not allowed with the mode 'no-cors'`);
+    const hasInitBody = init.body !== undefined && init.body !== null;
+    if ((hasInitBody || (from !== null && body !== null)) && (method === "GET" || method === "HEAD"))
+      throw new TypeError(`Request: a ${method} request cannot have a body`);
+    if (from !== null && body !== null && !hasInitBody && unusable(from))
+      throw new TypeError("Request: the input's body has already been used");
     this[kMethod] = method;
     this[kUrl] = url;
+    this[kOpts] = opts;
     this[kHeadersOf] = new Headers(init.headers !== undefined ? init.headers : headers);
     this[kUsed] = false;
-    if ((init.body !== undefined && init.body !== null) || (from !== null && body !== null && init.body === undefined)) {
-      if (method === "GET" || method === "HEAD") throw new TypeError(`Request: a ${method} request cannot have a body`);
-    }
-    if (init.body !== undefined && init.body !== null) {
+    if (hasInitBody) {
       const [b, type] = extractBody(init.body, "Request");
-      if (isStream(b) && init.duplex !== "half") throw new TypeError("Request: a ReadableStream body needs duplex: 'half'");
+      if (isStream(b) && opts.duplex !== "half" && e.duplex === undefined) throw new TypeError("Request: a ReadableStream body needs duplex: 'half'");
       body = b;
       if (type && !hasTrusted(this[kHeadersOf], "content-type")) listOf(this[kHeadersOf]).push(["content-type", type]);
-    } else if (from !== null && body !== null) {
-      // The input's body moves to the new request: the input is used from now on.
-      from[kUsed] = true;
+    } else if (from !== null && body !== null && isStream(body)) {
+      // The input's stream moves to the new request through a proxy stream (the input's is locked by the pipe).
+      body = body[kSource] !== undefined ? body[kSource] : body.pipeThrough(new TransformStream());
     }
+    // The input request is used from now on (as the 2021 Fetch tests have it, even when init gives a new body).
+    if (from !== null && from[kBody] !== null) from[kUsed] = true;
     this[kBody] = body;
   }
   get method() { return this[kMethod]; }
   get url() { return urlOf(this); }
   get headers() { return this[kHeadersOf]; }
-  get redirect() { return "follow"; }
+  get destination() { return ""; }
+  get referrer() {
+    const r = (this[kOpts] ?? DEFAULT_OPTS).referrer;
+    return r === "about:client" ? "about:client" : r;
+  }
+  get referrerPolicy() { return (this[kOpts] ?? DEFAULT_OPTS).referrerPolicy; }
+  get mode() { return (this[kOpts] ?? DEFAULT_OPTS).mode; }
+  get credentials() { return (this[kOpts] ?? DEFAULT_OPTS).credentials; }
+  get cache() { return (this[kOpts] ?? DEFAULT_OPTS).cache; }
+  get redirect() { return (this[kOpts] ?? DEFAULT_OPTS).redirect; }
+  get integrity() { return (this[kOpts] ?? DEFAULT_OPTS).integrity; }
+  get keepalive() { return (this[kOpts] ?? DEFAULT_OPTS).keepalive; }
+  get isReloadNavigation() { return false; }
+  get isHistoryNavigation() { return false; }
   get duplex() { return "half"; }
+  get signal() {
+    const o = this[kOpts] ?? DEFAULT_OPTS;
+    // A request nobody can abort still has a signal (one that never fires), made when first asked for.
+    if (o.signal === null) {
+      if (o === DEFAULT_OPTS) this[kOpts] = { ...DEFAULT_OPTS, signal: new AbortController().signal };
+      else o.signal = new AbortController().signal;
+    }
+    return this[kOpts].signal;
+  }
   clone() {
     if (unusable(this)) throw new TypeError("Request.clone: the body has already been used");
     const r = Object.create(Request.prototype);
     r[kMethod] = this[kMethod];
     r[kUrl] = urlOf(this);
+    r[kOpts] = this[kOpts];
     r[kHeadersOf] = new Headers(this[kHeadersOf]);
     r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
     r[kUsed] = false;
@@ -413,6 +546,7 @@ function incoming(method, target, host, raw, body) {
   r[kTarget] = target;
   r[kHost] = host;
   r[kHeadersOf] = h;
+  r[kOpts] = DEFAULT_OPTS;
   r[kBody] = body === undefined ? null : body;
   r[kUsed] = false;
   return r;
@@ -499,7 +633,7 @@ function serialize(r, streaming) {
     } else {
       r[kUsed] = true;
       const status = r[kStatus];
-      return S.readAll(b).then((bytes) => [status, block, bytes]);
+      return S.readAll(b).then((x) => [status, block, x.v]);
     }
   }
   r[kUsed] = true;

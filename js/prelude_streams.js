@@ -2936,8 +2936,9 @@
     }
     close() {
       const chunks = this.chunks;
+      // Resolved with a box that has no prototype, so that no `then` a tenant put on Object.prototype sees the bytes.
       if (chunks.length === 1) {
-        this.res(chunks[0]);
+        this.res({ __proto__: null, v: chunks[0] });
         return;
       }
       const out = new $Uint8Array(this.total);
@@ -2946,7 +2947,7 @@
         u8Set(out, c, at);
         at += callFn(taByteLength, c);
       }
-      this.res(out);
+      this.res({ __proto__: null, v: out });
     }
     error(e) {
       this.rej(e);
@@ -2997,7 +2998,7 @@
     isClosed: (rs) => rs[$state] === "closed",
     fromBytes,
     readAll,
-    tee: (rs) => readableStreamTee(rs, false),
+    tee: (rs, cloneForBranch2) => readableStreamTee(rs, !!cloneForBranch2),
     cancel: (rs, reason) => readableStreamCancel(rs, reason),
   };
 

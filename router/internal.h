@@ -40,4 +40,20 @@ struct ic_router_config {
     unsigned nroutes;
 };
 
+/* Keeps the router (its pools) alive on the current core while delta > 0 is held (router.c). */
+void ic__router_hold(ic_router_t *r, int delta);
+
+/*
+ * Streamed responses of a tenant on another core (xstream.c). On the owner:
+ * ic__xstream_owner_new takes the worker's stream (NULL: no memory). On the
+ * origin, from the answer: ic__xstream_start answers the exchange with the
+ * head (and extra, a header line, or NULL) and starts the flow.
+ */
+struct ic__xowner;
+struct ic__xowner *ic__xstream_owner_new(ic_router_t *r, ic_js_stream_t *stream, unsigned origin);
+/* On the owner, before the head went to the origin: the stream is cancelled and xo freed. */
+void ic__xstream_owner_drop(struct ic__xowner *xo);
+void ic__xstream_start(ic_router_t *r, ic_http_exchange_t *x, unsigned owner, struct ic__xowner *xo, int status,
+                       const char *const *lines, unsigned n, const char *extra);
+
 #endif

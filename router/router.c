@@ -88,6 +88,11 @@ struct ic_router {
 
 #define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
 
+void ic__router_hold(ic_router_t *r, int delta)
+{
+    r->cores[ic_reactor_id()].active += (unsigned)delta;
+}
+
 unsigned ic_router_owner_of(const char *name, unsigned ncores)
 {
     uint64_t h = 14695981039346656037ull;
@@ -460,6 +465,7 @@ struct fwd {
     unsigned nlines;
     const char *rbody;
     size_t rlen;
+    struct ic__xowner *xo; /* a streamed body: its owner side (the head is in rbuf) */
 };
 
 /* Copies the request (head views and body) into one allocation of this core. */
@@ -524,6 +530,14 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
     struct fwd *f = arg;
     f->r->cores[ic_reactor_id()].active--;
     count(&f->r->cores[ic_reactor_id()].ts[f->tenant], res->status);
+    f->xo = NULL;
+    if (res->stream && !(f->xo = ic__xstream_owner_new(f->r, res->stream, f->origin))) {
+        ic_js_stream_cancel(res->stream);
+        static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Service Unavailable: out of memory\n";
+        ic_js_response_t oom = {503, h, 1, msg, sizeof(msg) - 1, NULL};
+        res = &oom;
+    }
     size_t n = res->nheaders * sizeof(char *) + res->len;
     for (unsigned i = 0; i < res->nheaders; i++)
         n += strlen(res->headers[i]) + 1;
@@ -533,6 +547,9 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
         f->status = 503;
         f->nlines = 0;
         f->rlen = 0;
+        if (f->xo)
+            ic__xstream_owner_drop(f->xo);
+        f->xo = NULL;
     } else {
         f->lines = (const char **)f->rbuf;
         char *p = f->rbuf + res->nheaders * sizeof(char *);
@@ -565,8 +582,8 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     atomic_store(&rc->released, false);
     f->msg = msg;
     rc->active++;
-    /* Forwarded: the body comes back whole (a stream is read to its end on the owner; streaming across cores is to come). */
-    if (!run_here(f->r, f->tenant, &f->req, f->body, 0, fwd_answer, f)) {
+    /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
+    if (!run_here(f->r, f->tenant, &f->req, f->body, IC_JS_STREAM, fwd_answer, f)) {
         rc->active--;
         f->rejected = true;
         return 0;
@@ -590,6 +607,12 @@ static void fwd_done(void *arg, int status)
         busy(r, f->x, "the worker has too many requests queued");
     } else if (!f->rbuf) {
         busy(r, f->x, "out of memory");
+    } else if (f->xo) {
+        char core[40];
+        if (r->cfg->core_header)
+            snprintf(core, sizeof(core), "x-isocore-core: %u", f->owner);
+        ic__xstream_start(r, f->x, f->owner, f->xo, f->status, f->lines, f->nlines, r->cfg->core_header ? core : NULL);
+        latency(r, f->tenant, f->t0);
     } else {
         respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
         latency(r, f->tenant, f->t0);
@@ -647,6 +670,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     if (!f)
         return busy(r, x, "out of memory");
     f->msg = NULL;
+    f->xo = NULL;
     f->later = f->answered = f->rejected = f->rbuf_owned = false;
     f->rbuf = NULL;
     if (!copy_request(f, req, ic_http_body(x))) {

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "t_http.h"
 #include "t_util.h"
 
 #define T_CHUNK 65536
@@ -160,121 +161,25 @@ static struct {
     char first_line[4][64];
 } C;
 
-struct t_in {
-    int fd;
-    char *buf;
-    size_t len, cap, at;
-};
-
-/* Makes sure n bytes past `at` are buffered; false on EOF. */
-static bool t_need(struct t_in *in, size_t n)
-{
-    while (in->len - in->at < n) {
-        if (in->len == in->cap) {
-            in->cap = in->cap ? in->cap * 2 : 1 << 16;
-            in->buf = realloc(in->buf, in->cap);
-        }
-        ssize_t r = recv(in->fd, in->buf + in->len, in->cap - in->len, 0);
-        if (r <= 0)
-            return false;
-        in->len += (size_t)r;
-    }
-    return true;
-}
-
-/* A line (CRLF-terminated) at `at`; its length without CRLF, or -1 on EOF. */
-static long t_line(struct t_in *in)
-{
-    for (size_t k = in->at;; k++) {
-        if (!t_need(in, k + 2 - in->at))
-            return -1;
-        if (in->buf[k] == '\r' && in->buf[k + 1] == '\n')
-            return (long)(k - in->at);
-    }
-}
-
-/* Reads one response into slot i; the body is checked against t_fill's pattern (or counted for ticks). */
+/* Reads one response into slot i; the body is checked against t_fill's pattern (unless it is ticks). */
 static void t_read(struct t_in *in, int i, bool head)
 {
-    long n = t_line(in);
-    if (n < 0)
+    struct t_resp r;
+    if (!t_http_read(in, &r, head, true))
         return;
-    snprintf(C.first_line[i], sizeof(C.first_line[i]), "%.*s", (int)n, in->buf + in->at);
-    C.status[i] = atoi(in->buf + in->at + 9);
-    in->at += (size_t)n + 2;
-    long length = -1;
-    for (;;) {
-        n = t_line(in);
-        if (n < 0)
-            return;
-        char *l = in->buf + in->at;
-        if (n >= 26 && strncasecmp(l, "Transfer-Encoding: chunked", 26) == 0)
-            C.chunked[i] = true;
-        if (n > 16 && strncasecmp(l, "Content-Length: ", 16) == 0)
-            length = atol(l + 16);
-        in->at += (size_t)n + 2;
-        if (n == 0)
-            break;
-    }
+    C.status[i] = r.status;
+    snprintf(C.first_line[i], sizeof(C.first_line[i]), "%.*s", (int)strcspn(r.head, "\r"), r.head);
+    C.chunked[i] = r.chunked;
+    C.complete[i] = r.complete;
+    C.body_len[i] = r.body_len;
     C.body_ok[i] = true;
-    if (head) {
-        C.complete[i] = true;
-        return;
-    }
-    char *body = NULL;
-    size_t blen = 0;
-    if (C.chunked[i]) {
-        for (;;) {
-            n = t_line(in);
-            if (n < 0)
-                break;
-            size_t size = strtoul(in->buf + in->at, NULL, 16);
-            in->at += (size_t)n + 2;
-            if (!t_need(in, size + 2))
-                break;
-            body = realloc(body, blen + size + 1);
-            memcpy(body + blen, in->buf + in->at, size);
-            blen += size;
-            in->at += size + 2;
-            if (size == 0) {
-                C.complete[i] = true;
-                break;
-            }
-        }
-    } else {
-        size_t want = length >= 0 ? (size_t)length : SIZE_MAX;
-        while (blen < want) {
-            if (!t_need(in, 1))
-                break;
-            size_t take = in->len - in->at < want - blen ? in->len - in->at : want - blen;
-            body = realloc(body, blen + take + 1);
-            memcpy(body + blen, in->buf + in->at, take);
-            blen += take;
-            in->at += take;
-        }
-        C.complete[i] = length >= 0 ? blen == (size_t)length : true;
-    }
-    C.body_len[i] = blen;
-    if (body && blen > 4 && memcmp(body, "tick", 4) != 0) {
-        char *want = malloc(blen);
-        t_fill(want, blen, 0);
-        C.body_ok[i] = memcmp(want, body, blen) == 0;
+    if (r.body && r.body_len > 4 && memcmp(r.body, "tick", 4) != 0) {
+        char *want = malloc(r.body_len);
+        t_fill(want, r.body_len, 0);
+        C.body_ok[i] = memcmp(want, r.body, r.body_len) == 0;
         free(want);
     }
-    free(body);
-}
-
-static int t_dial(unsigned port, int rcvbuf)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    /* Before connect, so that the window advertised from the start fits it (shrinking it later stalls TCP). */
-    if (rcvbuf)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
+    t_resp_free(&r);
 }
 
 static const char *t_script; /* what the client sends */
@@ -284,7 +189,8 @@ static bool t_wait_pause, t_hang_up, t_head, t_expect_close;
 static void *t_client(void *arg)
 {
     /* A slow client: a small receive window, then nothing read until the producer was told to wait. */
-    struct t_in in = {.fd = t_dial(ic_http_server_port(t_srv), t_wait_pause ? 4096 : 0)};
+    struct t_in in = {.fd = t_http_dial(ic_http_server_port(t_srv), t_wait_pause ? 4096 : 0)};
+    cr_assert_geq(in.fd, 0);
     send(in.fd, t_script, strlen(t_script), MSG_NOSIGNAL);
     while (t_wait_pause && !atomic_load(&S.paused_flag))
         sched_yield();
