@@ -25,6 +25,8 @@ struct ic__reactor_shared {
     int ring_fd;            /* target of msg_ring doorbells */
     int event_fd;           /* target of eventfd doorbells and of the coordinator's wake-ups */
     _Atomic uint64_t state; /* while stopping: epoch << 1 | quiet (see runtime.c) */
+    /* Posts from any thread (post.c): a lock-free LIFO stack, IC__POSTS_CLOSED once the reactor exited. */
+    _Atomic(ic_post_t *) posts;
 } __attribute__((aligned(IC__CACHELINE)));
 
 /* One SPSC ring of the mesh; ck_ring keeps producer and consumer fields on separate lines. */
@@ -181,6 +183,12 @@ unsigned ic__smp_drain(struct ic__reactor *r);
 bool ic__smp_incoming(struct ic__reactor *r);
 void ic__smp_flush(struct ic__reactor *r);
 void ic__smp_reactor_fini(struct ic__reactor *r);
+
+/* post.c */
+#define IC__POSTS_CLOSED ((ic_post_t *)1)
+unsigned ic__posts_run(struct ic__reactor *r);
+bool ic__posts_pending(struct ic__reactor *r);
+void ic__posts_close(struct ic__reactor *r);
 
 /* runtime.c */
 void ic__coordinator_poke(void);

@@ -272,7 +272,8 @@ static inline void cpu_relax(void)
 /* True if something is ready without entering the kernel. */
 static bool ready_now(struct ic__reactor *r)
 {
-    return io_uring_cq_ready(&r->ring) || ic__smp_incoming(r) || (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
+    return io_uring_cq_ready(&r->ring) || ic__smp_incoming(r) || ic__posts_pending(r) ||
+           (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
 /*
@@ -286,7 +287,7 @@ static void submit_and_wait(struct ic__reactor *r)
 {
     struct io_uring *ring = &r->ring;
 
-    if (r->task_head || ic__smp_incoming(r) || r->exiting) {
+    if (r->task_head || ic__smp_incoming(r) || ic__posts_pending(r) || r->exiting) {
         io_uring_submit_and_get_events(ring);
         return;
     }
@@ -313,9 +314,10 @@ static void submit_and_wait(struct ic__reactor *r)
         }
     }
     atomic_store_explicit(&r->sh->sleeping, 1, memory_order_relaxed);
-    /* Pairs with the fence in ic__smp_flush: either we see its message, or it sees `sleeping`. */
+    /* Pairs with the fences in ic__smp_flush and ic_reactor_post: either we see its message or post, or it sees `sleeping`. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (ic__smp_incoming(r) || (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping)) {
+    if (ic__smp_incoming(r) || ic__posts_pending(r) ||
+        (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping)) {
         atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
         io_uring_submit_and_get_events(ring);
         return;
@@ -355,7 +357,8 @@ static void publish_busy(struct ic__reactor *r)
 
 static void publish_if_quiet(struct ic__reactor *r)
 {
-    bool quiet = !r->task_head && r->outstanding == 0 && r->out_pending == 0 && r->refs == 0 && !ic__smp_incoming(r);
+    bool quiet = !r->task_head && r->outstanding == 0 && r->out_pending == 0 && r->refs == 0 && !ic__smp_incoming(r) &&
+                 !ic__posts_pending(r);
     if (!quiet || !r->busy_published)
         return;
     r->busy_published = false;
@@ -375,7 +378,8 @@ void ic__reactor_loop(struct ic__reactor *r)
 {
     /*
      * The loop order, written once:
-     *   1. drain the incoming SPSC rings: run requests, run the done callbacks of answers
+     *   1. drain the incoming SPSC rings: run requests, run the done callbacks of answers;
+     *      then run what other threads posted (ic_reactor_post), oldest first
      *   2. reap CQEs, in one batch (one io_uring_cq_advance)
      *   3. run the tasks that were ready when this step began
      *   4. fire due timers
@@ -396,6 +400,7 @@ void ic__reactor_loop(struct ic__reactor *r)
             publish_busy(r);
 
         unsigned msgs = ic__smp_drain(r);
+        msgs += ic__posts_run(r);
         r->saw_msgs = msgs != 0;
         reap(r);
         run_tasks(r);
@@ -426,6 +431,8 @@ static void cancel_all(struct ic__reactor *r)
 void ic__reactor_fini(struct ic__reactor *r)
 {
     r->exiting = true;
+    /* First: a post's callback may still stop a timer or cancel an op, which the steps below then clean up. */
+    ic__posts_close(r);
     if (r->ring_ok) {
         cancel_all(r);
         io_uring_queue_exit(&r->ring);

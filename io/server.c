@@ -77,6 +77,12 @@ struct conn {
         ic_str_t body;
         size_t consumed; /* bytes of `in` the request (head and body) used */
         bool active;
+        /* A streamed request body (ic_http_body_read): where it is, and who gets it. */
+        bool body_stream, body_done, body_paused, body_posted;
+        uint64_t body_left; /* bytes of a Content-Length body not delivered yet */
+        ic_http_body_cb bcb;
+        void *barg;
+        ic_task_t body_task;
         /* A streamed response (ic_http_respond_start): how its body is framed, and who is told of drain and abort. */
         bool streaming, chunked, until_close, drain_wanted;
         uint64_t remaining; /* bytes still due after a declared Content-Length */
@@ -117,6 +123,7 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
     cfg->port = 8080;
     cfg->max_head = 16 * 1024;
     cfg->max_body = 1024 * 1024;
+    cfg->max_stream_body = (uint64_t)4 << 30;
     cfg->header_timeout_ms = 10 * 1000;
     cfg->idle_timeout_ms = 60 * 1000;
     cfg->drain_ms = 1000;
@@ -179,6 +186,8 @@ static void process(struct conn *c);
 static void arm_recv(struct conn *c);
 static void maybe_free(struct conn *c);
 static void resume_recv(struct conn *c);
+static void body_stop(struct conn *c, int status);
+static void body_feed(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -227,7 +236,7 @@ static void process_task(ic_task_t *t)
  */
 static void maybe_free(struct conn *c)
 {
-    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted && !c->process_posted) {
+    if (c->closing && c->ops == 0 && !c->x.active && !c->free_posted && !c->process_posted && !c->x.body_posted) {
         c->free_posted = true;
         ic_task_post(&c->free_task, free_task);
     }
@@ -274,6 +283,7 @@ static void conn_close(struct conn *c)
         return;
     c->closing = true;
     ic_timer_stop(&c->timer);
+    body_stop(c, -EPIPE);
     if (c->x.streaming) {
         /* The producer of a streamed response is told once; after that the exchange is gone. */
         c->x.streaming = false;
@@ -585,6 +595,13 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x)
 static void exchange_over(struct conn *c, bool defer)
 {
     struct ic_http_exchange *x = &c->x;
+    if (x->body_stream && !x->body_done) {
+        /* Answered before its body ended: the rest is not read; the connection closes after the response. */
+        c->close_after_send = true;
+        body_stop(c, -ECANCELED);
+        c->in_len = x->consumed; /* body bytes buffered and not delivered go; nothing after them is parsed */
+    }
+    x->body_stream = false;
     x->active = false;
     x->streaming = false;
     /* Drop the request's bytes (the views are no longer used). */
@@ -737,6 +754,176 @@ void ic_http_stream_end(ic_http_exchange_t *x, bool ok)
     exchange_over(c, true);
 }
 
+/* ---- request bodies that stream ----------------------------------------------------- */
+
+bool ic_http_body_streaming(const ic_http_exchange_t *x)
+{
+    return x->body_stream;
+}
+
+/* The reader hears the last word once: the end, an error, or that the exchange is over without it. */
+static void body_stop(struct conn *c, int status)
+{
+    struct ic_http_exchange *x = &c->x;
+    if (!x->body_stream || x->body_done)
+        return;
+    x->body_done = true;
+    ic_http_body_cb cb = x->bcb;
+    x->bcb = NULL;
+    if (cb)
+        cb(x->barg, NULL, 0, status);
+}
+
+/*
+ * Delivers what is buffered of a streamed body to its reader, piece by
+ * piece, until it pauses, the buffer is empty or the body ends. The head
+ * stays at the start of `in` (its views are the request's); body bytes sit
+ * right after it and are dropped as they are delivered, so the buffer holds
+ * at most what the socket brought since.
+ */
+static void body_feed(struct conn *c)
+{
+    struct ic_http_exchange *x = &c->x;
+    const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
+    while (x->body_stream && !x->body_done && x->bcb && !x->body_paused && !c->closing) {
+        size_t head = x->consumed;
+        char *p = c->in + head;
+        size_t avail = c->in_len - head, len, rest = 0;
+        bool end = false;
+        if (x->req.chunked) {
+            /* [head, head + decoded) may hold bytes decoded before the handler ran; the decoder works on the rest. */
+            size_t decoded = (size_t)(c->chunk.total - x->body_left), raw = avail - decoded, n = raw;
+            ssize_t left = raw ? ic_http_chunked_decode(&c->chunk, p + decoded, &n) : IC_HTTP_INCOMPLETE;
+            if (left != IC_HTTP_INCOMPLETE && left < 0)
+                return body_stop(c, IC_EHTTP_BAD);
+            if (raw == 0)
+                n = 0;
+            len = decoded + n;
+            x->body_left = c->chunk.total; /* here: bytes decoded so far, all delivered once this piece is */
+            if (c->chunk.total > cfg->max_stream_body)
+                return body_stop(c, -E2BIG);
+            if (left != IC_HTTP_INCOMPLETE) {
+                end = true;
+                rest = (size_t)left; /* the next request's bytes, at the end of the buffer */
+            }
+            if (len == 0 && !end) {
+                c->in_len = head;
+                if (c->eof)
+                    body_stop(c, -EPIPE);
+                return;
+            }
+            x->bcb(x->barg, p, len, 0);
+            if (end) {
+                memmove(p, c->in + c->in_len - rest, rest);
+                c->in_len = head + rest;
+                x->body_done = true;
+                ic_http_body_cb cb = x->bcb;
+                x->bcb = NULL;
+                cb(x->barg, NULL, 0, 1);
+                return;
+            }
+            c->in_len = head;
+            continue;
+        }
+        if (avail == 0) {
+            if (c->eof)
+                body_stop(c, -EPIPE);
+            return;
+        }
+        len = avail < x->body_left ? avail : (size_t)x->body_left;
+        x->bcb(x->barg, p, len, 0);
+        x->body_left -= len;
+        memmove(p, p + len, avail - len);
+        c->in_len = head + avail - len;
+        if (x->body_left == 0) {
+            x->body_done = true;
+            ic_http_body_cb cb = x->bcb;
+            x->bcb = NULL;
+            cb(x->barg, NULL, 0, 1);
+            return;
+        }
+    }
+}
+
+static void body_task(ic_task_t *t)
+{
+    struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, x.body_task));
+    c->x.body_posted = false;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    body_feed(c);
+    resume_recv(c);
+}
+
+static void body_post(struct conn *c)
+{
+    if (!c->x.body_posted) {
+        c->x.body_posted = true;
+        ic_task_post(&c->x.body_task, body_task);
+    }
+}
+
+void ic_http_body_read(ic_http_exchange_t *x, ic_http_body_cb cb, void *arg)
+{
+    assert(x->body_stream && !x->bcb);
+    x->bcb = cb;
+    x->barg = arg;
+    body_post(x->c);
+}
+
+void ic_http_body_pause(ic_http_exchange_t *x)
+{
+    x->body_paused = true;
+}
+
+void ic_http_body_resume(ic_http_exchange_t *x)
+{
+    if (!x->body_paused)
+        return;
+    x->body_paused = false;
+    if (x->body_stream && !x->body_done)
+        body_post(x->c);
+}
+
+/* Expect: 100-continue: the client waits for this before it sends the body. */
+static void send_continue(struct conn *c)
+{
+    if (!c->x.req.expect_continue || c->continue_sent)
+        return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    int p = c->sending ^ 1;
+    if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + sizeof(cont))) {
+        memcpy(c->out[p] + c->out_len[p], cont, sizeof(cont) - 1);
+        c->out_len[p] += sizeof(cont) - 1;
+        flush(c);
+    }
+    c->continue_sent = true;
+}
+
+/* The head is complete and the body goes on: the handler runs now and reads the body as it comes. */
+static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
+{
+    struct ic_http_exchange *x = &c->x;
+    const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
+    ic_timer_stop(&c->timer);
+    x->body = (ic_str_t){c->in + head_len, 0};
+    x->c = c;
+    x->consumed = head_len;
+    x->active = true;
+    x->body_stream = true;
+    x->body_done = x->body_paused = false;
+    x->bcb = NULL;
+    /* Content-Length: bytes still due; chunked: bytes decoded and delivered (what was decoded before is delivered first). */
+    x->body_left = x->req.chunked ? 0 : length;
+    send_continue(c);
+    c->in_handler = true;
+    IC__STAT_INC(c->sc, requests);
+    cfg->handler(x, cfg->arg);
+    c->in_handler = false;
+}
+
 /* ---- requests ---------------------------------------------------------------------- */
 
 /*
@@ -785,6 +972,12 @@ static void process(struct conn *c)
             /* The decoder wrote its n bytes at raw, which is right after the body decoded so far. */
             assert(c->chunk.total == before + n);
             (void)before;
+            if (left == IC_HTTP_INCOMPLETE && cfg->stream_bodies) {
+                /* The body goes on: it streams. What was decoded so far is delivered first (body_feed). */
+                c->in_len = (size_t)r + c->chunk.total;
+                dispatch_streamed(c, (size_t)r, 0);
+                continue;
+            }
             if (left == IC_HTTP_INCOMPLETE) {
                 c->in_len = (size_t)r + c->chunk.total; /* the raw bytes were all consumed */
                 if (c->chunk.total > cfg->max_body)
@@ -804,21 +997,20 @@ static void process(struct conn *c)
             c->x.body = (ic_str_t){c->in + r, c->chunk.total};
             consumed = body_end;
         } else if (req->has_length) {
+            if (cfg->stream_bodies && c->in_len - (size_t)r < req->content_length) {
+                if (req->content_length > cfg->max_stream_body) {
+                    respond_error(c, 413);
+                    return;
+                }
+                dispatch_streamed(c, (size_t)r, req->content_length);
+                continue;
+            }
             if (req->content_length > cfg->max_body) {
                 respond_error(c, 413);
                 return;
             }
             if (c->in_len - (size_t)r < req->content_length) {
-                if (req->expect_continue && !c->continue_sent) {
-                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                    int p = c->sending ^ 1;
-                    if (reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + sizeof(cont))) {
-                        memcpy(c->out[p] + c->out_len[p], cont, sizeof(cont) - 1);
-                        c->out_len[p] += sizeof(cont) - 1;
-                        flush(c);
-                    }
-                    c->continue_sent = true;
-                }
+                send_continue(c);
                 if (c->eof)
                     conn_close(c);
                 return;
@@ -868,10 +1060,15 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         if (!c->closing) {
             if (fresh && !c->x.active)
                 arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
-            process(c);
+            if (c->x.active && c->x.body_stream)
+                body_feed(c);
+            else
+                process(c);
         }
     } else if (res == 0) {
         c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
+        if (c->x.active && c->x.body_stream)
+            body_feed(c); /* what is buffered goes out, then the reader hears the body is cut */
         if (c->x.streaming)
             conn_close(c); /* as nginx does: a client that closed its side of a streamed response is gone; the producer stops */
         else if (!c->x.active && !c->send_busy)

@@ -42,10 +42,12 @@ extern "C" int ic_js_platform_init(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    platform = v8::platform::NewDefaultPlatform(2);
+    std::unique_ptr<v8::Platform> inner = v8::platform::NewDefaultPlatform(2);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (!platform)
+    if (!inner)
         return -ENOMEM;
+    /* Foreground tasks (a wasm compile's result, GC steps) run on each isolate's reactor (platform.cc). */
+    platform = ic__js_platform_make(std::move(inner));
     v8::V8::InitializePlatform(platform.get());
     /* V8::Initialize() checks that our headers' build flags (pointer compression …) match libnode's. */
     v8::V8::Initialize();
@@ -55,6 +57,8 @@ extern "C" int ic_js_platform_init(void)
         return err;
     /* The Web API prelude, run once into a startup snapshot every new isolate starts from. */
     ic__js_snapshot_build();
+    /* The snapshot builder's isolate is gone, and no other exists yet: its tasks are dropped. */
+    ic__js_platform_forget_all();
     return 0;
 }
 
@@ -69,8 +73,10 @@ extern "C" void ic_js_platform_shutdown(void)
         return;
     ic__js_watchdog_stop();
     ic__js_snapshot_free();
+    ic__js_platform_forget_all();
     v8::V8::Dispose();
     v8::V8::DisposePlatform();
+    ic__js_platform_unmake();
     platform.reset();
 }
 
@@ -111,6 +117,7 @@ extern "C" void ic_js_isolate_free(ic_js_isolate_t *iso)
         return;
     iso->context.Reset();
     iso->isolate->Dispose();
+    ic__js_platform_disposed(iso->isolate);
     delete iso->allocator;
     delete iso;
 }

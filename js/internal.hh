@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -96,6 +97,8 @@ struct ic_js_worker {
     /* Modules of the tenant, by absolute path, and which path each module came from. */
     std::unordered_map<std::string, v8::Global<v8::Module>> modules;
     std::vector<std::pair<v8::Global<v8::Module>, std::string>> module_paths;
+    /* `import x from "./x.wasm"`: each synthetic module with its WebAssembly.Module (wasm.cc). */
+    std::vector<std::pair<v8::Global<v8::Module>, v8::Global<v8::Object>>> wasm_imports;
     ic__js_watch *watch = nullptr;
     bool heap_hit = false, broken = false;
     size_t heap_limit = 0;
@@ -140,6 +143,48 @@ void ic__js_snapshot_free(void);
 
 /* A timer of the worker fired (worker.cc). */
 void ic__js_timer_fired(ic_timer_t *t);
+
+/*
+ * The platform (platform.cc): the default V8 platform, wrapped so that each
+ * isolate's foreground tasks run on its reactor. attach binds an isolate to
+ * its reactor (call on that reactor) and to the pump that makes one guarded
+ * entry into it, inside which the pump calls ic__js_platform_run_tasks; the
+ * pump runs on the reactor whenever tasks are due. disposed drops the
+ * isolate's tasks unrun: call it after every Isolate::Dispose.
+ */
+typedef void (*ic__js_pump_cb)(void *data);
+std::unique_ptr<v8::Platform> ic__js_platform_make(std::unique_ptr<v8::Platform> inner);
+void ic__js_platform_unmake(void);
+void ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data);
+void ic__js_platform_disposed(v8::Isolate *isolate);
+/*
+ * The isolate's wasm memory budget, shared with its ArrayBuffers (limit 0:
+ * none): platform.cc's page allocator counts wasm memories against it, and
+ * refuses or flags (then terminates the entry) past it. budget_passed says
+ * it was passed; wasm_bytes is what its wasm memories hold now.
+ */
+void ic__js_platform_budget(v8::Isolate *isolate, size_t limit, const ic__js_allocator *buffers);
+/* 0: within; 1: past the limit (soft: collect garbage, then ask again; recheck clears the flag); 2: past the hard bound. */
+int ic__js_platform_budget_state(v8::Isolate *isolate);
+void ic__js_platform_budget_recheck(v8::Isolate *isolate);
+size_t ic__js_platform_wasm_bytes(v8::Isolate *isolate);
+/* Forgets the runners of every isolate (after the snapshot builder's isolate is gone, when no other isolate exists). */
+void ic__js_platform_forget_all(void);
+/* Runs the isolate's due foreground tasks (inside an entry, on its reactor); returns how many ran. */
+unsigned ic__js_platform_run_tasks(v8::Isolate *isolate);
+
+/*
+ * WebAssembly (wasm.cc). setup: wasm compilation allowed, the memory check
+ * after full GCs (on a new isolate). over_limit: at the end of an entry,
+ * true when wasm memory with the ArrayBuffers is past the tenant's buffer
+ * limit (it then marks the worker as a heap hit). module: the synthetic
+ * module of `import x from "./x.wasm"` (bytes compiled now; empty with an
+ * exception pending if they do not validate).
+ */
+void ic__js_wasm_setup(ic_js_worker *w);
+bool ic__js_wasm_over_limit(ic_js_worker *w);
+v8::MaybeLocal<v8::Module> ic__js_wasm_module(ic_js_worker *w, v8::Local<v8::Context> ctx, const std::string &path,
+                                              const std::string &bytes);
 
 /* True once ic_js_platform_init succeeded (engine.cc). */
 bool ic__js_platform_ready(void);

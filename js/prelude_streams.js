@@ -3,8 +3,11 @@
 // TextEncoderStream and TextDecoderStream. Part of the prelude.
 //
 // The file follows the spec's abstract operations one for one (their names, without the stream prefixes where the
-// context says it); the behaviour tested by WPT streams/ (as of its 2021-10 snapshot) is the reference, so where the
-// spec moved on since (releaseLock() with pending reads throws here, as it did then) the snapshot wins.
+// context says it). The behaviour tested by WPT streams/ (its 2021-10 snapshot) is the reference where the spec
+// moved on since: releaseLock() with pending reads throws (newer: rejects them), readable.cancel() of a
+// TransformStream errors the writable side at once (newer: after transformer.cancel(), which is not called), and
+// WritableStreamDefaultController has abortReason. Newer additions that change nothing the snapshot tests are
+// here: ReadableStream.from() and read(view, {min}).
 //
 // Internal slots are Symbol-keyed properties set in one order per class (stable shapes); brand checks use a private
 // method of each class (`#brand in x`), so a forged object never passes. Algorithms of a controller are stored
@@ -50,6 +53,19 @@
     if (internal.events?.isAbortSignal) return internal.events.isAbortSignal(s);
     $AbortSignal ??= globalThis.AbortSignal;
     return typeof $AbortSignal === "function" && s instanceof $AbortSignal;
+  };
+  // The spec adds an abort algorithm to the signal (it runs before the abort event's listeners, which cannot stop
+  // it): prelude_events.js's internal one when it offers it, else a listener through the public API.
+  const addAbortAlgorithm = (signal, fn) => {
+    const ev = internal.events;
+    if (ev?.addAbortAlgorithm && ev?.removeAbortAlgorithm) return ev.addAbortAlgorithm(signal, fn);
+    signal.addEventListener("abort", fn);
+    return undefined;
+  };
+  const removeAbortAlgorithm = (signal, handle, fn) => {
+    const ev = internal.events;
+    if (ev?.addAbortAlgorithm && ev?.removeAbortAlgorithm) ev.removeAbortAlgorithm(signal, handle);
+    else signal.removeEventListener("abort", fn);
   };
   const newAbortController = () => {
     $AbortController ??= globalThis.AbortController;
@@ -178,7 +194,11 @@
   // ---- queues --------------------------------------------------------------------------------------------------
 
   // A FIFO over an array with a moving head (shift() of a long array is linear).
+  // The prelude's helper objects declare their fields (own properties by definition), so that a setter a tenant
+  // puts on Object.prototype never sees their assignments.
   class Queue {
+    a;
+    h;
     constructor() {
       this.a = [];
       this.h = 0;
@@ -218,6 +238,9 @@
 
   // The spec's queue-with-sizes: values and sizes alternate in one array; total is [[queueTotalSize]].
   class SizedQueue {
+    a;
+    h;
+    total;
     constructor() {
       this.a = [];
       this.h = 0;
@@ -277,10 +300,16 @@
   // ---- read requests -------------------------------------------------------------------------------------------
   // A read request has chunk(c), close() and error(e) steps (a read-into request: close(c)).
 
+  // The read request of reader.read(): its promise is resolved with the spec's iterator result objects.
   class PromiseReadRequest {
-    constructor(res, rej) {
-      this.res = res;
-      this.rej = rej;
+    promise;
+    res;
+    rej;
+    constructor() {
+      this.promise = new $Promise((res, rej) => {
+        this.res = res;
+        this.rej = rej;
+      });
     }
     chunk(c) {
       this.res({ value: c, done: false });
@@ -291,13 +320,6 @@
     error(e) {
       this.rej(e);
     }
-  }
-  function promiseRequest() {
-    let req;
-    const p = new $Promise((res, rej) => {
-      req = new PromiseReadRequest(res, rej);
-    });
-    return [p, req];
   }
 
   // ---- ReadableStream ------------------------------------------------------------------------------------------
@@ -568,9 +590,9 @@
     read() {
       if (!isDefaultReader(this)) return PromiseReject(brandError("ReadableStreamDefaultReader.read"));
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamDefaultReader.read: the reader is released"));
-      const [p, req] = promiseRequest();
+      const req = new PromiseReadRequest();
       defaultReaderRead(this, req);
-      return p;
+      return req.promise;
     }
     releaseLock() {
       if (!isDefaultReader(this)) throw brandError("ReadableStreamDefaultReader.releaseLock");
@@ -623,16 +645,30 @@
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.cancel: the reader is released"));
       return readableStreamCancel(this[$stream], reason);
     }
-    read(view) {
+    // options.min (ReadableStreamBYOBReaderReadOptions, from the spec of 2023): the read waits for at least min
+    // elements.
+    read(view, options = undefined) {
       if (!isBYOBReader(this)) return PromiseReject(brandError("ReadableStreamBYOBReader.read"));
       if (!ArrayIsView(view)) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the argument is not an ArrayBufferView"));
-      if (viewByteLength(view) === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view is empty"));
+      let min = 1;
+      try {
+        const o = idlDict(options, "ReadableStreamBYOBReader.read: options");
+        if (o !== null && o.min !== undefined) min = enforceULL(o.min, "ReadableStreamBYOBReader.read: options.min");
+      } catch (e) {
+        return PromiseReject(e);
+      }
+      const byteLength = viewByteLength(view);
+      if (byteLength === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view is empty"));
       if (bufferByteLength(viewBuffer(view)) === 0)
         return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the view's buffer is empty or detached"));
+      if (min === 0) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: options.min must not be 0"));
+      const tag = callFn(taTag, view);
+      if (min > (tag === undefined ? byteLength : byteLength / TA_CTORS[tag].BYTES_PER_ELEMENT))
+        return PromiseReject(new $RangeError("ReadableStreamBYOBReader.read: options.min is larger than the view"));
       if (this[$stream] === undefined) return PromiseReject(new $TypeError("ReadableStreamBYOBReader.read: the reader is released"));
-      const [p, req] = promiseRequest();
-      byobReaderRead(this, view, req);
-      return p;
+      const req = new PromiseReadRequest();
+      byobReaderRead(this, view, min, req);
+      return req.promise;
     }
     releaseLock() {
       if (!isBYOBReader(this)) throw brandError("ReadableStreamBYOBReader.releaseLock");
@@ -643,11 +679,11 @@
   }
   idlInterface(ReadableStreamBYOBReader, "ReadableStreamBYOBReader");
 
-  function byobReaderRead(reader, view, req) {
+  function byobReaderRead(reader, view, min, req) {
     const stream = reader[$stream];
     stream[$disturbed] = true;
     if (stream[$state] === "errored") req.error(stream[$storedError]);
-    else byteControllerPullInto(stream[$controller], view, req);
+    else byteControllerPullInto(stream[$controller], view, min, req);
   }
 
   // ---- controllers: shared ---------------------------------------------------------------------------------------
@@ -1036,7 +1072,7 @@
       return;
     }
     const pending = c[$pendingPullIntos];
-    if (pending.length > 0 && pending[0].bytesFilled > 0) {
+    if (pending.length > 0 && pending[0].bytesFilled % pending[0].elementSize !== 0) {
       const e = new $TypeError("ReadableByteStreamController.close: a partial read is pending");
       byteControllerError(c, e);
       throw e;
@@ -1110,13 +1146,12 @@
 
   function byteControllerFillPullIntoDescriptorFromQueue(c, pid) {
     const elementSize = pid.elementSize;
-    const currentAlignedBytes = pid.bytesFilled - (pid.bytesFilled % elementSize);
     const maxBytesToCopy = Math.min(c[$queueTotalSize], pid.byteLength - pid.bytesFilled);
     const maxBytesFilled = pid.bytesFilled + maxBytesToCopy;
     const maxAlignedBytes = maxBytesFilled - (maxBytesFilled % elementSize);
     let totalBytesToCopyRemaining = maxBytesToCopy;
     let ready = false;
-    if (maxAlignedBytes > currentAlignedBytes) {
+    if (maxAlignedBytes >= pid.minimumFill) {
       totalBytesToCopyRemaining = maxAlignedBytes - pid.bytesFilled;
       ready = true;
     }
@@ -1159,7 +1194,7 @@
     }
   }
 
-  function byteControllerPullInto(c, view, req) {
+  function byteControllerPullInto(c, view, min, req) {
     const stream = c[$stream];
     let elementSize = 1, ctor = $DataView;
     const tag = callFn(taTag, view);
@@ -1176,7 +1211,8 @@
       return;
     }
     const pid = {
-      buffer, bufferByteLength: bufferByteLength(buffer), byteOffset, byteLength, bytesFilled: 0, elementSize,
+      buffer, bufferByteLength: bufferByteLength(buffer), byteOffset, byteLength, bytesFilled: 0,
+      minimumFill: min * elementSize, elementSize,
       viewConstructor: ctor, readerType: "byob",
     };
     if (c[$pendingPullIntos].length > 0) {
@@ -1234,7 +1270,7 @@
 
   function byteControllerRespondInReadableState(c, bytesWritten, pid) {
     byteControllerFillHeadPullIntoDescriptor(c, bytesWritten, pid);
-    if (pid.bytesFilled < pid.elementSize) return;
+    if (pid.bytesFilled < pid.minimumFill) return;
     byteControllerShiftPendingPullInto(c);
     const remainderSize = pid.bytesFilled % pid.elementSize;
     if (remainderSize > 0) {
@@ -1308,7 +1344,7 @@
         return;
       }
       c[$pendingPullIntos].push({
-        buffer, bufferByteLength: auto, byteOffset: 0, byteLength: auto, bytesFilled: 0, elementSize: 1,
+        buffer, bufferByteLength: auto, byteOffset: 0, byteLength: auto, bytesFilled: 0, minimumFill: 1, elementSize: 1,
         viewConstructor: $Uint8Array, readerType: "default",
       });
     }
@@ -1323,6 +1359,9 @@
   let isRSIterator;
 
   class IterReadRequest {
+    reader;
+    res;
+    rej;
     constructor(reader, res, rej) {
       this.reader = reader;
       this.res = res;
@@ -1684,7 +1723,7 @@
           reading = false;
         },
       };
-      byobReaderRead(reader, view, req);
+      byobReaderRead(reader, view, 1, req);
     };
     const pull1 = () => {
       if (reading) {
@@ -1739,7 +1778,7 @@
       resolvePipe = res;
       rejectPipe = rej;
     });
-    let abortAlgorithm;
+    let abortAlgorithm, abortHandle;
 
     const waitForWritesToFinish = () => {
       const old = currentWrite;
@@ -1748,7 +1787,7 @@
     const finalize = (isError, error) => {
       writerRelease(writer);
       readerGenericRelease(reader);
-      if (signal !== undefined) signal.removeEventListener("abort", abortAlgorithm);
+      if (signal !== undefined) removeAbortAlgorithm(signal, abortHandle, abortAlgorithm);
       if (isError) rejectPipe(error);
       else resolvePipe(undefined);
     };
@@ -1790,7 +1829,7 @@
         abortAlgorithm();
         return promise;
       }
-      signal.addEventListener("abort", abortAlgorithm);
+      abortHandle = addAbortAlgorithm(signal, abortAlgorithm);
     }
 
     // The loop: wait for the writer to be ready, read one chunk, write it (without waiting for the write).
@@ -1881,6 +1920,11 @@
 
   // A pending request (write, close, abort): a promise and its resolving functions.
   class Deferred {
+    promise;
+    res;
+    rej;
+    reason;
+    wasAlreadyErroring;
     constructor() {
       this.promise = new $Promise((res, rej) => {
         this.res = res;
@@ -2915,6 +2959,13 @@
 
   // readAll's read request: collects the chunks; the loop reads again while chunks come synchronously.
   class ReadAllRequest {
+    reader;
+    res;
+    rej;
+    chunks;
+    total;
+    sync;
+    again;
     constructor(reader, res, rej) {
       this.reader = reader;
       this.res = res;
@@ -2962,6 +3013,8 @@
     }
   }
 
+  // Reads rs to its end: a promise of a prototype-less box { v: Uint8Array } (the one chunk itself when there is
+  // one); rejects with a TypeError for a chunk that is not a Uint8Array, or with the stream's error.
   function readAll(rs) {
     let reader;
     try {
@@ -2974,20 +3027,16 @@
     });
   }
 
-  // A byte stream over u8's memory (not copied, not transferred: the caller must not change it afterwards).
-  const fromBytesStart = (c) => {
-    const u8 = c[$source2];
-    c[$source2] = undefined;
-    if (callFn(taByteLength, u8) > 0)
-      byteControllerEnqueueChunkToQueue(c, callFn(taBuffer, u8), callFn(taByteOffset, u8), callFn(taByteLength, u8));
-    byteControllerClose(c);
-  };
-  const $source2 = Symbol("bytes");
+  // A byte stream over u8's memory (not copied, not transferred: the caller must not change it afterwards). Its
+  // start enqueues u8 (when not empty) and closes, so the stream is read from its queue.
   function fromBytes(u8) {
     const stream = new ReadableStream(kCreate);
-    const c = new ReadableByteStreamController(kCreate);
-    c[$source2] = u8;
-    setUpByteController(stream, c, kInternal, fromBytesStart, undefined, undefined, 0, undefined);
+    const start = (c) => {
+      const n = callFn(taByteLength, u8);
+      if (n > 0) byteControllerEnqueueChunkToQueue(c, callFn(taBuffer, u8), callFn(taByteOffset, u8), n);
+      byteControllerClose(c);
+    };
+    setUpByteController(stream, new ReadableByteStreamController(kCreate), kInternal, start, undefined, undefined, 0, undefined);
     return stream;
   }
 

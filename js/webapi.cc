@@ -224,17 +224,50 @@ static void n_timer_stop(const v8::FunctionCallbackInfo<v8::Value> &args)
     w->timers.erase(it);
 }
 
-/* structuredClone: V8's serializer there and back (what postMessage uses). Throws on what can't be cloned. */
+/*
+ * structuredClone(value, transfer): V8's serializer there and back (what
+ * postMessage uses). args[1], when given, is an array of ArrayBuffers to
+ * transfer: they are serialised by reference, then detached, and the clone
+ * gets new ArrayBuffers over their memory. Throws on what can't be cloned,
+ * on a transfer list that is not ArrayBuffers, repeats one, or holds one
+ * that can't be detached (WebAssembly memory, already detached); nothing is
+ * detached then.
+ */
 static void n_clone(const v8::FunctionCallbackInfo<v8::Value> &args)
 {
     v8::Isolate *isolate = args.GetIsolate();
     v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
     v8::ValueSerializer ser(isolate);
+    std::vector<v8::Local<v8::ArrayBuffer>> moved;
+    if (args.Length() > 1 && args[1]->IsArray()) {
+        v8::Local<v8::Array> list = args[1].As<v8::Array>();
+        for (uint32_t i = 0; i < list->Length(); i++) {
+            v8::Local<v8::Value> v;
+            if (!list->Get(ctx, i).ToLocal(&v))
+                return;
+            if (!v->IsArrayBuffer())
+                return throw_type(isolate, "only ArrayBuffers can be transferred");
+            v8::Local<v8::ArrayBuffer> ab = v.As<v8::ArrayBuffer>();
+            if (!ab->IsDetachable() || ab->WasDetached())
+                return throw_type(isolate,
+                                  "an ArrayBuffer in the transfer list cannot be transferred (detached, or WebAssembly memory)");
+            for (auto &m : moved)
+                if (m == ab)
+                    return throw_type(isolate, "an ArrayBuffer is listed twice in the transfer list");
+            ser.TransferArrayBuffer(i, ab);
+            moved.push_back(ab);
+        }
+    }
     ser.WriteHeader();
     if (!ser.WriteValue(ctx, args[0]).FromMaybe(false))
         return; /* the exception is pending */
     std::pair<uint8_t *, size_t> data = ser.Release();
     v8::ValueDeserializer des(isolate, data.first, data.second);
+    for (uint32_t i = 0; i < moved.size(); i++) {
+        std::shared_ptr<v8::BackingStore> store = moved[i]->GetBackingStore();
+        moved[i]->Detach();
+        des.TransferArrayBuffer(i, v8::ArrayBuffer::New(isolate, std::move(store)));
+    }
     v8::Local<v8::Value> out;
     if (des.ReadHeader(ctx).FromMaybe(false) && des.ReadValue(ctx).ToLocal(&out))
         args.GetReturnValue().Set(out);

@@ -240,6 +240,9 @@ static entry_fail leave(ic_js_worker *w, bool threw)
     if (!w->isolate->IsExecutionTerminating() && !w->heap_hit)
         w->isolate->PerformMicrotaskCheckpoint();
     bool cpu = ic__js_watch_leave(w->watch);
+    /* Wasm memory is not the allocator's: its own check (wasm.cc). */
+    if (!w->heap_hit && !cpu)
+        ic__js_wasm_over_limit(w);
     if (w->heap_hit) {
         w->isolate->CancelTerminateExecution();
         return ENTRY_HEAP;
@@ -441,6 +444,15 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
     if (it == w->pending.end())
         return; /* answered already (wall-clock limit) */
     ic__js_pending *p = it->second;
+    /* Wasm memory grown in this continuation may be past the limit: then this response is the memory limit's 503 (wasm.cc). */
+    if (ic__js_wasm_over_limit(w)) {
+        log_fmt(w, 3, "wasm memory (%zu MiB) with the ArrayBuffers passed the memory limit (%zu MiB): 503, the isolate is recycled",
+                ic__js_platform_wasm_bytes(isolate) >> 20, w->tenant->limits.buffer_bytes >> 20);
+        respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+        pending_finish(p);
+        isolate->TerminateExecution();
+        return;
+    }
     /* Taken off the table first: settle may park the request again (under a new id). */
     ic_js_done_cb done = p->done;
     void *darg = p->arg;
@@ -676,6 +688,66 @@ void ic__js_timer_fired(ic_timer_t *t)
     }
 }
 
+/* ---- platform tasks ------------------------------------------------------------------------------------- */
+
+/*
+ * The isolate's foreground tasks are due (platform.cc calls this on the
+ * reactor): one guarded entry, like a timer's, runs them; the microtask
+ * checkpoint as it leaves settles what they resolved (a WebAssembly.compile
+ * promise, and a parked request waiting on it).
+ */
+static void platform_pump(void *data)
+{
+    ic_js_worker *w = static_cast<ic_js_worker *>(data);
+    if (w->broken)
+        return;
+    v8::Isolate *isolate = w->isolate;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> ctx = w->context.Get(isolate);
+    v8::Context::Scope context_scope(ctx);
+    v8::TryCatch tc(isolate);
+    /* A spare isolate has no tenant yet: its tasks are V8's own (GC), under the default CPU time. */
+    unsigned cpu_ms = w->tenant ? w->tenant->limits.cpu_ms : 50;
+    enter(w, cpu_ms);
+    ic__js_platform_run_tasks(isolate);
+    std::string why;
+    if (tc.HasCaught() && !tc.HasTerminated())
+        why = describe_exception(isolate, ctx, tc);
+    entry_fail f = leave(w, tc.HasCaught());
+    if (!w->tenant)
+        return;
+    switch (f) {
+    case ENTRY_CPU:
+        log_fmt(w, 3, "WebAssembly or other platform work exceeded the CPU time limit (%u ms): terminated", cpu_ms);
+        break;
+    case ENTRY_HEAP:
+        log_fmt(w, 3, "platform work reached the memory limit: terminated, the isolate is recycled");
+        break;
+    case ENTRY_THROW:
+        log_fmt(w, 3, "uncaught exception in platform work: %s", why.c_str());
+        break;
+    case ENTRY_OK:
+        break;
+    }
+    /*
+     * A terminated entry loses the microtasks queued in it (V8 clears the
+     * queue on termination), so the parked requests whose continuations
+     * were there would wait for the wall-clock limit: each gets its 503 now.
+     */
+    if (w->broken || f == ENTRY_CPU) {
+        const char *body = f == ENTRY_CPU ? "Service Unavailable: the worker exceeded its CPU time limit\n"
+                                          : "Service Unavailable: the worker exceeded its memory limit\n";
+        std::vector<ic__js_pending *> all;
+        for (auto &kv : w->pending)
+            all.push_back(kv.second);
+        for (ic__js_pending *p : all) {
+            respond_plain(p->done, p->arg, 503, body);
+            pending_finish(p);
+        }
+    }
+}
+
 /* ---- modules ----------------------------------------------------------------------------------------- */
 
 static std::string path_of(ic_js_worker *w, v8::Local<v8::Module> m)
@@ -746,6 +818,15 @@ static v8::MaybeLocal<v8::Module> compile_module(ic_js_worker *w, v8::Local<v8::
                                                  const std::string &src)
 {
     v8::Isolate *isolate = w->isolate;
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".wasm") == 0) {
+        /* The Workers convention: a .wasm file imports as its WebAssembly.Module. */
+        v8::Local<v8::Module> m;
+        if (!ic__js_wasm_module(w, ctx, path, src).ToLocal(&m))
+            return v8::MaybeLocal<v8::Module>();
+        w->modules[path].Reset(isolate, m);
+        w->module_paths.emplace_back(v8::Global<v8::Module>(isolate, m), path);
+        return m;
+    }
     v8::ScriptOrigin origin(isolate, str(isolate, path.data(), path.size()), 0, 0, false, -1, v8::Local<v8::Value>(), false, false,
                             true);
     v8::ScriptCompiler::Source source(str(isolate, src.data(), src.size()), origin);
@@ -871,6 +952,14 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     v8::Local<v8::Object> global = ctx->Global();
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "SharedArrayBuffer")).FromMaybe(false);
     global->Delete(ctx, v8::String::NewFromUtf8Literal(isolate, "Atomics")).FromMaybe(false);
+    /* WebAssembly is made anew on each context too: what the prelude adds to it is installed now (prelude_globals.js). */
+    v8::Local<v8::String> per_key = v8::String::NewFromUtf8Literal(isolate, "__isocore_per_context");
+    v8::Local<v8::Value> per, top_done;
+    if (global->Get(ctx, per_key).ToLocal(&per) && per->IsFunction()) {
+        if (!per.As<v8::Function>()->Call(ctx, global, 0, nullptr).ToLocal(&top_done))
+            return fail_msg(err, errlen, "the prelude's per-context set-up failed: " + describe_exception(isolate, ctx, tc));
+        global->Delete(ctx, per_key).FromMaybe(false);
+    }
     /* Tenant code may not compile code from strings (eval, new Function), as on Workers. */
     ctx->AllowCodeGenerationFromStrings(false);
 
@@ -922,6 +1011,9 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);
     }
+    /* The top level has run: what the prelude changed for it goes back (prelude_globals.js). */
+    if (!top_done.IsEmpty() && top_done->IsFunction() && top_done.As<v8::Function>()->Call(ctx, global, 0, nullptr).IsEmpty())
+        return fail_msg(err, errlen, "the prelude's end of the top level failed: " + describe_exception(isolate, ctx, tc));
     return 0;
 }
 
@@ -952,6 +1044,8 @@ ic_js_worker *ic__js_blank_new(size_t heap_bytes)
     isolate->SetData(0, w);
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     isolate->AddNearHeapLimitCallback(near_heap_limit, w);
+    ic__js_platform_attach(isolate, w->core, platform_pump, w);
+    ic__js_wasm_setup(w);
     v8::Isolate::Scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = v8::Context::New(isolate);
@@ -974,6 +1068,7 @@ int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **o
         err[0] = '\0';
     w->tenant = t;
     w->allocator->set_limit(t->limits.buffer_bytes);
+    ic__js_platform_budget(w->isolate, t->limits.buffer_bytes, w->allocator);
     w->origin_ns = ic_clock_ns();
     struct timeval tv;
     gettimeofday(&tv, nullptr);
@@ -1038,6 +1133,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->timers.clear();
     w->modules.clear();
     w->module_paths.clear();
+    w->wasm_imports.clear();
     w->dispatch.Reset();
     w->fire.Reset();
     w->serialize.Reset();
@@ -1049,6 +1145,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
         m.Reset();
     w->context.Reset();
     w->isolate->Dispose();
+    ic__js_platform_disposed(w->isolate);
     delete w->allocator;
     delete w;
 }

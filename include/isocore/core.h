@@ -6,8 +6,9 @@
  * function below is called on a reactor thread and acts on that thread's
  * reactor ("the current reactor"), except where it says otherwise:
  * ic_reactor_start/wait/run/stop and ic_reactor_config_init are called from
- * the thread that owns the reactors (normally main), and ic_reactor_stop is
- * also safe from any thread and from a signal handler.
+ * the thread that owns the reactors (normally main), ic_reactor_stop is
+ * also safe from any thread and from a signal handler, and ic_reactor_post
+ * is how a thread that is not a reactor hands work to one.
  *
  * Handles (ic_op_t, ic_task_t, ic_timer_t) are structs the caller embeds in
  * its own objects; isocore never allocates or frees them. Fields whose name
@@ -154,6 +155,37 @@ struct ic_task {
 
 /** Queues task to run on the current reactor, in FIFO order, in a later step of this loop turn or the next. */
 void ic_task_post(ic_task_t *task, ic_task_cb cb);
+
+/* ---- work posted from other threads ------------------------------------ */
+
+typedef struct ic_post ic_post_t;
+typedef void (*ic_post_cb)(ic_post_t *post);
+
+struct ic_post {
+    ic_post_cb cb;
+    ic_post_t *_next;
+};
+
+/**
+ * Queues post to run cb(post) on reactor `core`, from ANY thread (a reactor
+ * or not; not from a signal handler). The target runs it soon: at the top of
+ * its next loop turn, and a target asleep in io_uring_enter is woken (its
+ * eventfd doorbell, written only when its queue of posts goes from empty to
+ * non-empty and it sleeps). Posts from one thread to one core run in the
+ * order they were posted. The caller owns post and must not post it again
+ * until its callback has started; it is never copied or freed by isocore.
+ * A post still queued when the target reactor exits runs during that
+ * reactor's exit, on its thread, after its loop ended (the callback should
+ * only release what it holds then: ic_reactor_exiting() says so).
+ * Returns 0, -EINVAL (no such core, or no reactors), or IC_ESHUTDOWN once the
+ * target reactor has exited (cb is then never called). Valid only while the
+ * reactors exist: a thread must not post once ic_reactor_wait has returned.
+ * This call never allocates and never blocks (a lock-free push).
+ */
+int ic_reactor_post(unsigned core, ic_post_t *post, ic_post_cb cb);
+
+/** True on a reactor thread whose loop has ended (it is running its exit), false otherwise. */
+bool ic_reactor_exiting(void);
 
 /* ---- timers -------------------------------------------------------------- */
 

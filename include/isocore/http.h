@@ -122,6 +122,10 @@ typedef struct ic_http_server_config {
     unsigned port;              /* 0 = any free port (see ic_http_server_port) */
     size_t max_head;            /* bytes of request line + headers, past it 431 (default 16 KiB) */
     size_t max_body;            /* past it 413 (default 1 MiB) */
+    bool stream_bodies;         /* a body not all there when the head is: the handler runs at once and reads it as it
+                                   comes (ic_http_body_read); off by default */
+    uint64_t max_stream_body;   /* a streamed body past it: 413 up front (Content-Length) or an error mid-way (chunked);
+                                   default 4 GiB */
     unsigned header_timeout_ms; /* head not complete in time: 408 and close (default 10 s) */
     unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
     unsigned drain_ms;          /* after stop: an idle keep-alive connection may still bring one request (answered with
@@ -177,8 +181,31 @@ void ic_http_server_free(ic_http_server_t *srv);
 /** The request of an exchange (views into the connection's buffer). */
 const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
 
-/** The request body (decoded if it was chunked). */
+/** The request body (decoded if it was chunked); empty when it streams (see ic_http_body_streaming). */
 ic_str_t ic_http_body(const ic_http_exchange_t *x);
+
+/* ---- request bodies that stream (ic_http_server_config_t.stream_bodies) ---------------- */
+
+/** True when the exchange's body is read as it arrives, with ic_http_body_read. */
+bool ic_http_body_streaming(const ic_http_exchange_t *x);
+
+/*
+ * Pieces of a streamed body: status 0 with len bytes (valid during the
+ * call), then once 1 (the end) or a negative error: IC_EHTTP_BAD (a
+ * malformed chunk), -E2BIG (past max_stream_body), -EPIPE (the client went
+ * away), -ECANCELED (the exchange was answered before the body ended: the
+ * rest is not read and the connection closes after the response). No call
+ * follows the last. Called from the reactor loop, never from inside a call
+ * of this API.
+ */
+typedef void (*ic_http_body_cb)(void *arg, const char *p, size_t len, int status);
+
+/** Starts delivering the body to cb (what is buffered comes on the next loop turn). Call once, on the exchange's core. */
+void ic_http_body_read(ic_http_exchange_t *x, ic_http_body_cb cb, void *arg);
+
+/** Stops the flow until ic_http_body_resume (the socket stops being read once its buffer is full). */
+void ic_http_body_pause(ic_http_exchange_t *x);
+void ic_http_body_resume(ic_http_exchange_t *x);
 
 /**
  * Answers an exchange: status, extra header lines (each "Name: value", no

@@ -218,6 +218,31 @@ Test(bodies, rebuilt_responses_uploads_multipart_and_failures, .timeout = 60)
     t_stop(&s);
 }
 
+Test(bodies, bad_chunks_and_stalled_streams_are_cut, .timeout = 60)
+{
+    struct srv s;
+    static char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/e2e/workers/bodies.js", t_src());
+    const char *args[] = {path, "--cores", "1", "--wall-ms", "300", NULL};
+    t_start(&s, args);
+    struct t_resp r;
+    t_get(&s, "GET /bad-chunk HTTP/1.1\r\nHost: b\r\n\r\n", &r, false);
+    cr_assert(r.chunked && !r.complete, "a string chunk cuts the body");
+    cr_assert_eq(r.body_len, 100u);
+    uint64_t t0 = ic_clock_ns();
+    t_get(&s, "GET /stall HTTP/1.1\r\nHost: b\r\n\r\n", &r, false);
+    double waited = (double)(ic_clock_ns() - t0) / 1e6;
+    cr_assert(r.chunked && !r.complete, "a stream that stalls past the wall-clock limit is cut");
+    cr_assert_eq(r.body_len, 20u);
+    cr_log_info("a stalled stream was cut after %.0f ms (limit 300 ms)", waited);
+    cr_assert_geq(waited, 290, "cut before its limit (%.0f ms)", waited);
+    /* The worker goes on serving. */
+    t_get(&s, "GET / HTTP/1.1\r\nHost: b\r\n\r\n", &r, true);
+    cr_assert_str_eq(r.body, "ok");
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
 Test(bodies, streamed_responses_of_a_tenant_on_another_core, .timeout = 60)
 {
     /* One sticky tenant on two cores: connections land on both, half of them are forwarded to the owner. */

@@ -88,6 +88,12 @@ export default {
           }),
         );
       }
+      case "/bad-chunk":
+        // A chunk that is not bytes: the body is cut after what came before it.
+        return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(100)); c.enqueue("a string"); } }));
+      case "/stall":
+        // Two chunks, then nothing, ever: the wall-clock limit cuts the body.
+        return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(10)); c.enqueue(new Uint8Array(10)); } }));
       case "/piped": {
         const body = new Blob(["compressed ".repeat(1000)]).stream().pipeThrough(new TextDecoderStream()).pipeThrough(new TextEncoderStream());
         return new Response(body);
