@@ -1562,8 +1562,8 @@ static void usage(FILE *out)
             "  --update        rewrite the fail lines of the expectations for the files run, keeping the reasons\n"
             "                  (new failures get \"%s\"; a file whose 10 or more subtests all fail gets one \"*\" line)\n"
             "  --no-skip       run files that the expectations skip, too\n"
-            "  --no-rerun      do not run again the files that timed out in the first round (they run again, with\n"
-            "                  only each other beside them: a busy reactor delays the timers of every file on it)\n"
+            "  --no-rerun      do not run again the files whose results differed in the first round (with --update:\n"
+            "                  that timed out); they run again beside only each other: a busy reactor delays every timer\n"
             "  --expectations F  (default $ISOCORE_SRC/tests/js/wpt_expectations.txt)\n"
             "  --wpt DIR       the WPT folder (default $ISOCORE_WPT, else $ISOCORE_SRC/../shared/testdata/wpt)\n"
             "  -j N            reactors (default 2); --per-reactor K: files at once on each (default 4)\n"
@@ -1783,9 +1783,13 @@ int main(int argc, char **argv)
         unsigned again = 0;
         hash_build();
         for (unsigned i = 0; ret == 0 && rerun && !atomic_load(&R.stopping) && i < R.to_run; i++) {
-            /* A timeout the expectations list (a file that always hangs) is not worth another round, but with --update. */
+            /*
+             * Checking: a file whose results differ from the expectations runs
+             * again (a timeout they list, a file that always hangs, is not worth
+             * another round). --update: a file that timed out.
+             */
             wpt_file_t *f = &R.f[R.order[i]];
-            if (timed_out(f) && (do_update || mismatches(f)))
+            if (do_update ? timed_out(f) : mismatches(f))
                 R.order[again++] = R.order[i];
         }
         if (again) {
@@ -1796,8 +1800,12 @@ int main(int argc, char **argv)
             }
             R.to_run = again;
             ret = run_files(reactors);
-            fprintf(json_out ? stderr : stdout, "WPT: %u files timed out in the first round: run again, %u at a time, in %.1f s\n",
-                    again, reactors * R.per_reactor, (now_ms() - t1) / 1000.0);
+            FILE *o = json_out ? stderr : stdout;
+            fprintf(o, "WPT: %u files %s in the busy first round, run again beside only each other (%.1f s):", again,
+                    do_update ? "timed out" : "differed from the expectations", (now_ms() - t1) / 1000.0);
+            for (unsigned i = 0; i < again && i < 10; i++)
+                fprintf(o, " %s", R.f[R.order[i]].id);
+            fprintf(o, "%s\n", again > 10 ? " ..." : "");
         }
         if (ret != 0) {
             fprintf(stderr, "wpt_run: the reactors did not run: %s\n", ic_strerror(ret));
