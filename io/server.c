@@ -77,6 +77,7 @@ struct conn {
         ic_str_t body;
         size_t consumed; /* bytes of `in` the request (head and body) used */
         bool active;
+        bool head_method; /* a HEAD request (see is_head) */
         /* A streamed request body (ic_http_body_read): where it is, and who gets it. */
         bool body_stream, body_done, body_paused, body_posted;
         uint64_t body_left; /* bytes of a Content-Length body not delivered yet */
@@ -343,6 +344,41 @@ static inline bool reserve(char **b, size_t *cap, size_t need)
 }
 
 static void send_done(ic_op_t *op, int res, unsigned flags);
+
+/* A view into the old input buffer (of len bytes), moved to the same place of the new one; other views stay. */
+static void rebase(ic_str_t *v, uintptr_t from, size_t len, char *to)
+{
+    uintptr_t at = (uintptr_t)v->p;
+    if (v->p && at >= from && at <= from + len)
+        v->p = to + (at - from);
+}
+
+/*
+ * Grows the input buffer. An exchange in progress keeps its request valid
+ * (the views point into the buffer): when realloc moves it, the views move
+ * with it. Pipelined bytes, and bodies that stream in, make it grow while a
+ * handler holds the request.
+ */
+static bool reserve_in(struct conn *c, size_t need)
+{
+    /* Compared as numbers: the old block is freed by then, only its address is used. */
+    uintptr_t old = (uintptr_t)c->in;
+    size_t old_len = c->in_len;
+    if (!reserve(&c->in, &c->in_cap, need))
+        return false;
+    if (old && (uintptr_t)c->in != old && c->x.active) {
+        ic_http_request_t *req = &c->x.req;
+        rebase(&req->method, old, old_len, c->in);
+        rebase(&req->target, old, old_len, c->in);
+        rebase(&req->host, old, old_len, c->in);
+        for (unsigned i = 0; i < req->nheaders; i++) {
+            rebase(&req->headers[i].name, old, old_len, c->in);
+            rebase(&req->headers[i].value, old, old_len, c->in);
+        }
+        rebase(&c->x.body, old, old_len, c->in);
+    }
+    return true;
+}
 
 /* The answer when memory ran out: static, so that it needs none. */
 static const char oom_503[] =
@@ -628,9 +664,20 @@ static void exchange_over(struct conn *c, bool defer)
     resume_recv(c);
 }
 
+/*
+ * Read from the view while it is sure to be valid (as the request is
+ * dispatched): later the input buffer may have grown (moved) under the
+ * views, with pipelined bytes or a body that streams in, so the answer
+ * never reads them.
+ */
 static bool is_head(const ic_http_exchange_t *x)
 {
-    return x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
+    return x->head_method;
+}
+
+static void note_method(struct ic_http_exchange *x)
+{
+    x->head_method = x->req.method.len == 4 && memcmp(x->req.method.p, "HEAD", 4) == 0;
 }
 
 void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
@@ -813,6 +860,8 @@ static void body_feed(struct conn *c)
                 return;
             }
             x->bcb(x->barg, p, len, 0);
+            if (!x->body_stream || x->body_done || c->closing)
+                return; /* the reader answered the exchange (or the connection went) from its callback */
             if (end) {
                 memmove(p, c->in + c->in_len - rest, rest);
                 c->in_len = head + rest;
@@ -832,6 +881,8 @@ static void body_feed(struct conn *c)
         }
         len = avail < x->body_left ? avail : (size_t)x->body_left;
         x->bcb(x->barg, p, len, 0);
+        if (!x->body_stream || x->body_done || c->closing)
+            return; /* the reader answered the exchange (or the connection went) from its callback */
         x->body_left -= len;
         memmove(p, p + len, avail - len);
         c->in_len = head + avail - len;
@@ -917,6 +968,7 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
     x->bcb = NULL;
     /* Content-Length: bytes still due; chunked: bytes decoded and delivered (what was decoded before is delivered first). */
     x->body_left = x->req.chunked ? 0 : length;
+    note_method(x);
     send_continue(c);
     c->in_handler = true;
     IC__STAT_INC(c->sc, requests);
@@ -1025,6 +1077,7 @@ static void process(struct conn *c)
         c->x.c = c;
         c->x.consumed = consumed;
         c->x.active = true;
+        note_method(&c->x);
         c->in_handler = true;
         IC__STAT_INC(c->sc, requests);
         cfg->handler(&c->x, cfg->arg);
@@ -1046,7 +1099,7 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         bool fresh = c->in_len == 0;
         if (c->closing || c->oom) {
             /* Closing, or answering the last request with the static 503: the input is not read. */
-        } else if (reserve(&c->in, &c->in_cap, c->in_len + (size_t)res)) {
+        } else if (reserve_in(c, c->in_len + (size_t)res)) {
             memcpy(c->in + c->in_len, buf, (size_t)res);
             c->in_len += (size_t)res;
         } else {

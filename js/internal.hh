@@ -88,6 +88,10 @@ struct ic_js_worker {
     /* The prelude's side of streamed response bodies (stream.cc): pump, resume and cancel one stream by id. */
     v8::Global<v8::Function> stream_pump, stream_resume, stream_cancel;
     std::unordered_map<uint32_t, struct ic_js_stream *> streams;
+    /* Request bodies that stream in (stream.cc), by the id the prelude's stream pulls with; the prelude's wake-up entry. */
+    std::unordered_map<uint32_t, struct ic__js_upload *> uploads;
+    uint32_t next_upload = 1;
+    v8::Global<v8::Function> upload_wake;
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::string methods[3] = {"GET", "POST", "HEAD"};
     v8::Global<v8::String> method_str[3];
@@ -209,6 +213,15 @@ int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double 
  * ic__js_streams_close when the worker is disposed. */
 struct ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id);
 void ic__js_streams_close(ic_js_worker *w);
+
+/*
+ * ic_js_worker_fetch_ex with the body of a request that streams in: the
+ * request's body is the prelude's stream of upload `upload` (worker.cc).
+ */
+/* Detaches the worker's uploads from it (its disposal): their HTTP side drains them without it. */
+void ic__js_uploads_close(ic_js_worker *w);
+void ic__js_worker_fetch_upload(ic_js_worker *w, const ic_http_request_t *req, uint32_t upload, unsigned flags, ic_js_done_cb done,
+                                void *arg);
 
 /* Writes a line from console.* or the runtime, prefixed with tenant and core. */
 void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);

@@ -145,8 +145,24 @@ extern "C" void ic_js_pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, const
     ic_js_pool_fetch_ex(p, t, req, body, 0, done, arg);
 }
 
+/* ic_js_pool_fetch_ex's two forms: a request and its body, or an HTTP exchange (x) whose body may stream in. */
+static void pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
+                       unsigned flags, ic_js_done_cb done, void *arg);
+
+extern "C" void ic_js_pool_http_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_http_exchange_t *x, unsigned flags,
+                                      ic_js_done_cb done, void *arg)
+{
+    pool_fetch(p, t, x, nullptr, ic_str_t{nullptr, 0}, flags, done, arg);
+}
+
 extern "C" void ic_js_pool_fetch_ex(ic_js_pool_t *p, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body,
                                     unsigned flags, ic_js_done_cb done, void *arg)
+{
+    pool_fetch(p, t, nullptr, req, body, flags, done, arg);
+}
+
+static void pool_fetch(ic_js_pool_t *p, const ic_js_tenant_t *t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
+                       unsigned flags, ic_js_done_cb done, void *arg)
 {
     ic_js_worker *w;
     char err[1024];
@@ -159,7 +175,10 @@ extern "C" void ic_js_pool_fetch_ex(ic_js_pool_t *p, const ic_js_tenant_t *t, co
         done(arg, &r);
         return;
     }
-    ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
+    if (x)
+        ic_js_http_fetch(w, x, flags, done, arg);
+    else
+        ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
     if (ic_js_worker_broken(w)) {
         auto it = p->by_tenant.find(t);
         if (it != p->by_tenant.end() && it->second->w == w) {

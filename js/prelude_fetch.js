@@ -547,7 +547,7 @@ function incoming(method, target, host, raw, body) {
   r[kHost] = host;
   r[kHeadersOf] = h;
   r[kOpts] = DEFAULT_OPTS;
-  r[kBody] = body === undefined ? null : body;
+  r[kBody] = body === undefined ? null : typeof body === "number" ? uploadStream(body) : body;
   r[kUsed] = false;
   return r;
 }
@@ -640,6 +640,40 @@ function serialize(r, streaming) {
   return [r[kStatus], block, b];
 }
 
+// ---- request bodies that stream in (js/stream.cc) -------------------------------------------------------
+
+// The pull of an upload waiting for its next piece, by upload id; uploadWake (an entry of its own) runs it.
+const uploadWaits = new Map();
+
+function uploadStream(id) {
+  const pullOnce = (c) => {
+    const v = native.uploadPull(id); // a Uint8Array, null at the end, undefined: not there yet; throws on an error
+    if (v === undefined) return new Promise((resolve) => uploadWaits.set(id, resolve)).then(() => pullOnce(c));
+    if (v === null) {
+      c.close();
+      if (c.byobRequest) c.byobRequest.respond(0);
+      return;
+    }
+    c.enqueue(v);
+  };
+  return new ReadableStream({
+    type: "bytes",
+    pull: pullOnce,
+    cancel() {
+      uploadWaits.delete(id);
+      native.uploadCancel(id);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function uploadWake(id) {
+  const go = uploadWaits.get(id);
+  if (go) {
+    uploadWaits.delete(id);
+    go();
+  }
+}
+
 // ---- streamed response bodies (js/stream.cc calls these, each in its own entry) --------------------
 
 const outgoing = new Map();
@@ -727,4 +761,4 @@ function setHandler(def, vars) {
   }
 }
 
-return { dispatch, fire, setHandler, serialize, streamPump, streamResume, streamCancel };
+return { dispatch, fire, setHandler, serialize, streamPump, streamResume, streamCancel, uploadWake };

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <deque>
+#include <string>
+
 #include "js/internal.hh"
 
 struct ic_js_stream {
@@ -225,10 +228,196 @@ static void n_stream_end(const v8::FunctionCallbackInfo<v8::Value> &args)
         finish(s, args[1]->BooleanValue(args.GetIsolate()));
 }
 
+/* ---- request bodies that stream in ------------------------------------------------------------------------- */
+
+/*
+ * An upload: the HTTP exchange's body pieces (ic_http_body_read) queue
+ * here, copied; the prelude's byte stream pulls them with uploadPull. Past
+ * UP_HIGH bytes queued the exchange is paused (the socket stops being
+ * read), and resumed under UP_LOW. When the prelude waits for a piece that
+ * is not there, the next one wakes it from a task (uploadWake). The upload
+ * lives until both sides are done: the HTTP side's last word (end, error, or
+ * the exchange answered) and the prelude's (read to the end, cancelled, or
+ * the worker gone).
+ */
+#define UP_HIGH (256 * 1024)
+#define UP_LOW (64 * 1024)
+
+struct ic__js_upload {
+    ic_js_worker *w; /* null once the worker is gone */
+    uint32_t id;
+    ic_http_exchange_t *x; /* null after the HTTP side's last word */
+    std::deque<std::string> q;
+    size_t queued = 0;
+    int status = 0; /* 0: more to come; 1: the end; < 0: the error */
+    bool paused = false, js_waiting = false, js_done = false, task_posted = false;
+    ic_task_t task;
+};
+
+static void upload_maybe_free(ic__js_upload *u)
+{
+    if (u->x || !(u->js_done || !u->w) || u->task_posted)
+        return;
+    if (u->w)
+        u->w->uploads.erase(u->id);
+    delete u;
+}
+
+static void upload_wake(ic__js_upload *u);
+
+static void upload_task(ic_task_t *t)
+{
+    ic__js_upload *u = (ic__js_upload *)((char *)t - offsetof(ic__js_upload, task));
+    /* task_posted stays set during the entry, so that nothing the prelude does in it frees u. */
+    if (u->w && !u->js_done && u->js_waiting) {
+        u->js_waiting = false;
+        ic__js_entry_id(u->w, u->w->upload_wake, u->id);
+    }
+    u->task_posted = false;
+    if (u->js_waiting && (!u->q.empty() || u->status))
+        upload_wake(u); /* the prelude waits again and something came during the entry */
+    upload_maybe_free(u);
+}
+
+static void upload_wake(ic__js_upload *u)
+{
+    if (u->js_waiting && !u->task_posted && u->w) {
+        u->task_posted = true;
+        ic_task_post(&u->task, upload_task);
+    }
+}
+
+static void upload_body(void *arg, const char *p, size_t len, int status)
+{
+    ic__js_upload *u = static_cast<ic__js_upload *>(arg);
+    if (status == 0) {
+        if (u->js_done || !u->w)
+            return; /* no one reads it any more: dropped as it comes */
+        u->q.emplace_back(p, len);
+        u->queued += len;
+        if (u->queued > UP_HIGH && !u->paused) {
+            u->paused = true;
+            ic_http_body_pause(u->x);
+        }
+        upload_wake(u);
+        return;
+    }
+    /* The HTTP side's last word. */
+    u->status = status;
+    u->x = nullptr;
+    upload_wake(u);
+    upload_maybe_free(u);
+}
+
+/* uploadPull(id): a Uint8Array, null at the end, undefined when nothing is there yet (uploadWake follows); throws on an error. */
+static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    auto it = w->uploads.find(args[0]->Uint32Value(isolate->GetCurrentContext()).FromMaybe(0));
+    if (it == w->uploads.end()) {
+        args.GetReturnValue().SetNull();
+        return;
+    }
+    ic__js_upload *u = it->second;
+    if (!u->q.empty()) {
+        std::string &piece = u->q.front();
+        v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, piece.size());
+        if (ab.IsEmpty() || (piece.size() && !ab->Data()))
+            return; /* the RangeError of the ArrayBuffer limit is pending */
+        memcpy(ab->Data(), piece.data(), piece.size());
+        size_t n = piece.size();
+        u->queued -= n;
+        u->q.pop_front();
+        if (u->paused && u->queued < UP_LOW && u->x) {
+            u->paused = false;
+            ic_http_body_resume(u->x);
+        }
+        args.GetReturnValue().Set(v8::Uint8Array::New(ab, 0, n));
+        return;
+    }
+    if (u->status == 0) {
+        u->js_waiting = true;
+        return; /* undefined */
+    }
+    u->js_done = true;
+    int status = u->status;
+    upload_maybe_free(u);
+    if (status == 1) {
+        args.GetReturnValue().SetNull();
+        return;
+    }
+    const char *why = status == IC_EHTTP_BAD ? "the request body is malformed (a bad chunk)"
+                      : status == -E2BIG     ? "the request body is over the size limit"
+                      : status == -ECANCELED ? "the request body was not read before the response was sent"
+                                             : "the client went away before the request body ended";
+    isolate->ThrowException(v8::Exception::TypeError(v8::String::NewFromUtf8(isolate, why).ToLocalChecked()));
+}
+
+/* uploadCancel(id): the prelude's stream was cancelled; what comes is dropped. */
+static void n_upload_cancel(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    auto it = w->uploads.find(args[0]->Uint32Value(isolate->GetCurrentContext()).FromMaybe(0));
+    if (it == w->uploads.end())
+        return;
+    ic__js_upload *u = it->second;
+    u->js_done = true;
+    u->q.clear();
+    u->queued = 0;
+    if (u->paused && u->x) {
+        u->paused = false;
+        ic_http_body_resume(u->x);
+    }
+    upload_maybe_free(u);
+}
+
+void ic__js_uploads_close(ic_js_worker *w)
+{
+    std::vector<ic__js_upload *> all;
+    for (auto &kv : w->uploads)
+        all.push_back(kv.second);
+    w->uploads.clear();
+    for (ic__js_upload *u : all) {
+        u->w = nullptr;
+        u->q.clear();
+        if (u->paused && u->x) {
+            u->paused = false;
+            ic_http_body_resume(u->x);
+        }
+        upload_maybe_free(u);
+    }
+}
+
+extern "C" void ic_js_http_fetch(ic_js_worker_t *w, ic_http_exchange_t *x, unsigned flags, ic_js_done_cb done, void *arg)
+{
+    if (!ic_http_body_streaming(x)) {
+        ic_js_worker_fetch_ex(w, ic_http_request(x), ic_http_body(x), flags, done, arg);
+        return;
+    }
+    ic__js_upload *u = new (std::nothrow) ic__js_upload();
+    if (!u) {
+        static const char *const plain[] = {"content-type: text/plain; charset=utf-8"};
+        static const char msg[] = "Service Unavailable: out of memory\n";
+        ic_js_response_t r = {503, plain, 1, msg, sizeof(msg) - 1, nullptr};
+        done(arg, &r);
+        return;
+    }
+    u->w = w;
+    u->x = x;
+    u->id = w->next_upload++;
+    if (!u->id)
+        u->id = w->next_upload++;
+    w->uploads[u->id] = u;
+    /* The reader is in place before the handler runs: pieces may come from the next loop turn on. */
+    ic_http_body_read(x, upload_body, u);
+    ic__js_worker_fetch_upload(w, ic_http_request(x), u->id, flags, done, arg);
+}
+
 const ic__js_native ic__js_natives_stream[] = {
-    {"streamWrite", n_stream_write},
-    {"streamEnd", n_stream_end},
-    {nullptr, nullptr},
+    {"streamWrite", n_stream_write},   {"streamEnd", n_stream_end}, {"uploadPull", n_upload_pull},
+    {"uploadCancel", n_upload_cancel}, {nullptr, nullptr},
 };
 
 /* ---- on an HTTP exchange --------------------------------------------------------------------------------- */

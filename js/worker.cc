@@ -526,8 +526,24 @@ extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *r
     ic_js_worker_fetch_ex(w, req, body, 0, done, arg);
 }
 
+static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, uint32_t upload, unsigned flags,
+                       ic_js_done_cb done, void *arg);
+
 extern "C" void ic_js_worker_fetch_ex(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, unsigned flags,
                                       ic_js_done_cb done, void *arg)
+{
+    fetch_impl(w, req, body, 0, flags, done, arg);
+}
+
+void ic__js_worker_fetch_upload(ic_js_worker *w, const ic_http_request_t *req, uint32_t upload, unsigned flags, ic_js_done_cb done,
+                                void *arg)
+{
+    fetch_impl(w, req, ic_str_t{nullptr, 0}, upload, flags, done, arg);
+}
+
+/* One request: body is its bytes, or (upload != 0) the body streams in as upload `upload` (stream.cc). */
+static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, uint32_t upload, unsigned flags,
+                       ic_js_done_cb done, void *arg)
 {
     v8::Isolate *isolate = w->isolate;
     if (w->broken) {
@@ -565,7 +581,9 @@ extern "C" void ic_js_worker_fetch_ex(ic_js_worker_t *w, const ic_http_request_t
     }
     args[4] = v8::Undefined(isolate);
     args[5] = v8::Boolean::New(isolate, flags & IC_JS_STREAM);
-    if (body.len) {
+    if (upload) {
+        args[4] = v8::Number::New(isolate, upload);
+    } else if (body.len) {
         v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, body.len);
         memcpy(ab->Data(), body.p, body.len);
         args[4] = v8::Uint8Array::New(ab, 0, body.len);
@@ -938,7 +956,10 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     struct {
         const char *name;
         v8::Global<v8::Function> *to;
-    } streamfns[] = {{"streamPump", &w->stream_pump}, {"streamResume", &w->stream_resume}, {"streamCancel", &w->stream_cancel}};
+    } streamfns[] = {{"streamPump", &w->stream_pump},
+                     {"streamResume", &w->stream_resume},
+                     {"streamCancel", &w->stream_cancel},
+                     {"uploadWake", &w->upload_wake}};
     for (auto &f : streamfns) {
         if (!eo->Get(ctx, v8::String::NewFromUtf8(isolate, f.name).ToLocalChecked()).ToLocal(&v) || !v->IsFunction())
             return fail_msg(err, errlen, std::string("the prelude has no ") + f.name);
@@ -1126,6 +1147,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
         pending_finish(p);
     }
     ic__js_streams_close(w);
+    ic__js_uploads_close(w);
     for (auto &kv : w->timers) {
         ic_timer_stop(&kv.second->timer);
         delete kv.second;
@@ -1140,6 +1162,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->stream_pump.Reset();
     w->stream_resume.Reset();
     w->stream_cancel.Reset();
+    w->upload_wake.Reset();
     w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();

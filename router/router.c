@@ -374,8 +374,8 @@ static void busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why)
  * Runs tenant t here; `done(arg, res)` gets the response (with IC_JS_STREAM in flags its body may be a stream). False when
  * the tenant's queue is full (nothing ran).
  */
-static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
-                     void *arg)
+static bool run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                     ic_js_done_cb done, void *arg)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
     ic_js_worker_t *w;
@@ -402,7 +402,10 @@ static bool run_here(ic_router_t *r, unsigned t, const ic_http_request_t *req, i
     if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
         return false;
     uint64_t t0 = ic_clock_ns();
-    ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
+    if (x)
+        ic_js_http_fetch(w, x, flags, done, arg); /* its body may stream in from the socket */
+    else
+        ic_js_worker_fetch_ex(w, req, body, flags, done, arg);
     STAT_ADD(rc->ts[t].busy_ns, ic_clock_ns() - t0);
     if (ic_js_worker_broken(w))
         ic_js_pool_drop(rc->pool, r->tenants[t]);
@@ -583,7 +586,7 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     f->msg = msg;
     rc->active++;
     /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
-    if (!run_here(f->r, f->tenant, &f->req, f->body, IC_JS_STREAM, fwd_answer, f)) {
+    if (!run_here(f->r, f->tenant, NULL, &f->req, f->body, IC_JS_STREAM, fwd_answer, f)) {
         rc->active--;
         f->rejected = true;
         return 0;
@@ -632,6 +635,72 @@ static void fwd_done(void *arg, int status)
 
 /* ---- the handlers -------------------------------------------------------------------------------- */
 
+static void forward(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0, ic_str_t body);
+
+/*
+ * A body that streams in, for a tenant on another core: gathered here, up to
+ * GATHER_MAX bytes (413 past it), then forwarded whole. (Streaming it across
+ * the mesh as it comes is the next step; the response already streams back.)
+ */
+#define GATHER_MAX (16u << 20)
+
+struct gather {
+    ic_router_t *r;
+    ic_http_exchange_t *x;
+    unsigned t, owner;
+    uint64_t t0;
+    char *buf;
+    size_t len, cap;
+};
+
+static void gather_body(void *arg, const char *p, size_t len, int status)
+{
+    struct gather *g = arg;
+    if (status == 0) {
+        if (g->len + len > GATHER_MAX) {
+            static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
+            static const char msg[] = "Content Too Large: a request body for a tenant on another core is gathered first, "
+                                      "16 MiB at most\n";
+            respond(g->r, g->x, ic_reactor_id(), 413, h, 1, msg, sizeof(msg) - 1); /* -ECANCELED comes from inside: g goes */
+            return;
+        }
+        if (g->len + len > g->cap) {
+            size_t cap = g->cap ? g->cap : 64 * 1024;
+            while (cap < g->len + len)
+                cap *= 2;
+            char *b = ic__fault(IC__FAULT_ALLOC) ? NULL : realloc(g->buf, cap);
+            if (!b) {
+                busy(g->r, g->x, "out of memory"); /* -ECANCELED comes from inside: g goes */
+                return;
+            }
+            g->buf = b;
+            g->cap = cap;
+        }
+        memcpy(g->buf + g->len, p, len);
+        g->len += len;
+        return;
+    }
+    if (status == 1) {
+        /* The whole body: on its way to the owner; the exchange's answer comes back as for any forwarded request. */
+        forward(g->r, g->x, g->t, g->owner, g->t0, (ic_str_t){g->buf, g->len});
+    } else if (status != -ECANCELED && status != -EPIPE) {
+        static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
+        const char *msg = status == -E2BIG ? "Content Too Large\n" : "Bad Request: the request body is malformed\n";
+        respond(g->r, g->x, ic_reactor_id(), status == -E2BIG ? 413 : 400, h, 1, msg, strlen(msg));
+    }
+    free(g->buf);
+    free(g);
+}
+
+static void gather(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0)
+{
+    struct gather *g = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*g));
+    if (!g)
+        return busy(r, x, "out of memory");
+    *g = (struct gather){r, x, t, owner, t0, NULL, 0, 0};
+    ic_http_body_read(x, gather_body, g);
+}
+
 void ic_router_handle(ic_http_exchange_t *x, void *arg)
 {
     ic_router_t *r = arg;
@@ -656,7 +725,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
             return busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0};
         rc->active++;
-        if (!run_here(r, (unsigned)t, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
+        if (!run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
             rc->active--;
             free(l);
             busy(r, x, "the worker has too many requests queued");
@@ -665,6 +734,17 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     }
     if (rc->inflight[owner] >= r->cfg->inflight_per_pair)
         return busy(r, x, "too many requests in flight to the tenant's core");
+    if (ic_http_body_streaming(x))
+        return gather(r, x, (unsigned)t, owner, t0);
+    forward(r, x, (unsigned)t, owner, t0, ic_http_body(x));
+}
+
+/* Sends the request (whose body is `body`) to the tenant's owner core. */
+static void forward(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0, ic_str_t body)
+{
+    unsigned self = (unsigned)ic_reactor_id();
+    struct rcore *rc = &r->cores[self];
+    const ic_http_request_t *req = ic_http_request(x);
     /* Not calloc: the struct holds a 100-header request view and two buffers; the fields in use are set. */
     struct fwd *f = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*f));
     if (!f)
@@ -673,7 +753,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     f->xo = NULL;
     f->later = f->answered = f->rejected = f->rbuf_owned = false;
     f->rbuf = NULL;
-    if (!copy_request(f, req, ic_http_body(x))) {
+    if (!copy_request(f, req, body)) {
         free(f);
         return busy(r, x, "out of memory");
     }
@@ -681,7 +761,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
     f->x = x;
     f->origin = self;
     f->owner = owner;
-    f->tenant = (unsigned)t;
+    f->tenant = t;
     f->t0 = t0;
     int ret = ic_smp_submit(owner, fwd_work, fwd_done, f);
     if (ret < 0) {

@@ -96,7 +96,7 @@ static void js_done(void *arg, const ic_js_response_t *res)
 static void js_handler(ic_http_exchange_t *x, void *arg)
 {
     struct serve *s = arg;
-    ic_js_pool_fetch_ex(s->pool[ic_reactor_id()], s->tenant, ic_http_request(x), ic_http_body(x), IC_JS_STREAM, js_done, x);
+    ic_js_pool_http_fetch(s->pool[ic_reactor_id()], s->tenant, x, IC_JS_STREAM, js_done, x);
 }
 
 static void serve_start(void *arg)
@@ -254,6 +254,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         hcfg->port = ic_router_config_port(s->rcfg);
     hcfg->handler = ic_router_slot_handle;
     hcfg->arg = s->slot;
+    hcfg->stream_bodies = true; /* uploads reach the worker as they arrive (forwarded ones are gathered first: router.c) */
     if (admin_port < 0)
         admin_port = ic_router_config_admin_port(s->rcfg);
     ret = ic_http_server_new(hcfg, n, &s->http);
@@ -433,6 +434,7 @@ static int cmd_serve(int argc, char **argv)
     }
     hcfg.handler = js_handler;
     hcfg.arg = &s;
+    hcfg.stream_bodies = true; /* uploads reach the worker as they arrive */
     ret = ic_http_server_new(&hcfg, planned_cores(&cfg), &s.http);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg.host, hcfg.port, ic_strerror(ret));

@@ -195,8 +195,8 @@ bool ic_http_body_streaming(const ic_http_exchange_t *x);
  * malformed chunk), -E2BIG (past max_stream_body), -EPIPE (the client went
  * away), -ECANCELED (the exchange was answered before the body ended: the
  * rest is not read and the connection closes after the response). No call
- * follows the last. Called from the reactor loop, never from inside a call
- * of this API.
+ * follows the last. Called from the reactor loop; the reader may answer the
+ * exchange from it (then -ECANCELED comes at once, from inside that answer).
  */
 typedef void (*ic_http_body_cb)(void *arg, const char *p, size_t len, int status);
 

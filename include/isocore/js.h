@@ -267,6 +267,19 @@ int ic_js_pool_get(ic_js_pool_t *pool, const ic_js_tenant_t *t, ic_js_worker_t *
 void ic_js_pool_fetch(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done,
                       void *arg);
 
+/**
+ * ic_js_worker_fetch_ex for an HTTP exchange on the worker's core: a body
+ * that streams in (ic_http_body_streaming) becomes the request's
+ * ReadableStream, read from the socket as the worker pulls it (the socket
+ * stops being read while the worker does not); any other body is given
+ * whole.
+ */
+void ic_js_http_fetch(ic_js_worker_t *w, ic_http_exchange_t *x, unsigned flags, ic_js_done_cb done, void *arg);
+
+/** ic_js_pool_fetch_ex for an HTTP exchange of this core, whose body may stream in (see ic_js_http_fetch). */
+void ic_js_pool_http_fetch(ic_js_pool_t *pool, const ic_js_tenant_t *t, ic_http_exchange_t *x, unsigned flags, ic_js_done_cb done,
+                           void *arg);
+
 /** ic_js_pool_fetch with the flags of ic_js_worker_fetch_ex. */
 void ic_js_pool_fetch_ex(ic_js_pool_t *pool, const ic_js_tenant_t *t, const ic_http_request_t *req, ic_str_t body, unsigned flags,
                          ic_js_done_cb done, void *arg);

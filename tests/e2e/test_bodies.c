@@ -218,6 +218,57 @@ Test(bodies, rebuilt_responses_uploads_multipart_and_failures, .timeout = 60)
     t_stop(&s);
 }
 
+/* POSTs n bytes (chunked when asked) of a pattern to /upload; returns the worker's JSON in *r. */
+static void t_upload(struct srv *s, size_t n, bool chunked, struct t_resp *r)
+{
+    struct t_in in = {.fd = t_http_dial(s->port, 0)};
+    cr_assert_geq(in.fd, 0);
+    char head[256];
+    int h = chunked ? snprintf(head, sizeof(head), "POST /upload HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    : snprintf(head, sizeof(head), "POST /upload HTTP/1.1\r\nHost: b\r\nContent-Length: %zu\r\n\r\n", n);
+    t_http_send(in.fd, head, (size_t)h);
+    static char piece[65536];
+    memset(piece, 7, sizeof(piece));
+    for (size_t at = 0; at < n; at += sizeof(piece)) {
+        size_t k = n - at < sizeof(piece) ? n - at : sizeof(piece);
+        if (chunked) {
+            h = snprintf(head, sizeof(head), "%zx\r\n", k);
+            t_http_send(in.fd, head, (size_t)h);
+        }
+        t_http_send(in.fd, piece, k);
+        if (chunked)
+            t_http_send(in.fd, "\r\n", 2);
+    }
+    if (chunked)
+        t_http_send(in.fd, "0\r\n\r\n", 5);
+    cr_assert(t_http_read(&in, r, false, true), "no answer to the upload");
+    close(in.fd);
+    free(in.buf);
+}
+
+Test(bodies, uploads_stream_into_the_worker_as_they_arrive, .timeout = 120)
+{
+    struct srv s;
+    t_serve_worker(&s, "1");
+    struct t_resp r;
+    t_upload(&s, 1u << 20, false, &r); /* warm */
+    t_resp_free(&r);
+    long before = t_peak_kib(s.pid);
+    /* 256 MiB: far past max_body (1 MiB), which a buffered body could not pass. */
+    t_upload(&s, 256u << 20, false, &r);
+    long after = t_peak_kib(s.pid);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"total\":268435456"), "%s", r.body);
+    cr_log_info("256 MiB upload: %s; peak RSS +%ld KiB", r.body, after - before);
+    cr_assert_lt(after - before, 64 * 1024, "the peak grew by %ld KiB", after - before);
+    t_resp_free(&r);
+    t_upload(&s, 32u << 20, true, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, "\"total\":33554432"), "chunked: %s", r.body);
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
 Test(bodies, bad_chunks_and_stalled_streams_are_cut, .timeout = 60)
 {
     struct srv s;
@@ -281,6 +332,13 @@ Test(bodies, streamed_responses_of_a_tenant_on_another_core, .timeout = 60)
         free(in.buf);
     }
     struct t_resp r;
+    /* Uploads on both cores: streamed into the worker where it runs, gathered first where it does not. */
+    for (int i = 0; i < 8; i++) {
+        t_upload(&s, 3u << 20, i & 1, &r);
+        cr_assert_eq(r.status, 200, "upload %d: %s", i, r.body);
+        cr_assert(strstr(r.body, "\"total\":3145728"), "upload %d: %s", i, r.body);
+        t_resp_free(&r);
+    }
     t_get(&s, "GET /cancelled?n=6 HTTP/1.1\r\nHost: b\r\n\r\n", &r, true);
     cr_assert_str_eq(r.body, "6", "cancelled: %s of 6", r.body);
     t_resp_free(&r);
