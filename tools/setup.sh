@@ -99,11 +99,11 @@ fi
 grep -iE 'warning' "$build/build.log" >&2 || true
 
 # Test-time tools from npm, under build/ (never in the repository; shared by every build tree, as libnode's
-# unpack is): the Hono framework and esbuild for tests/e2e/test_hono.c. Pinned; installed once. Without npm
+# unpack is): esbuild, the Hono framework, jose and hash-wasm for tests/e2e/test_hono.c. Pinned; installed once. Without npm
 # (or the registry), that test says what is missing.
 npm_dir=$root/build/npm
-if [ -z "$target" ] && [ ! -x "$npm_dir/node_modules/.bin/esbuild" ] && command -v npm >/dev/null; then
+if [ -z "$target" ] && [ ! -d "$npm_dir/node_modules/hash-wasm" ] && command -v npm >/dev/null; then
     mkdir -p "$npm_dir"
-    (cd "$npm_dir" && timeout 300 npm install --no-save --no-audit --no-fund --prefix . hono@4.13.19 esbuild@0.24.2 >/dev/null 2>&1) ||
+    (cd "$npm_dir" && timeout 300 npm install --no-save --no-audit --no-fund --prefix . hono@4.13.19 esbuild@0.24.2 jose@5.9.6 hash-wasm@4.12.0 >/dev/null 2>&1) ||
         echo "isocore setup: npm could not install hono and esbuild under $npm_dir (tests/e2e/test_hono.c needs them)" >&2
 fi

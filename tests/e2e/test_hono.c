@@ -1,7 +1,8 @@
 /*
- * test_hono.c: a real Workers framework, unchanged: a Hono app
- * (tests/e2e/hono/app.js) bundled with esbuild, both from npm (installed
- * under build/npm by tools/setup.sh), served by `isocore serve`. Its
+ * test_hono.c: a real Workers framework and libraries, unchanged: a Hono
+ * app (tests/e2e/hono/app.js) with hono/jwt, signed cookies, jose and
+ * hash-wasm, bundled with esbuild, all from npm (installed under build/npm
+ * by tools/setup.sh), served by `isocore serve`. Its
  * middleware rebuilds responses from their bodies (`new Response(res.body,
  * res)`), parses forms, and streams text: the shapes that lost their bodies
  * before bodies were streams.
@@ -28,7 +29,7 @@ static void t_bundle(const char *dir)
     cr_assert(src, "run through ctest");
     char bdir[1024];
     snprintf(bdir, sizeof(bdir), "%s/build", src);
-    char esbuild[1024], app[1024], out[1100], nodepath[1100];
+    char esbuild[1200], app[1200], out[1300], nodepath[1300];
     snprintf(esbuild, sizeof(esbuild), "%s/npm/node_modules/.bin/esbuild", bdir);
     struct stat st;
     cr_assert_eq(stat(esbuild, &st), 0, "%s is missing: tools/setup.sh installs hono and esbuild from npm under build/npm",
@@ -119,7 +120,7 @@ Test(hono, a_bundled_hono_app_runs_unchanged, .timeout = 120)
 
     const char *form = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--B\r\nContent-Disposition: form-data; "
                        "name=\"b\"\r\n\r\ntwo\r\n--B--\r\n";
-    char req[1024];
+    char req[2048];
     snprintf(req, sizeof(req),
              "POST /form HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(form), form);
@@ -134,6 +135,48 @@ Test(hono, a_bundled_hono_app_runs_unchanged, .timeout = 120)
     t_req("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n", &r);
     cr_assert(r.chunked && r.complete, "streamText is sent chunked: %s", r.head);
     cr_assert_str_eq(r.body, "line 0\nline 1\nline 2\n");
+    t_resp_free(&r);
+
+    /* hono/jwt: a token minted by sign(), then the middleware lets it in, and keeps others out. */
+    t_req("GET /token HTTP/1.1\r\nHost: h\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char token[1024];
+    snprintf(token, sizeof(token), "%s", r.body);
+    t_resp_free(&r);
+    snprintf(req, sizeof(req), "GET /private/me HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n", token);
+    t_req(req, &r);
+    cr_assert_eq(r.status, 200, "jwt: %s", r.body);
+    cr_assert_str_eq(r.body, "{\"sub\":\"user-1\"}");
+    t_resp_free(&r);
+    token[strlen(token) - 2] ^= 1; /* a bad signature */
+    snprintf(req, sizeof(req), "GET /private/me HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s\r\n\r\n", token);
+    t_req(req, &r);
+    cr_assert_eq(r.status, 401, "a forged token: %d %s", r.status, r.body);
+    t_resp_free(&r);
+
+    /* Signed cookies: set, sent back, verified; a tampered one is refused. */
+    t_req("GET /cookie/set HTTP/1.1\r\nHost: h\r\n\r\n", &r);
+    const char *sc = strstr(r.head, "set-cookie: ");
+    cr_assert(sc, "%s", r.head);
+    char cookie[512];
+    snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(sc + 12, ";\r"), sc + 12);
+    t_resp_free(&r);
+    snprintf(req, sizeof(req), "GET /cookie/get HTTP/1.1\r\nHost: h\r\nCookie: %s\r\n\r\n", cookie);
+    t_req(req, &r);
+    cr_assert_str_eq(r.body, "s-123", "cookie %s", cookie);
+    t_resp_free(&r);
+    cookie[strlen(cookie) - 4] ^= 1;
+    snprintf(req, sizeof(req), "GET /cookie/get HTTP/1.1\r\nHost: h\r\nCookie: %s\r\n\r\n", cookie);
+    t_req(req, &r);
+    cr_assert_str_eq(r.body, "false", "a tampered cookie: %s", r.body);
+    t_resp_free(&r);
+
+    /* jose: ES256 key pair, JWT signed and verified. hash-wasm: SHA-256 in WebAssembly equals crypto.subtle's. */
+    t_req("GET /jose HTTP/1.1\r\nHost: h\r\n\r\n", &r);
+    cr_assert_str_eq(r.body, "{\"role\":\"admin\",\"parts\":3}");
+    t_resp_free(&r);
+    t_req("GET /wasm-hash HTTP/1.1\r\nHost: h\r\n\r\n", &r);
+    cr_assert(strstr(r.body, "\"same\":true"), "%s", r.body);
     t_resp_free(&r);
 
     t_req("GET /boom HTTP/1.1\r\nHost: h\r\n\r\n", &r);
