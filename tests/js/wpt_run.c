@@ -884,7 +884,31 @@ static char *build_source(slot_t *s, wpt_file_t *f, size_t *len)
     else
         sb_str(&b, "try {\n");
     mark_part(s, &b, f->path);
-    sb_str(&b, body);
+    if (f->strict) {
+        sb_str(&b, body);
+    } else {
+        /*
+         * In the try block a top-level `let`/`const` would be the block's,
+         * not the global scope's, and the helpers loaded before (which read
+         * such names at call time, e.g. wasm/jsapi's instanceTestFactory)
+         * would not see it: a declaration at the start of a line becomes a
+         * `var` (functions in a sloppy block are global already).
+         */
+        for (const char *p = body; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+            if (strncmp(p, "let ", 4) == 0) {
+                sb_str(&b, "var ");
+                sb_add(&b, p + 4, n - 4);
+            } else if (strncmp(p, "const ", 6) == 0) {
+                sb_str(&b, "var   ");
+                sb_add(&b, p + 6, n - 6);
+            } else {
+                sb_add(&b, p, n);
+            }
+            p += n;
+        }
+    }
     free(part[f->nscripts]);
     if (f->strict)
         sb_str(&b, "\n}).call(globalThis); } catch (e) { __wpt.threw(e); }\n");
