@@ -77,6 +77,24 @@ static inline pid_t t_spawn(const char *const argv[], const char *env, int *err_
     return pid;
 }
 
+/* Reads a spawned server's stderr until its "serving" line; fails the test with what it said otherwise. */
+static inline void t_wait_serving(int err_fd)
+{
+    char log[8192];
+    size_t got = 0;
+    while (got < sizeof(log) - 1) {
+        ssize_t r = read(err_fd, log + got, sizeof(log) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        log[got] = '\0';
+        if (strstr(log, "serving "))
+            return;
+    }
+    log[got] = '\0';
+    cr_assert_fail("the server did not start: %s", log);
+}
+
 /* The number after "key": in icload's --json output (asserts that it is there). */
 static inline double t_json_num(const char *json, const char *key)
 {

@@ -53,19 +53,7 @@ static void t_start(struct srv *s, const char *const *args)
         env = asan;
     }
     s->pid = t_spawn(argv, env, &s->err_fd);
-    char log[8192];
-    size_t got = 0;
-    while (got < sizeof(log) - 1) {
-        ssize_t r = read(s->err_fd, log + got, sizeof(log) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        log[got] = '\0';
-        if (strstr(log, "serving "))
-            return;
-    }
-    log[got] = '\0';
-    cr_assert_fail("the server did not start: %s", log);
+    t_wait_serving(s->err_fd);
 }
 
 static void t_stop(struct srv *s)

@@ -66,19 +66,7 @@ static void t_serve(const char *bundle)
     snprintf(port, sizeof(port), "%u", t_port);
     const char *argv[] = {bin, "serve", bundle, "--port", port, "--cores", "1", NULL};
     t_pid = t_spawn(argv, NULL, &t_err);
-    char log[8192];
-    size_t got = 0;
-    while (got < sizeof(log) - 1) {
-        ssize_t r = read(t_err, log + got, sizeof(log) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        log[got] = '\0';
-        if (strstr(log, "serving "))
-            return;
-    }
-    log[got] = '\0';
-    cr_assert_fail("the server did not start: %s", log);
+    t_wait_serving(t_err);
 }
 
 static void t_req(const char *req, struct t_resp *r)

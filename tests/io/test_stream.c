@@ -212,26 +212,33 @@ static void *t_client(void *arg)
     return NULL;
 }
 
-/* Serves on one reactor with the client above; stops when the client is done (or, for a hang-up, on the abort). */
+/* Runs the HTTP server (handler) on one reactor with client on its own thread, until the client is done. */
+static void t_run_server(ic_http_handler_cb handler, bool stream_bodies, void *(*client)(void *))
+{
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = handler;
+    h.stream_bodies = stream_bodies;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, client, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    ic_http_server_free(t_srv);
+}
+
+/* Serves t_handler with the client above sending script; stops when the client is done. */
 static void t_serve(const char *script, int nresp)
 {
     memset(&S, 0, sizeof(S));
     memset(&C, 0, sizeof(C));
     t_script = script;
     t_nresp = nresp;
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
-    h.port = 0;
-    h.handler = t_handler;
-    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
-    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
-    cfg.on_stop = t_stop;
-    cr_assert_eq(ic_reactor_start(&cfg), 0);
-    pthread_t th;
-    pthread_create(&th, NULL, t_client, NULL);
-    pthread_join(th, NULL);
-    cr_assert_eq(ic_reactor_wait(), 0);
-    ic_http_server_free(t_srv);
+    t_run_server(t_handler, false, t_client);
     t_wait_pause = t_hang_up = t_head = t_expect_close = false;
 }
 
@@ -403,20 +410,7 @@ Test(stream, request_bodies_stream_as_they_arrive, .timeout = 60)
 {
     memset(&U, 0, sizeof(U));
     memset(u_reply, 0, sizeof(u_reply));
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
-    h.port = 0;
-    h.handler = u_handler;
-    h.stream_bodies = true; /* past max_body (1 MiB): only streaming takes 8 MiB */
-    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
-    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
-    cfg.on_stop = t_stop;
-    cr_assert_eq(ic_reactor_start(&cfg), 0);
-    pthread_t th;
-    pthread_create(&th, NULL, u_client, NULL);
-    pthread_join(th, NULL);
-    cr_assert_eq(ic_reactor_wait(), 0);
-    ic_http_server_free(t_srv);
+    t_run_server(u_handler, true, u_client); /* past max_body (1 MiB): only streaming takes 8 MiB */
     size_t n = 8u << 20;
     char *body = malloc(n);
     for (size_t i = 0; i < n; i++)
@@ -458,19 +452,7 @@ Test(stream, a_client_that_goes_away_aborts_the_stream, .timeout = 60)
     memset(&S, 0, sizeof(S));
     t_script = "GET /forever HTTP/1.1\r\nHost: t\r\n\r\n";
     t_hang_up = true;
-    ic_http_server_config_t h;
-    ic_http_server_config_init(&h);
-    h.port = 0;
-    h.handler = t_hang_handler;
-    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
-    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
-    cfg.on_stop = t_stop;
-    cr_assert_eq(ic_reactor_start(&cfg), 0);
-    pthread_t th;
-    pthread_create(&th, NULL, t_client, NULL);
-    pthread_join(th, NULL);
-    cr_assert_eq(ic_reactor_wait(), 0);
-    ic_http_server_free(t_srv);
+    t_run_server(t_hang_handler, false, t_client); /* the abort callback stops the reactor */
     t_hang_up = false;
     cr_assert_eq(S.aborts, 1, "abort called %d times", S.aborts);
     cr_assert_eq(S.writes_after_abort, 0);
