@@ -92,7 +92,8 @@ Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
     unsigned long long served_b = t_reap(&b);
 
     double requests = t_json_num(out, "requests");
-    cr_assert_gt(requests, 5800, "%s", out);
+    /* 2,000/s for 3 s: what is under test is that none failed; a loaded machine may complete fewer in the time. */
+    cr_assert_gt(requests, 4200, "%s", out);
     cr_assert_eq(t_json_num(out, "2xx"), requests, "%s", out);
     cr_assert_eq(t_json_num(out, "connect"), 0, "%s", out);
     cr_assert_eq(t_json_num(out, "protocol"), 0, "%s", out);
