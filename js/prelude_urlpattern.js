@@ -557,7 +557,10 @@
   const kC = Symbol("components");
   const componentResult = (c, input, m) => {
     const groups = {};
-    for (let i = 0; i < c.names.length; i++) groups[c.names[i]] = m[i + 1] ?? "";
+    // defineProperty, so that a group named __proto__ is a plain property
+    for (let i = 0; i < c.names.length; i++) {
+      Object.defineProperty(groups, c.names[i], { value: m[i + 1] ?? "", writable: true, enumerable: true, configurable: true });
+    }
     return { input, groups };
   };
   const isDict = (v) => typeof v === "object" && v !== null;
@@ -583,11 +586,13 @@
       for (const k of COMPONENTS) if (r[k] === undefined) r[k] = "*";
       if (isSpecial(r.protocol) && r.port === SPECIAL_PORTS[r.protocol]) r.port = "";
       const c = {};
-      c.protocol = compile(r.protocol, canonProtocol, DEFAULT_OPTIONS, ignoreCase);
-      c.username = compile(r.username, canonUserinfo("username"), DEFAULT_OPTIONS, ignoreCase);
-      c.password = compile(r.password, canonUserinfo("password"), DEFAULT_OPTIONS, ignoreCase);
-      c.hostname = compile(r.hostname, isIPv6Pattern(r.hostname) ? canonIPv6 : canonHostname, HOSTNAME_OPTIONS, ignoreCase);
-      c.port = compile(r.port, (v) => canonPort(v), DEFAULT_OPTIONS, ignoreCase);
+      // As the standard has it, ignoreCase is for the pathname, search and hash (the URL parser lowercases
+      // schemes and hosts already).
+      c.protocol = compile(r.protocol, canonProtocol, DEFAULT_OPTIONS, false);
+      c.username = compile(r.username, canonUserinfo("username"), DEFAULT_OPTIONS, false);
+      c.password = compile(r.password, canonUserinfo("password"), DEFAULT_OPTIONS, false);
+      c.hostname = compile(r.hostname, isIPv6Pattern(r.hostname) ? canonIPv6 : canonHostname, HOSTNAME_OPTIONS, false);
+      c.port = compile(r.port, (v) => canonPort(v), DEFAULT_OPTIONS, false);
       const special = matchesSpecialScheme(c.protocol);
       c.pathname = special
         ? compile(r.pathname, canonPathname, PATHNAME_OPTIONS, ignoreCase)

@@ -91,6 +91,9 @@ check("ignoreCase", () => {
   const p = new URLPattern({ pathname: "/Foo/:x" }, { ignoreCase: true });
   eq(p.exec({ pathname: "/FOO/a" }).pathname.groups, { x: "a" });
   eq(new URLPattern("https://example.com/FOO", { ignoreCase: true }).test("https://example.com/foo"), true);
+  eq(new URLPattern({ search: "Q=:v", hash: "Top" }, { ignoreCase: true }).test("https://a.test/?q=1#top"), true);
+  // as the standard has it, the option is for the pathname, search and hash only
+  eq(new URLPattern({ username: "Bob" }, { ignoreCase: true }).test("https://bob@a.test/"), false);
 });
 check("exec results: inputs, input per component, null on a mismatch", () => {
   const p = new URLPattern({ hostname: "example.com", pathname: "/:a" });
@@ -104,6 +107,8 @@ check("exec results: inputs, input per component, null on a mismatch", () => {
   eq(r.hash.input, "z");
   eq(p.exec("https://other.com/x"), null);
   eq(p.exec("not a url"), null);
+  const proto = new URLPattern({ pathname: "/:__proto__" }).exec({ pathname: "/x" }).pathname.groups;
+  eq([Object.getPrototypeOf(proto) === Object.prototype, Object.keys(proto), proto.__proto__], [true, ["__proto__"], "x"]);
   const init = { pathname: "/q", hostname: "example.com" };
   eq(p.exec(init).inputs[0], init);
 });
