@@ -414,9 +414,11 @@ static bool run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic
 
 struct local {
     ic_router_t *r;
-    ic_http_exchange_t *x;
+    ic_http_exchange_t *x; /* NULL for ic_router_inject: the answer goes to `answer` */
     unsigned tenant;
     uint64_t t0;
+    ic_router_answer_cb answer;
+    void *answer_arg;
 };
 
 /* Records the latency of a request that arrived at t0 for tenant t, on this core. */
@@ -433,7 +435,10 @@ static void local_done(void *arg, const ic_js_response_t *res)
     l->r->cores[ic_reactor_id()].active--;
     count(&l->r->cores[ic_reactor_id()].ts[l->tenant], res->status);
     latency(l->r, l->tenant, l->t0);
-    if (res->stream) {
+    if (!l->x) {
+        /* Injected (ic_router_inject): run without IC_JS_STREAM, so the body is whole. */
+        l->answer(l->answer_arg, res->status, res->headers, res->nheaders, res->body, res->len);
+    } else if (res->stream) {
         /* The body streams from the worker on this core straight to the client (chunk by chunk, with backpressure). */
         char core[40];
         if (l->r->cfg->core_header)
@@ -449,8 +454,10 @@ static void local_done(void *arg, const ic_js_response_t *res)
 
 struct fwd {
     ic_router_t *r;
-    ic_http_exchange_t *x; /* the origin's; never touched by the owner */
-    uint64_t t0;           /* arrival, on the origin */
+    ic_http_exchange_t *x;      /* the origin's; never touched by the owner; NULL for ic_router_inject */
+    ic_router_answer_cb answer; /* with x NULL: gets the answer on the origin, in place of the exchange */
+    void *answer_arg;
+    uint64_t t0; /* arrival, on the origin */
     unsigned origin, owner, tenant;
     ic_http_request_t req; /* views into buf */
     ic_str_t body;
@@ -586,7 +593,7 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     f->msg = msg;
     rc->active++;
     /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
-    if (!run_here(f->r, f->tenant, NULL, &f->req, f->body, IC_JS_STREAM, fwd_answer, f)) {
+    if (!run_here(f->r, f->tenant, NULL, &f->req, f->body, f->x ? IC_JS_STREAM : 0, fwd_answer, f)) {
         rc->active--;
         f->rejected = true;
         return 0;
@@ -604,7 +611,18 @@ static void fwd_done(void *arg, int status)
     ic_router_t *r = f->r;
     r->cores[f->origin].inflight[f->owner]--;
     r->cores[f->origin].active--;
-    if (status < 0) {
+    if (!f->x) {
+        /* Injected: the same outcomes, told to the callback (streams never come: the owner ran it without IC_JS_STREAM). */
+        static const char *const h[] = {"content-type: text/plain; charset=utf-8", "retry-after: 1"};
+        static const char why[] = "Service Unavailable\n";
+        if (status < 0 || f->rejected || !f->rbuf) {
+            STAT_ADD(r->cores[f->origin].st.rejected, 1);
+            f->answer(f->answer_arg, 503, h, 2, why, sizeof(why) - 1);
+        } else {
+            f->answer(f->answer_arg, f->status, f->lines, f->nlines, f->rbody, f->rlen);
+            latency(r, f->tenant, f->t0);
+        }
+    } else if (status < 0) {
         busy(r, f->x, "the owner core is shutting down");
     } else if (f->rejected) {
         busy(r, f->x, "the worker has too many requests queued");
@@ -635,7 +653,8 @@ static void fwd_done(void *arg, int status)
 
 /* ---- the handlers -------------------------------------------------------------------------------- */
 
-static void forward(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0, ic_str_t body);
+static int forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_request_t *req, unsigned t, unsigned owner, uint64_t t0,
+                   ic_str_t body, ic_router_answer_cb answer, void *answer_arg);
 
 /*
  * A body that streams in, for a tenant on another core: gathered here, up to
@@ -682,7 +701,7 @@ static void gather_body(void *arg, const char *p, size_t len, int status)
     }
     if (status == 1) {
         /* The whole body: on its way to the owner; the exchange's answer comes back as for any forwarded request. */
-        forward(g->r, g->x, g->t, g->owner, g->t0, (ic_str_t){g->buf, g->len});
+        forward(g->r, g->x, ic_http_request(g->x), g->t, g->owner, g->t0, (ic_str_t){g->buf, g->len}, NULL, NULL);
     } else if (status != -ECANCELED && status != -EPIPE) {
         static const char *const h[] = {"content-type: text/plain; charset=utf-8"};
         const char *msg = status == -E2BIG ? "Content Too Large\n" : "Bad Request: the request body is malformed\n";
@@ -723,7 +742,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
         struct local *l = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*l));
         if (!l)
             return busy(r, x, "out of memory");
-        *l = (struct local){r, x, (unsigned)t, t0};
+        *l = (struct local){r, x, (unsigned)t, t0, NULL, NULL};
         rc->active++;
         if (!run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
             rc->active--;
@@ -736,29 +755,41 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
         return busy(r, x, "too many requests in flight to the tenant's core");
     if (ic_http_body_streaming(x))
         return gather(r, x, (unsigned)t, owner, t0);
-    forward(r, x, (unsigned)t, owner, t0, ic_http_body(x));
+    forward(r, x, req, (unsigned)t, owner, t0, ic_http_body(x), NULL, NULL);
 }
 
-/* Sends the request (whose body is `body`) to the tenant's owner core. */
-static void forward(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0, ic_str_t body)
+/*
+ * Sends the request (whose body is `body`) to the tenant's owner core. With
+ * an exchange x, failures answer it (503) and the function returns 0; with x
+ * NULL (ic_router_inject) it returns -ENOMEM or IC_ESHUTDOWN instead and
+ * `answer` is never called.
+ */
+static int forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_request_t *req, unsigned t, unsigned owner, uint64_t t0,
+                   ic_str_t body, ic_router_answer_cb answer, void *answer_arg)
 {
     unsigned self = (unsigned)ic_reactor_id();
     struct rcore *rc = &r->cores[self];
-    const ic_http_request_t *req = ic_http_request(x);
     /* Not calloc: the struct holds a 100-header request view and two buffers; the fields in use are set. */
     struct fwd *f = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*f));
-    if (!f)
-        return busy(r, x, "out of memory");
+    if (!f) {
+        if (x)
+            busy(r, x, "out of memory");
+        return x ? 0 : -ENOMEM;
+    }
     f->msg = NULL;
     f->xo = NULL;
     f->later = f->answered = f->rejected = f->rbuf_owned = false;
     f->rbuf = NULL;
     if (!copy_request(f, req, body)) {
         free(f);
-        return busy(r, x, "out of memory");
+        if (x)
+            busy(r, x, "out of memory");
+        return x ? 0 : -ENOMEM;
     }
     f->r = r;
     f->x = x;
+    f->answer = answer;
+    f->answer_arg = answer_arg;
     f->origin = self;
     f->owner = owner;
     f->tenant = t;
@@ -768,11 +799,56 @@ static void forward(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned 
         if (f->buf != f->small_req)
             free(f->buf);
         free(f);
-        return busy(r, x, "the tenant's core is shutting down");
+        if (x)
+            busy(r, x, "the tenant's core is shutting down");
+        return x ? 0 : ret;
     }
     rc->inflight[owner]++;
     rc->active++;
     STAT_ADD(rc->st.forwarded_out, 1);
+    return 0;
+}
+
+/*
+ * The test and benchmark entry (bench/router.c, tests/router/test_inject.c):
+ * the steps of ic_router_handle for a request without a connection. The
+ * local case runs the worker as ic_js_http_fetch does for a whole body; the
+ * forwarded case goes through forward/fwd_work/fwd_answer/fwd_done above,
+ * the code HTTP requests take, with the answer handed to a callback where
+ * an exchange would be answered. Both run without IC_JS_STREAM.
+ */
+int ic_router_inject(ic_router_t *r, const ic_http_request_t *req, ic_str_t body, ic_router_answer_cb answer, void *arg)
+{
+    unsigned self = (unsigned)ic_reactor_id();
+    struct rcore *rc = &r->cores[self];
+    STAT_ADD(rc->st.requests, 1);
+    uint64_t t0 = ic_clock_ns();
+    int t = route(r, req);
+    if (t < 0) {
+        STAT_ADD(rc->st.not_found, 1);
+        return -ENOENT;
+    }
+    unsigned owner = r->cfg->workers[t].placement == IC_PLACE_SPREAD ? self : r->owner[t];
+    if (owner != self) {
+        if (rc->inflight[owner] >= r->cfg->inflight_per_pair) {
+            STAT_ADD(rc->st.rejected, 1);
+            return -EBUSY;
+        }
+        return forward(r, NULL, req, (unsigned)t, owner, t0, body, answer, arg);
+    }
+    struct local *l = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    *l = (struct local){r, NULL, (unsigned)t, t0, answer, arg};
+    STAT_ADD(rc->st.local, 1);
+    rc->active++;
+    if (!run_here(r, (unsigned)t, NULL, req, body, 0, local_done, l)) {
+        rc->active--;
+        free(l);
+        STAT_ADD(rc->st.rejected, 1);
+        return -EBUSY;
+    }
+    return 0;
 }
 
 /* Appends printf output to a growing buffer. */

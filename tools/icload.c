@@ -110,6 +110,7 @@ static struct {
     const char *body;
     const char *headers[32];
     unsigned nheaders;
+    bool host_header; /* one of headers is a Host: it replaces icload's own (two Hosts get a 400) */
     /* load */
     unsigned conns, depth, cores;
     double duration, warmup, rate;
@@ -138,7 +139,7 @@ static void usage(FILE *f)
                "  -d SECONDS     duration (default 10)      -n N  stop after N answers instead\n"
                "  -R RATE        open loop: RATE requests/s in all, latency from the intended send time\n"
                "  -p DEPTH       requests in flight per connection (pipelining; default 1)\n"
-               "  -m METHOD      -H 'Name: value' (repeatable)   -b BODY\n"
+               "  -m METHOD      -H 'Name: value' (repeatable; a Host replaces the default one)   -b BODY\n"
                "  --hosts N      spread requests over Host: t0.SUFFIX .. t<N-1>.SUFFIX (--host-suffix, default example.com)\n"
                "  --zipf S       ... with Zipf(S) popularity      --hot PCT  ... tenant t0 takes PCT %% of requests\n"
                "  --keys N --value-size B --set-ratio F   memcache key space and mix (10000, 100, 0.1)\n"
@@ -248,6 +249,8 @@ static int parse_args(int argc, char **argv)
         } else if (strcmp(a, "-H") == 0) {
             if (!v || !strchr(v, ':') || strpbrk(v, "\r\n") || opt.nheaders == 32)
                 return bad(a, v);
+            if (strncasecmp(v, "host:", 5) == 0)
+                opt.host_header = true;
             opt.headers[opt.nheaders++] = v;
         } else if (strcmp(a, "-b") == 0) {
             if (!v)
@@ -298,6 +301,10 @@ static int parse_args(int argc, char **argv)
     }
     if (opt.zipf_s > 0 && opt.hot_pct > 0) {
         fprintf(stderr, "icload: --zipf and --hot are exclusive\n");
+        return 2;
+    }
+    if (opt.host_header && opt.hosts) {
+        fprintf(stderr, "icload: -H 'Host: ...' and --hosts both set the Host header: give one\n");
         return 2;
     }
     return parse_target(target);
@@ -403,7 +410,9 @@ static bool send_one(struct lconn *c, uint64_t due)
         ic_tcp_write(c->tc, head, (size_t)n);
     } else {
         size_t blen = opt.body ? strlen(opt.body) : 0;
-        if (opt.hosts)
+        if (opt.host_header)
+            n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\n", opt.method, opt.path); /* the Host comes from -H */
+        else if (opt.hosts)
             n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: t%u.%s\r\n", opt.method, opt.path, pick(t, opt.hosts),
                          opt.host_suffix);
         else

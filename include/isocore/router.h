@@ -83,6 +83,28 @@ void ic_router_stop(ic_router_t *r);
 /** The HTTP handler: pass it with the router as arg to ic_http_server_new. */
 void ic_router_handle(ic_http_exchange_t *x, void *router);
 
+/*
+ * The answer to an injected request: status, header lines ("name: value"),
+ * body; valid during the call only. Called on the core that injected it.
+ */
+typedef void (*ic_router_answer_cb)(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body,
+                                    size_t len);
+
+/**
+ * For tests and benchmarks (bench/router.c): runs req (its views and body
+ * need only last for the call) as ic_router_handle runs a request, without
+ * a connection: routed, run here or forwarded to the tenant's owner core
+ * through the same forwarding code, its response back here given to answer
+ * (the response memory still goes home to be freed). The worker runs without
+ * streamed bodies (a stream is read whole). Call on a reactor. answer is
+ * called once — maybe before this returns (a local request that settles at
+ * once); a 503 comes to it when the owner rejects the request or stops.
+ * Returns 0, or -ENOENT (no route), -EBUSY (too many requests in flight to
+ * the owner, or queued for the tenant here), -ENOMEM or IC_ESHUTDOWN; then
+ * answer is never called.
+ */
+int ic_router_inject(ic_router_t *r, const ic_http_request_t *req, ic_str_t body, ic_router_answer_cb answer, void *arg);
+
 /** The admin handler (Prometheus text at /metrics): pass it with the router as arg. */
 void ic_router_admin_handle(ic_http_exchange_t *x, void *router);
 

@@ -21,8 +21,13 @@
 
 static ic_http_server_t *t_srv;
 
+static _Atomic unsigned long long t_tenant_hosts; /* requests whose Host was "tenant.test" */
+
 static void t_hello(ic_http_exchange_t *x, void *arg)
 {
+    ic_str_t host = ic_http_request(x)->host;
+    if (host.len == 11 && memcmp(host.p, "tenant.test", 11) == 0)
+        atomic_fetch_add(&t_tenant_hosts, 1);
     ic_http_respond(x, 200, NULL, 0, "hello\n", 6);
 }
 
@@ -119,6 +124,29 @@ static void c_counts(const char *icload, unsigned port)
 Test(icload, counts_match_the_server_and_percentiles_are_ordered, .timeout = 120)
 {
     t_serve(c_counts);
+}
+
+/* A Host given with -H (any case) replaces icload's own: two Host headers would get 400 from the server. */
+static void c_host(const char *icload, unsigned port)
+{
+    const char *forms[] = {"Host: tenant.test", "host:tenant.test", "HOST:  tenant.test"};
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned long long before = atomic_load(&t_tenant_hosts);
+        int rc = t_shell(t_out, sizeof(t_out), "%s --json -c 2 -n 200 -H '%s' -H 'X-Other: 1' http://127.0.0.1:%u/ 2>&1", icload,
+                         forms[i], port);
+        cr_assert_eq(rc, 0, "%s", t_out);
+        cr_assert_eq(t_json_num(t_out, "2xx"), 200, "-H '%s': %s", forms[i], t_out);
+        cr_assert_eq(atomic_load(&t_tenant_hosts) - before, 200, "-H '%s': the server saw another Host", forms[i]);
+    }
+    /* With --hosts, which sets the Host too, it is an error. */
+    int rc = t_shell(t_out, sizeof(t_out), "%s -n 1 --hosts 4 -H 'Host: tenant.test' http://127.0.0.1:%u/ 2>&1", icload, port);
+    cr_assert_eq(rc, 2, "%s", t_out);
+    cr_assert(strstr(t_out, "--hosts") != NULL, "%s", t_out);
+}
+
+Test(icload, host_header_replaces_the_default, .timeout = 120)
+{
+    t_serve(c_host);
 }
 
 static void c_rate(const char *icload, unsigned port)

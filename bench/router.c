@@ -1,0 +1,482 @@
+/*
+ * bench/router.c: what a forwarded request costs against a local one, in
+ * process, without sockets. Prints a table; never fails.
+ *
+ *   bench_router [--seconds S] [--inflight N] [--tick-us T] [--json]
+ *
+ * Two reactors (pinned to the first two CPUs of the affinity mask when it has
+ * two) and two sticky tenants running the same trivial worker
+ * (`new Response("ok")`): one owned by core A, one by core B. Every request
+ * is injected on core A with ic_router_inject, the router's entry for
+ * requests without a connection: a request for A's tenant runs on A
+ * ("local"); one for B's tenant is copied into a message, runs in B's
+ * isolate, comes back to A, and its response memory goes home
+ * ("forwarded") — the forwarding code HTTP requests take.
+ *
+ * Points, each run local then forwarded, side by side:
+ *   - saturation: closed loop, N requests in flight (default 64);
+ *   - 10, 50 and 90 % of one core's capacity (the local saturation rate just
+ *     measured): open loop, a reactor timer on A (every 50 µs, --tick-us)
+ *     injecting the requests due by then (at most 4,096 in flight; past it
+ *     they count as dropped);
+ *   - 1 in flight: closed loop ping-pong, the bare hop's latency;
+ *   - idle: the pacing timer alone, no requests. The "net" CPU of an open
+ *     loop point subtracts that cost (per second) from the run's CPU time:
+ *     each tick is a sleep and a wake-up of core A.
+ * For each: requests/s; CPU per request, the thread CPU time
+ * (CLOCK_THREAD_CPUTIME_ID) of both reactors summed over the run, divided by
+ * the requests answered; and the round trip, injection to answer on A,
+ * p50/p99. The hop is forwarded minus local: extra CPU per request, and the
+ * difference of the round trip quantiles. --json prints
+ * {"local_ns", "forwarded_ns", "hop_p50_ns", "hop_p99_ns"} at saturation.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isocore.h"
+
+#define MAX_INFLIGHT 4096
+#define MAX_SAMPLES (1u << 20)
+
+enum { LOCAL = 0, FORWARDED = 1 };
+
+/* One phase: a load (0: saturation, else a share of the capacity) and a mode. */
+struct phase {
+    double load; /* open loop: share of the capacity; 0: closed loop with n in flight, or (n == 0) idle */
+    unsigned n;
+    int mode;
+    bool warmup;
+    /* results */
+    double rps, cpu_ns, cpu_a_ns, cpu_b_ns;
+    uint64_t p50, p99, done, dropped, errors;
+    double sleeps, doorbells; /* per request, both cores */
+    double net_ns;            /* open loop: cpu_ns minus what the pacing timer costs when idle */
+};
+
+struct slot {
+    uint64_t t0;
+    struct slot *next;
+};
+
+static struct {
+    double seconds;
+    uint64_t tick_ns; /* the pacing timer's period (open loop) */
+    unsigned inflight_sat;
+    bool json;
+    ic_router_config_t *cfg;
+    ic_router_t *router;
+    unsigned a, b;            /* injecting core, and the core that owns the forwarded tenant */
+    clockid_t clk[2];         /* each reactor's thread CPU clock */
+    ic_http_request_t req[2]; /* LOCAL: for A's tenant; FORWARDED: for B's */
+    struct phase phases[16];
+    unsigned nphases, cur;
+    double capacity;       /* local requests/s at saturation */
+    double idle_cpu_per_s; /* CPU ns per second of both cores with the pacing timer running and no requests */
+    /* the running phase, touched on core A only */
+    struct slot slots[MAX_INFLIGHT], *free_slots;
+    unsigned inflight;
+    bool injecting;
+    uint64_t start_ns, deadline_ns, injected, cpu0[2];
+    ic_reactor_stats_t st0[2];
+    int cpu[2];       /* where each reactor runs (-1: not pinned), as seen while they ran */
+    const char *mode; /* io_uring set-up mode */
+    uint64_t *samples;
+    size_t nsamples;
+    ic_task_t refill;
+    bool refill_posted;
+    ic_timer_t tick;
+} B;
+
+static uint64_t cpu_of(unsigned core)
+{
+    struct timespec ts;
+    clock_gettime(B.clk[core], &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void phase_begin(void);
+static void phase_end(void);
+
+static void answer(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len);
+
+/* Injects one request of the current phase's mode; false when none could go. */
+static bool inject_one(void)
+{
+    struct phase *p = &B.phases[B.cur];
+    struct slot *s = B.free_slots;
+    if (!s) {
+        p->dropped++;
+        return false;
+    }
+    B.free_slots = s->next;
+    s->t0 = ic_clock_ns();
+    B.inflight++;
+    B.injected++;
+    int ret = ic_router_inject(B.router, &B.req[p->mode], (ic_str_t){"", 0}, answer, s);
+    if (ret < 0) {
+        B.inflight--;
+        s->next = B.free_slots;
+        B.free_slots = s;
+        p->errors++;
+        return false;
+    }
+    return true;
+}
+
+/* Closed loop: tops the requests in flight up to N (a task, so a local answer that comes inside inject does not recurse). */
+static void refill(ic_task_t *t)
+{
+    (void)t;
+    B.refill_posted = false;
+    if (!B.injecting)
+        return;
+    if (ic_clock_ns() >= B.deadline_ns) {
+        B.injecting = false;
+        if (B.inflight == 0)
+            phase_end();
+        return;
+    }
+    /* At most N per call: a local request is answered inside the inject, so B.inflight alone would not bound the loop. */
+    unsigned n = B.phases[B.cur].n;
+    for (unsigned k = 0; k < n && B.inflight < n; k++)
+        if (!inject_one())
+            break;
+    if (!B.refill_posted && B.inflight < n) {
+        B.refill_posted = true;
+        ic_task_post(&B.refill, refill);
+    }
+}
+
+static void phase_end(void)
+{
+    struct phase *p = &B.phases[B.cur];
+    uint64_t wall = ic_clock_ns() - B.start_ns;
+    uint64_t ca = cpu_of(B.a) - B.cpu0[B.a], cb = cpu_of(B.b) - B.cpu0[B.b];
+    p->rps = p->done ? (double)p->done * 1e9 / (double)wall : 0;
+    p->cpu_a_ns = p->done ? (double)ca / (double)p->done : 0;
+    p->cpu_b_ns = p->done ? (double)cb / (double)p->done : 0;
+    p->cpu_ns = p->cpu_a_ns + p->cpu_b_ns;
+    double sl = 0, db = 0;
+    for (unsigned c = 0; c < 2; c++) {
+        ic_reactor_stats_t st;
+        ic_reactor_stats(c, &st);
+        sl += (double)(st.sleeps - B.st0[c].sleeps);
+        db += (double)(st.wakeups_sent - B.st0[c].wakeups_sent);
+    }
+    p->sleeps = p->done ? sl / (double)p->done : 0;
+    p->doorbells = p->done ? db / (double)p->done : 0;
+    if (B.nsamples) {
+        qsort(B.samples, B.nsamples, sizeof(uint64_t), cmp_u64);
+        p->p50 = B.samples[(size_t)(0.50 * (double)(B.nsamples - 1))];
+        p->p99 = B.samples[(size_t)(0.99 * (double)(B.nsamples - 1))];
+    }
+    if (p->load == 0 && p->n == B.inflight_sat && p->mode == LOCAL && !p->warmup)
+        B.capacity = p->rps;
+    if (p->load == 0 && p->n == 0) /* idle: what the pacing timer alone costs, per second of both cores */
+        B.idle_cpu_per_s = (double)(ca + cb) * 1e9 / (double)wall;
+    p->net_ns = p->done && p->load > 0 ? p->cpu_ns - B.idle_cpu_per_s * (double)wall / 1e9 / (double)p->done : p->cpu_ns;
+    if (++B.cur == B.nphases) {
+        ic_reactor_stop();
+        return;
+    }
+    phase_begin();
+}
+
+static void answer(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
+{
+    (void)headers;
+    (void)nheaders;
+    (void)body;
+    (void)len;
+    struct slot *s = arg;
+    struct phase *p = &B.phases[B.cur];
+    uint64_t rtt = ic_clock_ns() - s->t0;
+    if (status == 200)
+        p->done++;
+    else
+        p->errors++;
+    if (B.nsamples < MAX_SAMPLES)
+        B.samples[B.nsamples++] = rtt;
+    s->next = B.free_slots;
+    B.free_slots = s;
+    B.inflight--;
+    if (B.injecting && p->n && !B.refill_posted) {
+        B.refill_posted = true;
+        ic_task_post(&B.refill, refill);
+    }
+    if (!B.injecting && B.inflight == 0)
+        phase_end();
+}
+
+/* Open loop: injects the requests due by now at the phase's rate. */
+static void tick(ic_timer_t *t)
+{
+    (void)t;
+    struct phase *p = &B.phases[B.cur];
+    uint64_t now = ic_clock_ns();
+    if (now >= B.deadline_ns) {
+        ic_timer_stop(&B.tick);
+        B.injecting = false;
+        if (B.inflight == 0)
+            phase_end();
+        return;
+    }
+    double rate = p->load * B.capacity;
+    uint64_t due = (uint64_t)(rate * (double)(now - B.start_ns) / 1e9);
+    /* Each turn injects one request or counts the rest as dropped (no free slot): the schedule is kept either way. */
+    while (B.injected + p->dropped < due) {
+        if (!B.free_slots) {
+            p->dropped += due - (B.injected + p->dropped);
+            break;
+        }
+        inject_one();
+    }
+}
+
+static void phase_begin(void)
+{
+    struct phase *p = &B.phases[B.cur];
+    B.free_slots = NULL;
+    for (unsigned i = 0; i < MAX_INFLIGHT; i++) {
+        B.slots[i].next = B.free_slots;
+        B.free_slots = &B.slots[i];
+    }
+    B.inflight = 0;
+    B.injected = 0;
+    B.nsamples = 0;
+    B.injecting = true;
+    B.cpu0[0] = cpu_of(0);
+    B.cpu0[1] = cpu_of(1);
+    ic_reactor_stats(0, &B.st0[0]);
+    ic_reactor_stats(1, &B.st0[1]);
+    B.start_ns = ic_clock_ns();
+    double secs = p->warmup ? 0.3 : p->load == 0 && p->n == 0 ? B.seconds / 2 : B.seconds;
+    B.deadline_ns = B.start_ns + (uint64_t)(secs * 1e9);
+    if (p->n) {
+        B.refill_posted = true;
+        ic_task_post(&B.refill, refill);
+    } else {
+        ic_timer_start(&B.tick, B.tick_ns, B.tick_ns);
+    }
+}
+
+static void go(ic_post_t *post)
+{
+    (void)post;
+    B.cpu[0] = ic_reactor_cpu(0);
+    B.cpu[1] = ic_reactor_cpu(1);
+    B.mode = ic_reactor_mode();
+    ic_timer_init(&B.tick, tick);
+    phase_begin();
+}
+
+/* On each reactor: its CPU clock and isolate pool; the last one up starts the phases on core A. */
+static _Atomic unsigned starting = 2;
+static ic_post_t go_post;
+
+static void on_start(void *arg)
+{
+    (void)arg;
+    unsigned me = (unsigned)ic_reactor_id();
+    pthread_getcpuclockid(pthread_self(), &B.clk[me]);
+    if (ic_router_start(B.router) < 0)
+        fprintf(stderr, "bench_router: core %u: no isolate pool\n", me);
+    if (atomic_fetch_sub(&starting, 1) == 1)
+        ic_reactor_post(B.a, &go_post, go);
+}
+
+static void on_stop(void *arg)
+{
+    (void)arg;
+    if ((unsigned)ic_reactor_id() == B.a)
+        ic_timer_stop(&B.tick);
+    ic_router_stop(B.router);
+}
+
+static void set_request(ic_http_request_t *r, const char *host)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = (ic_str_t){"GET", 3};
+    r->target = (ic_str_t){"/", 1};
+    r->host = (ic_str_t){host, strlen(host)};
+    r->minor = 1;
+    r->keep_alive = true;
+    static const char *const names[] = {"Host", "User-Agent", "Accept"};
+    const char *values[] = {host, "bench_router", "*/*"};
+    for (unsigned i = 0; i < 3; i++)
+        r->headers[i] = (ic_http_header_t){{names[i], strlen(names[i])}, {values[i], strlen(values[i])}};
+    r->nheaders = 3;
+}
+
+static const char *load_name(const struct phase *p, char *buf, size_t n)
+{
+    if (p->load == 0 && p->n == 1)
+        snprintf(buf, n, "1 in flight");
+    else if (p->load == 0 && p->n == 0)
+        snprintf(buf, n, "idle");
+    else if (p->load == 0)
+        snprintf(buf, n, "saturation");
+    else
+        snprintf(buf, n, "%.0f %%", p->load * 100);
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    B.seconds = 2.0;
+    B.inflight_sat = 64;
+    B.tick_ns = 50000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            B.seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--inflight") && i + 1 < argc)
+            B.inflight_sat = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tick-us") && i + 1 < argc)
+            B.tick_ns = (uint64_t)atoi(argv[++i]) * 1000;
+        else if (!strcmp(argv[i], "--json"))
+            B.json = true;
+        else {
+            fprintf(stderr, "usage: bench_router [--seconds S] [--inflight N] [--tick-us T] [--json]\n");
+            return 2;
+        }
+    }
+    if (B.seconds <= 0)
+        B.seconds = 2.0;
+    if (B.tick_ns < 10000 || B.tick_ns > 10000000)
+        B.tick_ns = 50000;
+    if (B.inflight_sat < 1 || B.inflight_sat > 1000)
+        B.inflight_sat = 64;
+    FILE *out = B.json ? stderr : stdout;
+
+    /* The worker and the config, in a directory of their own. */
+    char dir[] = "/tmp/bench_router.XXXXXX", path[256], conf[256];
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench_router: mkdtemp: %s\n", strerror(errno));
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/hello.js", dir);
+    snprintf(conf, sizeof(conf), "%s/conf.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("export default { fetch() { return new Response(\"ok\"); } };\n", f);
+        fclose(f);
+    }
+    /* Two tenant names, one owned by each core (owners are a hash of the name). */
+    char names[2][32] = {"", ""};
+    for (unsigned i = 0; i < 64 && (!names[0][0] || !names[1][0]); i++) {
+        char nm[32];
+        snprintf(nm, sizeof(nm), "hello%u", i);
+        unsigned o = ic_router_owner_of(nm, 2);
+        if (!names[o][0])
+            snprintf(names[o], sizeof(names[o]), "%s", nm);
+    }
+    B.a = 0;
+    B.b = 1;
+    char text[1024], err[1024];
+    snprintf(text, sizeof(text),
+             "{\"workers\": [{\"name\": \"%s\", \"module\": \"hello.js\", \"routes\": [\"a.bench\"], \"placement\": \"sticky\"},"
+             " {\"name\": \"%s\", \"module\": \"hello.js\", \"routes\": [\"b.bench\"], \"placement\": \"sticky\"}],"
+             " \"backpressure\": {\"inflight_per_core_pair\": 8192}}",
+             names[B.a], names[B.b]);
+    int ret = ic_router_config_parse(conf, text, strlen(text), &B.cfg, err, sizeof(err));
+    if (ret == 0)
+        ret = ic_router_new(B.cfg, 2, &B.router, err, sizeof(err));
+    unlink(path);
+    rmdir(dir);
+    if (ret < 0) {
+        fprintf(stderr, "bench_router: %s\n", err);
+        ic_router_config_free(B.cfg);
+        return 0;
+    }
+    if (ic_js_platform_init() != 0) {
+        fprintf(stderr, "bench_router: no V8 platform\n");
+        ic_router_free(B.router);
+        ic_router_config_free(B.cfg);
+        return 0;
+    }
+    set_request(&B.req[LOCAL], "a.bench");
+    set_request(&B.req[FORWARDED], "b.bench");
+    B.samples = malloc(MAX_SAMPLES * sizeof(uint64_t));
+
+    /* Warm both isolates, then saturation, then the fixed loads; local and forwarded side by side. */
+    unsigned n = B.inflight_sat;
+    B.phases[B.nphases++] = (struct phase){.n = n, .mode = LOCAL, .warmup = true};
+    B.phases[B.nphases++] = (struct phase){.n = n, .mode = FORWARDED, .warmup = true};
+    B.phases[B.nphases++] = (struct phase){.n = n, .mode = LOCAL}; /* [2], [3]: --json */
+    B.phases[B.nphases++] = (struct phase){.n = n, .mode = FORWARDED};
+    B.phases[B.nphases++] = (struct phase){.n = 1, .mode = LOCAL};
+    B.phases[B.nphases++] = (struct phase){.n = 1, .mode = FORWARDED};
+    B.phases[B.nphases++] = (struct phase){.n = 0, .mode = LOCAL}; /* idle: the pacing timer alone */
+    static const double loads[] = {0.1, 0.5, 0.9};
+    for (unsigned i = 0; i < 3; i++) {
+        B.phases[B.nphases++] = (struct phase){.load = loads[i], .mode = LOCAL};
+        B.phases[B.nphases++] = (struct phase){.load = loads[i], .mode = FORWARDED};
+    }
+
+    ic_reactor_config_t rc;
+    ic_reactor_config_init(&rc);
+    rc.cores = 2;
+    rc.pin = true; /* honoured when the affinity mask has two CPUs */
+    rc.quiet = true;
+    rc.handle_signals = false;
+    rc.on_start = on_start;
+    rc.on_stop = on_stop;
+    ret = ic_reactor_start(&rc);
+    if (ret < 0) {
+        fprintf(stderr, "bench_router: reactors: %s\n", ic_strerror(ret));
+    } else {
+        ic_reactor_wait();
+    }
+
+    fprintf(out,
+            "bench_router: 2 reactors, %s (CPUs %d, %d), io_uring %s; requests injected on core %u; tenant A on core %u, "
+            "tenant B on core %u; %.1f s per run, %u in flight at saturation\n",
+            B.cpu[0] >= 0 ? "pinned" : "not pinned", B.cpu[0], B.cpu[1], B.mode ? B.mode : "?", B.a, B.a, B.b, B.seconds,
+            B.inflight_sat);
+    fprintf(out, "%-11s %-10s %10s %12s %10s %10s %10s %10s %10s %8s %10s %10s\n", "load", "mode", "req/s", "cpu/req ns", "net ns",
+            "core A", "core B", "rtt p50", "rtt p99", "dropped", "sleeps/req", "bells/req");
+    for (unsigned i = 0; i < B.nphases; i++) {
+        const struct phase *p = &B.phases[i];
+        if (p->warmup)
+            continue;
+        char ln[32];
+        if (p->load == 0 && p->n == 0) {
+            fprintf(out, "%-11s %-10s pacing timer alone (every %llu us, no requests): %.0f ns CPU per second, both cores\n",
+                    "idle", "", (unsigned long long)(B.tick_ns / 1000), B.idle_cpu_per_s);
+            continue;
+        }
+        fprintf(out, "%-11s %-10s %10.0f %12.0f %10.0f %10.0f %10.0f %10llu %10llu %8llu %10.2f %10.2f\n",
+                load_name(p, ln, sizeof(ln)), p->mode == LOCAL ? "local" : "forwarded", p->rps, p->cpu_ns, p->net_ns, p->cpu_a_ns,
+                p->cpu_b_ns, (unsigned long long)p->p50, (unsigned long long)p->p99, (unsigned long long)p->dropped, p->sleeps,
+                p->doorbells);
+        if (p->errors)
+            fprintf(out, "  (%llu requests failed)\n", (unsigned long long)p->errors);
+        if (p->mode == FORWARDED && i > 0) {
+            const struct phase *l = &B.phases[i - 1];
+            fprintf(out, "%-11s %-10s extra CPU per forwarded request %+.0f ns (%.2fx local); rtt p50 %+lld ns, p99 %+lld ns\n", "",
+                    "hop", p->cpu_ns - l->cpu_ns, l->cpu_ns > 0 ? p->cpu_ns / l->cpu_ns : 0.0,
+                    (long long)p->p50 - (long long)l->p50, (long long)p->p99 - (long long)l->p99);
+        }
+    }
+    if (B.json) {
+        const struct phase *l = &B.phases[2], *fw = &B.phases[3];
+        printf("{\"local_ns\": %.0f, \"forwarded_ns\": %.0f, \"hop_p50_ns\": %lld, \"hop_p99_ns\": %lld}\n", l->cpu_ns, fw->cpu_ns,
+               (long long)fw->p50 - (long long)l->p50, (long long)fw->p99 - (long long)l->p99);
+    }
+    free(B.samples);
+    ic_router_free(B.router);
+    ic_router_config_free(B.cfg);
+    return 0;
+}
