@@ -691,7 +691,15 @@ void ic_http_respond(ic_http_exchange_t *x, int status, const char *const *heade
         c->oom = true; /* flush() sends the static 503 in its place */
         c->close_after_send = true;
     }
-    exchange_over(c, false);
+    /*
+     * Answered later (not from inside the handler call): the next pipelined
+     * request is parsed from a task. The answer may come from inside a JS
+     * entry (a parked request's promise settling in a microtask): parsing and
+     * running the next request right there would nest a second entry into
+     * the isolate inside the first, and the CPU watchdog guards one entry at
+     * a time per thread.
+     */
+    exchange_over(c, !c->in_handler);
 }
 
 /* ---- streamed responses ------------------------------------------------------------- */

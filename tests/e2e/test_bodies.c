@@ -298,6 +298,33 @@ Test(bodies, bad_chunks_and_stalled_streams_are_cut, .timeout = 60)
     t_stop(&s);
 }
 
+/*
+ * A parked request answered from inside a JS entry, with a pipelined request behind it: the next request must not
+ * run nested inside that entry, or the watchdog (one entry per thread) stops guarding the rest of it, and a loop the
+ * tenant queued after its answer hangs the core for ever. It is cut by the CPU limit instead, and both are answered.
+ */
+Test(bodies, a_pipelined_request_does_not_run_inside_another_entry, .timeout = 60)
+{
+    struct srv s;
+    t_serve_worker(&s, "1");
+    struct t_in in = {.fd = t_http_dial(s.port, 0)};
+    const char *two = "GET /park-then-spin HTTP/1.1\r\nHost: b\r\n\r\nGET / HTTP/1.1\r\nHost: b\r\n\r\n";
+    t_http_send(in.fd, two, strlen(two));
+    struct t_resp r;
+    cr_assert(t_http_read(&in, &r, false, true));
+    cr_assert_str_eq(r.body, "parked");
+    t_resp_free(&r);
+    cr_assert(t_http_read(&in, &r, false, true), "the pipelined request got no answer");
+    cr_assert_str_eq(r.body, "ok");
+    t_resp_free(&r);
+    close(in.fd);
+    free(in.buf);
+    t_get(&s, "GET / HTTP/1.1\r\nHost: b\r\n\r\n", &r, true);
+    cr_assert_str_eq(r.body, "ok", "the worker serves on after its loop was cut");
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
 Test(bodies, streamed_responses_of_a_tenant_on_another_core, .timeout = 60)
 {
     /* One sticky tenant on two cores: connections land on both, half of them are forwarded to the owner. */

@@ -94,6 +94,14 @@ export default {
       case "/stall":
         // Two chunks, then nothing, ever: the wall-clock limit cuts the body.
         return new Response(new ReadableStream({ start(c) { c.enqueue(new Uint8Array(10)); c.enqueue(new Uint8Array(10)); } }));
+      case "/park-then-spin": {
+        // Answered from a timer's entry; two microtask hops after the answer, a loop that only the CPU limit can end.
+        await new Promise((r) => setTimeout(r, 1));
+        Promise.resolve().then(() => null).then(() => {
+          for (;;) {}
+        });
+        return new Response("parked");
+      }
       case "/piped": {
         const body = new Blob(["compressed ".repeat(1000)]).stream().pipeThrough(new TextDecoderStream()).pipeThrough(new TextEncoderStream());
         return new Response(body);
