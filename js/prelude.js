@@ -261,9 +261,17 @@ function fire(id) {
   t.fn.apply(globalThis, t.args);
 }
 
-define("queueMicrotask", (fn) => {
+// An exception a callback throws is reported (as HTML's microtask steps do): internal.reportError comes
+// from prelude_globals.js, which has run by the time any callback does.
+define("queueMicrotask", function queueMicrotask(fn) {
   if (typeof fn !== "function") throw new TypeError("queueMicrotask: the callback must be a function");
-  Promise.resolve().then(() => fn());
+  Promise.resolve().then(() => {
+    try {
+      fn();
+    } catch (e) {
+      internal.reportError(e);
+    }
+  });
 });
 
 define("structuredClone", function structuredClone(value, options) {

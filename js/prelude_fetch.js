@@ -573,14 +573,13 @@ class FetchEvent {
 define("FetchEvent", FetchEvent);
 
 // The global scope's events: "fetch" listeners are the classic script's handlers; every other type goes to
-// an EventTarget of the global (the "error" events of reportError and of exceptions in microtasks).
-const globalEvents = new EventTarget();
+// the global's EventTarget (prelude_globals.js: the "error" events of reportError and of microtasks).
 define("addEventListener", (type, listener, options) => {
   if (type === "fetch") {
     if (typeof listener === "function") fetchListeners.push(listener);
     return;
   }
-  globalEvents.addEventListener(type, listener, options);
+  internal.globalEvents.addEventListener(type, listener, options);
 });
 define("removeEventListener", (type, listener, options) => {
   if (type === "fetch") {
@@ -588,58 +587,9 @@ define("removeEventListener", (type, listener, options) => {
     if (i >= 0) fetchListeners.splice(i, 1);
     return;
   }
-  globalEvents.removeEventListener(type, listener, options);
+  internal.globalEvents.removeEventListener(type, listener, options);
 });
-define("dispatchEvent", (event) => globalEvents.dispatchEvent(event));
-
-// HTML's ErrorEvent, and reporting an exception: an "error" event at the global (self.onerror too), then the
-// log line unless a listener called preventDefault().
-class ErrorEvent extends Event {
-  #message; #filename; #lineno; #colno; #error;
-  constructor(type, init = {}) {
-    super(type, init);
-    init = init ?? {};
-    this.#message = init.message === undefined ? "" : String(init.message);
-    this.#filename = init.filename === undefined ? "" : String(init.filename);
-    this.#lineno = init.lineno === undefined ? 0 : init.lineno >>> 0;
-    this.#colno = init.colno === undefined ? 0 : init.colno >>> 0;
-    this.#error = init.error;
-  }
-  get message() { return this.#message; }
-  get filename() { return this.#filename; }
-  get lineno() { return this.#lineno; }
-  get colno() { return this.#colno; }
-  get error() { return this.#error; }
-  get [Symbol.toStringTag]() { return "ErrorEvent"; }
-}
-if (typeof globalThis.ErrorEvent !== "function") define("ErrorEvent", ErrorEvent);
-
-const logReport = globalThis.reportError;
-function report(e) {
-  const ev = new globalThis.ErrorEvent("error", { error: e, message: e instanceof Error ? e.message : String(e), cancelable: true });
-  try {
-    if (typeof globalThis.onerror === "function" && globalThis.onerror(ev.message, "", 0, 0, e) === true) ev.preventDefault();
-    globalEvents.dispatchEvent(ev);
-  } catch (inner) {
-    logReport(inner);
-  }
-  if (!ev.defaultPrevented) logReport(e);
-}
-define("reportError", function reportError(e) {
-  if (arguments.length === 0) throw new TypeError("reportError: 1 argument required");
-  report(e);
-});
-// An exception a queueMicrotask callback throws is reported (as HTML's microtask steps do), not lost.
-define("queueMicrotask", function queueMicrotask(fn) {
-  if (typeof fn !== "function") throw new TypeError("queueMicrotask: the callback must be a function");
-  Promise.resolve().then(() => {
-    try {
-      fn();
-    } catch (e) {
-      report(e);
-    }
-  });
-});
+define("dispatchEvent", (event) => internal.globalEvents.dispatchEvent(event));
 
 // ---- dispatch ------------------------------------------------------------------------------
 

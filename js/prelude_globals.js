@@ -1,55 +1,10 @@
 // prelude_globals.js: the remaining globals Workers code expects: navigator,
-// reportError, scheduler.wait, MessageChannel/MessagePort (within one
-// isolate), Performance (timeOrigin, toJSON), structuredClone with
+// reportError (with ErrorEvent and the global scope's error events),
+// scheduler.wait, Performance (timeOrigin, toJSON), structuredClone with
 // transfer, and WebAssembly.compileStreaming/instantiateStreaming over a
-// Response. Part of the prelude (runs once, into the snapshot: nothing
+// Response. (MessageChannel/MessagePort are prelude_events.js's.) Part of the prelude (runs once, into the snapshot: nothing
 // per-isolate is read at top level).
 {
-  // EventTarget and Event come from prelude_events.js; until that file defines them, this one brings
-  // the least that MessagePort and Performance need (listeners, once, dispatch).
-  const BaseTarget = typeof EventTarget === "function" ? EventTarget : class EventTarget {
-    #listeners = new Map();
-    addEventListener(type, fn, options = undefined) {
-      if (typeof fn !== "function" && !(fn && typeof fn.handleEvent === "function")) return;
-      type = String(type);
-      const once = typeof options === "object" && options !== null && !!options.once;
-      const list = this.#listeners.get(type) || [];
-      if (list.some((l) => l.fn === fn)) return;
-      list.push({ fn, once });
-      this.#listeners.set(type, list);
-    }
-    removeEventListener(type, fn) {
-      const list = this.#listeners.get(String(type));
-      if (!list) return;
-      const i = list.findIndex((l) => l.fn === fn);
-      if (i >= 0) list.splice(i, 1);
-    }
-    dispatchEvent(event) {
-      const list = this.#listeners.get(event.type);
-      if (!list) return true;
-      for (const l of [...list]) {
-        if (l.once) this.removeEventListener(event.type, l.fn);
-        try {
-          if (typeof l.fn === "function") l.fn.call(this, event);
-          else l.fn.handleEvent(event);
-        } catch (e) {
-          reportError(e);
-        }
-      }
-      return !event.defaultPrevented;
-    }
-  };
-  const BaseEvent = typeof Event === "function" ? Event : class Event {
-    #type;
-    constructor(type) {
-      if (arguments.length === 0) throw new TypeError("Event: 1 argument required");
-      this.#type = String(type);
-    }
-    get type() { return this.#type; }
-    get defaultPrevented() { return false; }
-    preventDefault() {}
-  };
-
   // ---- navigator ------------------------------------------------------------------------------
   // A tenant sees one core: its isolate runs on one reactor thread.
   class Navigator {
@@ -69,7 +24,7 @@
 
   // ---- performance ------------------------------------------------------------------------------
   // performance.now() and timeOrigin are the natives prelude.js used; this gives them their interface.
-  class Performance extends BaseTarget {
+  class Performance extends EventTarget {
     constructor(key) {
       if (key !== kPerformance) throw new TypeError("Illegal constructor");
       super();
@@ -112,12 +67,50 @@
     return clone(value, transferList(options, "structuredClone"));
   });
 
-  // ---- reportError -----------------------------------------------------------------------------------
-  // Reports like an uncaught exception: the same log line the runtime writes for one.
-  define("reportError", function reportError(e) {
-    if (arguments.length === 0) throw new TypeError("reportError: 1 argument required");
+  // ---- reportError, ErrorEvent, the global scope's error events ---------------------------------------
+  // The global scope's events other than "fetch" (prelude_fetch.js's addEventListener sends them here).
+  internal.globalEvents = new EventTarget();
+
+  class ErrorEvent extends Event {
+    #message; #filename; #lineno; #colno; #error;
+    constructor(type, init = {}) {
+      super(type, init);
+      init = init ?? {};
+      this.#message = init.message === undefined ? "" : String(init.message);
+      this.#filename = init.filename === undefined ? "" : String(init.filename);
+      this.#lineno = init.lineno === undefined ? 0 : init.lineno >>> 0;
+      this.#colno = init.colno === undefined ? 0 : init.colno >>> 0;
+      this.#error = init.error;
+    }
+    get message() { return this.#message; }
+    get filename() { return this.#filename; }
+    get lineno() { return this.#lineno; }
+    get colno() { return this.#colno; }
+    get error() { return this.#error; }
+    get [Symbol.toStringTag]() { return "ErrorEvent"; }
+  }
+  define("ErrorEvent", ErrorEvent);
+
+  // The log line the runtime writes for an uncaught exception.
+  function logUncaught(e) {
     const what = e instanceof Error ? (e.stack || `${e.name}: ${e.message}`) : inspect(e);
     native.log(3, `Uncaught ${what}`);
+  }
+  // Reporting an exception: an "error" event at the global (self.onerror too), then the log line unless a
+  // listener called preventDefault(). Also what queueMicrotask (prelude.js) does with a callback's throw.
+  internal.reportError = (e) => {
+    const ev = new ErrorEvent("error", { error: e, message: e instanceof Error ? e.message : String(e), cancelable: true });
+    try {
+      if (typeof globalThis.onerror === "function" && globalThis.onerror(ev.message, "", 0, 0, e) === true) ev.preventDefault();
+      internal.globalEvents.dispatchEvent(ev);
+    } catch (inner) {
+      logUncaught(inner);
+    }
+    if (!ev.defaultPrevented) logUncaught(e);
+  };
+  define("reportError", function reportError(e) {
+    if (arguments.length === 0) throw new TypeError("reportError: 1 argument required");
+    internal.reportError(e);
   });
 
   // ---- scheduler.wait -----------------------------------------------------------------------------------
@@ -149,118 +142,6 @@
   const kScheduler = Symbol("scheduler");
   define("Scheduler", Scheduler);
   define("scheduler", new Scheduler(kScheduler));
-
-  // ---- MessageChannel and MessagePort ---------------------------------------------------------------------
-  // Both ports live in this isolate. A message is a structured clone, queued on the other port and
-  // delivered as a "message" event in a later task (a timer of 0 ms) once that port is started:
-  // start(), or setting onmessage. close() disentangles both ports; later messages are dropped.
-  //
-  // MessagePort is an EventTarget. When prelude_events.js defines MessageChannel itself (branch
-  // `events`), this one steps aside.
-  if (typeof MessageChannel !== "function") {
-    class MessageEvent extends BaseEvent {
-      #data; #origin; #lastEventId; #source; #ports;
-      constructor(type, init = {}) {
-        super(type, init);
-        this.#data = init.data === undefined ? null : init.data;
-        this.#origin = init.origin === undefined ? "" : String(init.origin);
-        this.#lastEventId = init.lastEventId === undefined ? "" : String(init.lastEventId);
-        this.#source = init.source === undefined ? null : init.source;
-        this.#ports = Object.freeze(init.ports === undefined ? [] : Array.from(init.ports));
-      }
-      get data() { return this.#data; }
-      get origin() { return this.#origin; }
-      get lastEventId() { return this.#lastEventId; }
-      get source() { return this.#source; }
-      get ports() { return this.#ports; }
-    }
-    define("MessageEvent", MessageEvent);
-
-    const kPort = Symbol("port");
-    class MessagePort extends BaseTarget {
-      #other = null;
-      #queue = [];
-      #started = false;
-      #closed = false;
-      #scheduled = false;
-      #onmessage = null;
-      #onmessageerror = null;
-      constructor(key) {
-        if (key !== kPort) throw new TypeError("Illegal constructor");
-        super();
-      }
-      static entangle(a, b) {
-        a.#other = b;
-        b.#other = a;
-      }
-      postMessage(message, options = undefined) {
-        // postMessage(message, transfer) or postMessage(message, { transfer }).
-        const transfer = Array.isArray(options) ? options : transferList(options, "MessagePort.postMessage");
-        if (transfer.includes(this)) throw new DOMException("a port cannot transfer itself", "DataCloneError");
-        const data = clone(message, transfer);
-        const other = this.#other;
-        if (this.#closed || !other || other.#closed) return;
-        other.#queue.push(data);
-        other.#schedule();
-      }
-      start() {
-        if (this.#started || this.#closed) return;
-        this.#started = true;
-        this.#schedule();
-      }
-      close() {
-        if (this.#closed) return;
-        this.#closed = true;
-        this.#queue.length = 0;
-        const other = this.#other;
-        this.#other = null;
-        if (other) other.#other = null;
-      }
-      get onmessage() { return this.#onmessage; }
-      set onmessage(fn) {
-        if (this.#onmessage) this.removeEventListener("message", this.#onmessage);
-        this.#onmessage = typeof fn === "function" ? fn : null;
-        if (this.#onmessage) this.addEventListener("message", this.#onmessage);
-        this.start(); // setting onmessage starts the port, as in HTML
-      }
-      get onmessageerror() { return this.#onmessageerror; }
-      set onmessageerror(fn) {
-        if (this.#onmessageerror) this.removeEventListener("messageerror", this.#onmessageerror);
-        this.#onmessageerror = typeof fn === "function" ? fn : null;
-        if (this.#onmessageerror) this.addEventListener("messageerror", this.#onmessageerror);
-      }
-      #schedule() {
-        if (!this.#started || this.#scheduled || this.#queue.length === 0) return;
-        this.#scheduled = true;
-        // One task per message, in order: each event runs in its own task, after the code that posted it.
-        setTimeout(() => this.#deliver(), 0);
-      }
-      #deliver() {
-        this.#scheduled = false;
-        if (this.#closed || this.#queue.length === 0) return;
-        const data = this.#queue.shift();
-        this.#schedule();
-        this.dispatchEvent(new MessageEvent("message", { data }));
-      }
-      get [Symbol.toStringTag]() { return "MessagePort"; }
-    }
-    const entangle = MessagePort.entangle;
-    delete MessagePort.entangle;
-    define("MessagePort", MessagePort);
-
-    class MessageChannel {
-      #port1; #port2;
-      constructor() {
-        this.#port1 = new MessagePort(kPort);
-        this.#port2 = new MessagePort(kPort);
-        entangle(this.#port1, this.#port2);
-      }
-      get port1() { return this.#port1; }
-      get port2() { return this.#port2; }
-      get [Symbol.toStringTag]() { return "MessageChannel"; }
-    }
-    define("MessageChannel", MessageChannel);
-  }
 
   // ---- WebAssembly over a Response ------------------------------------------------------------------------
   // The WebAssembly Web API: compileStreaming/instantiateStreaming take a Response (or a promise of one)
