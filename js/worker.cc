@@ -437,6 +437,18 @@ static void pending_finish(ic__js_pending *p)
     delete p;
 }
 
+/* Answers every parked request of the worker with a 503 saying why (the table is copied first: each answer erases its entry). */
+static void answer_parked(ic_js_worker *w, const char *why)
+{
+    std::vector<ic__js_pending *> all;
+    for (auto &kv : w->pending)
+        all.push_back(kv.second);
+    for (ic__js_pending *p : all) {
+        respond_plain(p->done, p->arg, 503, why);
+        pending_finish(p);
+    }
+}
+
 static void wall_fired(ic_timer_t *t)
 {
     ic__js_pending *p = (ic__js_pending *)((char *)t - offsetof(ic__js_pending, wall));
@@ -707,15 +719,8 @@ void ic__js_timer_fired(ic_timer_t *t)
         break;
     }
     /* A broken isolate answers its parked requests now; its owner replaces it. */
-    if (w->broken) {
-        std::vector<ic__js_pending *> all;
-        for (auto &kv : w->pending)
-            all.push_back(kv.second);
-        for (ic__js_pending *p : all) {
-            respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
-            pending_finish(p);
-        }
-    }
+    if (w->broken)
+        answer_parked(w, "Service Unavailable: the worker exceeded its memory limit\n");
 }
 
 /* ---- platform tasks ------------------------------------------------------------------------------------- */
@@ -768,13 +773,7 @@ static void platform_pump(void *data)
     if (w->broken || f == ENTRY_CPU) {
         const char *body = f == ENTRY_CPU ? "Service Unavailable: the worker exceeded its CPU time limit\n"
                                           : "Service Unavailable: the worker exceeded its memory limit\n";
-        std::vector<ic__js_pending *> all;
-        for (auto &kv : w->pending)
-            all.push_back(kv.second);
-        for (ic__js_pending *p : all) {
-            respond_plain(p->done, p->arg, 503, body);
-            pending_finish(p);
-        }
+        answer_parked(w, body);
     }
 }
 
@@ -1151,13 +1150,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
 {
     if (!w)
         return;
-    std::vector<ic__js_pending *> all;
-    for (auto &kv : w->pending)
-        all.push_back(kv.second);
-    for (ic__js_pending *p : all) {
-        respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker is shutting down\n");
-        pending_finish(p);
-    }
+    answer_parked(w, "Service Unavailable: the worker is shutting down\n");
     ic__js_streams_close(w);
     ic__js_uploads_close(w);
     for (auto &kv : w->timers) {
