@@ -346,19 +346,21 @@ static void count(struct tstats *t, int status)
 }
 
 /* Answers x with the response, adding x-isocore-core when configured. */
+/* The x-isocore-core line for a request that ran on core ran_on, in buf (40 bytes); NULL when not configured. */
+static const char *core_line(const ic_router_t *r, int ran_on, char *buf)
+{
+    if (!r->cfg->core_header)
+        return NULL;
+    snprintf(buf, 40, "x-isocore-core: %d", ran_on);
+    return buf;
+}
+
 static void respond(const ic_router_t *r, ic_http_exchange_t *x, int ran_on, int status, const char *const *headers, unsigned n,
                     const void *body, size_t len)
 {
-    if (!r->cfg->core_header || n >= 64) {
-        ic_http_respond(x, status, headers, n, body, len);
-        return;
-    }
-    const char *h[65];
     char core[40];
-    memcpy(h, headers, n * sizeof(*h));
-    snprintf(core, sizeof(core), "x-isocore-core: %d", ran_on);
-    h[n] = core;
-    ic_http_respond(x, status, h, n + 1, body, len);
+    ic_js_response_t res = {status, headers, n, body, len, NULL};
+    ic_js_http_respond(x, &res, core_line(r, ran_on, core));
 }
 
 static void busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why)
@@ -438,14 +440,10 @@ static void local_done(void *arg, const ic_js_response_t *res)
     if (!l->x) {
         /* Injected (ic_router_inject): run without IC_JS_STREAM, so the body is whole. */
         l->answer(l->answer_arg, res->status, res->headers, res->nheaders, res->body, res->len);
-    } else if (res->stream) {
-        /* The body streams from the worker on this core straight to the client (chunk by chunk, with backpressure). */
-        char core[40];
-        if (l->r->cfg->core_header)
-            snprintf(core, sizeof(core), "x-isocore-core: %d", ic_reactor_id());
-        ic_js_http_respond(l->x, res, l->r->cfg->core_header ? core : NULL);
     } else {
-        respond(l->r, l->x, ic_reactor_id(), res->status, res->headers, res->nheaders, res->body, res->len);
+        /* A streamed body goes from the worker on this core straight to the client (chunk by chunk, with backpressure). */
+        char core[40];
+        ic_js_http_respond(l->x, res, core_line(l->r, ic_reactor_id(), core));
     }
     free(l);
 }
@@ -630,9 +628,7 @@ static void fwd_done(void *arg, int status)
         busy(r, f->x, "out of memory");
     } else if (f->xo) {
         char core[40];
-        if (r->cfg->core_header)
-            snprintf(core, sizeof(core), "x-isocore-core: %u", f->owner);
-        ic__xstream_start(r, f->x, f->owner, f->xo, f->status, f->lines, f->nlines, r->cfg->core_header ? core : NULL);
+        ic__xstream_start(r, f->x, f->owner, f->xo, f->status, f->lines, f->nlines, core_line(r, (int)f->owner, core));
         latency(r, f->tenant, f->t0);
     } else {
         respond(r, f->x, (int)f->owner, f->status, f->lines, f->nlines, f->rbody, f->rlen);
