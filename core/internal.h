@@ -102,6 +102,8 @@ struct ic__reactor {
     ic_reactor_stats_t stats; /* written by this reactor only */
     struct ic__reactor_shared *sh;
 
+    ic_stop_hook_t *stop_hooks; /* ic_reactor_on_stop, run by begin_stop */
+
     /* State of the io/ module on this reactor (its provided-buffer ring), freed by io_fini after the ring is gone. */
     void *io;
     void (*io_fini)(void *io);

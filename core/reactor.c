@@ -372,6 +372,50 @@ static void begin_stop(struct ic__reactor *r)
     publish_busy(r);
     if (ic__rt->cfg.on_stop)
         ic__rt->cfg.on_stop(ic__rt->cfg.arg);
+    /* Each hook is unlinked before it runs: it may register or remove others (or itself again) as it goes. */
+    while (r->stop_hooks) {
+        ic_stop_hook_t *h = r->stop_hooks;
+        ic_reactor_on_stop_remove(h);
+        h->fn(h);
+    }
+}
+
+static void stop_hook_task(ic_task_t *t)
+{
+    ic_stop_hook_t *h = (ic_stop_hook_t *)((char *)t - offsetof(ic_stop_hook_t, _task));
+    h->fn(h);
+}
+
+void ic_reactor_on_stop(ic_stop_hook_t *h)
+{
+    struct ic__reactor *r = ic__self;
+    if (!r || h->_on)
+        return;
+    if (r->stopping) {
+        ic_task_post(&h->_task, stop_hook_task);
+        return;
+    }
+    h->_on = true;
+    h->_prev = NULL;
+    h->_next = r->stop_hooks;
+    if (r->stop_hooks)
+        r->stop_hooks->_prev = h;
+    r->stop_hooks = h;
+}
+
+void ic_reactor_on_stop_remove(ic_stop_hook_t *h)
+{
+    struct ic__reactor *r = ic__self;
+    if (!r || !h->_on)
+        return;
+    if (h->_prev)
+        h->_prev->_next = h->_next;
+    else
+        r->stop_hooks = h->_next;
+    if (h->_next)
+        h->_next->_prev = h->_prev;
+    h->_on = false;
+    h->_prev = h->_next = NULL;
 }
 
 void ic__reactor_loop(struct ic__reactor *r)

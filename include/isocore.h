@@ -9,6 +9,7 @@
 
 #include "isocore/error.h"
 #include "isocore/core.h"
+#include "isocore/dns.h"
 #include "isocore/http.h"
 #include "isocore/js.h"
 #include "isocore/router.h"

@@ -156,6 +156,27 @@ struct ic_task {
 /** Queues task to run on the current reactor, in FIFO order, in a later step of this loop turn or the next. */
 void ic_task_post(ic_task_t *task, ic_task_cb cb);
 
+/*
+ * A stop hook: fn runs once on the reactor that registered it, when that
+ * reactor begins to stop (right after the config's on_stop), so that state
+ * kept for later use (idle pooled connections, a resolver's sockets) lets go
+ * of the reactor and it can exit. Embed the struct in your own object;
+ * registering on a reactor that is already stopping runs fn from a task
+ * (which ic_reactor_on_stop_remove does not stop).
+ */
+typedef struct ic_stop_hook ic_stop_hook_t;
+struct ic_stop_hook {
+    void (*fn)(ic_stop_hook_t *h);
+    ic_stop_hook_t *_prev, *_next;
+    bool _on;
+    ic_task_t _task;
+};
+
+/** Registers h on the current reactor (h->fn must be set). Registering twice is a no-op. */
+void ic_reactor_on_stop(ic_stop_hook_t *h);
+/** Unregisters h (it will not run). No-op if it is not registered. */
+void ic_reactor_on_stop_remove(ic_stop_hook_t *h);
+
 /* ---- work posted from other threads ------------------------------------ */
 
 typedef struct ic_post ic_post_t;

@@ -23,7 +23,12 @@ extern "C" {
     X(HTTP_BAD, "malformed HTTP request")                                                                                          \
     X(HTTP_TOO_MANY_HEADERS, "too many HTTP header fields")                                                                        \
     X(HTTP_VERSION, "HTTP version not supported")                                                                                  \
-    X(HTTP_ENCODING, "transfer coding not implemented")
+    X(HTTP_ENCODING, "transfer coding not implemented")                                                                            \
+    X(TLS, "TLS handshake or record failed")                                                                                       \
+    X(TLS_VERIFY, "TLS certificate verification failed")                                                                           \
+    X(DNS_NOTFOUND, "host name not found")                                                                                         \
+    X(DNS, "DNS lookup failed")                                                                                                    \
+    X(HTTP_RESPONSE, "malformed HTTP response")
 
 #define IC_ERROR_BASE 20000
 
@@ -44,6 +49,11 @@ enum ic_error_code {
 #define IC_EHTTP_TOO_MANY_HEADERS (-IC__E_HTTP_TOO_MANY_HEADERS)
 #define IC_EHTTP_VERSION (-IC__E_HTTP_VERSION)
 #define IC_EHTTP_ENCODING (-IC__E_HTTP_ENCODING)
+#define IC_ETLS (-IC__E_TLS)
+#define IC_ETLS_VERIFY (-IC__E_TLS_VERIFY)
+#define IC_EDNS_NOTFOUND (-IC__E_DNS_NOTFOUND)
+#define IC_EDNS (-IC__E_DNS)
+#define IC_EHTTP_RESPONSE (-IC__E_HTTP_RESPONSE)
 
 /**
  * Returns a static, human-readable message for an error code: either one of

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "isocore/error.h"
+#include "isocore/tcp.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -130,6 +131,7 @@ typedef struct ic_http_server_config {
     unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
     unsigned drain_ms;          /* after stop: an idle keep-alive connection may still bring one request (answered with
                                    Connection: close) for this long before it is closed (default 1 s; 0: close at once) */
+    ic_tls_ctx_t *tls;          /* a server context (ic_tls_server_new): HTTPS on every reactor; NULL: plain HTTP */
     ic_http_handler_cb handler;
     void *arg;
 } ic_http_server_config_t;
@@ -273,6 +275,141 @@ int ic_http_stream_write(ic_http_exchange_t *x, const void *p, size_t len);
  * can tell the body is cut. ops are not called after this.
  */
 void ic_http_stream_end(ic_http_exchange_t *x, bool ok);
+
+/* ---- the client (io/http_client.c) ------------------------------------------------ */
+
+/* A response head as parsed (views into the caller's buffer). */
+typedef struct ic_http_response {
+    int status; /* 100..599 */
+    ic_str_t reason;
+    int minor; /* HTTP/1.<minor> */
+    unsigned nheaders;
+    ic_http_header_t headers[IC_HTTP_MAX_HEADERS];
+    bool has_length; /* Content-Length present */
+    uint64_t content_length;
+    bool chunked;    /* Transfer-Encoding: chunked */
+    bool keep_alive; /* the connection may carry another request after this response */
+    size_t head_len; /* bytes of status line + headers + the empty line */
+} ic_http_response_t;
+
+/**
+ * Parses the head of one response at the start of buf, with the server
+ * parser's strictness: returns head_len (> 0), IC_HTTP_INCOMPLETE, or
+ * IC_EHTTP_RESPONSE for a malformed status line or header field (bad bytes,
+ * obs-fold, whitespace before the colon), Content-Length with
+ * Transfer-Encoding, Content-Lengths that disagree, a Transfer-Encoding
+ * whose last coding is not chunked on a response that could have a body,
+ * or IC_EHTTP_TOO_MANY_HEADERS. The head size limit is the caller's.
+ */
+int ic_http_parse_response(const char *buf, size_t len, ic_http_response_t *res);
+
+/*
+ * One request to an origin server and its response: a call. Calls ride
+ * this reactor's connection pool (keep-alive connections per origin:
+ * scheme, host, port), reached through ic_dns_resolve and ic_tcp_connect or
+ * ic_tcp_connect_tls. A call belongs to the reactor that started it; its
+ * ops run from that reactor's loop, never from inside an ic_http_call_*
+ * function.
+ */
+typedef struct ic_http_call ic_http_call_t;
+
+typedef struct ic_http_call_ops {
+    /*
+     * The final response head (1xx responses are skipped): valid during the
+     * call. Body pieces follow (none for HEAD, 204, 304), then end.
+     */
+    void (*head)(void *arg, const ic_http_response_t *res);
+    /* A piece of the response body, decoded from chunked framing when it was chunked; valid during the call. */
+    void (*body)(void *arg, const char *p, size_t len);
+    /*
+     * The last call; the call is freed when it returns. err 0: the response
+     * is complete. Otherwise (before or after head): IC_EDNS_NOTFOUND,
+     * IC_EDNS, -ECONNREFUSED, -ECONNRESET, -ETIMEDOUT (connect or head
+     * timeout), IC_ETLS, IC_ETLS_VERIFY, IC_EHTTP_RESPONSE (a malformed
+     * response, a body that lies about its length or ends early: -EPIPE when
+     * the connection closed mid-body), -E2BIG (a head over 64 KiB), -ENOMEM;
+     * why is a sentence saying what happened ("certificate verify failed:
+     * self-signed certificate", "connection refused by 127.0.0.1:8080"),
+     * valid during the call; NULL when err is 0.
+     */
+    void (*end)(void *arg, int err, const char *why);
+    /* The request body may take more after ic_http_call_write returned 0. May be NULL when the body is given whole. */
+    void (*drain)(void *arg);
+} ic_http_call_ops_t;
+
+typedef struct ic_http_call_config {
+    bool tls;                   /* https: TLS with the client's context (ic_http_client_config_t.tls), SNI = host */
+    const char *host;           /* a host name or a numeric address (IPv6 without brackets) */
+    unsigned port;              /* 1..65535 */
+    const char *method;         /* "GET", "POST"… as given (a token) */
+    const char *target;         /* origin-form: "/path?query" */
+    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; no Content-Length or
+                                   Transfer-Encoding (the call writes them from body_length) */
+    unsigned nheaders;
+    /*
+     * The request body: -1: streamed chunked with ic_http_call_write and
+     * ic_http_call_end; >= 0: exactly that many bytes, with write and end
+     * (0: no body; end is then implicit). A body given whole is one write
+     * then end, straight after start.
+     */
+    int64_t body_length;
+    unsigned connect_timeout_ms; /* DNS + connect + TLS handshake; 0: 10 s */
+    unsigned head_timeout_ms;    /* from the request's last byte sent to the response head; 0: none (the caller's own limit) */
+} ic_http_call_config_t;
+
+/** Fills *cfg with the defaults (GET /, port 80, no body). This function can't fail. */
+void ic_http_call_config_init(ic_http_call_config_t *cfg);
+
+/**
+ * Starts a call (copies what it needs from cfg). Returns 0 and sets *out
+ * (ops->end will run once), or -EINVAL (bad method, target, header line or
+ * port), -ENOMEM, IC_ENOTREACTOR, IC_ESHUTDOWN (the reactor is stopping);
+ * then no op runs.
+ */
+int ic_http_call_start(const ic_http_call_config_t *cfg, const ic_http_call_ops_t *ops, void *arg, ic_http_call_t **out);
+
+/**
+ * Queues len bytes of the request body (copied). Returns 1 when more may be
+ * written now, 0 when queued but the connection is behind (wait for drain),
+ * -EINVAL past body_length or after end, -EPIPE when the call is over (end
+ * has run or will run with the reason).
+ */
+int ic_http_call_write(ic_http_call_t *c, const void *p, size_t len);
+
+/** The request body is complete (the terminal chunk goes out when chunked). Returns 0, or -EINVAL when short of body_length. */
+int ic_http_call_end(ic_http_call_t *c);
+
+/** Stops the flow of body pieces until ic_http_call_resume (the socket stops being read once its buffer is full). */
+void ic_http_call_pause(ic_http_call_t *c);
+void ic_http_call_resume(ic_http_call_t *c);
+
+/** Abandons the call: no op runs after this, the connection is closed (never reused). Only before end ran. */
+void ic_http_call_abort(ic_http_call_t *c);
+
+/*
+ * The pool, process-wide: set before the reactors start (the defaults
+ * apply otherwise). Each reactor has its own pool under these bounds.
+ */
+typedef struct ic_http_client_config {
+    unsigned max_per_origin; /* open connections per origin per core; calls past it wait for one (default 32) */
+    unsigned max_per_core;   /* open connections per core (default 512) */
+    unsigned idle_ms;        /* an idle pooled connection is closed after this (default 30 s) */
+    ic_tls_ctx_t *tls;       /* the client context for https; NULL: one made on first use (verifying, system store) */
+} ic_http_client_config_t;
+
+void ic_http_client_config_init(ic_http_client_config_t *cfg);
+/** Sets the pool's bounds (copied; tls is borrowed and must outlive the reactors). From the starting thread. */
+void ic_http_client_configure(const ic_http_client_config_t *cfg);
+
+/* This reactor's counters. */
+typedef struct ic_http_client_stats {
+    unsigned long long calls;    /* calls started */
+    unsigned long long connects; /* connections opened */
+    unsigned long long reuses;   /* calls that got a pooled connection */
+    unsigned open, idle;         /* connections now: open in all, idle in the pool */
+} ic_http_client_stats_t;
+
+void ic_http_client_stats(ic_http_client_stats_t *out);
 
 /** The reason phrase of a status code ("OK", "Not Found" …; "" if unknown). */
 const char *ic_http_reason(int status);

@@ -78,21 +78,26 @@ typedef enum ic_js_kind {
 } ic_js_kind_t;
 
 typedef struct ic_js_limits {
-    unsigned cpu_ms;     /* CPU time of one entry into the isolate (a handler call, a timer, their microtasks); default 50 */
-    unsigned wall_ms;    /* from request to response; default 30,000 */
-    size_t heap_bytes;   /* V8 heap of the isolate; default 128 MiB */
-    size_t buffer_bytes; /* ArrayBuffer bytes of the isolate; default 128 MiB */
+    unsigned cpu_ms;      /* CPU time of one entry into the isolate (a handler call, a timer, their microtasks); default 50 */
+    unsigned wall_ms;     /* from request to response; default 30,000 */
+    size_t heap_bytes;    /* V8 heap of the isolate; default 128 MiB */
+    size_t buffer_bytes;  /* ArrayBuffer bytes of the isolate; default 128 MiB */
+    unsigned subrequests; /* fetch() and service binding calls per request (Workers' default: 50) */
+    unsigned connections; /* of them open at once per request; more wait for one to finish (Workers' default: 6) */
 } ic_js_limits_t;
 
 typedef struct ic_js_tenant_config {
-    const char *name;       /* shown in logs ("hello") */
-    const char *path;       /* main file; imports resolve relative to it */
-    const char *src;        /* the main file's text, or NULL to read path */
-    size_t len;             /* of src */
-    ic_js_kind_t kind;      /* IC_JS_AUTO by default */
-    const char *const *env; /* "NAME=value" strings, given to fetch as `env` */
-    unsigned nenv;          /* entries of env */
-    ic_js_limits_t limits;  /* zeros take the defaults */
+    const char *name;            /* shown in logs ("hello") */
+    const char *path;            /* main file; imports resolve relative to it */
+    const char *src;             /* the main file's text, or NULL to read path */
+    size_t len;                  /* of src */
+    ic_js_kind_t kind;           /* IC_JS_AUTO by default */
+    const char *const *env;      /* "NAME=value" strings, given to fetch as `env` */
+    unsigned nenv;               /* entries of env */
+    const char *const *services; /* "BINDING=service" strings: env.BINDING.fetch() calls tenant `service` (see
+                                    ic_js_set_services) */
+    unsigned nservices;          /* entries of services */
+    ic_js_limits_t limits;       /* zeros take the defaults */
 } ic_js_tenant_config_t;
 
 /** Fills *cfg with the defaults. This function can't fail. */
@@ -212,6 +217,25 @@ bool ic_js_worker_broken(const ic_js_worker_t *w);
 
 /** Bytes of V8 heap the worker's isolate uses now. */
 size_t ic_js_worker_heap_bytes(const ic_js_worker_t *w);
+
+/* ---- service bindings ------------------------------------------------------------------ */
+
+/*
+ * env.BINDING.fetch(input, init) of a worker whose tenant binds BINDING to
+ * a service (another tenant's name) is answered by the embedder: the router
+ * runs the service's tenant on its owner core over the SPSC mesh. The
+ * handler gets the request as the calling worker built it (target is the
+ * absolute URL; host its host) and its whole body, and must call done once,
+ * on the calling worker's core, with the response (a body or, with
+ * IC_JS_STREAM in flags, possibly a stream of this core), or with a 5xx when
+ * the service cannot run (503 unknown service, overloaded). req and body are
+ * valid only during the call: copy what is needed later.
+ */
+typedef void (*ic_js_service_cb)(void *ctx, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                                 ic_js_done_cb done, void *arg);
+
+/** Sets the service handler of the calling reactor (NULL: every binding call gets a 503). */
+void ic_js_set_services(ic_js_service_cb cb, void *ctx);
 
 /* ---- a core's warm workers ---------------------------------------------------------- */
 

@@ -37,6 +37,37 @@ extern "C" {
 typedef struct ic_tcp_conn ic_tcp_conn_t;
 typedef struct ic_tcp_listener ic_tcp_listener_t;
 
+/* ---- TLS (io/tls.c: OpenSSL 3 over memory BIOs, driven by the reactor) ----------------- */
+
+/*
+ * A TLS context: a server's certificate and key, or a client's trust store
+ * and options. Made once on the starting thread and shared read-only by every
+ * reactor; each connection gets its own session from it. TLS 1.2 and 1.3
+ * only, ALPN "http/1.1". Free it after the last connection using it is gone
+ * (after ic_reactor_wait).
+ */
+typedef struct ic_tls_ctx ic_tls_ctx_t;
+
+/**
+ * A server context from PEM files: cert_file holds the certificate chain
+ * (leaf first), key_file its private key. Returns 0 and sets *out, or
+ * IC_ECONFIG with err naming the file and OpenSSL's reason (unreadable,
+ * not PEM, key does not match the certificate), or -ENOMEM.
+ */
+int ic_tls_server_new(const char *cert_file, const char *key_file, ic_tls_ctx_t **out, char *err, size_t errlen);
+
+/**
+ * A client context. verify: the peer's chain is checked against the system
+ * store (OpenSSL's default paths, so SSL_CERT_FILE and SSL_CERT_DIR are
+ * honoured as OpenSSL's own tools honour them) and its name against the
+ * servername given to ic_tcp_connect_tls; !verify checks nothing (tests,
+ * explicit opt-out). Returns 0 and sets *out, IC_ECONFIG (err says why) or -ENOMEM.
+ */
+int ic_tls_client_new(bool verify, ic_tls_ctx_t **out, char *err, size_t errlen);
+
+/** Frees a context (OpenSSL's reference counting keeps it alive for sessions still open). NULL is ignored. */
+void ic_tls_free(ic_tls_ctx_t *ctx);
+
 /* What a connection calls; one set, shared by many connections, that outlives them. */
 typedef struct ic_tcp_handlers {
     /*
@@ -68,6 +99,7 @@ typedef struct ic_tcp_listener_config {
     unsigned backlog;     /* listen(2) backlog per socket (default 4096) */
     unsigned max_input;   /* past this many unconsumed bytes the connection stops reading (default 64 KiB) */
     unsigned idle_ms;     /* close a connection that received nothing for this long (default 0: never) */
+    ic_tls_ctx_t *tls;    /* a server context: every connection speaks TLS (on_open after the handshake); NULL: plain TCP */
     ic_tcp_handlers_t on; /* handlers of every accepted connection */
     void *arg;            /* ic_tcp_listener_arg() */
 } ic_tcp_listener_config_t;
@@ -111,6 +143,27 @@ void ic_tcp_listener_free(ic_tcp_listener_t *l);
  * or IC_ENOTREACTOR.
  */
 int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on, void *data, ic_tcp_conn_t **out);
+
+/**
+ * ic_tcp_connect over TLS with a client context: the handshake (SNI and
+ * name verification with servername, which may be NULL for none) runs first,
+ * on_open once it succeeded; what is written before goes out encrypted after
+ * it. A failed handshake closes the connection with IC_ETLS, or
+ * IC_ETLS_VERIFY when the peer's certificate was refused; ic_tcp_tls_error
+ * then says why. Returns as ic_tcp_connect does.
+ */
+int ic_tcp_connect_tls(const char *host, unsigned port, ic_tls_ctx_t *ctx, const char *servername, const ic_tcp_handlers_t *on,
+                       void *data, ic_tcp_conn_t **out);
+
+/**
+ * Why TLS failed on c, for on_close after IC_ETLS / IC_ETLS_VERIFY (for
+ * example "certificate verify failed: self-signed certificate in certificate
+ * chain"), valid until on_close returns; NULL when TLS did not fail.
+ */
+const char *ic_tcp_tls_error(const ic_tcp_conn_t *c);
+
+/** True when c speaks TLS. */
+bool ic_tcp_is_tls(const ic_tcp_conn_t *c);
 
 /**
  * Queues len bytes to be sent (copied; the caller's buffer is free when it

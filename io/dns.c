@@ -1,0 +1,1 @@
+/* dns.c: placeholder, filled in by the fetch/TLS work (issue 17). */

@@ -1,0 +1,1 @@
+/* tls.c: placeholder, filled in by the fetch/TLS work (issue 17). */

@@ -1,0 +1,1 @@
+/* fetch.cc: placeholder, filled in by the fetch work (issue 17). */

@@ -1,0 +1,1 @@
+/* services.c: placeholder, filled in by the fetch/TLS work (issue 17). */
