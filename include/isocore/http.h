@@ -298,8 +298,12 @@ typedef struct ic_http_response {
  * IC_EHTTP_RESPONSE for a malformed status line or header field (bad bytes,
  * obs-fold, whitespace before the colon), Content-Length with
  * Transfer-Encoding, Content-Lengths that disagree, a Transfer-Encoding
- * whose last coding is not chunked on a response that could have a body,
- * or IC_EHTTP_TOO_MANY_HEADERS. The head size limit is the caller's.
+ * whose last coding is not chunked on a response that could have a body
+ * (nor one with codings besides chunked, which the client does not decode),
+ * Transfer-Encoding on HTTP/1.0, or IC_EHTTP_TOO_MANY_HEADERS. Bare LF line
+ * ends are rejected, as in requests. keep_alive is false for a response
+ * that could have a body but has no framing (it ends with the connection).
+ * The head size limit is the caller's.
  */
 int ic_http_parse_response(const char *buf, size_t len, ic_http_response_t *res);
 
