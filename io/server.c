@@ -578,6 +578,10 @@ const char *ic_http_reason(int status)
         return "Content Too Large";
     case 429:
         return "Too Many Requests";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -1074,6 +1078,17 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
  * Parses and dispatches what is buffered, one exchange at a time, until it
  * needs more bytes, an exchange is pending, or backpressure says stop.
  */
+/*
+ * A head past max_head: 414 (URI Too Long) when the request line alone is
+ * what is too long (it has no end yet, or it takes most of the limit: more
+ * than half of the head), else 431 (the header fields are).
+ */
+static int head_limit_status(const char *in, size_t len)
+{
+    const char *eol = memchr(in, '\n', len);
+    return !eol || (size_t)(eol - in) > len / 2 ? 414 : 431;
+}
+
 static void process(struct conn *c)
 {
     const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
@@ -1092,7 +1107,7 @@ static void process(struct conn *c)
         int r = ic_http_parse_request(c->in, c->in_len, req);
         if (r == IC_HTTP_INCOMPLETE) {
             if (c->in_len > cfg->max_head) {
-                respond_error(c, 431);
+                respond_error(c, head_limit_status(c->in, c->in_len));
                 return;
             }
             if (c->eof)
@@ -1104,7 +1119,7 @@ static void process(struct conn *c)
             return;
         }
         if ((size_t)r > cfg->max_head) {
-            respond_error(c, 431);
+            respond_error(c, head_limit_status(c->in, (size_t)r));
             return;
         }
         size_t consumed;
