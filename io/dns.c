@@ -297,6 +297,9 @@ static void sock_removed(ic_op_t *op, int res, unsigned flags)
     (void)flags;
     struct dns_sock *s = (struct dns_sock *)((char *)op - offsetof(struct dns_sock, rm_op));
     s->removing = false;
+    /* The mask may have changed again while this removal was in flight (sock_sync removes one poll at a time). */
+    if (!ic__self->exiting)
+        sock_sync(s);
     sock_maybe_free(s);
 }
 

@@ -26,6 +26,7 @@ static unsigned t_srv_port;
 static pthread_t t_srv_thread;
 static atomic_bool t_srv_stop;
 static atomic_int t_srv_a[T_NNAMES]; /* A queries received, per name */
+static atomic_int t_srv_bulk;        /* A queries for n<i>.bulk.test */
 
 /* Appends one answer record (the name is a pointer to the question's, at offset 12). */
 static size_t t_rr(unsigned char *p, unsigned type, unsigned ttl, const void *rdata, unsigned rdlen)
@@ -70,6 +71,26 @@ static void t_answer(const unsigned char *q, size_t qlen, const struct sockaddr_
         return;
     unsigned type = (unsigned)q[off] << 8 | q[off + 1];
     size_t qend = off + 4;
+
+    /* n<i>.bulk.test: 10.1.<i/256>.<i%256>, for 300 s (the cache's bound). */
+    unsigned bulk;
+    char tail[16];
+    if (sscanf(name, "n%u.%15s", &bulk, tail) == 2 && strcmp(tail, "bulk.test") == 0) {
+        unsigned char r[512];
+        memcpy(r, q, qend);
+        r[2] = 0x81;
+        r[3] = 0x80;
+        memset(r + 6, 0, 6);
+        size_t len = qend;
+        if (type == 1) {
+            unsigned char a[4] = {10, 1, (unsigned char)(bulk >> 8), (unsigned char)bulk};
+            len += t_rr(r + len, 1, 300, a, 4);
+            r[7] = 1;
+            t_srv_bulk++;
+        }
+        sendto(t_srv_fd, r, len, 0, (const struct sockaddr *)from, sizeof(*from));
+        return;
+    }
 
     int which = T_OTHER;
     for (int i = 0; i < T_OTHER; i++)
@@ -151,6 +172,7 @@ static void t_srv_start(unsigned timeout_ms)
     t_srv_port = ntohs(sa.sin_port);
     for (int i = 0; i < T_NNAMES; i++)
         t_srv_a[i] = 0;
+    t_srv_bulk = 0;
     t_srv_stop = false;
     cr_assert_eq(pthread_create(&t_srv_thread, NULL, t_srv_main, NULL), 0);
     char servers[64];
@@ -463,6 +485,88 @@ Test(dns, failures_are_cached, .timeout = 20)
     cr_assert_eq(t_stats.hits, 1);
     cr_assert_eq(t_stats.queries, 1);
     cr_assert_eq(t_stats.failures, 2);
+}
+
+/* 1025 names, one after the other, then the first (evicted: asked again) and the second (still there). */
+#define T_BULK 1025
+static unsigned t_bulk_i;
+static int t_bulk_err;
+static ic_dns_stats_t t_bulk_full, t_bulk_end;
+
+static void t_bulk_cb(void *arg, int err, const ic_dns_answer_t *a)
+{
+    char name[64];
+    if (err && !t_bulk_err)
+        t_bulk_err = err;
+    if (++t_bulk_i < T_BULK) {
+        snprintf(name, sizeof(name), "n%u.bulk.test", t_bulk_i);
+        cr_assert_eq(ic_dns_resolve(name, t_bulk_cb, NULL, NULL), 0);
+        return;
+    }
+    if (t_bulk_i == T_BULK) {
+        ic_dns_stats(&t_bulk_full);
+        cr_assert_eq(ic_dns_resolve("n1.bulk.test", t_bulk_cb, NULL, NULL), 0);
+    } else if (t_bulk_i == T_BULK + 1) {
+        cr_assert_eq(ic_dns_resolve("n0.bulk.test", t_bulk_cb, NULL, NULL), 0);
+    } else {
+        cr_assert_str_eq(a->addr[0], "10.1.0.0");
+        ic_dns_stats(&t_bulk_end);
+        ic_reactor_stop();
+    }
+}
+
+static void t_bulk_start(void *arg)
+{
+    t_bulk_i = 0;
+    t_bulk_err = 0;
+    cr_assert_eq(ic_dns_resolve("n0.bulk.test", t_bulk_cb, NULL, NULL), 0);
+}
+
+Test(dns, cache_is_bounded_and_evicts_the_oldest, .timeout = 60)
+{
+    t_srv_start(2000);
+    t_run1(t_bulk_start, NULL);
+    t_srv_end();
+    cr_assert_eq(t_bulk_err, 0, "%s", ic_strerror(t_bulk_err));
+    cr_assert_eq(t_bulk_full.queries, T_BULK);
+    cr_assert_eq(t_bulk_end.lookups, T_BULK + 2);
+    /* n1 was still cached (1024 kept), n0, the oldest, had gone. */
+    cr_assert_eq(t_bulk_end.hits, 1);
+    cr_assert_eq(t_bulk_end.queries, T_BULK + 1);
+    cr_assert_eq(t_srv_bulk, T_BULK + 1);
+}
+
+/* Two reactors: each has its own channel and cache, so each asks. */
+static atomic_int t_two_done, t_two_ok;
+static _Atomic unsigned long long t_two_queries;
+
+static void t_two_cb(void *arg, int err, const ic_dns_answer_t *a)
+{
+    ic_dns_stats_t st;
+    ic_dns_stats(&st);
+    t_two_queries += st.queries;
+    if (err == 0 && strcmp(a->addr[0], "10.0.0.3") == 0)
+        t_two_ok++;
+    if (++t_two_done == 2)
+        ic_reactor_stop();
+}
+
+static void t_two_start(void *arg)
+{
+    cr_assert_eq(ic_dns_resolve("ttl.test", t_two_cb, NULL, NULL), 0);
+}
+
+Test(dns, each_reactor_has_its_own_resolver, .timeout = 20)
+{
+    t_srv_start(2000);
+    t_two_done = t_two_ok = 0;
+    t_two_queries = 0;
+    ic_reactor_config_t cfg = t_config(2, t_two_start, NULL);
+    t_run(&cfg);
+    t_srv_end();
+    cr_assert_eq(t_two_ok, 2);
+    cr_assert_eq(t_two_queries, 2, "one query per reactor");
+    cr_assert_eq(t_srv_a[T_TTL], 2);
 }
 
 /* ---- sharing, cancelling, stopping ----------------------------------------------------------------- */
