@@ -132,6 +132,8 @@ int ic__http_parse_length(ic_str_t v, uint64_t *out)
         if (c < '0' || c > '9' || n > (UINT64_C(1) << 62) / 10)
             return IC_EHTTP_BAD;
         n = n * 10 + (c - '0');
+        if (n >= UINT64_C(1) << 62)
+            return IC_EHTTP_BAD; /* exactly "below 2^62", not up to 9 past it */
     }
     *out = n;
     return 0;
