@@ -187,6 +187,9 @@ const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
 /** The request body (decoded if it was chunked); empty when it streams (see ic_http_body_streaming). */
 ic_str_t ic_http_body(const ic_http_exchange_t *x);
 
+/** True when the exchange came over TLS (cfg.tls): a request URL's scheme is then https. */
+bool ic_http_exchange_tls(const ic_http_exchange_t *x);
+
 /* ---- request bodies that stream (ic_http_server_config_t.stream_bodies) ---------------- */
 
 /** True when the exchange's body is read as it arrives, with ic_http_body_read. */
