@@ -16,7 +16,9 @@
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -458,14 +460,42 @@ static int cmd_serve(int argc, char **argv)
     return atomic_load(&s.failed) ? 1 : 0;
 }
 
+/*
+ * `serve` takes SIGINT and SIGTERM (and SIGHUP with a config) through the
+ * reactors' signalfd. They are blocked here, before V8's platform threads, the
+ * watchdog and the reactors exist (every thread inherits the mask), so that a
+ * signal at any moment of start-up waits for the signalfd instead of killing
+ * the process with the default action; it is then handled like any other (a
+ * drain and exit 0). The default action is restored first: a shell starts
+ * background jobs with SIGINT ignored, and an ignored signal is discarded even
+ * while blocked.
+ */
+static void block_signals_early(int argc, char **argv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            sigaddset(&set, SIGHUP); /* a reload; without a config SIGHUP keeps its default action */
+            signal(SIGHUP, SIG_DFL);
+        }
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "serve"))
+    if (!strcmp(argv[1], "serve")) {
+        block_signals_early(argc, argv);
         return cmd_serve(argc - 2, argv + 2);
+    }
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
