@@ -200,7 +200,7 @@
   // The body of a response nobody will read (a redirect followed): its source is let go (the call is abandoned).
   function discard(head) {
     head.call.dead = true;
-    if (head.srcId) native.uploadCancel(head.srcId);
+    if (typeof head.srcId === "number" && head.srcId) native.uploadCancel(head.srcId);
     native.fetchAbort(head.call.id);
     cleanup(head.call);
   }
@@ -224,7 +224,19 @@
     r[kRedirected] = redirected;
     const call = head.call;
     let body = null;
-    if (head.srcId && method !== "HEAD" && !NULL_BODY.has(head.status)) {
+    const coding = head.srcId ? h.get("content-encoding") : null;
+    const decode = coding !== null && CODINGS.has(coding.trim().toLowerCase());
+    if (head.srcId instanceof Uint8Array && !decode) {
+      // The whole body came with the head: bytes, as a body built in JS would be (sent on with a Content-Length).
+      body = head.srcId;
+      cleanup(call);
+      release(st);
+    } else if (head.srcId instanceof Uint8Array) {
+      body = internal.compression.decodeBody(S.fromBytes(head.srcId), coding);
+      body[kDecoded] = true;
+      cleanup(call);
+      release(st);
+    } else if (head.srcId && method !== "HEAD" && !NULL_BODY.has(head.status)) {
       // The connection stays the request's until the body is read to its end, cancelled or errored.
       const hooks = {
         done() {
@@ -237,13 +249,12 @@
       body = sourceStream(head.srcId, st.req, hooks);
       // Content-Encoding is decoded as the body streams; the headers stay as they came (Content-Length counts the
       // encoded bytes), as on Workers. Passed on as a response, the body goes out decoded, without Content-Encoding.
-      const coding = h.get("content-encoding");
-      if (coding !== null && CODINGS.has(coding.trim().toLowerCase())) {
+      if (decode) {
         body = internal.compression.decodeBody(body, coding);
         body[kDecoded] = true;
       }
     } else {
-      if (head.srcId) native.uploadCancel(head.srcId);
+      if (typeof head.srcId === "number" && head.srcId) native.uploadCancel(head.srcId);
       cleanup(call);
       release(st);
     }

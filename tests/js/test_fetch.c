@@ -25,7 +25,7 @@ static ic_js_tenant_t *t_tenant;
 static ic_js_worker_t *t_worker;
 static char t_err[1024];
 static int t_ret;
-static unsigned t_bad_port, t_refused_port;
+static unsigned t_bad_port, t_refused_port, t_up_port;
 
 /* ---- the upstream ------------------------------------------------------------------------------ */
 
@@ -420,6 +420,7 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     h.max_body = 64u << 20;
     h.handler = t_up_handler;
     cr_assert_eq(ic_http_server_new(&h, 1, &t_up), 0);
+    t_up_port = ic_http_server_port(t_up);
     ic_http_server_config_init(&h);
     h.port = 0;
     h.stream_bodies = true;
@@ -530,7 +531,7 @@ Test(fetch, redirects, .timeout = 60)
     static const char *const p[] = {"/redirects"};
     t_serve(10000, p, 1);
     char url[128];
-    snprintf(url, sizeof(url), "200 true http://127.0.0.1:%u/r/0 landed\n", ic_http_server_port(t_up));
+    snprintf(url, sizeof(url), "200 true http://127.0.0.1:%u/r/0 landed\n", t_up_port);
     T_EXPECT(0, url, "303 200 true GET ct=- xt=- len=0 body=\n", "307 200 POST ct=text/plain;charset=UTF-8 xt=- len=4 body=kept\n",
              "manual 302 false /r/0\n", "error TypeError: fetch to ", "redirect mode is 'error'", "loop TypeError: fetch to ",
              "too many redirects (more than 20)", "twentyone TypeError:", "too many redirects", "twenty 200 landed\n",
@@ -582,14 +583,15 @@ Test(fetch, waiting_on_the_network_is_not_cpu_time, .timeout = 60)
 
 Test(fetch, bad_upstreams, .timeout = 60)
 {
-    static const char *const p[] = {"/bad?k=garbage", "/bad?k=reset", "/bad?k=short", "/errors", "/stall", "/hello"};
-    t_serve(1500, p, 6);
+    static const char *const p[] = {"/bad?k=garbage", "/bad?k=reset", "/bad?k=short", "/errors", "/stall", "/hello", "/background"};
+    t_serve(1500, p, 7);
     T_EXPECT(0, "TypeError: fetch to http://127.0.0.1:", "/garbage failed: ");
     T_EXPECT(1, "TypeError: fetch to http://127.0.0.1:", "/reset failed: ");
     T_EXPECT(2, "TypeError: fetch to http://127.0.0.1:", "/short failed: ");
     T_EXPECT(3, "TypeError: fetch: unsupported scheme 'ftp:'", "TypeError: fetch to http://127.0.0.1:", "/nothing failed: ");
     cr_assert_eq(C.status[4], 504, "a stalled upstream: the wall-clock limit ends the request (%d)", C.status[4]);
     T_EXPECT(5, "hello");
+    T_EXPECT(6, "queued"); /* its calls are still out when the worker is disposed: aborted and freed (LSan) */
     t_free_bodies();
 }
 
@@ -610,7 +612,10 @@ Test(fetch, proxied_100_mb_in_bounded_memory, .timeout = 120)
     cr_assert_eq(C.len[1], 104857600u, "%zu bytes", C.len[1]);
     long grown = C.rss_peak_kb - C.rss_before_kb;
     cr_log_info("RSS before %ld KiB, peak %ld KiB while proxying 100 MiB", C.rss_before_kb, C.rss_peak_kb);
-    cr_assert_lt(grown, 60 * 1024, "RSS grew by %ld KiB", grown);
+    /* Under ASan freed memory waits in a 256 MiB quarantine before reuse and shows in the RSS as if kept: not asserted then. */
+    const char *san = getenv("ISOCORE_SANITIZE");
+    if (!san || !strstr(san, "address"))
+        cr_assert_lt(grown, 60 * 1024, "RSS grew by %ld KiB", grown);
     T_EXPECT(2, "hello");
     t_free_bodies();
 }
