@@ -2,7 +2,8 @@
  * config.c: the JSON config (libjansson), checked field by field.
  *
  *   {
- *     "listen": {"host": "127.0.0.1", "port": 8080},
+ *     "listen": {"host": "127.0.0.1", "port": 8080,
+ *                "tls": {"cert": "cert.pem", "key": "key.pem"}},   optional: HTTPS (paths relative to the config)
  *     "admin": {"host": "127.0.0.1", "port": 9090},          optional
  *     "cores": 0,                                             0: one per CPU of the mask
  *     "limits": {"cpu_ms": 50, "wall_ms": 30000, "heap_mb": 128},
@@ -12,7 +13,8 @@
  *     "workers": [
  *       {"name": "site", "module": "site.js",                 or "script": "sw.js"
  *        "routes": ["example.com", "*.example.com", "example.com/api", "/static"],
- *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky"}
+ *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky",
+ *        "services": {"AUTH": "auth"}}                       env.AUTH.fetch() runs worker "auth"
  *     ]
  *   }
  *
@@ -259,12 +261,53 @@ static int get_listen(struct ctx *c, json_t *root, const char *key, char **host,
     *present = true;
     if (!json_is_object(v))
         return bad(c, key, "expected an object {\"host\": \"127.0.0.1\", \"port\": 8080}, got %s", type_name(v));
-    static const char *const known[] = {"host", "port", NULL};
+    static const char *const known[] = {"host", "port", NULL}, *const known_tls[] = {"host", "port", "tls", NULL};
     int ret;
-    if ((ret = only(c, v, key, known)) || (ret = get_str(c, v, key, "host", host)) ||
+    if ((ret = only(c, v, key, strcmp(key, "listen") == 0 ? known_tls : known)) || (ret = get_str(c, v, key, "host", host)) ||
         (ret = get_uint(c, v, key, "port", 0, 65535, port)))
         return ret;
     return 0;
+}
+
+/* A file named in the config: as given if absolute, else relative to the config's directory. NULL: out of memory. */
+static char *config_path(const char *config, const char *file)
+{
+    if (file[0] == '/')
+        return strdup(file);
+    const char *slash = strrchr(config, '/');
+    int dlen = slash ? (int)(slash - config) : 1;
+    size_t n = (size_t)dlen + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%.*s/%s", dlen, slash ? config : ".", file);
+    return p;
+}
+
+/* "listen": {"tls": {"cert": F, "key": F}}: both files, checked when the server starts (ic_tls_server_new). */
+static int get_listen_tls(struct ctx *c, json_t *root, char **cert, char **key)
+{
+    json_t *l = json_object_get(root, "listen"), *v = l ? json_object_get(l, "tls") : NULL;
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return bad(c, "listen.tls", "expected an object {\"cert\": \"cert.pem\", \"key\": \"key.pem\"}, got %s", type_name(v));
+    static const char *const known[] = {"cert", "key", NULL};
+    char *cf = NULL, *kf = NULL;
+    int ret;
+    if ((ret = only(c, v, "listen.tls", known)) || (ret = get_str(c, v, "listen.tls", "cert", &cf)) ||
+        (ret = get_str(c, v, "listen.tls", "key", &kf)))
+        goto out;
+    if (!cf || !kf) {
+        ret = bad(c, "listen.tls", "missing \"%s\" (a PEM file)", cf ? "key" : "cert");
+        goto out;
+    }
+    *cert = config_path(c->name, cf);
+    *key = config_path(c->name, kf);
+    ret = *cert && *key ? 0 : -ENOMEM;
+out:
+    free(cf);
+    free(kf);
+    return ret;
 }
 
 /* A route: "host", "*.suffix", "host/prefix", "/prefix". */
@@ -303,6 +346,80 @@ static int parse_route(struct ctx *c, const char *path, const char *s, unsigned 
     return 0;
 }
 
+/* A binding's name becomes a property of env: a JS identifier of the plain kind. */
+static bool binding_name_ok(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+/*
+ * "services": {"BINDING": "worker"}: kept as "BINDING=worker" strings, the
+ * shape the tenant takes. The targets are checked once every worker is
+ * known (check_services): a binding may name a worker defined later.
+ */
+static int parse_services(struct ctx *c, json_t *w, const char *path, struct ic__worker_cfg *wc)
+{
+    json_t *sv = json_object_get(w, "services");
+    if (!sv)
+        return 0;
+    char sub[80];
+    snprintf(sub, sizeof(sub), "%s.services", path);
+    if (!json_is_object(sv))
+        return bad(c, sub, "expected an object of worker names {\"AUTH\": \"auth-worker\"}, got %s", type_name(sv));
+    wc->services = calloc(json_object_size(sv) + 1, sizeof(char *));
+    if (!wc->services)
+        return -ENOMEM;
+    const char *key;
+    json_t *v;
+    json_object_foreach(sv, key, v)
+    {
+        char vp[600];
+        snprintf(vp, sizeof(vp), "%s.%s", sub, key);
+        if (!binding_name_ok(key))
+            return bad(c, vp, "'%s' is not a binding name (a letter or '_', then letters, digits or '_')", key);
+        for (unsigned k = 0; k < wc->nenv; k++) {
+            size_t kl = strlen(key);
+            if (strncmp(wc->env[k], key, kl) == 0 && wc->env[k][kl] == '=')
+                return bad(c, vp, "'%s' is also a name in \"env\" (env.%s can be one of them only)", key, key);
+        }
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return bad(c, vp, "expected the name of a worker, got %s", json_is_string(v) ? "an empty string" : type_name(v));
+        size_t n = strlen(key) + json_string_length(v) + 2;
+        char *kv = malloc(n);
+        if (!kv)
+            return -ENOMEM;
+        snprintf(kv, n, "%s=%s", key, json_string_value(v));
+        wc->services[wc->nservices++] = kv;
+    }
+    return 0;
+}
+
+/* Every binding names a worker of the config (itself included). */
+static int check_services(struct ic_router_config *cfg, struct ctx *c)
+{
+    for (unsigned i = 0; i < cfg->nworkers; i++) {
+        const struct ic__worker_cfg *wc = &cfg->workers[i];
+        for (unsigned k = 0; k < wc->nservices; k++) {
+            const char *eq = strchr(wc->services[k], '=');
+            const char *target = eq + 1;
+            bool found = false;
+            for (unsigned j = 0; j < cfg->nworkers && !found; j++)
+                found = strcmp(cfg->workers[j].name, target) == 0;
+            if (!found) {
+                char vp[600];
+                snprintf(vp, sizeof(vp), "workers[%u].services.%.*s", i, (int)(eq - wc->services[k]), wc->services[k]);
+                return bad(c, vp, "'%s' is not the name of a worker", target);
+            }
+        }
+    }
+    return 0;
+}
+
 static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, unsigned i, const char *dir)
 {
     char path[64];
@@ -310,7 +427,7 @@ static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, 
     struct ic__worker_cfg *wc = &cfg->workers[i];
     if (!json_is_object(w))
         return bad(c, path, "expected an object {\"name\", \"module\" or \"script\", \"routes\", …}, got %s", type_name(w));
-    static const char *const known[] = {"name", "module", "script", "routes", "env", "limits", "placement", NULL};
+    static const char *const known[] = {"name", "module", "script", "routes", "env", "limits", "placement", "services", NULL};
     int ret;
     if ((ret = only(c, w, path, known)) || (ret = get_str(c, w, path, "name", &wc->name)))
         return ret;
@@ -372,6 +489,8 @@ static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, 
             wc->env[wc->nenv++] = kv;
         }
     }
+    if ((ret = parse_services(c, w, path, wc)))
+        return ret;
     json_t *pl = json_object_get(w, "placement");
     if (pl) {
         char sub[80];
@@ -421,6 +540,9 @@ void ic_router_config_free(ic_router_config_t *cfg)
         for (unsigned k = 0; k < w->nenv; k++)
             free(w->env[k]);
         free(w->env);
+        for (unsigned k = 0; k < w->nservices; k++)
+            free(w->services[k]);
+        free(w->services);
     }
     for (unsigned i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].host);
@@ -431,6 +553,8 @@ void ic_router_config_free(ic_router_config_t *cfg)
     free(cfg->file);
     free(cfg->host);
     free(cfg->admin_host);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     free(cfg);
 }
 
@@ -468,6 +592,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
     unsigned admin_port = 0;
     ic_js_limits_t limits = {0};
     if ((ret = only(&c, root, "", known)) || (ret = get_listen(&c, root, "listen", &cfg->host, &cfg->port, &has_listen)) ||
+        (ret = get_listen_tls(&c, root, &cfg->tls_cert, &cfg->tls_key)) ||
         (ret = get_listen(&c, root, "admin", &cfg->admin_host, &admin_port, &has_admin)) ||
         (ret = get_uint(&c, root, "", "cores", 0, IC_MAX_CORES, &cfg->cores)) || (ret = get_limits(&c, root, "", &limits)))
         goto err;
@@ -518,6 +643,8 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
         if ((ret = parse_worker(cfg, &c, w, (unsigned)i, dir)))
             goto err;
     }
+    if ((ret = check_services(cfg, &c)))
+        goto err;
     char *def = NULL;
     if ((ret = get_str(&c, root, "", "default", &def)))
         goto err;
@@ -603,4 +730,14 @@ unsigned ic_router_config_cores(const ic_router_config_t *cfg)
 unsigned ic_router_config_workers(const ic_router_config_t *cfg)
 {
     return cfg->nworkers;
+}
+
+const char *ic_router_config_tls_cert(const ic_router_config_t *cfg)
+{
+    return cfg->tls_cert;
+}
+
+const char *ic_router_config_tls_key(const ic_router_config_t *cfg)
+{
+    return cfg->tls_key;
 }

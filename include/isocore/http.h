@@ -68,7 +68,8 @@ typedef struct ic_http_request {
  * (> 0) when it is complete, IC_HTTP_INCOMPLETE if more bytes are needed, or
  * an error whose HTTP status ic_http_error_status gives: IC_EHTTP_BAD (400),
  * IC_EHTTP_TOO_MANY_HEADERS (431), IC_EHTTP_VERSION (505),
- * IC_EHTTP_ENCODING (501). The size limit of a head (431 past 16 KiB) is the
+ * IC_EHTTP_ENCODING (501), IC_EHTTP_EXPECTATION (417: an Expect other than
+ * 100-continue). A Host that is not host[:port] is IC_EHTTP_BAD. The size limit of a head (431 past 16 KiB) is the
  * caller's: it knows how much it buffered.
  */
 int ic_http_parse_request(const char *buf, size_t len, ic_http_request_t *req);
@@ -347,8 +348,8 @@ typedef struct ic_http_call_config {
     unsigned port;              /* 1..65535 */
     const char *method;         /* "GET", "POST"… as given (a token) */
     const char *target;         /* origin-form: "/path?query" */
-    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; no Content-Length or
-                                   Transfer-Encoding (the call writes them from body_length) */
+    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; Content-Length and
+                                   Transfer-Encoding lines are dropped (the call writes them from body_length) */
     unsigned nheaders;
     /*
      * The request body: -1: streamed chunked with ic_http_call_write and
@@ -380,7 +381,10 @@ int ic_http_call_start(const ic_http_call_config_t *cfg, const ic_http_call_ops_
  */
 int ic_http_call_write(ic_http_call_t *c, const void *p, size_t len);
 
-/** The request body is complete (the terminal chunk goes out when chunked). Returns 0, or -EINVAL when short of body_length. */
+/**
+ * The request body is complete (the terminal chunk goes out when chunked). Returns 0, -EINVAL when short of
+ * body_length, or -EPIPE when the call is over (as for write).
+ */
 int ic_http_call_end(ic_http_call_t *c);
 
 /** Stops the flow of body pieces until ic_http_call_resume (the socket stops being read once its buffer is full). */
