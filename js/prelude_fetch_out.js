@@ -165,12 +165,13 @@
         reader: null, signal, onAbort: null };
       if (service) {
         let raw = "";
-        for (const [n, v] of headers) raw += n + ": " + v + "\r\n";
+        for (const [n, v] of headers) if (!HOP_HEADERS.has(n)) raw += n + ": " + v + "\r\n";
         call.id = native.svcFetch(st.req, service[0], service[1], method, url.href, raw, body);
       } else {
         const lines = [];
         let encoding = false;
         for (const [n, v] of headers) {
+          if (HOP_HEADERS.has(n)) continue;
           if (n === "accept-encoding") encoding = true;
           lines.push(n + ": " + v);
         }
@@ -205,6 +206,10 @@
     cleanup(head.call);
   }
 
+  // Headers the client writes itself (Host from the URL, the framing from the body) or that belong to one connection:
+  // a request passed on (fetch(new Request(url, request))) does not carry the incoming ones.
+  const HOP_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+    "upgrade", "expect", "proxy-connection"]);
   const BODY_HEADERS = new Set(["content-type", "content-encoding", "content-language", "content-location", "content-length"]);
   const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
   const CODINGS = new Set(["gzip", "x-gzip", "deflate", "br"]);

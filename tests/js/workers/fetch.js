@@ -162,6 +162,12 @@ const routes = {
     out.push(await fail(fetch(env_refused)));
     return out.join("\n");
   },
+  async "/passthrough"(up, req) {
+    return text(fetch(new Request(up + "/sum", req)));
+  },
+  async "/localhost"(up, req, env) {
+    return text(fetch(env.LOCAL + "/hello"));
+  },
   async "/svc"(up, req, env) {
     const r = await env.AUTH.fetch("http://auth/check?x=1", { method: "POST", body: "token", headers: { "x-a": "b" } });
     return `${r.status} ${r.headers.get("x-svc")} ${await r.text()}`;
