@@ -47,13 +47,6 @@
 #include "isocore/http.h"
 #include "isocore/tcp.h"
 
-/*
- * Weak until io/dns.c (the resolver of isocore/dns.h) is in the tree: without
- * it a host name that is not a numeric address fails with IC_EDNS.
- */
-#pragma weak ic_dns_resolve
-#pragma weak ic_dns_cancel
-
 #define HEAD_MAX (64 * 1024)     /* a response head past this: -E2BIG */
 #define OUT_HIGH (256 * 1024)    /* request bytes queued past this: ic_http_call_write says wait */
 #define REPLAY_MAX (1024 * 1024) /* a request body of known length up to this is kept for a retry */
@@ -668,10 +661,6 @@ static void open_conn(ic_http_call_t *c)
         conn->ans.n = 1;
         snprintf(conn->ans.addr[0], sizeof(conn->ans.addr[0]), "%s", c->o->host);
         try_connect(conn);
-        return;
-    }
-    if (!ic_dns_resolve) {
-        fail(c, IC_EDNS, "cannot look up %s: no resolver in this build", c->o->host);
         return;
     }
     int r = ic_dns_resolve(c->o->host, dns_done, conn, &conn->q);

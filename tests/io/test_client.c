@@ -1613,3 +1613,66 @@ Test(client, abort_during_a_hanging_connect, .timeout = 30)
     cr_assert_eq(T_stats.open, 0);
     cr_assert_lt(ms, 3000, "the stop waited %llu ms for the connect", (unsigned long long)ms);
 }
+
+/* ---- host names through the resolver ---------------------------------------------------------------------- */
+
+static void s_localhost_second_end(struct t_call *tc)
+{
+    ic_http_client_stats(&T_stats);
+    T_accepts = t_accepted();
+    ic_reactor_stop();
+}
+
+static void s_localhost_end(struct t_call *tc)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    cfg.host = "LocalHost"; /* the same origin: host names compare without case */
+    T2.on_end = s_localhost_second_end;
+    t_go(&T2, &cfg);
+}
+
+static void s_localhost(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    cfg.host = "localhost";
+    T1.on_end = s_localhost_end;
+    t_go(&T1, &cfg);
+}
+
+Test(client, localhost_through_etc_hosts, .timeout = 30)
+{
+    t_run_client(true, s_localhost);
+    cr_assert_eq(T1.err, 0, "%s", T1.why);
+    cr_assert_str_eq(T1.body, "hello world");
+    cr_assert_eq(T2.err, 0, "%s", T2.why);
+    cr_assert_eq(T_accepts, 1);
+    cr_assert_eq(T_stats.reuses, 1);
+}
+
+/* A name /etc/hosts does not know, asked of a DNS server that does not answer: the call fails naming the host. */
+static void s_unknown(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/");
+    cfg.host = "no-such-host.invalid";
+    T1.on_end = t_stop_step;
+    t_go(&T1, &cfg);
+}
+
+Test(client, unknown_host_fails_with_a_dns_error, .timeout = 30)
+{
+    /* A UDP port nobody reads: the lookup times out (or is refused) quickly. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(bind(u, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(u, (struct sockaddr *)&sa, &len), 0);
+    char servers[32];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    cr_assert_eq(ic_dns_configure(servers, 300), 0);
+    t_port = 80;
+    t_run_client(false, s_unknown);
+    close(u);
+    cr_assert_eq(T1.ends, 1);
+    cr_assert(T1.err == IC_EDNS || T1.err == IC_EDNS_NOTFOUND || T1.err == -ETIMEDOUT, "%s: %s", ic_strerror(T1.err), T1.why);
+    cr_assert(strstr(T1.why, "no-such-host.invalid"), "%s", T1.why);
+}
