@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "t_http.h"
+#include "t_tls.h"
 #include "t_util.h"
 
 static ic_http_server_t *t_up, *t_front;
@@ -26,6 +27,7 @@ static ic_js_worker_t *t_worker;
 static char t_err[1024];
 static int t_ret;
 static unsigned t_bad_port, t_refused_port, t_up_port;
+static ic_tls_ctx_t *t_up_tls; /* the upstream speaks HTTPS with it (NULL: plain HTTP) */
 
 /* ---- the upstream ------------------------------------------------------------------------------ */
 
@@ -468,6 +470,7 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     ic_http_server_config_init(&h);
     h.port = 0;
     h.max_body = 64u << 20;
+    h.tls = t_up_tls;
     h.handler = t_up_handler;
     cr_assert_eq(ic_http_server_new(&h, 1, &t_up), 0);
     t_up_port = ic_http_server_port(t_up);
@@ -490,11 +493,12 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     pthread_create(&bad, NULL, t_bad_main, NULL);
 
     char up[64], badv[64], refused[80];
-    snprintf(up, sizeof(up), "UPSTREAM=http://127.0.0.1:%u", ic_http_server_port(t_up));
+    const char *scheme = t_up_tls ? "https" : "http";
+    snprintf(up, sizeof(up), "UPSTREAM=%s://127.0.0.1:%u", scheme, ic_http_server_port(t_up));
     snprintf(badv, sizeof(badv), "BAD=http://127.0.0.1:%u", t_bad_port);
     snprintf(refused, sizeof(refused), "REFUSED=http://127.0.0.1:%u/nothing", t_refused_port);
     char local[64];
-    snprintf(local, sizeof(local), "LOCAL=http://localhost:%u", t_up_port);
+    snprintf(local, sizeof(local), "LOCAL=%s://localhost:%u", scheme, t_up_port);
     const char *env[] = {up, badv, refused, local};
     const char *services[] = {"AUTH=auth-worker"};
     char path[1024];
@@ -682,5 +686,39 @@ Test(fetch, proxied_100_mb_in_bounded_memory, .timeout = 120)
     if (!san || !strstr(san, "address"))
         cr_assert_lt(grown, 60 * 1024, "RSS grew by %ld KiB", grown);
     T_EXPECT(2, "hello");
+    t_free_bodies();
+}
+
+/* HTTPS to an upstream whose certificate a CA made at test time signed: trusted through SSL_CERT_FILE, or not at all. */
+static void t_https(bool trust)
+{
+    struct t_certs certs;
+    t_certs_make(&certs);
+    if (trust)
+        setenv("SSL_CERT_FILE", certs.ca, 1);
+    char err[256];
+    cr_assert_eq(ic_tls_server_new(certs.cert, certs.key, &t_up_tls, err, sizeof(err)), 0, "%s", err);
+    static const char *const p[] = {"/localhost", "/up-hello", "/hello"};
+    t_serve(10000, p, 3);
+    ic_tls_free(t_up_tls);
+    t_up_tls = NULL;
+    t_certs_free(&certs);
+}
+
+Test(fetch, https_with_a_trusted_ca, .timeout = 60)
+{
+    t_https(true);
+    T_EXPECT(0, "200 hello"); /* https://localhost:PORT: SNI and the name checked against the certificate */
+    T_EXPECT(1, "200 hello"); /* https://127.0.0.1:PORT: the IP in the subjectAltName */
+    t_free_bodies();
+}
+
+Test(fetch, https_verification_failure_is_a_type_error, .timeout = 60)
+{
+    unsetenv("SSL_CERT_FILE");
+    t_https(false);
+    T_EXPECT(0, "TypeError: fetch to https://localhost:", "/hello failed: ", "certificate verify failed");
+    T_EXPECT(2, "hello");
+    cr_log_info("%s", C.body[0]);
     t_free_bodies();
 }

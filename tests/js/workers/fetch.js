@@ -165,6 +165,9 @@ const routes = {
   async "/passthrough"(up, req) {
     return text(fetch(new Request(up + "/sum", req)));
   },
+  async "/up-hello"(up) {
+    return text(fetch(up + "/hello"));
+  },
   async "/localhost"(up, req, env) {
     return text(fetch(env.LOCAL + "/hello"));
   },
