@@ -413,14 +413,3 @@ void ic_router_service(void *router, const char *service, const ic_http_request_
         ic_task_post(&c->task, finish_task);
     }
 }
-
-/*
- * Until js/ defines ic_js_set_services (the fetchjs work), a weak stand-in
- * keeps the library linking: the JS side then never calls the handler.
- * js/'s definition overrides it.
- */
-__attribute__((weak)) void ic_js_set_services(ic_js_service_cb cb, void *ctx)
-{
-    (void)cb;
-    (void)ctx;
-}
