@@ -31,33 +31,48 @@ static const char *t_src(void)
     return getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".";
 }
 
-static void t_start(struct srv *s)
+/* Writes the config: "front" binds AUTH to the worker `auth` (svc_auth.js), whose env.WHO is `who`. */
+static void t_write_config(struct srv *s, const char *auth, const char *who)
 {
-    const char *bin = getenv("ISOCORE_BIN");
-    cr_assert_not_null(bin, "ISOCORE_BIN is not set (run through ctest)");
-    s->front_on = ic_router_owner_of("front", 2);
-    s->auth[0] = 0;
-    for (unsigned i = 0; i < 64 && !s->auth[0]; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "auth%u", i);
-        if (ic_router_owner_of(name, 2) != s->front_on)
-            snprintf(s->auth, sizeof(s->auth), "%s", name);
-    }
-    cr_assert(s->auth[0]);
-    s->auth_on = 1 - s->front_on;
-    snprintf(s->dir, sizeof(s->dir), "/tmp/isocore-services-XXXXXX");
-    cr_assert_not_null(mkdtemp(s->dir));
-    snprintf(s->cfg, sizeof(s->cfg), "%s/isocore.json", s->dir);
-    FILE *f = fopen(s->cfg, "w");
+    char tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.new", s->cfg);
+    FILE *f = fopen(tmp, "w");
     cr_assert_not_null(f);
     fprintf(f,
             "{\"cores\": 2, \"workers\": [\n"
             "  {\"name\": \"front\", \"module\": \"%s/tests/e2e/workers/svc_front.js\", \"routes\": [\"front.test\"],\n"
             "   \"services\": {\"AUTH\": \"%s\"}},\n"
-            "  {\"name\": \"%s\", \"module\": \"%s/tests/e2e/workers/svc_auth.js\"}\n"
+            "  {\"name\": \"%s\", \"module\": \"%s/tests/e2e/workers/svc_auth.js\", \"env\": {\"WHO\": \"%s\"}}\n"
             "]}\n",
-            t_src(), s->auth, s->auth, t_src());
+            t_src(), auth, auth, t_src(), who);
     fclose(f);
+    cr_assert_eq(rename(tmp, s->cfg), 0); /* whole, for a reload that reads it */
+}
+
+/* A worker name that core `core` of two owns, other than `not`. */
+static void t_name_on(unsigned core, const char * not, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (unsigned i = 0; i < 64 && !out[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "auth%u", i);
+        if (ic_router_owner_of(name, 2) == core && (!not || strcmp(name, not ) != 0))
+            snprintf(out, cap, "%s", name);
+    }
+    cr_assert(out[0]);
+}
+
+static void t_start(struct srv *s)
+{
+    const char *bin = getenv("ISOCORE_BIN");
+    cr_assert_not_null(bin, "ISOCORE_BIN is not set (run through ctest)");
+    s->front_on = ic_router_owner_of("front", 2);
+    s->auth_on = 1 - s->front_on;
+    t_name_on(s->auth_on, NULL, s->auth, sizeof(s->auth));
+    snprintf(s->dir, sizeof(s->dir), "/tmp/isocore-services-XXXXXX");
+    cr_assert_not_null(mkdtemp(s->dir));
+    snprintf(s->cfg, sizeof(s->cfg), "%s/isocore.json", s->dir);
+    t_write_config(s, s->auth, "auth");
     static char port[16], admin[16];
     s->port = t_free_port();
     s->admin = t_free_port();
@@ -155,5 +170,36 @@ Test(services, a_streamed_body_of_a_few_mib_crosses_cores, .timeout = 120)
     cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
     cr_assert_str_eq(r.body, want);
     t_resp_free(&r);
+    t_stop(&s);
+}
+
+Test(services, after_a_reload_bindings_go_to_the_new_config, .timeout = 120)
+{
+    struct srv s;
+    t_start(&s);
+    struct t_resp r;
+    t_get(s.port, "GET /check HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+    cr_assert_str_eq(r.body, "200 auth POST /hello?from=front front ping");
+    t_resp_free(&r);
+    /* The service is renamed (on the other core now); the old name is gone from the new config. */
+    char renamed[16];
+    t_name_on(s.front_on, NULL, renamed, sizeof(renamed));
+    t_write_config(&s, renamed, "renamed");
+    kill(s.pid, SIGHUP);
+    /* The reload happens on the server's main thread: poll with real requests (bounded) until the new config answers. */
+    int tries = 0;
+    char want[128];
+    snprintf(want, sizeof(want), "200 renamed POST /hello?from=front front ping");
+    for (; tries < 2000; tries++) {
+        t_get(s.port, "GET /check HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+        cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+        bool now = strcmp(r.body, want) == 0;
+        cr_assert(now || strcmp(r.body, "200 auth POST /hello?from=front front ping") == 0, "try %d: %s", tries, r.body);
+        t_resp_free(&r);
+        if (now)
+            break;
+    }
+    cr_assert_lt(tries, 2000, "the reload never took over");
+    cr_assert_geq(t_metric(&s, "isocore_service_calls_total", s.front_on), 1, "counted by the new router");
     t_stop(&s);
 }
