@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "isocore.h"
+#include "router/bundle.h" /* tools/ may use router/'s internals: the bundler */
 
 struct serve {
     const char *path;
@@ -126,6 +127,28 @@ static void serve_stop(void *arg)
     ic_http_server_stop(s->http);
     ic_js_pool_free(s->pool[id]); /* requests still waiting on timers get 503 */
     s->pool[id] = NULL;
+}
+
+/*
+ * A TypeScript main file, or one whose modules import packages, is bundled
+ * (router/bundle.c) and served from the bundle; b is freed by the caller.
+ * 0, or 1 after printing why (esbuild's messages with their code frames).
+ */
+static int bundle_single(const char *path, ic_js_tenant_config_t *tc, struct ic__bundle *b)
+{
+    static char why[16384];
+    if (ic__bundle_prepare(path, b, why, sizeof(why)) < 0) {
+        fprintf(stderr, "isocore: %s\n", why);
+        return 1;
+    }
+    if (b->src) {
+        tc->src = b->src;
+        tc->len = b->len;
+        tc->sourcemap = b->map;
+        tc->sourcemap_len = b->maplen;
+        tc->kind = IC_JS_MODULE;
+    }
+    return 0;
 }
 
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */
@@ -421,7 +444,11 @@ static int cmd_serve(int argc, char **argv)
     if (dot && dot != name)
         *dot = '\0';
     tc.name = name;
+    struct ic__bundle bundle;
+    if (bundle_single(s.path, &tc, &bundle))
+        return 1;
     int ret = ic_js_tenant_new(&tc, &s.tenant);
+    ic__bundle_free(&bundle); /* the tenant has copied the bundle and decoded its map */
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot read %s: %s\n", s.path, ic_strerror(ret));
         return 1;

@@ -1,0 +1,309 @@
+/*
+ * test_bundle.c: a Workers project as it is (router/bundle.c, router/wrangler.c,
+ * `isocore dev`): TypeScript and npm imports bundled on load by esbuild,
+ * stack traces in the .ts files, the bundle cache, wrangler.toml configs,
+ * and dev's rebuild on edit. The fixtures (tests/e2e/bundle/) are copied
+ * to a temporary directory; the bundle cache is a temporary directory too.
+ * Without an esbuild binary the tests skip (tools/setup.sh installs it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "t_http.h"
+#include "t_util.h"
+
+static bool t_have_esbuild(void)
+{
+    const char *path = getenv("PATH");
+    char p[PATH_MAX];
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+        snprintf(p, sizeof(p), "%.*s/esbuild", (int)n, path);
+        if (n && access(p, X_OK) == 0)
+            return true;
+        path = colon ? colon + 1 : NULL;
+    }
+    return false;
+}
+
+#define T_NEED_ESBUILD()                                                                                                           \
+    do {                                                                                                                           \
+        if (!t_have_esbuild())                                                                                                     \
+            cr_skip_test("no esbuild on PATH (tools/setup.sh installs Debian's esbuild)");                                         \
+    } while (0)
+
+static long t_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A fresh temporary directory holding a copy of fixture `name` (tests/e2e/bundle/NAME), made the working directory. */
+static void t_project(const char *name, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/isocore-bundle-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    const char *src = getenv("ISOCORE_SRC");
+    cr_assert(src, "run through ctest");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "cp -R '%s/tests/e2e/bundle/%s/.' '%s/'", src, name, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    cr_assert_eq(chdir(dir), 0);
+}
+
+/* Removes a project made by t_project. */
+static void t_done(const char *dir)
+{
+    char cmd[256];
+    cr_assert_eq(chdir("/"), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void t_write(const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f, "%s", tmp);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0); /* one change for the watcher, as editors save */
+}
+
+/* A server under test and everything it wrote on stderr so far. */
+struct t_srv {
+    pid_t pid;
+    int err;
+    unsigned port;
+    char log[65536];
+    size_t n;
+};
+
+/* Reads the server's stderr until `want` is in it or ms pass; whether it came. */
+static bool t_wait_log(struct t_srv *s, const char *want, int ms)
+{
+    long end = t_ms() + ms;
+    while (!strstr(s->log, want)) {
+        long left = end - t_ms();
+        if (left <= 0 || s->n + 1 >= sizeof(s->log))
+            return false;
+        struct pollfd pf = {s->err, POLLIN, 0};
+        if (poll(&pf, 1, (int)left) <= 0)
+            continue;
+        ssize_t r = read(s->err, s->log + s->n, sizeof(s->log) - 1 - s->n);
+        if (r <= 0)
+            return false;
+        s->n += (size_t)r;
+        s->log[s->n] = '\0';
+    }
+    return true;
+}
+
+/* Starts `isocore ARGS… --port P --cores 1` with env (or NULL) and waits for its serving line. */
+static void t_start(struct t_srv *s, const char *const *args, const char *env)
+{
+    static char port[16];
+    memset(s, 0, sizeof(*s));
+    s->port = t_free_port();
+    snprintf(port, sizeof(port), "%u", s->port);
+    const char *argv[32];
+    unsigned k = 0;
+    argv[k++] = getenv("ISOCORE_BIN");
+    for (; *args; args++)
+        argv[k++] = *args;
+    argv[k++] = "--port";
+    argv[k++] = port;
+    argv[k++] = "--cores";
+    argv[k++] = "1";
+    argv[k] = NULL;
+    s->pid = t_spawn(argv, env, &s->err);
+    cr_assert(t_wait_log(s, "serving ", 30000), "the server did not start: %s", s->log);
+}
+
+/* Runs `isocore ARGS…` to its end; its exit status, stderr in s->log. */
+static int t_run_cmd(struct t_srv *s, const char *const *args, const char *env)
+{
+    memset(s, 0, sizeof(*s));
+    const char *argv[32];
+    unsigned k = 0;
+    argv[k++] = getenv("ISOCORE_BIN");
+    for (; *args; args++)
+        argv[k++] = *args;
+    argv[k] = NULL;
+    s->pid = t_spawn(argv, env, &s->err);
+    t_wait_log(s, "\x01never", 30000); /* to EOF */
+    int status;
+    waitpid(s->pid, &status, 0);
+    close(s->err);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void t_stop(struct t_srv *s)
+{
+    kill(s->pid, SIGTERM);
+    int status;
+    waitpid(s->pid, &status, 0);
+    close(s->err);
+}
+
+static void t_get(unsigned port, const char *host, const char *path, struct t_resp *r)
+{
+    char req[512];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+    struct t_in in = {.fd = t_http_dial(port, 0)};
+    cr_assert_geq(in.fd, 0);
+    t_http_send(in.fd, req, strlen(req));
+    cr_assert(t_http_read(&in, r, false, true), "no answer to %s", path);
+    close(in.fd);
+    free(in.buf);
+}
+
+static char t_cache_env[PATH_MAX + 32];
+
+/* ISOCORE_CACHE_DIR=DIR/.cache for the server (a fresh cache per test). */
+static const char *t_cache(const char *dir)
+{
+    snprintf(t_cache_env, sizeof(t_cache_env), "ISOCORE_CACHE_DIR=%s/.cache", dir);
+    return t_cache_env;
+}
+
+/* ---- bundling on load ---------------------------------------------------------------------------- */
+
+Test(bundle, a_typescript_worker_is_bundled_and_served, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    struct t_srv s;
+    const char *args[] = {"serve", "src/index.ts", NULL};
+    t_start(&s, args, t_cache(dir));
+    cr_assert(strstr(s.log, "bundled by esbuild"), "%s", s.log);
+    struct t_resp r;
+    t_get(s.port, "h", "/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello world (happy)\n");
+    t_resp_free(&r);
+    t_get(s.port, "h", "/grumpy", &r);
+    cr_assert_str_eq(r.body, "hello world (grumpy)\n"); /* the enum's value */
+    t_resp_free(&r);
+
+    /* An uncaught error and console.error(err) name the .ts file's line, through the source map. */
+    t_get(s.port, "h", "/boom", &r);
+    cr_assert_eq(r.status, 500);
+    t_resp_free(&r);
+    cr_assert(t_wait_log(&s, "src/index.ts:14:", 10000), "the throw's .ts line: %s", s.log);
+    cr_assert(strstr(s.log, "thrown in TypeScript: boom"), "%s", s.log);
+    t_get(s.port, "h", "/log", &r);
+    t_resp_free(&r);
+    cr_assert(t_wait_log(&s, "src/index.ts:21:", 10000), "console.error's .ts line: %s", s.log);
+    t_stop(&s);
+    t_done(dir);
+}
+
+Test(bundle, a_worker_importing_an_npm_package, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    const char *src = getenv("ISOCORE_SRC");
+    char nm[PATH_MAX];
+    snprintf(nm, sizeof(nm), "%s/build/npm/node_modules/hono", src);
+    if (access(nm, R_OK) != 0)
+        cr_skip_test("%s is missing: tools/setup.sh installs hono from npm under build/npm", nm);
+    char dir[64];
+    t_project("npm", dir, sizeof(dir));
+    snprintf(nm, sizeof(nm), "%s/build/npm/node_modules", src);
+    cr_assert_eq(symlink(nm, "node_modules"), 0);
+    struct t_srv s;
+    const char *args[] = {"serve", "src/index.ts", NULL};
+    t_start(&s, args, t_cache(dir));
+    struct t_resp r;
+    t_get(s.port, "h", "/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hono from node_modules");
+    t_resp_free(&r);
+    t_get(s.port, "h", "/json/7", &r);
+    cr_assert_str_eq(r.body, "{\"id\":\"7\"}");
+    t_resp_free(&r);
+    t_stop(&s);
+    t_done(dir);
+}
+
+Test(bundle, the_second_load_comes_from_the_cache, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    struct t_srv s;
+    const char *args[] = {"check", "--config", "isocore.json", NULL};
+    t_write("isocore.json", "{\"workers\": [{\"name\": \"ts\", \"module\": \"src/index.ts\"}]}");
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 0, "%s", s.log);
+    cr_assert(strstr(s.log, "bundled by esbuild"), "first load: %s", s.log);
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 0, "%s", s.log);
+    cr_assert(strstr(s.log, "bundle from the cache"), "second load: %s", s.log);
+    cr_assert_null(strstr(s.log, "bundled by esbuild"), "esbuild ran again: %s", s.log);
+    /* An edit of an imported file is a miss. */
+    t_write("src/greet.ts",
+            "export type Greeting = { text: string; mood: string };\n"
+            "export function greet(name: string, mood: string): Greeting { return { text: 'hi ' + name, mood }; }\n");
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 0, "%s", s.log);
+    cr_assert(strstr(s.log, "bundled by esbuild"), "after an edit: %s", s.log);
+    t_done(dir);
+}
+
+Test(bundle, build_errors_have_esbuilds_code_frame, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    t_write("src/greet.ts", "export function greet(name: string, mood: string) {\n  return { text: name mood };\n}\n");
+    struct t_srv s;
+    const char *args[] = {"serve", "src/index.ts", "--port", "0", NULL};
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 1, "%s", s.log);
+    cr_assert(strstr(s.log, "src/greet.ts:2:"), "the place: %s", s.log);
+    cr_assert(strstr(s.log, "return { text: name mood };"), "the code frame: %s", s.log);
+    t_done(dir);
+}
+
+Test(bundle, a_bare_import_without_esbuild_says_how_to_install_it, .timeout = 30)
+{
+    char dir[64];
+    t_project("npm", dir, sizeof(dir));
+    t_write("src/plain.js", "import { Hono } from \"hono\";\nexport default new Hono();\n");
+    struct t_srv s;
+    const char *args[] = {"serve", "src/plain.js", "--port", "0", NULL};
+    cr_assert_eq(t_run_cmd(&s, args, "ISOCORE_ESBUILD=/nonexistent/esbuild"), 1, "%s", s.log);
+    cr_assert(strstr(s.log, "'hono'"), "names the package: %s", s.log);
+    cr_assert(strstr(s.log, "apt-get install esbuild"), "says how: %s", s.log);
+    t_done(dir);
+}
+
+Test(bundle, a_plain_js_graph_needs_no_esbuild, .timeout = 30)
+{
+    char dir[64];
+    t_project("npm", dir, sizeof(dir));
+    t_write("src/lib.js", "// import x from \"not-a-package\" in a comment does not count\nexport const word = \"plain\";\n");
+    t_write("src/plain.js", "import { word } from \"./lib.js\";\n"
+                            "const s = 'from \"also-not-a-package\"';\n"
+                            "export default { fetch() { return new Response(word); } };\n");
+    struct t_srv s;
+    const char *args[] = {"serve", "src/plain.js", NULL};
+    t_start(&s, args, "ISOCORE_ESBUILD=/nonexistent/esbuild");
+    cr_assert_null(strstr(s.log, "esbuild"), "%s", s.log);
+    struct t_resp r;
+    t_get(s.port, "h", "/", &r);
+    cr_assert_str_eq(r.body, "plain");
+    t_resp_free(&r);
+    t_stop(&s);
+    t_done(dir);
+}
