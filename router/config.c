@@ -12,7 +12,8 @@
  *     "workers": [
  *       {"name": "site", "module": "site.js",                 or "script": "sw.js"
  *        "routes": ["example.com", "*.example.com", "example.com/api", "/static"],
- *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky"}
+ *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky",
+ *        "services": {"AUTH": "auth"}}                       env.AUTH.fetch() runs worker "auth"
  *     ]
  *   }
  *
@@ -303,6 +304,80 @@ static int parse_route(struct ctx *c, const char *path, const char *s, unsigned 
     return 0;
 }
 
+/* A binding's name becomes a property of env: a JS identifier of the plain kind. */
+static bool binding_name_ok(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+/*
+ * "services": {"BINDING": "worker"}: kept as "BINDING=worker" strings, the
+ * shape the tenant takes. The targets are checked once every worker is
+ * known (check_services): a binding may name a worker defined later.
+ */
+static int parse_services(struct ctx *c, json_t *w, const char *path, struct ic__worker_cfg *wc)
+{
+    json_t *sv = json_object_get(w, "services");
+    if (!sv)
+        return 0;
+    char sub[80];
+    snprintf(sub, sizeof(sub), "%s.services", path);
+    if (!json_is_object(sv))
+        return bad(c, sub, "expected an object of worker names {\"AUTH\": \"auth-worker\"}, got %s", type_name(sv));
+    wc->services = calloc(json_object_size(sv) + 1, sizeof(char *));
+    if (!wc->services)
+        return -ENOMEM;
+    const char *key;
+    json_t *v;
+    json_object_foreach(sv, key, v)
+    {
+        char vp[600];
+        snprintf(vp, sizeof(vp), "%s.%s", sub, key);
+        if (!binding_name_ok(key))
+            return bad(c, vp, "'%s' is not a binding name (a letter or '_', then letters, digits or '_')", key);
+        for (unsigned k = 0; k < wc->nenv; k++) {
+            size_t kl = strlen(key);
+            if (strncmp(wc->env[k], key, kl) == 0 && wc->env[k][kl] == '=')
+                return bad(c, vp, "'%s' is also a name in \"env\" (env.%s can be one of them only)", key, key);
+        }
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return bad(c, vp, "expected the name of a worker, got %s", json_is_string(v) ? "an empty string" : type_name(v));
+        size_t n = strlen(key) + json_string_length(v) + 2;
+        char *kv = malloc(n);
+        if (!kv)
+            return -ENOMEM;
+        snprintf(kv, n, "%s=%s", key, json_string_value(v));
+        wc->services[wc->nservices++] = kv;
+    }
+    return 0;
+}
+
+/* Every binding names a worker of the config (itself included). */
+static int check_services(struct ic_router_config *cfg, struct ctx *c)
+{
+    for (unsigned i = 0; i < cfg->nworkers; i++) {
+        const struct ic__worker_cfg *wc = &cfg->workers[i];
+        for (unsigned k = 0; k < wc->nservices; k++) {
+            const char *eq = strchr(wc->services[k], '=');
+            const char *target = eq + 1;
+            bool found = false;
+            for (unsigned j = 0; j < cfg->nworkers && !found; j++)
+                found = strcmp(cfg->workers[j].name, target) == 0;
+            if (!found) {
+                char vp[600];
+                snprintf(vp, sizeof(vp), "workers[%u].services.%.*s", i, (int)(eq - wc->services[k]), wc->services[k]);
+                return bad(c, vp, "'%s' is not the name of a worker", target);
+            }
+        }
+    }
+    return 0;
+}
+
 static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, unsigned i, const char *dir)
 {
     char path[64];
@@ -310,7 +385,7 @@ static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, 
     struct ic__worker_cfg *wc = &cfg->workers[i];
     if (!json_is_object(w))
         return bad(c, path, "expected an object {\"name\", \"module\" or \"script\", \"routes\", …}, got %s", type_name(w));
-    static const char *const known[] = {"name", "module", "script", "routes", "env", "limits", "placement", NULL};
+    static const char *const known[] = {"name", "module", "script", "routes", "env", "limits", "placement", "services", NULL};
     int ret;
     if ((ret = only(c, w, path, known)) || (ret = get_str(c, w, path, "name", &wc->name)))
         return ret;
@@ -372,6 +447,8 @@ static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, 
             wc->env[wc->nenv++] = kv;
         }
     }
+    if ((ret = parse_services(c, w, path, wc)))
+        return ret;
     json_t *pl = json_object_get(w, "placement");
     if (pl) {
         char sub[80];
@@ -422,6 +499,9 @@ void ic_router_config_free(ic_router_config_t *cfg)
             free(w->env[k]);
         free(w->env);
         ic__bundle_free(&w->bundle);
+        for (unsigned k = 0; k < w->nservices; k++)
+            free(w->services[k]);
+        free(w->services);
     }
     for (unsigned i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].host);
@@ -519,6 +599,8 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
         if ((ret = parse_worker(cfg, &c, w, (unsigned)i, dir)))
             goto err;
     }
+    if ((ret = check_services(cfg, &c)))
+        goto err;
     char *def = NULL;
     if ((ret = get_str(&c, root, "", "default", &def)))
         goto err;

@@ -21,6 +21,8 @@ struct ic__worker_cfg {
     ic_js_kind_t kind;
     char **env; /* "NAME=value" */
     unsigned nenv;
+    char **services; /* "BINDING=worker": env.BINDING.fetch() calls that worker (checked to exist) */
+    unsigned nservices;
     ic_js_limits_t limits;
     ic_placement_t placement;
     struct ic__bundle bundle; /* what ic__router_config_bundle made of the module (bundle.c): src NULL when not bundled */
@@ -49,8 +51,46 @@ struct ic_router_config {
  */
 int ic__router_config_bundle(struct ic_router_config *cfg, char *err, size_t errlen);
 
+/* A counter written by its core only, read relaxed by others. */
+#define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
+
 /* Keeps the router (its pools) alive on the current core while delta > 0 is held (router.c). */
 void ic__router_hold(ic_router_t *r, int delta);
+
+/*
+ * For service bindings (services.c), from router.c; all on the calling core.
+ * ic__router_tenant: the index of the worker named name, or -1.
+ * ic__router_place: the core that runs tenant t for a call made here (its
+ * owner; here for `spread`). ic__router_core_stats: this core's counters.
+ * ic__router_may_forward: delta > 0 takes a slot of the forwarded requests
+ * in flight from here to owner (false, nothing taken, past the bound);
+ * delta < 0 gives it back. ic__router_enter: on the core that runs a call,
+ * holds the router (undo with ic__router_hold(r, -1)), also when a reload
+ * retired it meanwhile. ic__router_run: runs tenant t here as a forwarded
+ * request runs (pool, stats, the tenant's queue bound: false when full,
+ * nothing ran). ic__router_count: the tenant's outcome (status > 0) and the
+ * latency since t0 (when not 0) on this core.
+ */
+int ic__router_tenant(const ic_router_t *r, const char *name);
+unsigned ic__router_place(const ic_router_t *r, unsigned t);
+ic_router_stats_t *ic__router_core_stats(ic_router_t *r);
+bool ic__router_may_forward(ic_router_t *r, unsigned owner, int delta);
+void ic__router_enter(ic_router_t *r);
+bool ic__router_run(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
+                    void *arg);
+void ic__router_count(ic_router_t *r, unsigned t, int status, uint64_t t0);
+
+/*
+ * The service handler of the calling reactor (services.c): installs cb over
+ * ctx (a router, or a slot) with ic_js_set_services; uninstall removes it if
+ * ctx is the one installed (a retired router's stop leaves the slot's).
+ */
+void ic__services_install(ic_js_service_cb cb, void *ctx);
+void ic__services_uninstall(void *ctx);
+
+/* The service handler over a slot: the call goes to the slot's current router. */
+void ic_router_slot_service(void *slot, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                            ic_js_done_cb done, void *arg);
 
 /*
  * Streamed responses of a tenant on another core (xstream.c). On the owner:

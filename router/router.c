@@ -86,8 +86,6 @@ struct ic_router {
     unsigned nbuckets; /* power of two */
 };
 
-#define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
-
 void ic__router_hold(ic_router_t *r, int delta)
 {
     r->cores[ic_reactor_id()].active += (unsigned)delta;
@@ -168,6 +166,8 @@ int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **
         tc.kind = w->kind;
         tc.env = (const char *const *)w->env;
         tc.nenv = w->nenv;
+        tc.services = (const char *const *)w->services;
+        tc.nservices = w->nservices;
         tc.limits = w->limits;
         if (w->bundle.src) { /* bundled on load (bundle.c) */
             tc.src = w->bundle.src;
@@ -219,12 +219,14 @@ void ic_router_free(ic_router_t *r)
 int ic_router_start(ic_router_t *r)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
+    ic__services_install(ic_router_service, r); /* env.X.fetch() of this core's workers comes to this router */
     return rc->pool ? 0 : ic_js_pool_new(NULL, &rc->pool);
 }
 
 void ic_router_stop(ic_router_t *r)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
+    ic__services_uninstall(r);
     ic_js_pool_free(rc->pool);
     rc->pool = NULL;
 }
@@ -244,6 +246,44 @@ void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out
     out->isolates = __atomic_load_n(&s->isolates, __ATOMIC_RELAXED);
     out->isolates_created = __atomic_load_n(&s->isolates_created, __ATOMIC_RELAXED);
     out->heap_bytes = __atomic_load_n(&s->heap_bytes, __ATOMIC_RELAXED);
+    out->services = __atomic_load_n(&s->services, __ATOMIC_RELAXED);
+}
+
+/* ---- what services.c needs (internal.h) ------------------------------------------------------ */
+
+int ic__router_tenant(const ic_router_t *r, const char *name)
+{
+    for (unsigned i = 0; i < r->cfg->nworkers; i++)
+        if (strcmp(r->cfg->workers[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+unsigned ic__router_place(const ic_router_t *r, unsigned t)
+{
+    return r->cfg->workers[t].placement == IC_PLACE_SPREAD ? (unsigned)ic_reactor_id() : r->owner[t];
+}
+
+ic_router_stats_t *ic__router_core_stats(ic_router_t *r)
+{
+    return &r->cores[ic_reactor_id()].st;
+}
+
+bool ic__router_may_forward(ic_router_t *r, unsigned owner, int delta)
+{
+    struct rcore *rc = &r->cores[ic_reactor_id()];
+    if (delta > 0 && rc->inflight[owner] >= r->cfg->inflight_per_pair)
+        return false;
+    rc->inflight[owner] += (unsigned)delta;
+    return true;
+}
+
+void ic__router_enter(ic_router_t *r)
+{
+    struct rcore *rc = &r->cores[ic_reactor_id()];
+    /* As fwd_work: a router retired since the call was sent gets its pool here back until the call is done. */
+    atomic_store(&rc->released, false);
+    rc->active++;
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -421,6 +461,12 @@ static bool run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic
     return true;
 }
 
+bool ic__router_run(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
+                    void *arg)
+{
+    return run_here(r, t, NULL, req, body, flags, done, arg);
+}
+
 struct local {
     ic_router_t *r;
     ic_http_exchange_t *x; /* NULL for ic_router_inject: the answer goes to `answer` */
@@ -436,6 +482,14 @@ static void latency(ic_router_t *r, unsigned t, uint64_t t0)
     struct tstats *ts = &r->cores[ic_reactor_id()].ts[t];
     unsigned b = lat_bucket((ic_clock_ns() - t0) / 1000);
     STAT_ADD(ts->lat[b], 1);
+}
+
+void ic__router_count(ic_router_t *r, unsigned t, int status, uint64_t t0)
+{
+    if (status > 0)
+        count(&r->cores[ic_reactor_id()].ts[t], status);
+    if (t0)
+        latency(r, t, t0);
 }
 
 static void local_done(void *arg, const ic_js_response_t *res)
@@ -901,6 +955,8 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         {"isocore_forwarded_out_total", "Requests sent to their tenant's owner core.", offsetof(ic_router_stats_t, forwarded_out)},
         {"isocore_forwarded_in_total", "Requests run for another core.", offsetof(ic_router_stats_t, forwarded_in)},
         {"isocore_rejected_total", "503s for backpressure.", offsetof(ic_router_stats_t, rejected)},
+        {"isocore_service_calls_total", "Service binding calls (env.X.fetch()) made by the core's workers.",
+         offsetof(ic_router_stats_t, services)},
         {"isocore_not_found_total", "404s: no route, no default worker.", offsetof(ic_router_stats_t, not_found)},
         {"isocore_isolates", "Warm isolates on the core.", offsetof(ic_router_stats_t, isolates)},
         {"isocore_isolates_created_total", "Isolates created on the core.", offsetof(ic_router_stats_t, isolates_created)},
@@ -1115,11 +1171,15 @@ int ic_router_slot_start(ic_router_slot_t *s)
     unsigned me = (unsigned)ic_reactor_id();
     ic_timer_init(&s->sweep[me], sweep_fired);
     ic_timer_start(&s->sweep[me], 100 * 1000000ull, 100 * 1000000ull);
-    return ic_router_start(atomic_load(&s->current));
+    int ret = ic_router_start(atomic_load(&s->current));
+    /* Service calls go to the router current at the time of the call, which a reload changes. */
+    ic__services_install(ic_router_slot_service, s);
+    return ret;
 }
 
 void ic_router_slot_stop(ic_router_slot_t *s)
 {
+    ic__services_uninstall(s);
     ic_timer_stop(&s->sweep[ic_reactor_id()]);
     sweep_core(s, true);
     ic_router_stop(atomic_load(&s->current));

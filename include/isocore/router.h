@@ -105,6 +105,21 @@ typedef void (*ic_router_answer_cb)(void *arg, int status, const char *const *he
  */
 int ic_router_inject(ic_router_t *r, const ic_http_request_t *req, ic_str_t body, ic_router_answer_cb answer, void *arg);
 
+/**
+ * The service-binding handler (an ic_js_service_cb; ctx: the router), which
+ * ic_router_start installs on its reactor (ic_js_set_services): a worker's
+ * env.BINDING.fetch() runs the tenant named `service` on the core that owns
+ * it, as an HTTP request would — here from a task when this core owns it,
+ * else over the SPSC mesh — and done gets its response on this core, from
+ * a later step of the loop (never inside this call). A streamed response
+ * (with IC_JS_STREAM in flags) comes as the service's own stream when it
+ * ran here; from another core its body is gathered there first (16 MiB at
+ * most, else 502). No tenant of that name: 503 naming it; too many calls
+ * in flight to its core, or queued for it: 503 with Retry-After.
+ */
+void ic_router_service(void *router, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
+                       ic_js_done_cb done, void *arg);
+
 /** The admin handler (Prometheus text at /metrics): pass it with the router as arg. */
 void ic_router_admin_handle(ic_http_exchange_t *x, void *router);
 
@@ -119,6 +134,7 @@ typedef struct ic_router_stats {
     unsigned long long isolates;      /* warm isolates on this core */
     unsigned long long isolates_created;
     unsigned long long heap_bytes; /* V8 heap + ArrayBuffers of the core's isolates, as of the last isolate created */
+    unsigned long long services;   /* service binding calls (env.X.fetch()) made by this core's workers */
 } ic_router_stats_t;
 
 void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);

@@ -1,0 +1,6 @@
+// bench/services.sh: the service, a hello.
+export default {
+  fetch() {
+    return new Response("Hello World");
+  },
+};

@@ -1,0 +1,319 @@
+/*
+ * test_services.c: service bindings on the router side. The "services" key
+ * of a worker in the config (good, a target that is not a worker, a bad
+ * binding name), and the handler (ic_router_service) called from C on core
+ * 0 of two reactors, as the JS layer calls it for env.X.fetch(): a tenant
+ * core 0 owns runs there from a task, one core 1 owns goes over the SPSC
+ * mesh; both answer with the service's status, headers and body, on core
+ * 0, never inside the call; an 8 MiB body, a streamed body (the service's
+ * stream itself when local, gathered when forwarded, 502 past 16 MiB), an
+ * unknown service (503 naming it), a service that throws (500), and the
+ * router's backpressure (503 with Retry-After).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "t_util.h"
+
+#define MB (1u << 20)
+
+/* ---- the config -------------------------------------------------------------------------------- */
+
+static int t_parse(const char *text, char *err, size_t errlen)
+{
+    ic_router_config_t *cfg = NULL;
+    int ret = ic_router_config_parse("conf.json", text, strlen(text), &cfg, err, errlen);
+    ic_router_config_free(cfg);
+    return ret;
+}
+
+Test(services, config_accepts_bindings_to_workers_and_to_itself)
+{
+    char err[512] = "";
+    const char *text = "{\"workers\": [\n"
+                       "  {\"name\": \"site\", \"module\": \"a.js\", \"services\": {\"AUTH\": \"auth\", \"_self2\": \"site\"}},\n"
+                       "  {\"name\": \"auth\", \"module\": \"b.js\"}\n"
+                       "]}";
+    cr_assert_eq(t_parse(text, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(services, config_rejects_a_binding_to_no_worker)
+{
+    char err[512] = "";
+    const char *text = "{\"workers\": [\n"
+                       "  {\"name\": \"site\", \"module\": \"a.js\",\n"
+                       "   \"services\": {\n"
+                       "     \"AUTH\": \"nope\"}},\n"
+                       "  {\"name\": \"auth\", \"module\": \"b.js\"}\n"
+                       "]}";
+    cr_assert_eq(t_parse(text, err, sizeof(err)), IC_ECONFIG);
+    cr_assert_str_eq(err, "conf.json:4: workers[0].services.AUTH: 'nope' is not the name of a worker");
+}
+
+Test(services, config_rejects_bad_binding_names_and_values)
+{
+    char err[512] = "";
+    const char *bad_name = "{\"workers\": [\n"
+                           "  {\"name\": \"site\", \"module\": \"a.js\", \"services\": {\"9AUTH\": \"site\"}}\n"
+                           "]}";
+    cr_assert_eq(t_parse(bad_name, err, sizeof(err)), IC_ECONFIG);
+    cr_assert_str_eq(err, "conf.json:2: workers[0].services.9AUTH: '9AUTH' is not a binding name (a letter or '_', then "
+                          "letters, digits or '_')");
+    const char *dash = "{\"workers\": [{\"name\": \"site\", \"module\": \"a.js\", \"services\": {\"AU-TH\": \"site\"}}]}";
+    cr_assert_eq(t_parse(dash, err, sizeof(err)), IC_ECONFIG);
+    cr_assert(strstr(err, "workers[0].services.AU-TH: 'AU-TH' is not a binding name"), "%s", err);
+    const char *not_str = "{\"workers\": [{\"name\": \"site\", \"module\": \"a.js\", \"services\": {\"AUTH\": 3}}]}";
+    cr_assert_eq(t_parse(not_str, err, sizeof(err)), IC_ECONFIG);
+    cr_assert_str_eq(err, "conf.json:1: workers[0].services.AUTH: expected the name of a worker, got an integer");
+    const char *not_obj = "{\"workers\": [{\"name\": \"site\", \"module\": \"a.js\", \"services\": [\"site\"]}]}";
+    cr_assert_eq(t_parse(not_obj, err, sizeof(err)), IC_ECONFIG);
+    cr_assert(strstr(err, "workers[0].services: expected an object of worker names"), "%s", err);
+    const char *clash = "{\"workers\": [{\"name\": \"site\", \"module\": \"a.js\", \"env\": {\"AUTH\": \"x\"}, "
+                        "\"services\": {\"AUTH\": \"site\"}}]}";
+    cr_assert_eq(t_parse(clash, err, sizeof(err)), IC_ECONFIG);
+    cr_assert(strstr(err, "workers[0].services.AUTH: 'AUTH' is also a name in \"env\""), "%s", err);
+}
+
+/* ---- the handler on two cores ---------------------------------------------------------------------- */
+
+struct call {
+    const char *service; /* a tenant name, or "nosuch" */
+    const char *path;
+    unsigned flags;
+    /* what came back */
+    int status, done_on;
+    bool done, inside_call; /* inside_call: done ran inside ic_router_service (it must not) */
+    char head[1024];        /* the header lines, "\n"-joined */
+    char start[256];        /* the body's first bytes */
+    size_t len, xs;         /* body bytes, and of them 'x' */
+    bool streamed, stream_ok;
+};
+
+static struct {
+    ic_router_config_t *cfg;
+    ic_router_t *router;
+    char near[16], far[16]; /* owned by core 0 (the caller) and core 1 */
+    struct call calls[16];
+    unsigned ncalls;
+    _Atomic unsigned left;
+    bool in_call;
+} S;
+
+static void t_one_done(void)
+{
+    if (atomic_fetch_sub(&S.left, 1) == 1)
+        ic_reactor_stop();
+}
+
+static void t_take(struct call *c, const void *p, size_t len)
+{
+    const char *b = p;
+    for (size_t i = 0; i < len; i++) {
+        if (c->len + i < sizeof(c->start) - 1)
+            c->start[c->len + i] = b[i];
+        c->xs += b[i] == 'x';
+    }
+    c->len += len;
+}
+
+static bool t_sink_write(void *arg, const void *p, size_t len)
+{
+    t_take(arg, p, len);
+    return true;
+}
+
+static void t_sink_end(void *arg, bool ok)
+{
+    ((struct call *)arg)->stream_ok = ok;
+    t_one_done();
+}
+
+static const ic_js_sink_t t_sink = {t_sink_write, t_sink_end};
+
+static void t_done(void *arg, const ic_js_response_t *res)
+{
+    struct call *c = arg;
+    c->done = true;
+    c->inside_call = S.in_call;
+    c->done_on = ic_reactor_id();
+    c->status = res->status;
+    size_t at = 0;
+    for (unsigned i = 0; i < res->nheaders && at < sizeof(c->head) - 1; i++)
+        at += (size_t)snprintf(c->head + at, sizeof(c->head) - at, "%s\n", res->headers[i]);
+    t_take(c, res->body, res->len);
+    if (res->stream) {
+        c->streamed = true;
+        ic_js_stream_attach(res->stream, &t_sink, c);
+        return;
+    }
+    t_one_done();
+}
+
+static void t_call(struct call *c)
+{
+    char target[128], host[64];
+    snprintf(host, sizeof(host), "%s.svc", c->service);
+    snprintf(target, sizeof(target), "http://%s%s", host, c->path);
+    ic_http_request_t req;
+    memset(&req, 0, sizeof(req));
+    req.method = (ic_str_t){"POST", 4};
+    req.target = (ic_str_t){target, strlen(target)};
+    req.host = (ic_str_t){host, strlen(host)};
+    req.minor = 1;
+    req.nheaders = 2;
+    req.headers[0] = (ic_http_header_t){{"x-caller", 8}, {"c-test", 6}};
+    req.headers[1] = (ic_http_header_t){{"content-type", 12}, {"text/plain", 10}};
+    c->status = c->done_on = -1;
+    S.in_call = true;
+    ic_router_service(S.router, c->service, &req, (ic_str_t){"ping", 4}, c->flags, t_done, c);
+    S.in_call = false;
+}
+
+static void t_start(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(ic_router_start(S.router), 0);
+    if (ic_reactor_id() != 0)
+        return;
+    for (unsigned i = 0; i < S.ncalls; i++)
+        t_call(&S.calls[i]);
+}
+
+static void t_stop(void *arg)
+{
+    (void)arg;
+    ic_router_stop(S.router);
+}
+
+/* Finds tenant names owned by core 0 and core 1 of two, and builds the router; extra goes into the config's top level. */
+static void t_router(const char *extra)
+{
+    S.near[0] = S.far[0] = 0;
+    for (unsigned i = 0; i < 64 && (!S.near[0] || !S.far[0]); i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "svc%u", i);
+        snprintf(ic_router_owner_of(name, 2) == 0 ? S.near : S.far, 16, "%s", name);
+    }
+    cr_assert(S.near[0] && S.far[0]);
+    char path[1024], err[1024], text[2048];
+    const char *d = getenv("ISOCORE_SRC");
+    snprintf(path, sizeof(path), "%s/tests/router/conf.json", d ? d : ".");
+    snprintf(text, sizeof(text),
+             "{%s\"limits\": {\"cpu_ms\": 20000}, \"workers\": [\n"
+             "  {\"name\": \"%s\", \"module\": \"svc.js\", \"env\": {\"NAME\": \"%s\"}, \"services\": {\"FAR\": \"%s\"}},\n"
+             "  {\"name\": \"%s\", \"module\": \"svc.js\", \"env\": {\"NAME\": \"%s\"}}\n"
+             "]}",
+             extra, S.near, S.near, S.far, S.far, S.far);
+    cr_assert_eq(ic_router_config_parse(path, text, strlen(text), &S.cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ic_router_new(S.cfg, 2, &S.router, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ic_js_platform_init(), 0);
+}
+
+static struct call *t_add(const char *service, const char *path, unsigned flags)
+{
+    struct call *c = &S.calls[S.ncalls++];
+    memset(c, 0, sizeof(*c));
+    c->service = service;
+    c->path = path;
+    c->flags = flags;
+    return c;
+}
+
+static void t_go(void)
+{
+    atomic_store(&S.left, S.ncalls);
+    ic_reactor_config_t cfg = t_config(2, t_start, NULL);
+    cfg.on_stop = t_stop;
+    t_run(&cfg);
+    for (unsigned i = 0; i < S.ncalls; i++) {
+        struct call *c = &S.calls[i];
+        cr_assert(c->done, "call %u (%s%s): no answer", i, c->service, c->path);
+        cr_assert_not(c->inside_call, "call %u: done ran inside the handler call", i);
+        cr_assert_eq(c->done_on, 0, "call %u: answered on core %d, not the caller's", i, c->done_on);
+    }
+}
+
+static void t_free(void)
+{
+    ic_router_free(S.router);
+    ic_router_config_free(S.cfg);
+    S.ncalls = 0;
+}
+
+Test(services, local_and_forwarded_calls_answer_with_the_services_response, .timeout = 120)
+{
+    t_router("");
+    struct call *near = t_add(S.near, "/hello", 0), *far = t_add(S.far, "/hello", 0);
+    struct call *near_big = t_add(S.near, "/big", 0), *far_big = t_add(S.far, "/big", 0);
+    struct call *near_throw = t_add(S.near, "/throw", 0), *far_throw = t_add(S.far, "/throw", 0);
+    struct call *unknown = t_add("nosuch", "/hello", 0);
+    t_go();
+    struct call *hello[2] = {near, far};
+    for (int i = 0; i < 2; i++) {
+        struct call *c = hello[i];
+        char want[256], hdr[64];
+        snprintf(want, sizeof(want), "%s POST http://%s.svc/hello c-test ping", c->service, c->service);
+        snprintf(hdr, sizeof(hdr), "x-service: %s\n", c->service);
+        cr_assert_eq(c->status, 201, "%s: %d %s", c->service, c->status, c->start);
+        cr_assert_str_eq(c->start, want);
+        cr_assert(strstr(c->head, hdr), "%s: headers: %s", c->service, c->head);
+        cr_assert_not(c->streamed);
+    }
+    struct call *big[2] = {near_big, far_big};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(big[i]->status, 200, "%s/big: %d %s", big[i]->service, big[i]->status, big[i]->start);
+        cr_assert_eq(big[i]->len, 8 * MB, "%s/big: %zu bytes", big[i]->service, big[i]->len);
+        cr_assert_eq(big[i]->xs, 8 * MB);
+    }
+    cr_assert_eq(near_throw->status, 500);
+    cr_assert_eq(far_throw->status, 500);
+    cr_assert_eq(unknown->status, 503);
+    cr_assert(strstr(unknown->start, "'nosuch'"), "%s", unknown->start);
+    /* Counted: every call on the caller's core, the forwarded ones as run for another core on core 1. */
+    ic_router_stats_t c0, c1;
+    ic_router_stats(S.router, 0, &c0);
+    ic_router_stats(S.router, 1, &c1);
+    cr_assert_eq(c0.services, 7);
+    cr_assert_eq(c1.forwarded_in, 3);
+    cr_assert_eq(c0.forwarded_in, 0);
+    t_free();
+}
+
+Test(services, streamed_bodies_pass_through_locally_and_are_gathered_across_cores, .timeout = 120)
+{
+    t_router("");
+    struct call *near = t_add(S.near, "/stream", IC_JS_STREAM), *far = t_add(S.far, "/stream", IC_JS_STREAM);
+    struct call *huge = t_add(S.far, "/huge", IC_JS_STREAM), *plain = t_add(S.near, "/stream", 0);
+    t_go();
+    cr_assert_eq(near->status, 200);
+    cr_assert(near->streamed, "a local call's streamed body is the service's stream");
+    cr_assert(near->stream_ok);
+    cr_assert(strstr(near->head, "x-streamed: yes"), "%s", near->head);
+    cr_assert_eq(near->len, 8 * MB);
+    cr_assert_eq(near->xs, 8 * MB);
+    cr_assert_eq(far->status, 200);
+    cr_assert_not(far->streamed, "from another core the body comes gathered");
+    cr_assert(strstr(far->head, "x-streamed: yes"), "%s", far->head);
+    cr_assert_eq(far->len, 8 * MB);
+    cr_assert_eq(far->xs, 8 * MB);
+    cr_assert_eq(huge->status, 502, "%d %s", huge->status, huge->start);
+    cr_assert(strstr(huge->start, "16 MiB"), "%s", huge->start);
+    cr_assert_eq(plain->status, 200);
+    cr_assert_not(plain->streamed, "without IC_JS_STREAM the body comes whole");
+    cr_assert_eq(plain->len, 8 * MB);
+    t_free();
+}
+
+Test(services, backpressure_answers_503_with_retry_after, .timeout = 120)
+{
+    t_router("\"backpressure\": {\"inflight_per_core_pair\": 1}, ");
+    struct call *first = t_add(S.far, "/hello", 0), *second = t_add(S.far, "/hello", 0);
+    t_go();
+    cr_assert_eq(first->status, 201);
+    cr_assert_eq(second->status, 503);
+    cr_assert(strstr(second->head, "retry-after: 1"), "%s", second->head);
+    ic_router_stats_t c0;
+    ic_router_stats(S.router, 0, &c0);
+    cr_assert_eq(c0.rejected, 1);
+    t_free();
+}
