@@ -17,10 +17,10 @@
 #include <nmmintrin.h>
 #endif
 
-#include "isocore/http.h"
+#include "http_internal.h"
 
-/* tchar (RFC 9110 5.6.2): the characters of methods and header names. */
-static const unsigned char tchar[256] = {
+/* tchar (RFC 9110 5.6.2): the characters of methods, header names and transfer codings. */
+const unsigned char ic__http_tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1,
     ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
 #define D(c) [c] = 1
@@ -108,13 +108,20 @@ static void pick_scanners(void)
 #endif
 }
 
-static bool ieq(ic_str_t s, const char *lit, size_t n)
+const char *ic__http_scan_value(const char *p, const char *end)
+{
+    if (!scan_value)
+        pick_scanners();
+    return scan_value(p, end);
+}
+
+bool ic__http_ieq(ic_str_t s, const char *lit, size_t n)
 {
     return s.len == n && strncasecmp(s.p, lit, n) == 0;
 }
 
 /* Content-Length: one or more digits, nothing else, below 2^62. */
-static int parse_length(ic_str_t v, uint64_t *out)
+int ic__http_parse_length(ic_str_t v, uint64_t *out)
 {
     uint64_t n = 0;
     if (v.len == 0)
@@ -130,7 +137,7 @@ static int parse_length(ic_str_t v, uint64_t *out)
 }
 
 /* Connection: a comma-separated token list; we care about close and keep-alive. */
-static void parse_connection(ic_str_t v, bool *close, bool *keep)
+void ic__http_parse_connection(ic_str_t v, bool *close, bool *keep)
 {
     const char *p = v.p, *end = v.p + v.len;
     while (p < end) {
@@ -140,9 +147,9 @@ static void parse_connection(ic_str_t v, bool *close, bool *keep)
         while (p < end && *p != ',' && *p != ' ' && *p != '\t')
             p++;
         ic_str_t tok = {t, (size_t)(p - t)};
-        if (ieq(tok, "close", 5))
+        if (ic__http_ieq(tok, "close", 5))
             *close = true;
-        else if (ieq(tok, "keep-alive", 10))
+        else if (ic__http_ieq(tok, "keep-alive", 10))
             *keep = true;
     }
 }
@@ -155,7 +162,7 @@ static int interpret(ic_http_request_t *req)
         ic_str_t n = req->headers[i].name, v = req->headers[i].value;
         switch (n.len) {
         case 4:
-            if (ieq(n, "host", 4)) {
+            if (ic__http_ieq(n, "host", 4)) {
                 if (host)
                     return IC_EHTTP_BAD;
                 host = true;
@@ -163,26 +170,26 @@ static int interpret(ic_http_request_t *req)
             }
             break;
         case 6:
-            if (ieq(n, "expect", 6) && ieq(v, "100-continue", 12))
+            if (ic__http_ieq(n, "expect", 6) && ic__http_ieq(v, "100-continue", 12))
                 req->expect_continue = true;
             break;
         case 10:
-            if (ieq(n, "connection", 10))
-                parse_connection(v, &close, &keep);
+            if (ic__http_ieq(n, "connection", 10))
+                ic__http_parse_connection(v, &close, &keep);
             break;
         case 14:
-            if (ieq(n, "content-length", 14)) {
-                if (req->has_length || parse_length(v, &req->content_length) < 0)
+            if (ic__http_ieq(n, "content-length", 14)) {
+                if (req->has_length || ic__http_parse_length(v, &req->content_length) < 0)
                     return IC_EHTTP_BAD;
                 req->has_length = true;
             }
             break;
         case 17:
-            if (ieq(n, "transfer-encoding", 17)) {
+            if (ic__http_ieq(n, "transfer-encoding", 17)) {
                 if (te)
                     return IC_EHTTP_BAD;
                 te = true;
-                if (!ieq(v, "chunked", 7))
+                if (!ic__http_ieq(v, "chunked", 7))
                     return IC_EHTTP_ENCODING;
                 req->chunked = true;
             }
@@ -198,7 +205,7 @@ static int interpret(ic_http_request_t *req)
 }
 
 /* Expects CRLF at *pp. Returns 0 and moves past it, IC_HTTP_INCOMPLETE, or IC_EHTTP_BAD (bare LF, or anything else). */
-static int crlf(const char **pp, const char *end)
+int ic__http_crlf(const char **pp, const char *end)
 {
     const char *p = *pp;
     if (p == end)
@@ -213,13 +220,58 @@ static int crlf(const char **pp, const char *end)
     return 0;
 }
 
+int ic__http_parse_fields(const char **pp, const char *end, ic_http_header_t *h, unsigned *n)
+{
+    const char *p = *pp;
+    int ret;
+
+    if (!scan_target)
+        pick_scanners();
+    for (;;) {
+        if (p == end)
+            return IC_HTTP_INCOMPLETE;
+        if (*p == '\r') {
+            if ((ret = ic__http_crlf(&p, end)) < 0)
+                return ret;
+            *pp = p;
+            return 0;
+        }
+        /* A line that starts with whitespace is obs-fold: rejected (RFC 9112 5.2). */
+        const char *name = p;
+        while (p < end && ic__http_tchar[(unsigned char)*p])
+            p++;
+        if (p == end)
+            return IC_HTTP_INCOMPLETE;
+        if (*p != ':' || p == name)
+            return IC_EHTTP_BAD; /* includes whitespace before the colon */
+        if (*n == IC_HTTP_MAX_HEADERS)
+            return IC_EHTTP_TOO_MANY_HEADERS;
+        ic_http_header_t *f = &h[*n];
+        f->name = (ic_str_t){name, (size_t)(p - name)};
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *value = p;
+        p = scan_value(p, end);
+        if (p == end)
+            return IC_HTTP_INCOMPLETE;
+        const char *vend = p;
+        while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+            vend--;
+        f->value = (ic_str_t){value, (size_t)(vend - value)};
+        if ((ret = ic__http_crlf(&p, end)) < 0)
+            return ret;
+        (*n)++;
+    }
+}
+
 static int parse_request_line(const char **pp, const char *end, ic_http_request_t *req)
 {
     const char *p = *pp, *start;
     int ret;
 
     start = p;
-    while (p < end && tchar[(unsigned char)*p])
+    while (p < end && ic__http_tchar[(unsigned char)*p])
         p++;
     if (p == end)
         return IC_HTTP_INCOMPLETE;
@@ -260,7 +312,7 @@ static int parse_request_line(const char **pp, const char *end, ic_http_request_
         return IC_EHTTP_VERSION;
     req->minor = p[2] == '0' ? 0 : 1;
     p += 3;
-    if ((ret = crlf(&p, end)) < 0)
+    if ((ret = ic__http_crlf(&p, end)) < 0)
         return ret;
     *pp = p;
     return 0;
@@ -288,41 +340,8 @@ int ic_http_parse_request(const char *buf, size_t len, ic_http_request_t *req)
     if ((ret = parse_request_line(&p, end, req)) < 0)
         return ret;
 
-    for (;;) {
-        if (p == end)
-            return IC_HTTP_INCOMPLETE;
-        if (*p == '\r') {
-            if ((ret = crlf(&p, end)) < 0)
-                return ret;
-            break;
-        }
-        /* A line that starts with whitespace is obs-fold: rejected (RFC 9112 5.2). */
-        const char *name = p;
-        while (p < end && tchar[(unsigned char)*p])
-            p++;
-        if (p == end)
-            return IC_HTTP_INCOMPLETE;
-        if (*p != ':' || p == name)
-            return IC_EHTTP_BAD; /* includes whitespace before the colon */
-        if (req->nheaders == IC_HTTP_MAX_HEADERS)
-            return IC_EHTTP_TOO_MANY_HEADERS;
-        ic_http_header_t *h = &req->headers[req->nheaders];
-        h->name = (ic_str_t){name, (size_t)(p - name)};
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *value = p;
-        p = scan_value(p, end);
-        if (p == end)
-            return IC_HTTP_INCOMPLETE;
-        const char *vend = p;
-        while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
-            vend--;
-        h->value = (ic_str_t){value, (size_t)(vend - value)};
-        if ((ret = crlf(&p, end)) < 0)
-            return ret;
-        req->nheaders++;
-    }
+    if ((ret = ic__http_parse_fields(&p, end, req->headers, &req->nheaders)) < 0)
+        return ret;
     if ((ret = interpret(req)) < 0)
         return ret;
     req->head_len = (size_t)(p - buf);

@@ -82,4 +82,52 @@ void ic__acceptor_stop(struct ic__acceptor *a);
 /* Bumps a per-core counter written only by its own core (relaxed, so readers elsewhere race with nothing). */
 #define IC__COUNT(p) __atomic_store_n((p), *(p) + 1, __ATOMIC_RELAXED)
 
+/* ---- the TLS engine (tls.c) ----------------------------------------------------------------- */
+
+/*
+ * One TLS session of one connection, which knows nothing of sockets: the
+ * connection feeds it the ciphertext it received (ic__tls_feed, then
+ * ic__tls_handshake / ic__tls_read until they ask for more), encrypts its
+ * plaintext with ic__tls_write, and sends what is staged: ic__tls_take
+ * hands over the staged ciphertext (the engine stages new output in its
+ * other buffer meanwhile), ic__tls_sent says that send completed. Anything
+ * an SSL call writes (handshake flights, tickets, alerts, close_notify) is
+ * staged the same way, so after every call the connection checks
+ * ic__tls_staged. Errors: IC_ETLS, IC_ETLS_VERIFY or -ENOMEM, and
+ * ic__tls_error says why; the session may then hold an alert to send.
+ */
+struct ic__tls;
+struct ic_tls_ctx;
+
+#define IC__TLS_EOF (-1000000)     /* ic__tls_read: the peer sent close_notify */
+#define IC__TLS_HANDSHAKE_MS 10000 /* a handshake (and a TLS client's connect) that takes longer is closed with -ETIMEDOUT */
+#define IC__TLS_CHUNK (64 * 1024)  /* plaintext encrypted per send, so that MBs written at once stream */
+
+/** True for a server context. */
+bool ic__tls_ctx_server(const struct ic_tls_ctx *ctx);
+/** A session for one connection (servername: SNI and the name checked, client only; may be NULL). NULL: out of memory. */
+struct ic__tls *ic__tls_new(struct ic_tls_ctx *ctx, const char *servername);
+/** Frees the session (NULL is ignored). */
+void ic__tls_free(struct ic__tls *t);
+/** The ciphertext the next calls read from (in place; it must stay valid until they return 0). */
+void ic__tls_feed(struct ic__tls *t, const char *data, size_t len);
+/** Advances the handshake: 1 done, 0 it needs more input, or an error. */
+int ic__tls_handshake(struct ic__tls *t);
+/** Decrypts into buf: >0 bytes, 0 when the input fed is used up, IC__TLS_EOF, or an error. */
+long ic__tls_read(struct ic__tls *t, char *buf, size_t cap);
+/** Encrypts len bytes (all of them, into the staged output): returns len or an error. After the handshake only. */
+long ic__tls_write(struct ic__tls *t, const char *data, size_t len);
+/** Stages close_notify (once; nothing after a failure or before the handshake). */
+void ic__tls_shutdown(struct ic__tls *t);
+/** Bytes staged and not taken yet. */
+size_t ic__tls_staged(const struct ic__tls *t);
+/** Takes the staged bytes for one send (one at a time): valid until ic__tls_sent. */
+const char *ic__tls_take(struct ic__tls *t, size_t *len);
+/** The send of what ic__tls_take gave completed (all of it). */
+void ic__tls_sent(struct ic__tls *t);
+bool ic__tls_done(const struct ic__tls *t);
+bool ic__tls_failed(const struct ic__tls *t);
+/** Why it failed, or NULL. */
+const char *ic__tls_error(const struct ic__tls *t);
+
 #endif

@@ -13,6 +13,14 @@
  * in-flight send owns its buffer until its CQE). Short sends resume where
  * they stopped.
  *
+ * TLS (tls.c): a connection with a session keeps its output buffers as
+ * plaintext; a flush encrypts at most IC__TLS_CHUNK of it into the session's
+ * staged ciphertext and sends that, so that megabytes written at once
+ * stream. Received ciphertext is decrypted into the input buffer and
+ * offered from there. on_open waits for the handshake, which must complete
+ * within IC__TLS_HANDSHAKE_MS (the idle timer measures it); a close sends
+ * close_notify after the output.
+ *
  * Lifetime: see the header. A connection is freed from a task once it is
  * closing, none of its operations is in flight and no hold is left, so
  * every function up the stack may go on using it until it returns.
@@ -58,6 +66,12 @@ struct ic_tcp_conn {
     size_t out_len[2], out_cap[2];
     int sending; /* the buffer an in-flight send owns; the other one is pending */
     size_t sent;
+
+    /* TLS: the session, the ciphertext in flight, and how much of out[sending] (plaintext then) is encrypted. */
+    struct ic__tls *tls;
+    bool handshaking;
+    const char *ct;
+    size_t ct_len, ct_sent, enc;
 
     struct sockaddr_storage peer; /* ic_tcp_connect's target: the connect op reads it until its CQE */
     socklen_t peer_len;
@@ -117,6 +131,7 @@ static void free_task(ic_task_t *t)
     }
     if (c->on->on_close)
         c->on->on_close(c, c->err);
+    ic__tls_free(c->tls); /* after on_close: ic_tcp_tls_error's text lives in the session */
     free(c->in);
     free(c->out[0]);
     free(c->out[1]);
@@ -173,6 +188,16 @@ void ic_tcp_close(ic_tcp_conn_t *c)
     if (c->close_req)
         return;
     c->close_req = true;
+    if (c->connecting) {
+        close_now(c, 0); /* cancels the connect: nothing written before it completed needs to go out */
+        return;
+    }
+    if (c->tls) {
+        /* The output, then close_notify, then the close: flush decides. */
+        if (!c->send_busy && !c->connecting)
+            flush(c);
+        return;
+    }
     if (!c->send_busy && c->out_len[c->sending ^ 1] == 0 && !c->connecting)
         close_now(c, 0);
     /* Otherwise the last send's completion closes it. */
@@ -198,6 +223,13 @@ void ic_tcp_release(ic_tcp_conn_t *c)
 
 /* ---- output ----------------------------------------------------------------------------- */
 
+/* After a send: tells a producer waiting on ic_tcp_unsent when nothing is left to send. */
+static void drained(ic_tcp_conn_t *c)
+{
+    if (!c->send_busy && !c->close_req && c->on->on_drain)
+        c->on->on_drain(c);
+}
+
 static void send_done(ic_op_t *op, int res, unsigned flags)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, send_op));
@@ -207,6 +239,20 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
         c->send_busy = false;
         close_now(c, res < 0 ? res : 0);
         maybe_free(c);
+        return;
+    }
+    if (c->tls) {
+        c->ct_sent += (size_t)res;
+        if (c->ct_sent < c->ct_len) {
+            io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent),
+                               MSG_NOSIGNAL);
+            c->ops++;
+            return;
+        }
+        ic__tls_sent(c->tls);
+        c->send_busy = false;
+        flush(c);
+        drained(c);
         return;
     }
     c->sent += (size_t)res;
@@ -220,6 +266,61 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->out_len[s] = 0;
     c->send_busy = false;
     flush(c);
+    drained(c);
+}
+
+/* A failed session: what it staged (an alert) goes out, then the connection closes with err. */
+static void tls_failed(ic_tcp_conn_t *c, int err)
+{
+    if (c->err == 0)
+        c->err = err;
+    c->close_req = true;
+    flush(c);
+}
+
+/*
+ * TLS's flush: encrypts plaintext (what the send in progress had left of
+ * out[sending], then the pending buffer) until IC__TLS_CHUNK of ciphertext
+ * is staged, adds close_notify once everything is out and a close waits,
+ * and sends what is staged.
+ */
+static void tls_flush(ic_tcp_conn_t *c)
+{
+    struct ic__tls *t = c->tls;
+    if (!c->handshaking && !ic__tls_failed(t)) {
+        while (ic__tls_staged(t) < IC__TLS_CHUNK) {
+            int s = c->sending;
+            if (c->enc == c->out_len[s]) {
+                c->out_len[s] = 0;
+                c->enc = 0;
+                if (c->out_len[s ^ 1] == 0)
+                    break;
+                c->sending = s ^= 1;
+            }
+            size_t n = c->out_len[s] - c->enc;
+            if (n > IC__TLS_CHUNK)
+                n = IC__TLS_CHUNK;
+            long r = ic__tls_write(t, c->out[s] + c->enc, n);
+            if (r < 0)
+                return tls_failed(c, (int)r);
+            c->enc += n;
+        }
+        if (c->close_req && c->out_len[0] == 0 && c->out_len[1] == 0)
+            ic__tls_shutdown(t);
+    }
+    if (ic__tls_staged(t) == 0) {
+        bool idle = ic__tls_failed(t) || (!c->handshaking && c->out_len[0] == 0 && c->out_len[1] == 0) ||
+                    (c->handshaking && c->out_len[c->sending ^ 1] == 0);
+        if (c->close_req && idle)
+            close_now(c, 0);
+        return;
+    }
+    c->ct = ic__tls_take(t, &c->ct_len);
+    c->ct_sent = 0;
+    c->send_busy = true;
+    c->send_op.cb = send_done;
+    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct, ic__fault_send_len(c->ct_len), MSG_NOSIGNAL);
+    c->ops++;
 }
 
 /* Hands the pending buffer to one send; closes a connection whose close waited for its output. */
@@ -227,6 +328,8 @@ static void flush(ic_tcp_conn_t *c)
 {
     if (c->send_busy || c->closing || c->connecting)
         return;
+    if (c->tls)
+        return tls_flush(c);
     int p = c->sending ^ 1;
     if (c->out_len[p] == 0) {
         if (c->close_req)
@@ -291,6 +394,8 @@ int ic_tcp_write(ic_tcp_conn_t *c, const void *data, size_t len)
 
 size_t ic_tcp_unsent(const ic_tcp_conn_t *c)
 {
+    if (c->tls) /* plaintext not encrypted yet, and ciphertext not sent yet (records add a little) */
+        return c->out_len[0] + c->out_len[1] - c->enc + ic__tls_staged(c->tls) + (c->send_busy ? c->ct_len - c->ct_sent : 0);
     return c->out_len[0] + c->out_len[1] - (c->send_busy ? c->sent : 0);
 }
 
@@ -361,6 +466,60 @@ static void on_eof(ic_tcp_conn_t *c)
         ic_tcp_close(c);
 }
 
+static void handshake_done(ic_tcp_conn_t *c);
+
+/*
+ * Received ciphertext: advances the handshake, then decrypts all of it into
+ * the input buffer and offers that. False when memory ran out.
+ */
+static bool tls_input(ic_tcp_conn_t *c, const char *data, size_t len)
+{
+    struct ic__tls *t = c->tls;
+    if (c->eof || ic__tls_failed(t))
+        return true; /* after close_notify, or a failure: nothing more is read */
+    ic__tls_feed(t, data, len);
+    if (c->handshaking) {
+        int r = ic__tls_handshake(t);
+        if (r < 0) {
+            tls_failed(c, r);
+            return true;
+        }
+        if (r == 0) {
+            flush(c); /* the next flight of the handshake */
+            return true;
+        }
+        handshake_done(c);
+        if (c->close_req)
+            return true;
+    }
+    bool eof = false;
+    for (;;) {
+        if (!reserve(&c->in, &c->in_cap, c->in_len + 16384))
+            return false;
+        long n = ic__tls_read(t, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            continue;
+        }
+        if (n == IC__TLS_EOF)
+            eof = true;
+        else if (n < 0) {
+            tls_failed(c, (int)n);
+            return true;
+        }
+        break;
+    }
+    deliver_buffered(c);
+    if (ic__tls_staged(t))
+        flush(c); /* what reading wrote (a key update's answer, say) */
+    if (eof && !c->eof) {
+        c->eof = true;
+        if (!c->close_req)
+            on_eof(c);
+    }
+    return true;
+}
+
 static void recv_done(ic_op_t *op, int res, unsigned flags)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, recv_op));
@@ -371,13 +530,17 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
     }
     if (res > 0) {
         c->last_rx = ic_reactor_now();
-        bool ok = c->closing || deliver(c, ic__io_buf(c->io, flags), (size_t)res);
+        const char *buf = ic__io_buf(c->io, flags);
+        bool ok = c->closing || (c->tls ? tls_input(c, buf, (size_t)res) : deliver(c, buf, (size_t)res));
         ic__io_buf_return(c->io, flags); /* the buffer goes straight back to the ring */
         if (!ok)
             close_now(c, -ENOMEM);
     } else if (res == 0) {
+        bool was = c->eof; /* (TLS: after close_notify, the FIN says nothing new) */
         c->eof = true;
-        if (!c->close_req)
+        if (c->tls && c->handshaking && !c->close_req)
+            tls_failed(c, IC_ETLS); /* the peer went away in the middle of the handshake */
+        else if (!was && !c->close_req)
             on_eof(c);
     } else if (res == -ECANCELED && !c->closing) {
         /* regulate's cancel: it re-arms once the input drained. */
@@ -437,6 +600,10 @@ void ic_tcp_resume(ic_tcp_conn_t *c)
 static void idle_fired(ic_timer_t *t)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, idle));
+    if (c->tls && (c->handshaking || c->connecting)) {
+        close_now(c, -ETIMEDOUT); /* the handshake (or a TLS client's connect) took too long */
+        return;
+    }
     uint64_t limit = (uint64_t)c->idle_ms * 1000000, quiet = ic_reactor_now() - c->last_rx;
     if (quiet >= limit)
         close_now(c, -ETIMEDOUT);
@@ -463,10 +630,38 @@ static ic_tcp_conn_t *conn_new(int fd, const ic_tcp_handlers_t *on, struct ic__i
     return c;
 }
 
+/* The handshake completed: the idle timer goes back to measuring silence, and the user hears of the connection. */
+static void handshake_done(ic_tcp_conn_t *c)
+{
+    c->handshaking = false;
+    ic_timer_stop(&c->idle);
+    c->last_rx = ic_reactor_now();
+    if (c->idle_ms)
+        ic_timer_start(&c->idle, (uint64_t)c->idle_ms * 1000000, 0);
+    if (c->on->on_open)
+        c->on->on_open(c);
+    if (!c->closing)
+        flush(c); /* what was written before, and what on_open wrote */
+}
+
 static void established(ic_tcp_conn_t *c)
 {
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (c->tls) {
+        /* The handshake first: on_open once it completed. A client speaks first (its hello). */
+        c->handshaking = true;
+        if (!ic_timer_active(&c->idle))
+            ic_timer_start(&c->idle, (uint64_t)IC__TLS_HANDSHAKE_MS * 1000000, 0);
+        arm_recv(c);
+        if (!c->lc) {
+            int r = ic__tls_handshake(c->tls);
+            if (r < 0)
+                return tls_failed(c, r);
+        }
+        flush(c);
+        return;
+    }
     if (c->idle_ms)
         ic_timer_start(&c->idle, (uint64_t)c->idle_ms * 1000000, 0);
     if (c->on->on_open)
@@ -484,9 +679,15 @@ static bool on_fd(struct ic__acceptor *a, int fd)
     const ic_tcp_listener_config_t *cfg = &lc->l->cfg;
     int err = 0;
     struct ic__io_core *io = ic__io_core(&err);
-    ic_tcp_conn_t *c = io ? conn_new(fd, &cfg->on, io) : NULL;
-    if (!c)
+    struct ic__tls *t = io && cfg->tls ? ic__tls_new(cfg->tls, NULL) : NULL;
+    if (!io || (cfg->tls && !t))
         return false;
+    ic_tcp_conn_t *c = conn_new(fd, &cfg->on, io);
+    if (!c) {
+        ic__tls_free(t);
+        return false;
+    }
+    c->tls = t;
     c->lc = lc;
     c->max_input = cfg->max_input;
     c->idle_ms = cfg->idle_ms;
@@ -512,9 +713,10 @@ static void connect_done(ic_op_t *op, int res, unsigned flags)
     maybe_free(c);
 }
 
-int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on, void *data, ic_tcp_conn_t **out)
+static int connect_to(const char *host, unsigned port, ic_tls_ctx_t *ctx, const char *servername, const ic_tcp_handlers_t *on,
+                      void *data, ic_tcp_conn_t **out)
 {
-    if (!on || !on->on_data || !host)
+    if (!on || !on->on_data || !host || (ctx && ic__tls_ctx_server(ctx)))
         return -EINVAL;
     int err = 0;
     struct ic__io_core *io = ic__io_core(&err);
@@ -527,11 +729,16 @@ int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on,
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    ic_tcp_conn_t *c = conn_new(fd, on, io);
+    struct ic__tls *t = ctx ? ic__tls_new(ctx, servername) : NULL;
+    ic_tcp_conn_t *c = !ctx || t ? conn_new(fd, on, io) : NULL;
     if (!c) {
+        ic__tls_free(t);
         close(fd);
         return -ENOMEM;
     }
+    c->tls = t;
+    if (t)
+        ic_timer_start(&c->idle, (uint64_t)IC__TLS_HANDSHAKE_MS * 1000000, 0); /* connect and handshake, together */
     c->data = data;
     c->max_input = 1024 * 1024;
     c->peer = ss;
@@ -543,6 +750,29 @@ int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on,
     if (out)
         *out = c;
     return 0;
+}
+
+int ic_tcp_connect(const char *host, unsigned port, const ic_tcp_handlers_t *on, void *data, ic_tcp_conn_t **out)
+{
+    return connect_to(host, port, NULL, NULL, on, data, out);
+}
+
+int ic_tcp_connect_tls(const char *host, unsigned port, ic_tls_ctx_t *ctx, const char *servername, const ic_tcp_handlers_t *on,
+                       void *data, ic_tcp_conn_t **out)
+{
+    if (!ctx)
+        return -EINVAL;
+    return connect_to(host, port, ctx, servername, on, data, out);
+}
+
+const char *ic_tcp_tls_error(const ic_tcp_conn_t *c)
+{
+    return c->tls ? ic__tls_error(c->tls) : NULL;
+}
+
+bool ic_tcp_is_tls(const ic_tcp_conn_t *c)
+{
+    return c->tls != NULL;
 }
 
 void *ic_tcp_data(const ic_tcp_conn_t *c)
@@ -577,7 +807,8 @@ void ic_tcp_listener_config_init(ic_tcp_listener_config_t *cfg)
 
 int ic_tcp_listener_new(const ic_tcp_listener_config_t *cfg, unsigned ncores, ic_tcp_listener_t **out)
 {
-    if (!cfg || !cfg->on.on_data || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535)
+    if (!cfg || !cfg->on.on_data || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535 ||
+        (cfg->tls && !ic__tls_ctx_server(cfg->tls)))
         return -EINVAL;
     ic_tcp_listener_t *l = calloc(1, sizeof(*l));
     if (!l)

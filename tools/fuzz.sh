@@ -13,7 +13,7 @@ if ! command -v clang-14 >/dev/null || [ -n "$missing" ]; then
 fi
 mkdir -p "$build/fuzz"
 clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -I"$root/include" \
-    "$root/io/http_parse.c" "$root/core/error.c" "$root/tests/io/fuzz_parser.c" -o "$build/fuzz/fuzz_parser"
+    "$root/io/http_parse.c" "$root/io/http_response.c" "$root/core/error.c" "$root/tests/io/fuzz_parser.c" -o "$build/fuzz/fuzz_parser"
 rm -rf "$build/fuzz/corpus"
 cp -r "$root/tests/io/fuzz_corpus" "$build/fuzz/corpus"
 "$build/fuzz/fuzz_parser" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 "$build/fuzz/corpus" 2>&1 | tail -12

@@ -298,8 +298,12 @@ typedef struct ic_http_response {
  * IC_EHTTP_RESPONSE for a malformed status line or header field (bad bytes,
  * obs-fold, whitespace before the colon), Content-Length with
  * Transfer-Encoding, Content-Lengths that disagree, a Transfer-Encoding
- * whose last coding is not chunked on a response that could have a body,
- * or IC_EHTTP_TOO_MANY_HEADERS. The head size limit is the caller's.
+ * whose last coding is not chunked on a response that could have a body
+ * (nor one with codings besides chunked, which the client does not decode),
+ * Transfer-Encoding on HTTP/1.0, or IC_EHTTP_TOO_MANY_HEADERS. Bare LF line
+ * ends are rejected, as in requests. keep_alive is false for a response
+ * that could have a body but has no framing (it ends with the connection).
+ * The head size limit is the caller's.
  */
 int ic_http_parse_response(const char *buf, size_t len, ic_http_response_t *res);
 
@@ -343,8 +347,8 @@ typedef struct ic_http_call_config {
     unsigned port;              /* 1..65535 */
     const char *method;         /* "GET", "POST"… as given (a token) */
     const char *target;         /* origin-form: "/path?query" */
-    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; no Content-Length or
-                                   Transfer-Encoding (the call writes them from body_length) */
+    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; Content-Length and
+                                   Transfer-Encoding lines are dropped (the call writes them from body_length) */
     unsigned nheaders;
     /*
      * The request body: -1: streamed chunked with ic_http_call_write and
@@ -376,7 +380,10 @@ int ic_http_call_start(const ic_http_call_config_t *cfg, const ic_http_call_ops_
  */
 int ic_http_call_write(ic_http_call_t *c, const void *p, size_t len);
 
-/** The request body is complete (the terminal chunk goes out when chunked). Returns 0, or -EINVAL when short of body_length. */
+/**
+ * The request body is complete (the terminal chunk goes out when chunked). Returns 0, -EINVAL when short of
+ * body_length, or -EPIPE when the call is over (as for write).
+ */
 int ic_http_call_end(ic_http_call_t *c);
 
 /** Stops the flow of body pieces until ic_http_call_resume (the socket stops being read once its buffer is full). */

@@ -20,6 +20,22 @@ static void inside(const uint8_t *buf, size_t len, ic_str_t s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static ic_http_request_t req, again;
+    static ic_http_response_t res, res_again;
+    int rr = ic_http_parse_response((const char *)data, size, &res);
+    if (rr != ic_http_parse_response((const char *)data, size, &res_again))
+        abort();
+    if (rr > 0) {
+        if ((size_t)rr > size || (size_t)rr != res.head_len || res.status < 100 || res.status > 599 ||
+            (res.chunked && res.has_length))
+            abort();
+        inside(data, size, res.reason);
+        for (unsigned i = 0; i < res.nheaders; i++) {
+            inside(data, size, res.headers[i].name);
+            inside(data, size, res.headers[i].value);
+        }
+    } else if (rr != IC_HTTP_INCOMPLETE && rr != IC_EHTTP_RESPONSE && rr != IC_EHTTP_TOO_MANY_HEADERS) {
+        abort();
+    }
     int r = ic_http_parse_request((const char *)data, size, &req);
     if (r != ic_http_parse_request((const char *)data, size, &again))
         abort();
