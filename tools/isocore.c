@@ -29,7 +29,9 @@
 struct serve {
     const char *path;
     const char *text;   /* --static */
-    const char *config; /* --config */
+    const char *config; /* --config (the first) */
+    const char *configs[32];
+    unsigned nconfigs; /* --config FILE…: one isocore JSON config, or wrangler files and worker files (load_configs) */
     ic_router_config_t *rcfg;
     ic_router_t *router;
     ic_router_slot_t *slot;
@@ -192,6 +194,25 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 
 /* ---- serving a config (many tenants) ------------------------------------------------------ */
 
+/* The configs given: one isocore JSON config, or several wrangler.toml / wrangler.json(c) and worker files (router/wrangler.c). */
+static int load_configs(const struct serve *s, ic_router_config_t **cfg, char *err, size_t errlen)
+{
+    return ic_router_config_load_files(s->configs, s->nconfigs, cfg, err, errlen);
+}
+
+/* --config FILE (several allowed); false when there are too many. */
+static bool add_config(struct serve *s, const char *file)
+{
+    if (s->nconfigs == sizeof(s->configs) / sizeof(s->configs[0])) {
+        fprintf(stderr, "isocore: at most %zu --config files\n", sizeof(s->configs) / sizeof(s->configs[0]));
+        return false;
+    }
+    if (!s->config)
+        s->config = file;
+    s->configs[s->nconfigs++] = file;
+    return true;
+}
+
 static void config_start(void *arg)
 {
     struct serve *s = arg;
@@ -223,10 +244,10 @@ static void config_stop(void *arg)
 static void config_reload(void *arg)
 {
     struct serve *s = arg;
-    char err[1024];
+    static char err[16384];
     ic_router_config_t *cfg;
     ic_router_t *r;
-    if (ic_router_config_load(s->config, &cfg, err, sizeof(err)) < 0) {
+    if (load_configs(s, &cfg, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
         return;
     }
@@ -247,8 +268,8 @@ static void config_reload(void *arg)
 
 static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port)
 {
-    char err[1024];
-    int ret = ic_router_config_load(s->config, &s->rcfg, err, sizeof(err));
+    static char err[16384];
+    int ret = load_configs(s, &s->rcfg, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
@@ -319,13 +340,19 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 
 static int cmd_check(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[0], "--config") != 0) {
+    static struct serve s;
+    for (int i = 0; i < argc; i += 2)
+        if (i + 1 >= argc || strcmp(argv[i], "--config") != 0 || !add_config(&s, argv[i + 1])) {
+            usage(stderr);
+            return 2;
+        }
+    if (!s.nconfigs) {
         usage(stderr);
         return 2;
     }
-    char err[1024];
+    static char err[16384];
     ic_router_config_t *cfg;
-    if (ic_router_config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
+    if (load_configs(&s, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
     }
@@ -336,7 +363,7 @@ static int cmd_check(int argc, char **argv)
         ic_router_config_free(cfg);
         return 1;
     }
-    printf("%s: ok (%u workers)\n", argv[1], ic_router_config_workers(cfg));
+    printf("%s: ok (%u workers)\n", s.config, ic_router_config_workers(cfg));
     ic_router_free(r);
     ic_router_config_free(cfg);
     return 0;
@@ -374,7 +401,8 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             admin_port = (int)n;
         } else if (!strcmp(argv[i], "--config") && has_value) {
-            s.config = argv[++i];
+            if (!add_config(&s, argv[++i]))
+                return 2;
         } else if (!strcmp(argv[i], "--host") && has_value) {
             hcfg.host = argv[++i];
         } else if (!strcmp(argv[i], "--env") && has_value) {

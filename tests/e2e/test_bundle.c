@@ -203,11 +203,11 @@ Test(bundle, a_typescript_worker_is_bundled_and_served, .timeout = 60)
     t_get(s.port, "h", "/boom", &r);
     cr_assert_eq(r.status, 500);
     t_resp_free(&r);
-    cr_assert(t_wait_log(&s, "src/index.ts:14:", 10000), "the throw's .ts line: %s", s.log);
+    cr_assert(t_wait_log(&s, "src/index.ts:15:", 10000), "the throw's .ts line: %s", s.log);
     cr_assert(strstr(s.log, "thrown in TypeScript: boom"), "%s", s.log);
     t_get(s.port, "h", "/log", &r);
     t_resp_free(&r);
-    cr_assert(t_wait_log(&s, "src/index.ts:21:", 10000), "console.error's .ts line: %s", s.log);
+    cr_assert(t_wait_log(&s, "src/index.ts:22:", 10000), "console.error's .ts line: %s", s.log);
     t_stop(&s);
     t_done(dir);
 }
@@ -305,5 +305,66 @@ Test(bundle, a_plain_js_graph_needs_no_esbuild, .timeout = 30)
     cr_assert_str_eq(r.body, "plain");
     t_resp_free(&r);
     t_stop(&s);
+    t_done(dir);
+}
+
+/* ---- wrangler configs ---------------------------------------------------------------------------------- */
+
+/* Copies fixture `name` into dir as well. */
+static void t_add(const char *name, const char *dir)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "cp -R '%s/tests/e2e/bundle/%s/.' '%s/'", getenv("ISOCORE_SRC"), name, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+Test(bundle, wrangler_configs_with_vars_routes_and_limits, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    t_add("wrangler", dir);
+    struct t_srv s;
+    const char *args[] = {"serve", "--config", "wrangler.toml", "--config", "other/wrangler.jsonc", NULL};
+    t_start(&s, args, t_cache(dir));
+    cr_assert(strstr(s.log, "wrangler.toml:6: kv_namespaces: not supported by isocore, ignored"), "the unknown key: %s", s.log);
+    cr_assert(strstr(s.log, "2 tenants"), "%s", s.log);
+    struct t_resp r;
+    /* vars are env; the routes pick the worker. */
+    t_get(s.port, "shop.example.com", "/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hello wrangler (happy)\n");
+    t_resp_free(&r);
+    t_get(s.port, "eu.shop.example.com", "/grumpy", &r);
+    cr_assert_str_eq(r.body, "hello wrangler (grumpy)\n");
+    t_resp_free(&r);
+    t_get(s.port, "api.example.com", "/v1/items", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "the api worker at /v1/items\n");
+    t_resp_free(&r);
+    /* [[services]]: env.API is the api worker. */
+    t_get(s.port, "shop.example.com", "/via-api", &r);
+    cr_assert_str_eq(r.body, "the api worker at /from-shop\n");
+    t_resp_free(&r);
+    /* [limits] cpu_ms = 2000: 150 ms of CPU pass (the default, 50 ms, would stop it). */
+    t_get(s.port, "shop.example.com", "/spin", &r);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    t_resp_free(&r);
+    t_stop(&s);
+    t_done(dir);
+}
+
+Test(bundle, a_bad_type_in_wrangler_toml_is_an_error_with_its_line, .timeout = 30)
+{
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    t_write("wrangler.toml", "name = \"shop\"\nmain = \"src/index.ts\"\n\n[vars]\nNAME = \"x\"\n\n[limits]\ncpu_ms = \"fast\"\n");
+    struct t_srv s;
+    const char *args[] = {"check", "--config", "wrangler.toml", NULL};
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 1, "%s", s.log);
+    cr_assert(strstr(s.log, "wrangler.toml:8: limits.cpu_ms: expected an integer"), "%s", s.log);
+    t_write("wrangler.toml", "name = \"shop\"\nmain = 42\n");
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 1, "%s", s.log);
+    cr_assert(strstr(s.log, "wrangler.toml:2: main: expected a non-empty string, got an integer"), "%s", s.log);
     t_done(dir);
 }
