@@ -733,6 +733,14 @@ static void rm_tmp(const char *tmp)
     rmdir(tmp);
 }
 
+/* path as the user would type it: relative to the working directory when under it. */
+static const char *shown(const char *path)
+{
+    char cwd[PATH_MAX];
+    size_t n = getcwd(cwd, sizeof(cwd)) ? strlen(cwd) : 0;
+    return n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/' ? path + n + 1 : path;
+}
+
 /* Runs esbuild on entry; on success stores the bundle under cache/HASH.js(.map) and the manifest, and fills b. */
 static int build(const char *esbuild, const char *entry, const char *cache, const char *manifest, struct ic__bundle *b, char *err,
                  size_t errlen)
@@ -769,10 +777,11 @@ static int build(const char *esbuild, const char *entry, const char *cache, cons
         else if (rc < 0)
             snprintf(err, errlen, "%s: cannot run %s: %s", entry, esbuild, strerror(-rc));
         else
-            snprintf(err, errlen, "%s: the build failed:\n%s", entry, errtext && *errtext ? errtext : "(esbuild said nothing)\n");
+            snprintf(err, errlen, "%s: the build failed:\n%s", shown(entry),
+                     errtext && *errtext ? errtext : "(esbuild said nothing)\n");
         ret = IC_ECONFIG;
     } else if (errtext && *errtext) {
-        ic_log(IC_LOG_WARN, "%s: esbuild:\n%s", entry, errtext); /* warnings, with their code frames */
+        ic_log(IC_LOG_WARN, "%s: esbuild:\n%s", shown(entry), errtext); /* warnings, with their code frames */
     }
     free(out);
     free(errtext);
@@ -858,6 +867,7 @@ static bool from_cache(const char *esbuild, const char *cache, const char *manif
 int ic__bundle_prepare(const char *main, struct ic__bundle *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    main = shown(main);
     char *entry = absolute(NULL, main);
     if (!entry) {
         snprintf(err, errlen, "out of memory");

@@ -809,7 +809,9 @@ static int wrangler_worker(struct wctx *c, json_t *root, json_t *workers)
                                          "keep_vars",  "upload_source_maps", "$schema",      "no_bundle",    NULL};
     if (!json_is_object(root))
         return wbad(c, "(top level)", "expected a table of settings, got %s", tname(root));
-    json_t *w = json_object(), *env = json_object(), *routes = json_array(), *services = json_object();
+    json_t *w = json_object(), *env = json_object(), *routes = json_array(), *services = json_object(), *svc_lines = json_object();
+    json_object_set_new(w, "file", json_string(c->name));
+    json_object_set_new(w, "service_lines", svc_lines);
     json_object_set_new(w, "env", env);
     json_object_set_new(w, "routes", routes);
     int ret = 0;
@@ -923,6 +925,8 @@ static int wrangler_worker(struct wctx *c, json_t *root, json_t *workers)
                         wwarn(c, sb, "named entrypoints are not supported: the service's default export answers");
                     }
                     json_object_set(services, json_string_value(b), t);
+                    /* Its line, for when the service is not one of the workers (ic_router_config_load_files). */
+                    json_object_set_new(svc_lines, json_string_value(b), json_integer(ic__wrangler_line(c->lines, sub)));
                 }
                 if (ret)
                     break;
@@ -1068,6 +1072,36 @@ int ic_router_config_load_files(const char *const *paths, unsigned n, ic_router_
     if (ret) {
         json_decref(workers);
         return ret;
+    }
+    /*
+     * A binding to a service that is none of the workers: wrangler dev runs
+     * without it too (its calls fail), so it is a warning, and the binding goes.
+     * The bookkeeping keys go before config.c sees the workers.
+     */
+    size_t wi;
+    json_t *wk;
+    json_array_foreach(workers, wi, wk)
+    {
+        json_t *sv = json_object_get(wk, "services"), *sl = json_object_get(wk, "service_lines");
+        const char *b;
+        json_t *target;
+        void *tmp;
+        json_object_foreach_safe(sv, tmp, b, target)
+        {
+            bool found = false;
+            for (size_t k = 0; k < json_array_size(workers); k++)
+                found |= !strcmp(json_string_value(target), json_string_value(json_object_get(json_array_get(workers, k), "name")));
+            if (!found) {
+                ic_log(IC_LOG_WARN, "%s:%d: services: '%s' is not one of the workers given: env.%s is left out",
+                       json_string_value(json_object_get(wk, "file")), (int)json_integer_value(json_object_get(sl, b)),
+                       json_string_value(target), b);
+                json_object_del(sv, b);
+            }
+        }
+        if (sv && !json_object_size(sv))
+            json_object_del(wk, "services");
+        json_object_del(wk, "file");
+        json_object_del(wk, "service_lines");
     }
     /* wrangler dev's address; the first worker answers what no route takes. */
     json_t *cfg = json_pack("{s:{s:s, s:i}, s:O, s:o}", "listen", "host", "127.0.0.1", "port", 8787, "default",

@@ -368,3 +368,127 @@ Test(bundle, a_bad_type_in_wrangler_toml_is_an_error_with_its_line, .timeout = 3
     cr_assert(strstr(s.log, "wrangler.toml:2: main: expected a non-empty string, got an integer"), "%s", s.log);
     t_done(dir);
 }
+
+/* ---- isocore dev ---------------------------------------------------------------------------------------- */
+
+/* GETs path until the body is `want` (bounded: ms); the milliseconds it took, or -1. */
+static long t_poll_body(unsigned port, const char *path, const char *want, int ms)
+{
+    long t0 = t_ms();
+    while (t_ms() - t0 < ms) {
+        struct t_resp r;
+        t_get(port, "h", path, &r);
+        bool same = r.body && strcmp(r.body, want) == 0;
+        t_resp_free(&r);
+        if (same)
+            return t_ms() - t0;
+        struct timespec ts = {0, 5 * 1000000}; /* between polls, not a synchronisation */
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static const char *t_greet_v2 = "export type Greeting = { text: string; mood: string };\n"
+                                "export function greet(name: string, mood: string): Greeting {\n"
+                                "  return { text: `hi again ${name}`, mood };\n"
+                                "}\n";
+
+Test(bundle, dev_rebuilds_on_an_edit_and_in_flight_requests_finish_on_the_old_code, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    struct t_srv s;
+    const char *args[] = {"dev", "src/index.ts", NULL};
+    t_start(&s, args, t_cache(dir));
+    struct t_resp r;
+    t_get(s.port, "h", "/", &r);
+    cr_assert_str_eq(r.body, "hello world (happy)\n");
+    t_resp_free(&r);
+
+    /* A request in flight (its handler has started and waits on a timer)… */
+    struct t_in slow = {.fd = t_http_dial(s.port, 0)};
+    cr_assert_geq(slow.fd, 0);
+    const char *req = "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n";
+    t_http_send(slow.fd, req, strlen(req));
+    cr_assert(t_wait_log(&s, "slow request started", 10000), "%s", s.log);
+
+    /* …an edit of an imported file: the new code answers soon. */
+    t_write("src/greet.ts", t_greet_v2);
+    long took = t_poll_body(s.port, "/", "hi again world (happy)\n", 10000);
+    cr_assert_geq(took, 0, "the edit was not picked up: %s", s.log);
+    cr_assert_lt(took, 2000, "the edit took %ld ms to be served", took);
+    fprintf(stderr, "dev: an edit served after %ld ms\n", took);
+    struct pollfd pf = {slow.fd, POLLIN, 0};
+    cr_assert_eq(poll(&pf, 1, 0), 0, "the slow request was answered before the new code was in: no request was in flight");
+    cr_assert(strstr(s.log, "greet.ts changed") || t_wait_log(&s, "greet.ts changed", 1000), "%s", s.log);
+
+    /* The request that was in flight finishes on the code it started on. */
+    struct t_resp sr;
+    cr_assert(t_http_read(&slow, &sr, false, true));
+    cr_assert_str_eq(sr.body, "slow: hello world\n");
+    t_resp_free(&sr);
+    close(slow.fd);
+    free(slow.buf);
+    t_stop(&s);
+    t_done(dir);
+}
+
+Test(bundle, dev_keeps_the_last_good_build_after_a_syntax_error, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    struct t_srv s;
+    const char *args[] = {"dev", "src/index.ts", NULL};
+    t_start(&s, args, t_cache(dir));
+    t_write("src/greet.ts", t_greet_v2);
+    cr_assert_geq(t_poll_body(s.port, "/", "hi again world (happy)\n", 10000), 0, "%s", s.log);
+    /* A syntax error: the code frame is printed, the last good build answers. */
+    t_write("src/greet.ts", "export function greet(name: string, mood: string) {\n  return { text: name mood };\n}\n");
+    cr_assert(t_wait_log(&s, "the running config stays", 10000), "%s", s.log);
+    cr_assert(strstr(s.log, "src/greet.ts:2:"), "the place: %s", s.log);
+    cr_assert(strstr(s.log, "return { text: name mood };"), "the code frame: %s", s.log);
+    struct t_resp r;
+    t_get(s.port, "h", "/", &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "hi again world (happy)\n");
+    t_resp_free(&r);
+    /* Fixed again: served. */
+    t_write("src/greet.ts", "export function greet(name: string, mood: string) {\n  return { text: `fixed ${name}`, mood };\n}\n");
+    cr_assert_geq(t_poll_body(s.port, "/", "fixed world (happy)\n", 10000), 0, "%s", s.log);
+    t_stop(&s);
+    t_done(dir);
+}
+
+Test(bundle, dev_serves_the_wrangler_toml_of_the_directory, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    t_add("wrangler", dir);
+    struct t_srv s;
+    const char *args[] = {"dev", NULL};
+    t_start(&s, args, t_cache(dir));
+    /* [[services]] names a worker that is not given: a warning, as wrangler dev has it. */
+    cr_assert(strstr(s.log, "wrangler.toml:16: services: 'api' is not one of the workers given"), "%s", s.log);
+    struct t_resp r;
+    t_get(s.port, "anything.test", "/", &r);
+    cr_assert_str_eq(r.body, "hello wrangler (happy)\n"); /* the one worker answers every host */
+    t_resp_free(&r);
+    /* An edit of wrangler.toml is a change too. */
+    char *toml = NULL;
+    size_t n = 0;
+    FILE *f = fopen("wrangler.toml", "r");
+    cr_assert_not_null(f);
+    cr_assert_gt(getdelim(&toml, &n, '\0', f), 0);
+    fclose(f);
+    char *at = strstr(toml, "NAME = \"wrangler\"");
+    cr_assert_not_null(at);
+    memcpy(at, "NAME = \"edited!!\"", strlen("NAME = \"edited!!\""));
+    t_write("wrangler.toml", toml);
+    free(toml);
+    cr_assert_geq(t_poll_body(s.port, "/", "hello edited!! (happy)\n", 10000), 0, "%s", s.log);
+    t_stop(&s);
+    t_done(dir);
+}

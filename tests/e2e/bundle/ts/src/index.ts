@@ -26,6 +26,11 @@ export default {
     }
     if (url.pathname === "/via-api" && env.API) return env.API.fetch("http://api/from-shop");
     const g: Greeting = greet(env.NAME ?? "world", url.pathname === "/grumpy" ? Mood.Grumpy : Mood.Happy);
+    if (url.pathname === "/slow") {
+      console.log("slow request started");
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // a request in flight across a rebuild
+      return new Response(`slow: ${g.text}\n`);
+    }
     return new Response(`${g.text} (${g.mood})\n`);
   },
 };
