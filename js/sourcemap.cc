@@ -150,12 +150,20 @@ void ic__js_sourcemap_free(ic__js_sourcemap *m)
     delete m;
 }
 
-/* The user's place of line:col (1-based, as V8 prints them) of the bundle; false when unmapped. */
-static bool lookup(const ic__js_sourcemap *m, long line, long col, std::string *out)
+/* The user's place of line:col (1-based, as V8 prints them) of the bundle (line_only: of the line); false when unmapped. */
+static bool lookup(const ic__js_sourcemap *m, long line, long col, std::string *out, bool line_only)
 {
     if (line < 1 || (size_t)line > m->lines.size() || col < 1)
         return false;
     const auto &segs = m->lines[(size_t)line - 1];
+    if (line_only) {
+        for (const auto &s : segs)
+            if (s.src >= 0 && (size_t)s.src < m->sources.size()) {
+                *out = m->sources[(size_t)s.src] + ":" + std::to_string(s.line + 1);
+                return true;
+            }
+        return false;
+    }
     auto it = std::upper_bound(segs.begin(), segs.end(), (int)col - 1, [](int c, const ic__js_segment &s) { return c < s.col; });
     if (it == segs.begin())
         return false;
@@ -180,13 +188,16 @@ std::string ic__js_sourcemap_apply(const ic__js_sourcemap *m, const std::string 
         bool ok = q < in.size() && in[q] == ':';
         for (q++; ok && q < in.size() && in[q] >= '0' && in[q] <= '9'; q++)
             line = line * 10 + (in[q] - '0');
-        ok = ok && line > 0 && q < in.size() && in[q] == ':';
-        size_t c0 = q + 1;
-        for (q++; ok && q < in.size() && in[q] >= '0' && in[q] <= '9'; q++)
+        ok = ok && line > 0 && line < 100000000;
+        bool has_col = ok && q + 1 < in.size() && in[q] == ':' && in[q + 1] >= '0' && in[q + 1] <= '9';
+        for (q += has_col ? 1 : 0; has_col && q < in.size() && in[q] >= '0' && in[q] <= '9' && col < 100000000; q++)
             col = col * 10 + (in[q] - '0');
-        ok = ok && q > c0 && line < 100000000 && col < 100000000;
         std::string place;
-        if (ok && lookup(m, line, col, &place)) {
+        /* "SCRIPT:LINE" alone (V8's message of a top-level throw): the line's first mapped place, without its column. */
+        if (ok && !has_col && lookup(m, line, INT_MAX, &place, true)) {
+            out.append(in, at, hit - at);
+            out += place;
+        } else if (ok && has_col && lookup(m, line, col, &place, false)) {
             out.append(in, at, hit - at);
             out += place;
         } else {

@@ -1085,6 +1085,8 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
         if (tc.HasTerminated() || w->heap_hit)
             return IC_EJSTERMINATED;
         std::string why = describe_exception(isolate, ctx, tc);
+        if (t->map)
+            why = ic__js_sourcemap_apply(t->map, t->path, why.data(), why.size()); /* a bundle's top level: the user's lines */
         if (why.rfind(t->path, 0) != 0 && why.find(t->path) == std::string::npos)
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);

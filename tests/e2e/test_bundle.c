@@ -275,6 +275,20 @@ Test(bundle, build_errors_have_esbuilds_code_frame, .timeout = 60)
     t_done(dir);
 }
 
+Test(bundle, a_throw_at_the_top_level_names_the_ts_line, .timeout = 60)
+{
+    T_NEED_ESBUILD();
+    char dir[64];
+    t_project("ts", dir, sizeof(dir));
+    t_write("src/top.ts", "const n: number = 1;\nif (n) throw new Error(\"top level in TypeScript\");\n"
+                          "export default { fetch() { return new Response(\"x\"); } };\n");
+    struct t_srv s;
+    const char *args[] = {"serve", "src/top.ts", "--port", "0", "--cores", "1", NULL};
+    cr_assert_eq(t_run_cmd(&s, args, t_cache(dir)), 1, "%s", s.log);
+    cr_assert(strstr(s.log, "src/top.ts:2: Error: top level in TypeScript"), "%s", s.log);
+    t_done(dir);
+}
+
 Test(bundle, a_bare_import_without_esbuild_says_how_to_install_it, .timeout = 30)
 {
     char dir[64];
