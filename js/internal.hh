@@ -60,12 +60,15 @@ void ic__js_bucket_init(ic__js_bucket *b, double burst, uint64_t now);
 /* True when a line may be written now; writes the "(N … dropped)" note first when lines were dropped. */
 bool ic__js_bucket_take(const struct ic_js_worker *w, ic__js_bucket *b, double burst, double per_sec, const char *what);
 
+struct ic__js_sourcemap;
+
 struct ic_js_tenant {
     std::string name, path, dir, src;
     ic_js_kind_t kind;
     std::vector<std::pair<std::string, std::string>> env;
     std::vector<std::pair<std::string, std::string>> services; /* binding name, service name */
     ic_js_limits_t limits;
+    ic__js_sourcemap *map = nullptr; /* of a bundled src (sourcemap.cc), or nullptr */
 };
 
 struct ic__js_timer {
@@ -296,5 +299,10 @@ void ic__js_worker_fetch_upload(ic_js_worker *w, const ic_http_request_t *req, u
 
 /* Writes a line from console.* or the runtime, prefixed with tenant and core. */
 void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);
+
+/* Source maps (sourcemap.cc): decoded once per tenant; apply replaces script:LINE:COL in text by the user's file:line:col. */
+ic__js_sourcemap *ic__js_sourcemap_new(const char *json, size_t len);
+void ic__js_sourcemap_free(ic__js_sourcemap *m);
+std::string ic__js_sourcemap_apply(const ic__js_sourcemap *m, const std::string &script, const char *text, size_t len);
 
 #endif

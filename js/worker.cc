@@ -128,6 +128,8 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
         if (eq)
             t->env.emplace_back(std::string(cfg->env[i], (size_t)(eq - cfg->env[i])), std::string(eq + 1));
     }
+    if (cfg->src && cfg->sourcemap)
+        t->map = ic__js_sourcemap_new(cfg->sourcemap, cfg->sourcemap_len); /* a bad map only costs the mapping */
     for (unsigned i = 0; i < cfg->nservices; i++) {
         const char *eq = strchr(cfg->services[i], '=');
         if (eq)
@@ -152,6 +154,8 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
 
 extern "C" void ic_js_tenant_free(ic_js_tenant_t *t)
 {
+    if (t)
+        ic__js_sourcemap_free(t->map);
     delete t;
 }
 
@@ -168,7 +172,10 @@ void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t l
     char head[160];
     int n = snprintf(head, sizeof(head), "[%s core %d] %s: ", w->tenant->name.c_str(), w->core, names[level & 3]);
     std::string line(head, (size_t)n);
-    line.append(msg, len);
+    if (w->tenant->map)
+        line += ic__js_sourcemap_apply(w->tenant->map, w->tenant->path, msg, len); /* the user's files, not the bundle's lines */
+    else
+        line.append(msg, len);
     line.push_back('\n');
     /* One write: lines of different cores do not interleave. */
     ssize_t r = write(2, line.data(), line.size());
@@ -1078,6 +1085,8 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
         if (tc.HasTerminated() || w->heap_hit)
             return IC_EJSTERMINATED;
         std::string why = describe_exception(isolate, ctx, tc);
+        if (t->map)
+            why = ic__js_sourcemap_apply(t->map, t->path, why.data(), why.size()); /* a bundle's top level: the user's lines */
         if (why.rfind(t->path, 0) != 0 && why.find(t->path) == std::string::npos)
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);

@@ -540,6 +540,7 @@ void ic_router_config_free(ic_router_config_t *cfg)
         for (unsigned k = 0; k < w->nenv; k++)
             free(w->env[k]);
         free(w->env);
+        ic__bundle_free(&w->bundle);
         for (unsigned k = 0; k < w->nservices; k++)
             free(w->services[k]);
         free(w->services);
@@ -699,6 +700,10 @@ int ic_router_config_load(const char *path, ic_router_config_t **out, char *err,
         return -ENOMEM;
     int ret = ic_router_config_parse(path, buf, n, out, err, errlen);
     free(buf);
+    if (ret == 0 && (ret = ic__router_config_bundle(*out, err, errlen)) < 0) {
+        ic_router_config_free(*out);
+        *out = NULL;
+    }
     return ret;
 }
 

@@ -6,6 +6,7 @@
 
 #include "isocore.h"
 #include "isocore/router.h"
+#include "router/bundle.h"
 
 struct ic__route {
     char *host; /* lower case; for a wildcard, the suffix with its dot (".example.com"); NULL: any host */
@@ -24,6 +25,7 @@ struct ic__worker_cfg {
     unsigned nservices;
     ic_js_limits_t limits;
     ic_placement_t placement;
+    struct ic__bundle bundle; /* what ic__router_config_bundle made of the module (bundle.c): src NULL when not bundled */
 };
 
 struct ic_router_config {
@@ -42,6 +44,13 @@ struct ic_router_config {
     struct ic__route *routes;
     unsigned nroutes;
 };
+
+/*
+ * Bundles the modules of cfg's workers that need it (bundle.c), on the
+ * main thread before the router is made. 0, or IC_ECONFIG with err set
+ * ("FILE: worker NAME: why", with esbuild's code frames).
+ */
+int ic__router_config_bundle(struct ic_router_config *cfg, char *err, size_t errlen);
 
 /* A counter written by its core only, read relaxed by others. */
 #define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)

@@ -169,6 +169,13 @@ int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **
         tc.services = (const char *const *)w->services;
         tc.nservices = w->nservices;
         tc.limits = w->limits;
+        if (w->bundle.src) { /* bundled on load (bundle.c) */
+            tc.src = w->bundle.src;
+            tc.len = w->bundle.len;
+            tc.sourcemap = w->bundle.map;
+            tc.sourcemap_len = w->bundle.maplen;
+            tc.kind = IC_JS_MODULE;
+        }
         int ret = ic_js_tenant_new(&tc, &r->tenants[i]);
         if (ret < 0) {
             if (errlen)

@@ -13,6 +13,14 @@
  *                                        serve the workers of a JSON config (router/)
  *   isocore check --config FILE          validate a config (and read its modules) without serving
  *
+ *   isocore serve --config wrangler.toml [--config FILE]…
+ *                                        a Workers project's wrangler.toml / .json / .jsonc (one worker
+ *                                        each; router/wrangler.c); TypeScript and npm imports are bundled
+ *                                        on load (router/bundle.c)
+ *   isocore dev [app.ts | wrangler.toml]… [--port P] [--cores N]
+ *                                        serve on 127.0.0.1:8787, rebuild and swap the workers in place
+ *                                        when their files change (the wrangler file here by default)
+ *
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
  * --tls-cert and --tls-key (PEM files: the chain, leaf first, and its key)
  * make any of the three serve HTTPS; a config's "listen": {"tls": …} does
@@ -20,9 +28,13 @@
  * loaded stops the start with exit status 2, naming the file and OpenSSL's reason.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,11 +42,15 @@
 #include <string.h>
 
 #include "isocore.h"
+#include "router/bundle.h" /* tools/ may use router/'s internals: the bundler */
 
 struct serve {
     const char *path;
     const char *text;   /* --static */
-    const char *config; /* --config */
+    const char *config; /* --config (the first) */
+    const char *configs[32];
+    struct dev *dev;   /* `isocore dev`: the watcher, or NULL */
+    unsigned nconfigs; /* --config FILE…: one isocore JSON config, or wrangler files and worker files (load_configs) */
     ic_router_config_t *rcfg;
     ic_router_t *router;
     ic_router_slot_t *slot;
@@ -53,6 +69,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
                "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert FILE --tls-key FILE]\n"
                "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P]\n"
+               "       isocore serve --config wrangler.toml [--config FILE]... [--port P] [--cores N]\n"
+               "       isocore dev [app.ts | wrangler.toml]... [--port P] [--cores N]\n"
                "       isocore check --config FILE\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
@@ -163,6 +181,28 @@ static void serve_stop(void *arg)
     s->pool[id] = NULL;
 }
 
+/*
+ * A TypeScript main file, or one whose modules import packages, is bundled
+ * (router/bundle.c) and served from the bundle; b is freed by the caller.
+ * 0, or 1 after printing why (esbuild's messages with their code frames).
+ */
+static int bundle_single(const char *path, ic_js_tenant_config_t *tc, struct ic__bundle *b)
+{
+    static char why[16384];
+    if (ic__bundle_prepare(path, b, why, sizeof(why)) < 0) {
+        fprintf(stderr, "isocore: %s\n", why);
+        return 1;
+    }
+    if (b->src) {
+        tc->src = b->src;
+        tc->len = b->len;
+        tc->sourcemap = b->map;
+        tc->sourcemap_len = b->maplen;
+        tc->kind = IC_JS_MODULE;
+    }
+    return 0;
+}
+
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */
 static unsigned planned_cores(const ic_reactor_config_t *cfg)
 {
@@ -204,6 +244,25 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 
 /* ---- serving a config (many tenants) ------------------------------------------------------ */
 
+/* The configs given: one isocore JSON config, or several wrangler.toml / wrangler.json(c) and worker files (router/wrangler.c). */
+static int load_configs(const struct serve *s, ic_router_config_t **cfg, char *err, size_t errlen)
+{
+    return ic_router_config_load_files(s->configs, s->nconfigs, cfg, err, errlen);
+}
+
+/* --config FILE (several allowed); false when there are too many. */
+static bool add_config(struct serve *s, const char *file)
+{
+    if (s->nconfigs == sizeof(s->configs) / sizeof(s->configs[0])) {
+        fprintf(stderr, "isocore: at most %zu --config files\n", sizeof(s->configs) / sizeof(s->configs[0]));
+        return false;
+    }
+    if (!s->config)
+        s->config = file;
+    s->configs[s->nconfigs++] = file;
+    return true;
+}
+
 static void config_start(void *arg)
 {
     struct serve *s = arg;
@@ -231,36 +290,55 @@ static void config_stop(void *arg)
     ic_router_slot_stop(s->slot);
 }
 
-/* SIGHUP: read the config again; new requests go to the new one, in-flight ones finish on the old. */
-static void config_reload(void *arg)
+/*
+ * Reads the configs again and swaps the router in (SIGHUP, and `isocore
+ * dev` on an edit): new requests go to the new one, in-flight ones finish
+ * on the old. Returns the new config (owned by its router: read it before
+ * the next reload), or NULL after logging why the running one stays.
+ * Serialised: dev's watcher thread and the main thread may both call it.
+ */
+static const ic_router_config_t *reload(struct serve *s)
 {
-    struct serve *s = arg;
-    char err[1024];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char err[16384];
     ic_router_config_t *cfg;
     ic_router_t *r;
-    if (ic_router_config_load(s->config, &cfg, err, sizeof(err)) < 0) {
+    const ic_router_config_t *ret = NULL;
+    pthread_mutex_lock(&lock);
+    if (load_configs(s, &cfg, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
-        return;
-    }
-    if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
+    } else if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
         ic_router_config_free(cfg);
-        return;
+    } else {
+        ic_router_adopt_config(r, cfg);
+        if (ic_router_slot_swap(s->slot, r) < 0) {
+            ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
+            ic_router_free(r);
+        } else {
+            ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
+                   ic_router_config_workers(cfg));
+            ret = cfg;
+        }
     }
-    ic_router_adopt_config(r, cfg);
-    if (ic_router_slot_swap(s->slot, r) < 0) {
-        ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
-        ic_router_free(r);
-        return;
-    }
-    ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
-           ic_router_config_workers(cfg));
+    pthread_mutex_unlock(&lock);
+    return ret;
 }
+
+/* SIGHUP: read the config again. */
+static void config_reload(void *arg)
+{
+    reload(arg);
+}
+
+/* `isocore dev`'s watcher (below), started once the config is loaded and stopped when the reactors are done. */
+static int dev_start(struct serve *s);
+static void dev_stop(struct serve *s);
 
 static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port)
 {
-    char err[1024];
-    int ret = ic_router_config_load(s->config, &s->rcfg, err, sizeof(err));
+    static char err[16384];
+    int ret = load_configs(s, &s->rcfg, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
@@ -325,7 +403,11 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         cfg->on_stop = config_stop;
         cfg->on_hup = config_reload;
         cfg->arg = s;
-        ret = ic_reactor_run(cfg);
+        if (!s->dev || (ret = dev_start(s)) == 0) {
+            ret = ic_reactor_run(cfg);
+            if (s->dev)
+                dev_stop(s);
+        }
         if (ret < 0)
             fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
     }
@@ -340,13 +422,19 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 
 static int cmd_check(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[0], "--config") != 0) {
+    static struct serve s;
+    for (int i = 0; i < argc; i += 2)
+        if (i + 1 >= argc || strcmp(argv[i], "--config") != 0 || !add_config(&s, argv[i + 1])) {
+            usage(stderr);
+            return 2;
+        }
+    if (!s.nconfigs) {
         usage(stderr);
         return 2;
     }
-    char err[1024];
+    static char err[16384];
     ic_router_config_t *cfg;
-    if (ic_router_config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
+    if (load_configs(&s, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
     }
@@ -357,7 +445,7 @@ static int cmd_check(int argc, char **argv)
         ic_router_config_free(cfg);
         return 1;
     }
-    printf("%s: ok (%u workers)\n", argv[1], ic_router_config_workers(cfg));
+    printf("%s: ok (%u workers)\n", s.config, ic_router_config_workers(cfg));
     ic_router_free(r);
     ic_router_config_free(cfg);
     return 0;
@@ -398,7 +486,8 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             admin_port = (int)n;
         } else if (!strcmp(argv[i], "--config") && has_value) {
-            s.config = argv[++i];
+            if (!add_config(&s, argv[++i]))
+                return 2;
         } else if (!strcmp(argv[i], "--host") && has_value) {
             hcfg.host = argv[++i];
         } else if (!strcmp(argv[i], "--env") && has_value) {
@@ -483,7 +572,11 @@ static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_
     if (dot && dot != name)
         *dot = '\0';
     tc.name = name;
+    struct ic__bundle bundle;
+    if (bundle_single(s->path, &tc, &bundle))
+        return 1;
     int ret = ic_js_tenant_new(&tc, &s->tenant);
+    ic__bundle_free(&bundle); /* the tenant has copied the bundle and decoded its map */
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot read %s: %s\n", s->path, ic_strerror(ret));
         return 1;
@@ -546,6 +639,201 @@ static void block_signals_early(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* ---- isocore dev: serve, watch the worker's files, rebuild on change ------------------------------ */
+
+/*
+ * The watcher is a helper thread of this program (never a reactor): it
+ * watches the directory of every file the workers are made of (the bundle's
+ * inputs or the module graph, and the configs), since editors save by
+ * renaming a new file over the old one. An event for a file of those
+ * directories (not an editor's temporary: .name, name~, *.tmp, *.swp) starts
+ * a quiet period of DEV_QUIET_MS that later events extend, then one reload
+ * (reload(): the same path as SIGHUP), after which the watch set is made
+ * anew from the new config. A failed build is logged with its code frame
+ * and the last good build keeps serving.
+ */
+#define DEV_QUIET_MS 30
+#define DEV_MAX_WATCH 512
+
+struct dev {
+    int ifd, stopfd;
+    pthread_t thread;
+    int wd[DEV_MAX_WATCH];
+    unsigned nwd;
+};
+
+static bool dev_ignored(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] == '.' || (n && name[n - 1] == '~') || (n > 4 && !strcmp(name + n - 4, ".tmp")) ||
+           (n > 4 && (!strcmp(name + n - 4, ".swp") || !strcmp(name + n - 4, ".swx"))) || !strcmp(name, "4913");
+}
+
+/* Watches the directory of path (once per directory: inotify gives the same wd again). */
+static void dev_watch_dir_of(struct dev *d, const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else if (slash)
+        slash[1] = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int wd = inotify_add_watch(d->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM);
+    if (wd < 0) {
+        ic_log(IC_LOG_WARN, "dev: cannot watch %s: %s", dir, strerror(errno));
+        return;
+    }
+    for (unsigned i = 0; i < d->nwd; i++)
+        if (d->wd[i] == wd)
+            return;
+    if (d->nwd < DEV_MAX_WATCH)
+        d->wd[d->nwd++] = wd;
+}
+
+/* The watch set of cfg (and the config files), replacing the previous one. */
+static void dev_rewatch(struct serve *s, const ic_router_config_t *cfg)
+{
+    struct dev *d = s->dev;
+    for (unsigned i = 0; i < d->nwd; i++)
+        inotify_rm_watch(d->ifd, d->wd[i]);
+    d->nwd = 0;
+    for (unsigned i = 0; i < s->nconfigs; i++)
+        dev_watch_dir_of(d, s->configs[i]);
+    const char *in;
+    for (unsigned i = 0; (in = ic_router_config_input(cfg, i)); i++)
+        dev_watch_dir_of(d, in);
+}
+
+/* Reads the pending events; whether one of them is a change worth a rebuild (its name in *what). */
+static bool dev_drain(struct dev *d, char *what, size_t cap)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(d->ifd, buf, sizeof(buf));
+        if (n <= 0)
+            return any;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len && !dev_ignored(e->name)) {
+                /* The file that was saved, rather than what an editor created and renamed away. */
+                if (!any || (e->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
+                    snprintf(what, cap, "%s", e->name);
+                any = true;
+            }
+            p += sizeof(*e) + e->len;
+        }
+    }
+}
+
+static void *dev_main(void *arg)
+{
+    struct serve *s = arg;
+    struct dev *d = s->dev;
+    char what[256];
+    for (;;) {
+        struct pollfd pf[2] = {{d->ifd, POLLIN, 0}, {d->stopfd, POLLIN, 0}};
+        if (poll(pf, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents)
+            break;
+        if (!(pf[0].revents & POLLIN) || !dev_drain(d, what, sizeof(what)))
+            continue;
+        /* A save is often several events (write, rename, a second file): wait until they stop. */
+        while (poll(pf, 1, DEV_QUIET_MS) > 0) {
+            char more[256];
+            dev_drain(d, more, sizeof(more));
+        }
+        ic_log(IC_LOG_INFO, "dev: %s changed: rebuilding", what);
+        const ic_router_config_t *cfg = reload(s);
+        if (cfg)
+            dev_rewatch(s, cfg);
+    }
+    return NULL;
+}
+
+static int dev_start(struct serve *s)
+{
+    struct dev *d = s->dev;
+    d->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    d->stopfd = eventfd(0, EFD_CLOEXEC);
+    if (d->ifd < 0 || d->stopfd < 0) {
+        fprintf(stderr, "isocore: dev: cannot watch files: %s\n", strerror(errno));
+        return -1;
+    }
+    dev_rewatch(s, s->rcfg);
+    /* The thread takes no signals: the reactors' signalfd on the main thread has them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int ret = pthread_create(&d->thread, NULL, dev_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ret != 0) {
+        fprintf(stderr, "isocore: dev: cannot start the watcher: %s\n", strerror(ret));
+        close(d->ifd);
+        close(d->stopfd);
+        return -1;
+    }
+    return 0;
+}
+
+static void dev_stop(struct serve *s)
+{
+    struct dev *d = s->dev;
+    uint64_t one = 1;
+    ssize_t w = write(d->stopfd, &one, sizeof(one));
+    (void)w;
+    pthread_join(d->thread, NULL);
+    close(d->ifd);
+    close(d->stopfd);
+}
+
+/* isocore dev [FILE|CONFIG…] [--port P] [--host A] [--cores N]: a worker file, wrangler files, or the wrangler file here. */
+static int cmd_dev(int argc, char **argv)
+{
+    static struct serve s;
+    static struct dev d;
+    ic_reactor_config_t cfg;
+    ic_reactor_config_init(&cfg);
+    ic_http_server_config_t hcfg;
+    ic_http_server_config_init(&hcfg);
+    hcfg.port = 8787; /* wrangler dev's */
+    for (int i = 0; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (!strcmp(argv[i], "--port") && has_value) {
+            long n = parse_num("--port", argv[++i], 0, 65535);
+            if (n < 0)
+                return 2;
+            hcfg.port = (unsigned)n;
+        } else if (!strcmp(argv[i], "--cores") && has_value) {
+            long n = parse_num("--cores", argv[++i], 1, IC_MAX_CORES);
+            if (n < 0)
+                return 2;
+            cfg.cores = (unsigned)n;
+        } else if ((!strcmp(argv[i], "--config") && has_value) || argv[i][0] != '-') {
+            if (!add_config(&s, argv[i][0] == '-' ? argv[++i] : argv[i]))
+                return 2;
+        } else {
+            fprintf(stderr, "isocore: dev: unknown option '%s' (or it lacks its value)\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    static const char *const here[] = {"wrangler.toml", "wrangler.jsonc", "wrangler.json"};
+    for (unsigned i = 0; i < 3 && !s.nconfigs; i++)
+        if (access(here[i], R_OK) == 0)
+            add_config(&s, here[i]);
+    if (!s.nconfigs) {
+        fprintf(stderr, "isocore: dev: give a worker file or a config (no wrangler.toml here)\n");
+        return 2;
+    }
+    s.dev = &d;
+    return serve_config(&s, &cfg, &hcfg, true, -1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -555,6 +843,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "serve")) {
         block_signals_early(argc, argv);
         return cmd_serve(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "dev")) {
+        block_signals_early(argc, argv);
+        return cmd_dev(argc - 2, argv + 2);
     }
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 2, argv + 2);
