@@ -29,6 +29,7 @@ struct ic__worker_cfg {
 struct ic_router_config {
     char *file;
     char *host, *admin_host;
+    char *tls_cert, *tls_key; /* listen.tls (joined to the config's directory), or NULL: plain HTTP */
     unsigned port;
     int admin_port;
     unsigned cores;
