@@ -518,6 +518,10 @@ static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
         return;
     }
     ic__js_upload *u = it->second;
+    if (u->direct) {
+        args.GetReturnValue().SetNull();
+        return;
+    }
     if (!u->q.empty()) {
         /* What is queued, joined (the socket brings 4 KiB pieces: one chunk for the stream per pull, not per piece). */
         size_t n = 0;
@@ -574,6 +578,8 @@ static void n_upload_cancel(const v8::FunctionCallbackInfo<v8::Value> &args)
     if (it == w->uploads.end())
         return;
     ic__js_upload *u = it->second;
+    if (u->direct)
+        return; /* C sends it on now (a direct body): the prelude has no say any more */
     u->js_done = true;
     js_let_go(u);
     upload_maybe_free(u);

@@ -666,9 +666,12 @@ Test(fetch, bad_upstreams, .timeout = 60)
 
 Test(fetch, service_binding, .timeout = 60)
 {
-    static const char *const p[] = {"/svc"};
-    t_serve(10000, p, 1);
+    static const char *const p[] = {"/svc", "/svc-pass", "/hello"};
+    t_serve(10000, p, 3);
     T_EXPECT(0, "200 yes POST http://auth/check?x=1 x-a=b body=token piece1 piece2");
+    /* The service's streamed response returned as it is: from its stream to the client in C. */
+    T_EXPECT(1, "POST http://auth/pass x-a=null body=as is piece1 piece2");
+    T_EXPECT(2, "hello");
     t_free_bodies();
 }
 

@@ -171,6 +171,9 @@ const routes = {
   async "/localhost"(up, req, env) {
     return text(fetch(env.LOCAL + "/hello"));
   },
+  async "/svc-pass"(up, req, env) {
+    return env.AUTH.fetch("http://auth/pass", { method: "POST", body: "as is" });
+  },
   async "/svc"(up, req, env) {
     const r = await env.AUTH.fetch("http://auth/check?x=1", { method: "POST", body: "token", headers: { "x-a": "b" } });
     return `${r.status} ${r.headers.get("x-svc")} ${await r.text()}`;
