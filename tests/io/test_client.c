@@ -1270,11 +1270,22 @@ static void r_once_then_close(int fd)
     t_linger0(fd);
 }
 
+/* The retried request: a PUT whose 6-byte body must come again on the new connection; it is echoed. */
 static void r_second(int fd)
 {
     if (!t_read_head(fd))
         return;
-    t_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+    char body[7] = "";
+    size_t n = 0;
+    while (n < 6) {
+        ssize_t r = recv(fd, body + n, 6 - n, 0);
+        if (r <= 0)
+            return;
+        n += (size_t)r;
+    }
+    char out[64];
+    snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n%s", body);
+    t_send(fd, out);
     t_wait_close(fd);
 }
 
@@ -1296,9 +1307,12 @@ static void s_stale_second_end(struct t_call *tc)
 static void s_stale_first_end(struct t_call *tc)
 {
     /* The pooled connection gets the next call at once; the upstream resets it as the request goes out. */
-    ic_http_call_config_t cfg = t_cfg("GET", "/2");
+    ic_http_call_config_t cfg = t_cfg("PUT", "/2");
+    cfg.body_length = 6;
     T2.on_end = s_stale_second_end;
     t_go(&T2, &cfg);
+    cr_assert_eq(ic_http_call_write(T2.c, "second", 6), 1);
+    cr_assert_eq(ic_http_call_end(T2.c), 0);
     cr_assert_eq(write(R.sig[1], "x", 1), 1);
 }
 
@@ -1675,4 +1689,42 @@ Test(client, unknown_host_fails_with_a_dns_error, .timeout = 30)
     cr_assert_eq(T1.ends, 1);
     cr_assert(T1.err == IC_EDNS || T1.err == IC_EDNS_NOTFOUND || T1.err == -ETIMEDOUT, "%s: %s", ic_strerror(T1.err), T1.why);
     cr_assert(strstr(T1.why, "no-such-host.invalid"), "%s", T1.why);
+}
+
+/* ---- a stop while calls wait for a slot ------------------------------------------------------------------- */
+
+static int T_order[4], T_norder;
+
+static void s_order_end(struct t_call *tc)
+{
+    T_order[T_norder++] = tc == &T1 ? 1 : 2;
+}
+
+static void s_stop_waiting_tick(ic_timer_t *t)
+{
+    ic_reactor_stop();
+}
+
+static void s_stop_waiting(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/");
+    cfg.head_timeout_ms = 300; /* the stalled upstream holds the one slot until then */
+    T1.on_end = s_order_end;
+    T2.on_end = s_order_end;
+    t_go(&T1, &cfg);
+    t_go(&T2, &cfg);
+    ic_timer_init(&T_timer, s_stop_waiting_tick);
+    ic_timer_start(&T_timer, 20 * 1000000ull, 0);
+}
+
+Test(client, stop_fails_waiting_calls, .timeout = 30)
+{
+    t_client_config(1, 0, 0);
+    t_raw_start(r_stall, 1);
+    t_run_client(false, s_stop_waiting);
+    t_raw_join();
+    cr_assert_eq(T_norder, 2);
+    cr_assert_eq(T_order[0], 2, "the waiting call ends first, at the stop");
+    cr_assert_eq(T2.err, IC_ESHUTDOWN, "%s: %s", ic_strerror(T2.err), T2.why);
+    cr_assert_eq(T1.err, -ETIMEDOUT, "the call in flight ends on its own: %s", T1.why);
 }
