@@ -1728,3 +1728,80 @@ Test(client, stop_fails_waiting_calls, .timeout = 30)
     cr_assert_eq(T2.err, IC_ESHUTDOWN, "%s: %s", ic_strerror(T2.err), T2.why);
     cr_assert_eq(T1.err, -ETIMEDOUT, "the call in flight ends on its own: %s", T1.why);
 }
+
+/* ---- the next address of an answer: a DNS server of the test's own answers 127.0.0.2 then 127.0.0.1 ---------- */
+
+static struct {
+    int fd;
+    pthread_t th;
+    _Atomic bool stop;
+    _Atomic unsigned queries;
+} D;
+
+/* Answers every A query with 127.0.0.2 and 127.0.0.1, every other query with no record. */
+static void *t_dns_main(void *arg)
+{
+    while (!atomic_load(&D.stop)) {
+        unsigned char q[512], r[600];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(D.fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+        if (n < 12)
+            continue; /* the receive timeout: look at stop again */
+        atomic_fetch_add(&D.queries, 1);
+        size_t at = 12;
+        while (at < (size_t)n && q[at])
+            at += (size_t)q[at] + 1;
+        if (at + 5 > (size_t)n)
+            continue;
+        unsigned qtype = (unsigned)q[at + 1] << 8 | q[at + 2];
+        size_t qend = at + 5; /* the name's 0, type, class */
+        memcpy(r, q, qend);
+        r[2] = 0x81; /* QR, RD */
+        r[3] = 0x80; /* RA, NOERROR */
+        r[4] = 0, r[5] = 1;
+        r[6] = 0, r[7] = qtype == 1 ? 2 : 0;
+        memset(r + 8, 0, 4);
+        size_t len = qend;
+        for (int i = 0; qtype == 1 && i < 2; i++) {
+            static const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0};
+            memcpy(r + len, rr, sizeof(rr));
+            r[len + sizeof(rr)] = i == 0 ? 2 : 1;
+            len += sizeof(rr) + 1;
+        }
+        sendto(D.fd, r, len, 0, (struct sockaddr *)&from, fl);
+    }
+    return NULL;
+}
+
+static void s_two_addrs(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    cfg.host = "two.example.test";
+    T1.on_end = s_get_end;
+    t_go(&T1, &cfg);
+}
+
+Test(client, next_address_after_a_refusal, .timeout = 30)
+{
+    D.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(bind(D.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(D.fd, (struct sockaddr *)&sa, &len), 0);
+    struct timeval tv = {.tv_usec = 100000};
+    setsockopt(D.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char servers[32];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    cr_assert_eq(ic_dns_configure(servers, 2000), 0);
+    cr_assert_eq(pthread_create(&D.th, NULL, t_dns_main, NULL), 0);
+    /* The upstream listens on 127.0.0.1 only: 127.0.0.2, asked first, refuses. */
+    t_run_client(true, s_two_addrs);
+    atomic_store(&D.stop, true);
+    pthread_join(D.th, NULL);
+    close(D.fd);
+    cr_assert_gt(atomic_load(&D.queries), 0, "the resolver asked our server");
+    cr_assert_eq(T1.err, 0, "%s: %s", ic_strerror(T1.err), T1.why);
+    cr_assert_str_eq(T1.body, "hello world");
+    cr_assert_eq(T_stats.connects, 1, "one connection, two addresses tried");
+}
