@@ -1805,3 +1805,45 @@ Test(client, next_address_after_a_refusal, .timeout = 30)
     cr_assert_str_eq(T1.body, "hello world");
     cr_assert_eq(T_stats.connects, 1, "one connection, two addresses tried");
 }
+
+/* ---- IPv6: a numeric address without brackets ------------------------------------------------------------- */
+
+static char T_host_seen[128];
+
+static void t_host_handler(ic_http_exchange_t *x, void *arg)
+{
+    const ic_http_request_t *req = ic_http_request(x);
+    snprintf(T_host_seen, sizeof(T_host_seen), "%.*s", (int)req->host.len, req->host.p);
+    ic_http_respond(x, 200, NULL, 0, "v6", 2);
+}
+
+static void s_v6(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/");
+    cfg.host = "::1";
+    T1.on_end = t_stop_step;
+    t_go(&T1, &cfg);
+}
+
+Test(client, ipv6_numeric_host, .timeout = 30)
+{
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.host = "::1";
+    h.port = 0;
+    h.handler = t_host_handler;
+    if (ic_http_server_new(&h, 1, &t_srv) < 0)
+        cr_skip_test("no IPv6 loopback here");
+    t_port = ic_http_server_port(t_srv);
+    t_scenario = s_v6;
+    ic_reactor_config_t cfg = t_config(1, t_on_start, NULL);
+    cfg.on_stop = t_on_stop;
+    t_run(&cfg);
+    ic_http_server_free(t_srv);
+    t_srv = NULL;
+    cr_assert_eq(T1.err, 0, "%s", T1.why);
+    cr_assert_str_eq(T1.body, "v6");
+    char want[64];
+    snprintf(want, sizeof(want), "[::1]:%u", t_port);
+    cr_assert_str_eq(T_host_seen, want, "the Host header brackets the address");
+}
