@@ -1847,3 +1847,49 @@ Test(client, ipv6_numeric_host, .timeout = 30)
     snprintf(want, sizeof(want), "[::1]:%u", t_port);
     cr_assert_str_eq(T_host_seen, want, "the Host header brackets the address");
 }
+
+/* ---- two reactors: each has its own pool ------------------------------------------------------------------ */
+
+static struct t_call TR[2];
+static ic_http_client_stats_t TR_stats[2];
+static _Atomic int TR_done;
+
+static void s_per_core_end(struct t_call *tc)
+{
+    int id = ic_reactor_id();
+    ic_http_client_stats(&TR_stats[id]);
+    if (atomic_fetch_add(&TR_done, 1) == 1)
+        ic_reactor_stop();
+}
+
+static void s_per_core(void)
+{
+    int id = ic_reactor_id();
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    TR[id].on_end = s_per_core_end;
+    t_go(&TR[id], &cfg);
+}
+
+Test(client, a_pool_per_reactor, .timeout = 30)
+{
+    t_fill();
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.drain_ms = 0;
+    h.handler = t_handler;
+    cr_assert_eq(ic_http_server_new(&h, 2, &t_srv), 0);
+    t_port = ic_http_server_port(t_srv);
+    t_scenario = s_per_core;
+    ic_reactor_config_t cfg = t_config(2, t_on_start, NULL);
+    cfg.on_stop = t_on_stop;
+    t_run(&cfg);
+    ic_http_server_free(t_srv);
+    t_srv = NULL;
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(TR[i].err, 0, "reactor %d: %s", i, TR[i].why);
+        cr_assert_str_eq(TR[i].body, "hello world");
+        cr_assert_eq(TR_stats[i].calls, 1, "reactor %d counts its own call only", i);
+        cr_assert_eq(TR_stats[i].connects, 1);
+    }
+}
