@@ -111,7 +111,7 @@ const routes = {
   },
   async "/encodings"(up) {
     const out = [];
-    for (const p of ["/gzip", "/deflate", "/br"]) {
+    for (const p of ["/gzip", "/deflate", "/br", "/gzip-stream", "/br-stream"]) {
       const r = await fetch(up + p);
       const t = await r.text();
       out.push(`${p} ${r.headers.get("content-encoding")} ${r.headers.get("content-length")} ${t.length} ${t.slice(0, 19)}`);
