@@ -249,6 +249,9 @@ int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double 
 /* Streamed bodies (stream.cc): a new stream of the worker for the prelude's stream id; every one left is ended (failed) by
  * ic__js_streams_close when the worker is disposed. */
 struct ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id);
+/* A stream whose body is source src_id, sent from C with no JS per piece (a fetch's body returned untouched); NULL if the
+ * source is gone or read already. */
+struct ic_js_stream *ic__js_stream_direct(ic_js_worker *w, uint32_t src_id);
 void ic__js_streams_close(ic_js_worker *w);
 
 /*

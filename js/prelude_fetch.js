@@ -644,6 +644,11 @@ function serialize(r, streaming) {
     if (b[kSource] !== undefined) {
       b.getReader();
       b = b[kSource];
+    } else if (streaming && b[kSourceId] !== undefined) {
+      // Bytes from C (a fetch's body, a request body) passed on untouched: C sends them on itself, no JS per chunk.
+      b.getReader();
+      r[kUsed] = true;
+      return [r[kStatus], block, null, 0, b[kSourceId]];
     } else if (streaming) {
       const id = nextOutgoing++;
       outgoing.set(id, { stream: b, reader: null, resume: null, cancelled: false });
@@ -664,7 +669,7 @@ function serialize(r, streaming) {
 // The pull of a source waiting for its next piece, by source id: [resolve, request]; uploadWake (an entry of its own)
 // runs it, for the request the source belongs to.
 const uploadWaits = new Map();
-const kDecoded = Symbol("decoded");
+const kDecoded = Symbol("decoded"), kSourceId = Symbol("sourceId");
 
 // A byte stream of source id. hooks (or null): done(ok) once when it ends (read to its end: true; an error, a cancel:
 // false); hooks.error(reason) is set here: it errors the stream from outside (an abort) and lets the source go.
@@ -703,6 +708,7 @@ function sourceStream(id, req, hooks) {
       if (fin(false)) native.uploadCancel(id);
     },
   }, { highWaterMark: 0 });
+  s[kSourceId] = id;
   if (hooks) {
     hooks.error = (reason) => {
       if (!fin(false)) return;

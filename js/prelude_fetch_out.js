@@ -21,7 +21,6 @@
     if (st === undefined) {
       st = { req, n: 0, open: 0, queue: [], calls: new Set(), holds: 0, over: false };
       states.set(req, st);
-      native.fetchTrack(req);
     }
     return st;
   }
@@ -39,6 +38,7 @@
   function hold(req) {
     if (!req) return () => {};
     const st = stateOf(req);
+    native.fetchTrack(req); // C++ tells when the request is over even if it makes no call of its own
     st.holds++;
     return () => {
       st.holds--;
@@ -268,10 +268,20 @@
   }
 
   // fetch() and a Fetcher's fetch() after their Request is built: limits, the connection, redirects.
+  // A fetch of a URL string with no init (the common proxy call) skips the Request object: what doFetch reads of one.
+  const kFast = Symbol("fast");
+  function fastRequest(input) {
+    const url = URL.parse(input, globalThis.location?.href);
+    if (!url) throw new TypeError(`Request: invalid URL '${input}'`);
+    if (url.username || url.password) throw new TypeError("Request: URLs with credentials are not allowed");
+    return { [kFast]: url, [kMethod]: "GET", [kHeadersOf]: null, [kBody]: null, [kOpts]: DEFAULT_OPTS };
+  }
+
   async function doFetch(reqNo, request, service) {
     const st = stateOf(reqNo);
     if (st.over && st.holds === 0) throw overError();
-    let url = new URL(request.url);
+    let url = request[kFast] ?? new URL(request.url);
+    const first = url.href;
     if (!service && !isHttp(url)) throw new TypeError(`fetch: unsupported scheme '${url.protocol}' in ${url.href} (http: and https: only)`);
     const [subrequests] = limits();
     if (st.n >= subrequests) throw new TypeError(`Too many subrequests (the limit is ${subrequests} per request)`);
@@ -281,7 +291,7 @@
     const mode = opts.redirect;
     if (signal?.aborted) throw signal.reason;
     let method = request[kMethod];
-    let headers = listOf(request[kHeadersOf]).map((e) => [e[0], e[1]]);
+    let headers = request[kHeadersOf] === null ? [] : listOf(request[kHeadersOf]).map((e) => [e[0], e[1]]);
     let body = request[kBody];
     if (isStream(body)) {
       if (body.locked || S.isDisturbed(body)) throw new TypeError("fetch: the request body has already been used");
@@ -294,7 +304,8 @@
     if (typeof body === "string") body = native.encode(body);
     if (service && isStream(body)) body = (await S.readAll(body)).v; // a service gets its request body whole
     if (typeof body === "string") body = native.encode(body);
-    await slot(st, signal);
+    const wait = slot(st, signal);
+    if (wait !== undefined) await wait;
     let redirects = 0;
     try {
       for (;;) {
@@ -307,7 +318,7 @@
           if (location !== undefined) {
             discard(head);
             if (mode === "error") throw new TypeError(`fetch to ${url.href}: got a ${status} redirect and the redirect mode is 'error'`);
-            if (++redirects > 20) throw new TypeError(`fetch to ${request.url}: too many redirects (more than 20)`);
+            if (++redirects > 20) throw new TypeError(`fetch to ${first}: too many redirects (more than 20)`);
             const next = URL.parse(location[1], url.href);
             if (!next || !isHttp(next)) throw new TypeError(`fetch to ${url.href}: the redirect to '${location[1]}' is not an http(s) URL`);
             if (status !== 303 && body !== null && isStream(body))
@@ -336,7 +347,7 @@
   async function fetch(input, init = undefined) {
     const reqNo = internal.req;
     if (!reqNo) throw noRequest("fetch");
-    return doFetch(reqNo, new Request(input, init), null);
+    return doFetch(reqNo, typeof input === "string" && init === undefined ? fastRequest(input) : new Request(input, init), null);
   }
   define("fetch", fetch);
 

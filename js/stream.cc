@@ -36,10 +36,19 @@ struct ic_js_stream {
     ic_task_t task;
     ic_timer_t idle;
     bool task_posted, want_pump, want_resume, want_cancel, over;
+    /* Direct: the body is a source of this file (a fetch's response body, a request body passed on untouched): its pieces go to
+     * the sink from C, with no JS entry per piece. sink_full: the sink's write said wait. */
+    struct ic__js_upload *src;
+    bool sink_full;
 };
+
+static void direct_flush(struct ic__js_upload *u);
+static void direct_drop(ic_js_stream *s);
 
 static void stream_free(ic_js_stream *s)
 {
+    if (s->src)
+        direct_drop(s);
     ic_timer_stop(&s->idle);
     if (s->w) {
         s->w->streams.erase(s->id);
@@ -96,6 +105,18 @@ static void run_task(ic_task_t *t)
     if (!s->w || s->over) {
         /* The worker went away, or the body ended while the task waited. */
         stream_free(s);
+        return;
+    }
+    if (s->src) {
+        /* A direct body: no JS; the source's queue goes to the sink, or the source is let go. */
+        if (s->want_cancel) {
+            direct_drop(s);
+            stream_free(s);
+            return;
+        }
+        s->want_pump = s->want_resume = false;
+        s->sink_full = false;
+        direct_flush(s->src);
         return;
     }
     ic_js_worker *w = s->w;
@@ -157,6 +178,7 @@ void ic__js_streams_close(ic_js_worker *w)
         all.push_back(kv.second);
     w->streams.clear();
     for (ic_js_stream *s : all) {
+        direct_drop(s);
         s->w = nullptr;
         ic_timer_stop(&s->idle);
         const ic_js_sink_t *sink = s->sink;
@@ -259,11 +281,12 @@ struct ic__js_upload {
     std::string why; /* the error's message for the prelude (empty: the upload's messages) */
     bool paused = false, js_waiting = false, js_done = false, task_posted = false;
     ic_task_t task;
+    ic_js_stream *direct = nullptr; /* the C consumer that took the source from the prelude (see ic__js_stream_direct) */
 };
 
 static void upload_maybe_free(ic__js_upload *u)
 {
-    if (u->prod || !(u->js_done || !u->w) || u->task_posted)
+    if (u->prod || u->direct || !(u->js_done || !u->w) || u->task_posted)
         return;
     if (u->w)
         u->w->uploads.erase(u->id);
@@ -339,7 +362,7 @@ uint32_t ic__js_source_id(const ic__js_upload *u)
 
 void ic__js_source_push(ic__js_upload *u, const char *p, size_t len)
 {
-    if (u->js_done || !u->w)
+    if ((u->js_done && !u->direct) || !u->w)
         return; /* no one reads it any more: dropped as it comes */
     u->q.emplace_back(p, len);
     u->queued += len;
@@ -347,7 +370,10 @@ void ic__js_source_push(ic__js_upload *u, const char *p, size_t len)
         u->paused = true;
         u->ops->pause(u->prod);
     }
-    upload_wake(u);
+    if (u->direct)
+        direct_flush(u);
+    else
+        upload_wake(u);
 }
 
 void ic__js_source_end(ic__js_upload *u, int status, const char *why)
@@ -356,8 +382,82 @@ void ic__js_source_end(ic__js_upload *u, int status, const char *why)
     if (why)
         u->why = why;
     u->prod = nullptr;
+    if (u->direct) {
+        direct_flush(u);
+        return;
+    }
     upload_wake(u);
     upload_maybe_free(u);
+}
+
+/* ---- direct bodies: a source's pieces straight to a stream's sink ---------------------------------------------- */
+
+/*
+ * What is queued goes to the sink while it takes more; the producer is
+ * resumed under the low mark; once the queue is empty after the
+ * producer's last word the body is over for the sink. From the loop only
+ * (a producer's op, or the stream's task), never inside a JS entry.
+ */
+static void direct_flush(ic__js_upload *u)
+{
+    ic_js_stream *s = u->direct;
+    while (s && s->sink && !s->sink_full && !u->q.empty()) {
+        std::string piece = std::move(u->q.front());
+        u->q.pop_front();
+        u->queued -= piece.size();
+        touch(s);
+        if (!s->sink->write(s->arg, piece.data(), piece.size()))
+            s->sink_full = true;
+        s = u->direct; /* a failed write cancels the stream (from a task): still ours until then */
+    }
+    if (!s)
+        return;
+    if (u->paused && u->queued < UP_LOW && u->prod && !s->sink_full) {
+        u->paused = false;
+        u->ops->resume(u->prod);
+    }
+    if (u->q.empty() && u->status != 0 && s->sink) {
+        /* The body is over: the stream ends for the sink (ok or not) and lets the source go. */
+        u->direct = nullptr;
+        s->src = nullptr;
+        u->js_done = true;
+        bool ok = u->status == 1;
+        upload_maybe_free(u);
+        finish(s, ok);
+    }
+}
+
+/* The stream lets its source go before the end (the consumer went away, the worker is disposed): the producer is let go too. */
+static void direct_drop(ic_js_stream *s)
+{
+    ic__js_upload *u = s->src;
+    if (!u)
+        return;
+    s->src = nullptr;
+    u->direct = nullptr;
+    u->js_done = true;
+    js_let_go(u);
+    upload_maybe_free(u);
+}
+
+ic_js_stream *ic__js_stream_direct(ic_js_worker *w, uint32_t src_id)
+{
+    auto it = w->uploads.find(src_id);
+    if (it == w->uploads.end() || it->second->direct || it->second->js_done)
+        return nullptr;
+    ic__js_upload *u = it->second;
+    ic_js_stream *s = new (std::nothrow) ic_js_stream();
+    if (!s)
+        return nullptr;
+    s->w = w;
+    s->id = 0x80000000u | u->id; /* apart from the prelude's stream ids, so that disposal finds it in streams */
+    s->req = w->cur_req;
+    s->src = u;
+    ic_timer_init(&s->idle, idle_fired);
+    w->streams[s->id] = s;
+    u->direct = s;
+    u->js_waiting = false;
+    return s;
 }
 
 v8::Local<v8::Value> ic__js_source_whole(ic_js_worker *w, uint32_t id, int64_t expect)
@@ -418,6 +518,10 @@ static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
         return;
     }
     ic__js_upload *u = it->second;
+    if (u->direct) {
+        args.GetReturnValue().SetNull();
+        return;
+    }
     if (!u->q.empty()) {
         /* What is queued, joined (the socket brings 4 KiB pieces: one chunk for the stream per pull, not per piece). */
         size_t n = 0;
@@ -474,6 +578,8 @@ static void n_upload_cancel(const v8::FunctionCallbackInfo<v8::Value> &args)
     if (it == w->uploads.end())
         return;
     ic__js_upload *u = it->second;
+    if (u->direct)
+        return; /* C sends it on now (a direct body): the prelude has no say any more */
     u->js_done = true;
     js_let_go(u);
     upload_maybe_free(u);

@@ -350,7 +350,13 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     /* [status, block, null, id]: the body is the prelude's stream `id` (only when the caller asked for streams). */
     ic_js_stream_t *stream = nullptr;
     if (a->Length() > 3 && a->Get(ctx, 3).ToLocal(&sid) && sid->IsUint32()) {
-        stream = ic__js_stream_new(w, sid.As<v8::Uint32>()->Value());
+        uint32_t id = sid.As<v8::Uint32>()->Value();
+        /* id 0 with a source id: the body is that source (bytes from C), sent on with no JS in between. */
+        v8::Local<v8::Value> src;
+        if (id == 0 && a->Length() > 4 && a->Get(ctx, 4).ToLocal(&src) && src->IsUint32())
+            stream = ic__js_stream_direct(w, src.As<v8::Uint32>()->Value());
+        else
+            stream = ic__js_stream_new(w, id);
         if (!stream)
             return false;
     }

@@ -335,8 +335,11 @@ typedef struct ic_http_call_ops {
      * IC_EDNS, -ECONNREFUSED, -ECONNRESET, -ETIMEDOUT (connect or head
      * timeout), IC_ETLS, IC_ETLS_VERIFY, IC_EHTTP_RESPONSE (a malformed
      * response, a body that lies about its length or ends early: -EPIPE when
-     * the connection closed mid-body), -E2BIG (a head over 64 KiB), -ENOMEM;
-     * why is a sentence saying what happened ("certificate verify failed:
+     * the connection closed mid-body), -E2BIG (a head over 64 KiB), -ENOMEM,
+     * IC_ESHUTDOWN (the reactor began to stop while the call waited for a
+     * connection, a lookup or a connect; calls already sending or receiving
+     * go on to their end); -ECONNRESET also when the upstream closed the
+     * connection before the whole response head came; why is a sentence saying what happened ("certificate verify failed:
      * self-signed certificate", "connection refused by 127.0.0.1:8080"),
      * valid during the call; NULL when err is 0.
      */

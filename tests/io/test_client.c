@@ -1270,11 +1270,22 @@ static void r_once_then_close(int fd)
     t_linger0(fd);
 }
 
+/* The retried request: a PUT whose 6-byte body must come again on the new connection; it is echoed. */
 static void r_second(int fd)
 {
     if (!t_read_head(fd))
         return;
-    t_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+    char body[7] = "";
+    size_t n = 0;
+    while (n < 6) {
+        ssize_t r = recv(fd, body + n, 6 - n, 0);
+        if (r <= 0)
+            return;
+        n += (size_t)r;
+    }
+    char out[64];
+    snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n%s", body);
+    t_send(fd, out);
     t_wait_close(fd);
 }
 
@@ -1296,9 +1307,12 @@ static void s_stale_second_end(struct t_call *tc)
 static void s_stale_first_end(struct t_call *tc)
 {
     /* The pooled connection gets the next call at once; the upstream resets it as the request goes out. */
-    ic_http_call_config_t cfg = t_cfg("GET", "/2");
+    ic_http_call_config_t cfg = t_cfg("PUT", "/2");
+    cfg.body_length = 6;
     T2.on_end = s_stale_second_end;
     t_go(&T2, &cfg);
+    cr_assert_eq(ic_http_call_write(T2.c, "second", 6), 1);
+    cr_assert_eq(ic_http_call_end(T2.c), 0);
     cr_assert_eq(write(R.sig[1], "x", 1), 1);
 }
 
@@ -1675,4 +1689,207 @@ Test(client, unknown_host_fails_with_a_dns_error, .timeout = 30)
     cr_assert_eq(T1.ends, 1);
     cr_assert(T1.err == IC_EDNS || T1.err == IC_EDNS_NOTFOUND || T1.err == -ETIMEDOUT, "%s: %s", ic_strerror(T1.err), T1.why);
     cr_assert(strstr(T1.why, "no-such-host.invalid"), "%s", T1.why);
+}
+
+/* ---- a stop while calls wait for a slot ------------------------------------------------------------------- */
+
+static int T_order[4], T_norder;
+
+static void s_order_end(struct t_call *tc)
+{
+    T_order[T_norder++] = tc == &T1 ? 1 : 2;
+}
+
+static void s_stop_waiting_tick(ic_timer_t *t)
+{
+    ic_reactor_stop();
+}
+
+static void s_stop_waiting(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/");
+    cfg.head_timeout_ms = 300; /* the stalled upstream holds the one slot until then */
+    T1.on_end = s_order_end;
+    T2.on_end = s_order_end;
+    t_go(&T1, &cfg);
+    t_go(&T2, &cfg);
+    ic_timer_init(&T_timer, s_stop_waiting_tick);
+    ic_timer_start(&T_timer, 20 * 1000000ull, 0);
+}
+
+Test(client, stop_fails_waiting_calls, .timeout = 30)
+{
+    t_client_config(1, 0, 0);
+    t_raw_start(r_stall, 1);
+    t_run_client(false, s_stop_waiting);
+    t_raw_join();
+    cr_assert_eq(T_norder, 2);
+    cr_assert_eq(T_order[0], 2, "the waiting call ends first, at the stop");
+    cr_assert_eq(T2.err, IC_ESHUTDOWN, "%s: %s", ic_strerror(T2.err), T2.why);
+    cr_assert_eq(T1.err, -ETIMEDOUT, "the call in flight ends on its own: %s", T1.why);
+}
+
+/* ---- the next address of an answer: a DNS server of the test's own answers 127.0.0.2 then 127.0.0.1 ---------- */
+
+static struct {
+    int fd;
+    pthread_t th;
+    _Atomic bool stop;
+    _Atomic unsigned queries;
+} D;
+
+/* Answers every A query with 127.0.0.2 and 127.0.0.1, every other query with no record. */
+static void *t_dns_main(void *arg)
+{
+    while (!atomic_load(&D.stop)) {
+        unsigned char q[512], r[600];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof(from);
+        ssize_t n = recvfrom(D.fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+        if (n < 12)
+            continue; /* the receive timeout: look at stop again */
+        atomic_fetch_add(&D.queries, 1);
+        size_t at = 12;
+        while (at < (size_t)n && q[at])
+            at += (size_t)q[at] + 1;
+        if (at + 5 > (size_t)n)
+            continue;
+        unsigned qtype = (unsigned)q[at + 1] << 8 | q[at + 2];
+        size_t qend = at + 5; /* the name's 0, type, class */
+        memcpy(r, q, qend);
+        r[2] = 0x81; /* QR, RD */
+        r[3] = 0x80; /* RA, NOERROR */
+        r[4] = 0, r[5] = 1;
+        r[6] = 0, r[7] = qtype == 1 ? 2 : 0;
+        memset(r + 8, 0, 4);
+        size_t len = qend;
+        for (int i = 0; qtype == 1 && i < 2; i++) {
+            static const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0};
+            memcpy(r + len, rr, sizeof(rr));
+            r[len + sizeof(rr)] = i == 0 ? 2 : 1;
+            len += sizeof(rr) + 1;
+        }
+        sendto(D.fd, r, len, 0, (struct sockaddr *)&from, fl);
+    }
+    return NULL;
+}
+
+static void s_two_addrs(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    cfg.host = "two.example.test";
+    T1.on_end = s_get_end;
+    t_go(&T1, &cfg);
+}
+
+Test(client, next_address_after_a_refusal, .timeout = 30)
+{
+    D.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(bind(D.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(getsockname(D.fd, (struct sockaddr *)&sa, &len), 0);
+    struct timeval tv = {.tv_usec = 100000};
+    setsockopt(D.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char servers[32];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    cr_assert_eq(ic_dns_configure(servers, 2000), 0);
+    cr_assert_eq(pthread_create(&D.th, NULL, t_dns_main, NULL), 0);
+    /* The upstream listens on 127.0.0.1 only: 127.0.0.2, asked first, refuses. */
+    t_run_client(true, s_two_addrs);
+    atomic_store(&D.stop, true);
+    pthread_join(D.th, NULL);
+    close(D.fd);
+    cr_assert_gt(atomic_load(&D.queries), 0, "the resolver asked our server");
+    cr_assert_eq(T1.err, 0, "%s: %s", ic_strerror(T1.err), T1.why);
+    cr_assert_str_eq(T1.body, "hello world");
+    cr_assert_eq(T_stats.connects, 1, "one connection, two addresses tried");
+}
+
+/* ---- IPv6: a numeric address without brackets ------------------------------------------------------------- */
+
+static char T_host_seen[128];
+
+static void t_host_handler(ic_http_exchange_t *x, void *arg)
+{
+    const ic_http_request_t *req = ic_http_request(x);
+    snprintf(T_host_seen, sizeof(T_host_seen), "%.*s", (int)req->host.len, req->host.p);
+    ic_http_respond(x, 200, NULL, 0, "v6", 2);
+}
+
+static void s_v6(void)
+{
+    ic_http_call_config_t cfg = t_cfg("GET", "/");
+    cfg.host = "::1";
+    T1.on_end = t_stop_step;
+    t_go(&T1, &cfg);
+}
+
+Test(client, ipv6_numeric_host, .timeout = 30)
+{
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.host = "::1";
+    h.port = 0;
+    h.handler = t_host_handler;
+    if (ic_http_server_new(&h, 1, &t_srv) < 0)
+        cr_skip_test("no IPv6 loopback here");
+    t_port = ic_http_server_port(t_srv);
+    t_scenario = s_v6;
+    ic_reactor_config_t cfg = t_config(1, t_on_start, NULL);
+    cfg.on_stop = t_on_stop;
+    t_run(&cfg);
+    ic_http_server_free(t_srv);
+    t_srv = NULL;
+    cr_assert_eq(T1.err, 0, "%s", T1.why);
+    cr_assert_str_eq(T1.body, "v6");
+    char want[64];
+    snprintf(want, sizeof(want), "[::1]:%u", t_port);
+    cr_assert_str_eq(T_host_seen, want, "the Host header brackets the address");
+}
+
+/* ---- two reactors: each has its own pool ------------------------------------------------------------------ */
+
+static struct t_call TR[2];
+static ic_http_client_stats_t TR_stats[2];
+static _Atomic int TR_done;
+
+static void s_per_core_end(struct t_call *tc)
+{
+    int id = ic_reactor_id();
+    ic_http_client_stats(&TR_stats[id]);
+    if (atomic_fetch_add(&TR_done, 1) == 1)
+        ic_reactor_stop();
+}
+
+static void s_per_core(void)
+{
+    int id = ic_reactor_id();
+    ic_http_call_config_t cfg = t_cfg("GET", "/hello");
+    TR[id].on_end = s_per_core_end;
+    t_go(&TR[id], &cfg);
+}
+
+Test(client, a_pool_per_reactor, .timeout = 30)
+{
+    t_fill();
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.drain_ms = 0;
+    h.handler = t_handler;
+    cr_assert_eq(ic_http_server_new(&h, 2, &t_srv), 0);
+    t_port = ic_http_server_port(t_srv);
+    t_scenario = s_per_core;
+    ic_reactor_config_t cfg = t_config(2, t_on_start, NULL);
+    cfg.on_stop = t_on_stop;
+    t_run(&cfg);
+    ic_http_server_free(t_srv);
+    t_srv = NULL;
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(TR[i].err, 0, "reactor %d: %s", i, TR[i].why);
+        cr_assert_str_eq(TR[i].body, "hello world");
+        cr_assert_eq(TR_stats[i].calls, 1, "reactor %d counts its own call only", i);
+        cr_assert_eq(TR_stats[i].connects, 1);
+    }
 }

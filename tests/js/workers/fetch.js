@@ -111,7 +111,7 @@ const routes = {
   },
   async "/encodings"(up) {
     const out = [];
-    for (const p of ["/gzip", "/deflate", "/br"]) {
+    for (const p of ["/gzip", "/deflate", "/br", "/gzip-stream", "/br-stream"]) {
       const r = await fetch(up + p);
       const t = await r.text();
       out.push(`${p} ${r.headers.get("content-encoding")} ${r.headers.get("content-length")} ${t.length} ${t.slice(0, 19)}`);
@@ -170,6 +170,9 @@ const routes = {
   },
   async "/localhost"(up, req, env) {
     return text(fetch(env.LOCAL + "/hello"));
+  },
+  async "/svc-pass"(up, req, env) {
+    return env.AUTH.fetch("http://auth/pass", { method: "POST", body: "as is" });
   },
   async "/svc"(up, req, env) {
     const r = await env.AUTH.fetch("http://auth/check?x=1", { method: "POST", body: "token", headers: { "x-a": "b" } });
