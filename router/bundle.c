@@ -368,21 +368,6 @@ static void graph_free(struct graph *g)
     free(g->files);
 }
 
-bool ic__bundle_needed(const char *main, char *first_bare, size_t cap)
-{
-    struct graph g = {0};
-    char *abs = absolute(NULL, main);
-    if (!abs)
-        return false;
-    scan_file(&g, abs);
-    free(abs);
-    if (first_bare && cap)
-        snprintf(first_bare, cap, "%s", g.bare);
-    bool needs = g.needs;
-    graph_free(&g);
-    return needs;
-}
-
 /* ---- esbuild, the child process ----------------------------------------------------------------- */
 
 /* The esbuild binary: $ISOCORE_ESBUILD, else `esbuild` on PATH. False when there is none. */
