@@ -47,13 +47,6 @@
 #include "isocore/http.h"
 #include "isocore/tcp.h"
 
-/*
- * Weak until io/dns.c (the resolver of isocore/dns.h) is in the tree: without
- * it a host name that is not a numeric address fails with IC_EDNS.
- */
-#pragma weak ic_dns_resolve
-#pragma weak ic_dns_cancel
-
 #define HEAD_MAX (64 * 1024)     /* a response head past this: -E2BIG */
 #define OUT_HIGH (256 * 1024)    /* request bytes queued past this: ic_http_call_write says wait */
 #define REPLAY_MAX (1024 * 1024) /* a request body of known length up to this is kept for a retry */
@@ -411,6 +404,17 @@ static void end_task(ic_task_t *t)
     call_maybe_free(c);
 }
 
+/* True when a call waits only because the core is at max_per_core (its origin is below max_per_origin). */
+static bool core_starved(struct pool *p)
+{
+    if (!p->nwaiting)
+        return false;
+    for (struct origin *o = p->origins; o; o = o->next)
+        if (o->wait_head && o->open < g_cfg.max_per_origin)
+            return true;
+    return false;
+}
+
 /* Hands a connection whose exchange ended cleanly to a waiting call of its origin, or to the idle lists. */
 static void attach(ic_http_call_t *c, struct conn *conn);
 static void release(struct conn *conn)
@@ -432,6 +436,10 @@ static void release(struct conn *conn)
         wait_remove(w);
         p->stats.reuses++;
         attach(w, conn);
+        return;
+    }
+    if (core_starved(p)) {
+        conn_drop(conn, false); /* its slot is worth more to a call of another origin than an idle connection */
         return;
     }
     conn->idle = true;
@@ -655,10 +663,6 @@ static void open_conn(ic_http_call_t *c)
         try_connect(conn);
         return;
     }
-    if (!ic_dns_resolve) {
-        fail(c, IC_EDNS, "cannot look up %s: no resolver in this build", c->o->host);
-        return;
-    }
     int r = ic_dns_resolve(c->o->host, dns_done, conn, &conn->q);
     if (r < 0) {
         conn->q = NULL;
@@ -845,6 +849,13 @@ static size_t parse_head(ic_http_call_t *c, const char *data, size_t len)
         return (size_t)r;
     }
     ic_timer_stop(&c->timer);
+    if (c->replay) {
+        /* A response came: the request will not be sent again, its copy can go. */
+        c->replay = false;
+        free(c->req);
+        c->req = NULL;
+        c->req_len = c->req_cap = 0;
+    }
     if (c->head_method || status == 204 || status == 304) {
         c->rstate = R_LENGTH;
         c->body_left = 0;

@@ -9,6 +9,7 @@
  * 16 bytes at a time with SSE4.2's PCMPESTRI where the CPU has it (chosen
  * once, at first use), else a byte at a time.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,8 @@ int ic__http_parse_length(ic_str_t v, uint64_t *out)
         if (c < '0' || c > '9' || n > (UINT64_C(1) << 62) / 10)
             return IC_EHTTP_BAD;
         n = n * 10 + (c - '0');
+        if (n >= UINT64_C(1) << 62)
+            return IC_EHTTP_BAD; /* exactly "below 2^62", not up to 9 past it */
     }
     *out = n;
     return 0;
@@ -154,6 +157,40 @@ void ic__http_parse_connection(ic_str_t v, bool *close, bool *keep)
     }
 }
 
+/*
+ * A Host value is uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): an
+ * IP literal in brackets, or a reg-name (unreserved, pct-encoded, sub-delims
+ * characters; an IPv4 address is one), then an optional port of digits. Empty
+ * is allowed (an authority-less target). Anything else, a space say, is 400,
+ * as nginx answers.
+ */
+static bool valid_host(ic_str_t v)
+{
+    const char *p = v.p, *end = v.p + v.len;
+    if (p < end && *p == '[') {
+        while (++p < end && *p != ']')
+            if (!(isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+                return false;
+        if (p == end)
+            return false;
+        p++;
+    } else {
+        for (; p < end && *p != ':'; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (!(isalnum(c) || strchr("-._~%!$&'()*+,;=", c)))
+                return false;
+        }
+    }
+    if (p == end)
+        return true;
+    if (*p++ != ':')
+        return false;
+    for (; p < end; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    return true;
+}
+
 /* Applies the headers' meaning to req; enforces the anti-smuggling rules. */
 static int interpret(ic_http_request_t *req)
 {
@@ -163,15 +200,19 @@ static int interpret(ic_http_request_t *req)
         switch (n.len) {
         case 4:
             if (ic__http_ieq(n, "host", 4)) {
-                if (host)
+                if (host || !valid_host(v))
                     return IC_EHTTP_BAD;
                 host = true;
                 req->host = v;
             }
             break;
         case 6:
-            if (ic__http_ieq(n, "expect", 6) && ic__http_ieq(v, "100-continue", 12))
+            if (ic__http_ieq(n, "expect", 6)) {
+                /* The only expectation HTTP defines; any other cannot be met (RFC 9110 10.1.1): 417. */
+                if (!ic__http_ieq(v, "100-continue", 12))
+                    return IC_EHTTP_EXPECTATION;
                 req->expect_continue = true;
+            }
             break;
         case 10:
             if (ic__http_ieq(n, "connection", 10))
@@ -357,6 +398,8 @@ int ic_http_error_status(int err)
         return 505;
     case IC_EHTTP_ENCODING:
         return 501;
+    case IC_EHTTP_EXPECTATION:
+        return 417;
     default:
         return 400;
     }

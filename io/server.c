@@ -20,6 +20,15 @@
  *
  * A connection is freed only when none of its operations is in flight.
  *
+ * HTTPS (cfg.tls): the same connection with a TLS session (tls.c) between
+ * the socket and the buffers, which stay plaintext, so that parsing,
+ * backpressure and responses are the same code. Received ciphertext is
+ * decrypted into `in`; a send encrypts the next IC__TLS_CHUNK of what it
+ * sends and sends the ciphertext, so that a large response streams. The
+ * handshake must complete within IC__TLS_HANDSHAKE_MS (the connection's
+ * timer), then the header timeout starts; close_notify goes out before the
+ * close. The plain path pays one test of c->tls per receive and per send.
+ *
  * Out of memory: a connection whose state cannot be allocated is handed
  * back to the acceptor, which holds it and pauses accepting until the retry
  * (the client waits, nothing is read from it yet); a connection that cannot
@@ -70,6 +79,13 @@ struct conn {
     const char *tx; /* what the send in flight sends: out[sending], or the static 503 */
     size_t tx_len, sent;
     bool oom; /* a buffer could not grow: the static 503 goes out after what is queued, then the connection closes */
+
+    /* HTTPS: the session; how much of tx is encrypted; the ciphertext in flight. */
+    struct ic__tls *tls;
+    bool handshaking, tls_eof;
+    size_t enc;
+    const char *ct;
+    size_t ct_len, ct_sent;
 
     struct ic_http_exchange {
         struct conn *c;
@@ -132,7 +148,8 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
 
 int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out)
 {
-    if (!cfg || !cfg->handler || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535)
+    if (!cfg || !cfg->handler || ncores == 0 || ncores > IC_MAX_CORES || cfg->port > 65535 ||
+        (cfg->tls && !ic__tls_ctx_server(cfg->tls)))
         return -EINVAL;
     ic_http_server_t *srv = calloc(1, sizeof(*srv));
     if (!srv)
@@ -203,6 +220,7 @@ static void conn_free(struct conn *c)
         sc->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    ic__tls_free(c->tls);
     free(c->in);
     free(c->out[0]);
     free(c->out[1]);
@@ -307,6 +325,19 @@ static void timer_fired(ic_timer_t *t)
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
     if (c->x.active || c->send_busy)
         return; /* the handler or the send is in charge of this connection now */
+    if (c->tls) {
+        /* A handshake that did not complete in time just closes; a head that did not gets its 408 encrypted, best effort. */
+        static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        if (!c->handshaking && c->in_len > 0 && !c->close_after_send && ic__tls_write(c->tls, r408, sizeof(r408) - 1) > 0) {
+            size_t n;
+            const char *p = ic__tls_take(c->tls, &n);
+            ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            ic__tls_sent(c->tls);
+        }
+        conn_close(c);
+        return;
+    }
     if (c->in_len > 0 && !c->close_after_send) {
         /* A head that did not complete in time (slowloris): 408, then close. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -385,13 +416,52 @@ static const char oom_503[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 35\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
     "Service Unavailable: out of memory\n";
 
+/* TLS: sends ct[ct_sent, ct_len). */
+static void ct_send(struct conn *c)
+{
+    c->send_op.cb = send_done;
+    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent),
+                       MSG_NOSIGNAL);
+    c->ops++;
+}
+
+/* TLS's send_more: encrypts the next piece of tx behind what the session staged (tickets, alerts) and sends it all. */
+static void tls_send_more(struct conn *c)
+{
+    struct ic__tls *t = c->tls;
+    if (c->enc < c->tx_len) {
+        size_t n = c->tx_len - c->enc < IC__TLS_CHUNK ? c->tx_len - c->enc : IC__TLS_CHUNK;
+        if (ic__tls_failed(t) || ic__tls_write(t, c->tx + c->enc, n) < 0) {
+            /* The session failed (a bad record came in, or no memory for the ciphertext): nothing more can be sent. */
+            c->send_busy = false;
+            conn_close(c);
+            return;
+        }
+        c->enc += n;
+    }
+    assert(ic__tls_staged(t) > 0);
+    c->ct = ic__tls_take(t, &c->ct_len);
+    c->ct_sent = 0;
+    ct_send(c);
+}
+
 /* Sends tx[sent, tx_len): the first send of a buffer, or the rest after a short send. */
 static void send_more(struct conn *c)
 {
+    if (c->tls)
+        return tls_send_more(c);
     c->send_op.cb = send_done;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
     io_uring_prep_send(sqe, c->fd, c->tx + c->sent, ic__fault_send_len(c->tx_len - c->sent), MSG_NOSIGNAL);
     c->ops++;
+}
+
+/* TLS with no response to send: close_notify first if the connection is to close. True when the session staged something. */
+static bool tls_idle_output(struct conn *c)
+{
+    if (c->close_after_send && !c->x.active)
+        ic__tls_shutdown(c->tls); /* once; nothing during or after a failed handshake */
+    return ic__tls_staged(c->tls) > 0;
 }
 
 static void flush(struct conn *c)
@@ -404,6 +474,9 @@ static void flush(struct conn *c)
             /* After the answer of the exchange in progress, if any: the 503 answers the request that came next. */
             c->tx = oom_503;
             c->tx_len = sizeof(oom_503) - 1;
+        } else if (c->tls && tls_idle_output(c)) {
+            c->tx = NULL; /* only what the session staged: a handshake flight, a ticket, an alert, close_notify */
+            c->tx_len = 0;
         } else {
             if (c->close_after_send && !c->x.active)
                 conn_close(c);
@@ -416,6 +489,7 @@ static void flush(struct conn *c)
         c->tx_len = c->out_len[p];
     }
     c->sent = 0;
+    c->enc = 0;
     c->send_busy = true;
     send_more(c);
 }
@@ -439,7 +513,17 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
         maybe_free(c);
         return;
     }
-    c->sent += (size_t)res;
+    if (c->tls) {
+        c->ct_sent += (size_t)res;
+        if (c->ct_sent < c->ct_len) {
+            ct_send(c);
+            return;
+        }
+        ic__tls_sent(c->tls);
+        c->sent = c->enc; /* plaintext on its way: the next piece is encrypted next */
+    } else {
+        c->sent += (size_t)res;
+    }
     if (c->sent < c->tx_len) {
         send_more(c); /* a short send: the rest goes out from where it stopped */
         return;
@@ -494,6 +578,10 @@ const char *ic_http_reason(int status)
         return "Content Too Large";
     case 429:
         return "Too Many Requests";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -625,6 +713,11 @@ const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x)
 ic_str_t ic_http_body(const ic_http_exchange_t *x)
 {
     return x->body;
+}
+
+bool ic_http_exchange_tls(const ic_http_exchange_t *x)
+{
+    return x->c->tls != NULL;
 }
 
 /* The exchange's answer is queued: its request's bytes are done with; the next request may be parsed. */
@@ -990,6 +1083,17 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
  * Parses and dispatches what is buffered, one exchange at a time, until it
  * needs more bytes, an exchange is pending, or backpressure says stop.
  */
+/*
+ * A head past max_head: 414 (URI Too Long) when the request line alone is
+ * what is too long (it has no end yet, or it takes most of the limit: more
+ * than half of the head), else 431 (the header fields are).
+ */
+static int head_limit_status(const char *in, size_t len)
+{
+    const char *eol = memchr(in, '\n', len);
+    return !eol || (size_t)(eol - in) > len / 2 ? 414 : 431;
+}
+
 static void process(struct conn *c)
 {
     const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
@@ -1008,7 +1112,7 @@ static void process(struct conn *c)
         int r = ic_http_parse_request(c->in, c->in_len, req);
         if (r == IC_HTTP_INCOMPLETE) {
             if (c->in_len > cfg->max_head) {
-                respond_error(c, 431);
+                respond_error(c, head_limit_status(c->in, c->in_len));
                 return;
             }
             if (c->eof)
@@ -1020,7 +1124,7 @@ static void process(struct conn *c)
             return;
         }
         if ((size_t)r > cfg->max_head) {
-            respond_error(c, 431);
+            respond_error(c, head_limit_status(c->in, (size_t)r));
             return;
         }
         size_t consumed;
@@ -1093,6 +1197,78 @@ static void process(struct conn *c)
     }
 }
 
+/* The peer will send nothing more (FIN, or TLS's close_notify): answer what it sent, then close. */
+static void peer_eof(struct conn *c)
+{
+    c->eof = true;
+    if (c->x.active && c->x.body_stream)
+        body_feed(c); /* what is buffered goes out, then the reader hears the body is cut */
+    if (c->x.streaming)
+        conn_close(c); /* as nginx does: a client that closed its side of a streamed response is gone; the producer stops */
+    else if (!c->x.active && !c->send_busy)
+        process(c);
+}
+
+/* TLS failed (OpenSSL's reason is in the session): its alert, if any, goes out after what is queued, then the close. */
+static void tls_fail(struct conn *c)
+{
+    c->close_after_send = true;
+    flush(c);
+}
+
+enum { TLS_NOTHING, TLS_DATA, TLS_EOF };
+
+/*
+ * HTTPS: received ciphertext. Advances the handshake (its next flight is
+ * sent at once), then decrypts all of it behind what `in` holds. Returns
+ * TLS_DATA when plaintext may have come, TLS_EOF after close_notify, or
+ * TLS_NOTHING (handshake going on, failed, out of memory).
+ */
+static int tls_recv(struct conn *c, const char *data, size_t len)
+{
+    struct ic__tls *t = c->tls;
+    if (ic__tls_failed(t) || c->tls_eof)
+        return TLS_NOTHING;
+    ic__tls_feed(t, data, len);
+    if (c->handshaking) {
+        int r = ic__tls_handshake(t);
+        if (r <= 0) {
+            if (r < 0)
+                tls_fail(c);
+            else
+                flush(c);
+            return TLS_NOTHING;
+        }
+        c->handshaking = false;
+        arm_timer(c, c->sc->srv->cfg.header_timeout_ms); /* now the first request's head must come in time */
+    }
+    int ret = TLS_DATA;
+    for (;;) {
+        if (!reserve_in(c, c->in_len + 16 * 1024)) {
+            if (!c->x.active)
+                c->in_len = 0;
+            answer_oom(c);
+            return TLS_NOTHING;
+        }
+        long n = ic__tls_read(t, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            continue;
+        }
+        if (n == IC__TLS_EOF) {
+            c->tls_eof = true;
+            ret = TLS_EOF;
+        } else if (n < 0) {
+            tls_fail(c);
+            return TLS_NOTHING;
+        }
+        break;
+    }
+    if (ic__tls_staged(t))
+        flush(c); /* what reading wrote (a ticket after the handshake, say) */
+    return ret;
+}
+
 static void recv_done(ic_op_t *op, int res, unsigned flags)
 {
     struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, recv_op));
@@ -1104,9 +1280,15 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
     }
     if (res > 0) {
         char *buf = ic__io_buf(sc->io, flags);
-        bool fresh = c->in_len == 0;
+        bool fresh = c->in_len == 0, go = true;
+        int tls = TLS_NOTHING;
         if (c->closing || c->oom) {
             /* Closing, or answering the last request with the static 503: the input is not read. */
+        } else if (c->tls) {
+            tls = tls_recv(c, buf, (size_t)res);
+            /* Nothing to parse yet (a record cut in two, a ticket, the handshake's end): the timer that runs goes on. */
+            go = tls != TLS_NOTHING && !c->closing && !c->close_after_send && (c->in_len > 0 || tls == TLS_EOF);
+            fresh = fresh && c->in_len > 0;
         } else if (reserve_in(c, c->in_len + (size_t)res)) {
             memcpy(c->in + c->in_len, buf, (size_t)res);
             c->in_len += (size_t)res;
@@ -1118,22 +1300,21 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         }
         /* The buffer goes straight back to the ring. */
         ic__io_buf_return(sc->io, flags);
-        if (!c->closing) {
+        if (!c->closing && go) {
             if (fresh && !c->x.active)
                 arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
             if (c->x.active && c->x.body_stream)
                 body_feed(c);
             else
                 process(c);
+            if (tls == TLS_EOF && !c->closing)
+                peer_eof(c);
         }
     } else if (res == 0) {
-        c->eof = true; /* the peer will send nothing more; answer what it sent, then close */
-        if (c->x.active && c->x.body_stream)
-            body_feed(c); /* what is buffered goes out, then the reader hears the body is cut */
-        if (c->x.streaming)
-            conn_close(c); /* as nginx does: a client that closed its side of a streamed response is gone; the producer stops */
-        else if (!c->x.active && !c->send_busy)
-            process(c);
+        if (c->tls && c->handshaking)
+            conn_close(c); /* gone in the middle of the handshake */
+        else if (!c->eof)
+            peer_eof(c); /* (TLS: a FIN after close_notify says nothing new) */
     } else if (res == -ECANCELED && !c->closing) {
         /* pause_recv's cancel: resume_recv re-arms once the input drained. */
     } else if (res != -ENOBUFS) {
@@ -1167,8 +1348,11 @@ static void arm_recv(struct conn *c)
 static bool conn_new(struct srv_core *sc, int fd)
 {
     struct conn *c = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*c));
-    if (!c)
+    struct ic__tls *tls = c && sc->srv->cfg.tls ? ic__tls_new(sc->srv->cfg.tls, NULL) : NULL;
+    if (!c || (sc->srv->cfg.tls && !tls)) {
+        free(c);
         return false;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     IC__STAT_INC(sc, accepted);
@@ -1176,6 +1360,8 @@ static bool conn_new(struct srv_core *sc, int fd)
     c->sc = sc;
     c->fd = fd;
     c->sending = 1; /* so that buffer 0 is the first pending one */
+    c->tls = tls;
+    c->handshaking = tls != NULL;
     ic_timer_init(&c->timer, timer_fired);
     c->next = sc->conns;
     if (sc->conns)
@@ -1183,7 +1369,7 @@ static bool conn_new(struct srv_core *sc, int fd)
     sc->conns = c;
     /* A connection keeps a stopping reactor alive until it is closed. */
     ic_reactor_ref();
-    arm_timer(c, sc->srv->cfg.header_timeout_ms);
+    arm_timer(c, tls ? IC__TLS_HANDSHAKE_MS : sc->srv->cfg.header_timeout_ms);
     arm_recv(c);
     return true;
 }

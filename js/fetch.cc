@@ -48,6 +48,7 @@ struct fcall {
     bool have_head = false, have_fail = false, have_drain = false, taken = false;
     int status = 0;
     std::string reason, raw, why;
+    int64_t length = -1; /* the response's Content-Length, when it has one and is not chunked */
     uint32_t src_id = 0; /* the body's source id, kept for the head event after the source was ended */
     bool task_posted = false, svc_out = false, svc_paused = false;
     ic_task_t task;
@@ -143,6 +144,7 @@ void op_head(void *arg, const ic_http_response_t *res)
     fcall *f = static_cast<fcall *>(arg);
     f->have_head = true;
     f->status = res->status;
+    f->length = res->has_length && !res->chunked ? (int64_t)res->content_length : -1;
     f->reason.assign(res->reason.p, res->reason.len);
     /* The header lines as the prelude's Headers parse them lazily: "name: value\r\n" each. */
     f->raw.clear();
@@ -395,7 +397,8 @@ v8::Local<v8::String> latin1(v8::Isolate *isolate, const std::string &s)
 
 /*
  * fetchTake(id): the call's next event: [1, status, reason, raw headers, body source id or 0] (the head), [2, message] (it
- * failed before the head), [3] (a drain: the upload may go on), or undefined (nothing more now).
+ * failed before the head), [3] (a drain: the upload may go on), or undefined (nothing more now). The body source id is a
+ * Uint8Array instead when the whole body is there already.
  */
 void n_fetch_take(const v8::FunctionCallbackInfo<v8::Value> &args)
 {
@@ -411,10 +414,15 @@ void n_fetch_take(const v8::FunctionCallbackInfo<v8::Value> &args)
     }
     if (f->have_head) {
         f->taken = true;
+        /* A body that is all there already (the common small response: head, body and end in one read) comes whole: no stream. */
+        v8::Local<v8::Value> body;
+        if (f->src_id && !f->stream)
+            body = ic__js_source_whole(f->w, f->src_id, f->src ? f->length : -1);
+        if (body.IsEmpty())
+            body = v8::Number::New(isolate, f->src_id);
         v8::Local<v8::Value> ev[5] = {v8::Number::New(isolate, 1), v8::Number::New(isolate, f->status), latin1(isolate, f->reason),
-                                      latin1(isolate, f->raw), v8::Number::New(isolate, f->src_id)};
+                                      latin1(isolate, f->raw), body};
         f->raw.clear();
-        f->raw.shrink_to_fit();
         args.GetReturnValue().Set(v8::Array::New(isolate, ev, 5));
         return;
     }

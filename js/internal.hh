@@ -275,6 +275,11 @@ ic__js_upload *ic__js_source_new(ic_js_worker *w, const ic__js_source_ops *ops, 
 uint32_t ic__js_source_id(const ic__js_upload *u);
 void ic__js_source_push(ic__js_upload *u, const char *p, size_t len);
 void ic__js_source_end(ic__js_upload *u, int status, const char *why);
+/*
+ * The whole body of source id, as a Uint8Array, when all of it is queued: it has ended well, or expect (>= 0: the length the
+ * producer knows) bytes are there. The prelude is then done with the source. Else empty. Inside an entry.
+ */
+v8::Local<v8::Value> ic__js_source_whole(ic_js_worker *w, uint32_t id, int64_t expect);
 
 /*
  * fetch.cc: request req of the worker is answered (its response sent, or its stream ended): its outstanding calls are

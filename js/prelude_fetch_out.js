@@ -165,12 +165,13 @@
         reader: null, signal, onAbort: null };
       if (service) {
         let raw = "";
-        for (const [n, v] of headers) raw += n + ": " + v + "\r\n";
+        for (const [n, v] of headers) if (!HOP_HEADERS.has(n)) raw += n + ": " + v + "\r\n";
         call.id = native.svcFetch(st.req, service[0], service[1], method, url.href, raw, body);
       } else {
         const lines = [];
         let encoding = false;
         for (const [n, v] of headers) {
+          if (HOP_HEADERS.has(n)) continue;
           if (n === "accept-encoding") encoding = true;
           lines.push(n + ": " + v);
         }
@@ -200,11 +201,15 @@
   // The body of a response nobody will read (a redirect followed): its source is let go (the call is abandoned).
   function discard(head) {
     head.call.dead = true;
-    if (head.srcId) native.uploadCancel(head.srcId);
+    if (typeof head.srcId === "number" && head.srcId) native.uploadCancel(head.srcId);
     native.fetchAbort(head.call.id);
     cleanup(head.call);
   }
 
+  // Headers the client writes itself (Host from the URL, the framing from the body) or that belong to one connection:
+  // a request passed on (fetch(new Request(url, request))) does not carry the incoming ones.
+  const HOP_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+    "upgrade", "expect", "proxy-connection"]);
   const BODY_HEADERS = new Set(["content-type", "content-encoding", "content-language", "content-location", "content-length"]);
   const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
   const CODINGS = new Set(["gzip", "x-gzip", "deflate", "br"]);
@@ -224,7 +229,19 @@
     r[kRedirected] = redirected;
     const call = head.call;
     let body = null;
-    if (head.srcId && method !== "HEAD" && !NULL_BODY.has(head.status)) {
+    const coding = head.srcId ? h.get("content-encoding") : null;
+    const decode = coding !== null && CODINGS.has(coding.trim().toLowerCase());
+    if (head.srcId instanceof Uint8Array && !decode) {
+      // The whole body came with the head: bytes, as a body built in JS would be (sent on with a Content-Length).
+      body = head.srcId;
+      cleanup(call);
+      release(st);
+    } else if (head.srcId instanceof Uint8Array) {
+      body = internal.compression.decodeBody(S.fromBytes(head.srcId), coding);
+      body[kDecoded] = true;
+      cleanup(call);
+      release(st);
+    } else if (head.srcId && method !== "HEAD" && !NULL_BODY.has(head.status)) {
       // The connection stays the request's until the body is read to its end, cancelled or errored.
       const hooks = {
         done() {
@@ -237,13 +254,12 @@
       body = sourceStream(head.srcId, st.req, hooks);
       // Content-Encoding is decoded as the body streams; the headers stay as they came (Content-Length counts the
       // encoded bytes), as on Workers. Passed on as a response, the body goes out decoded, without Content-Encoding.
-      const coding = h.get("content-encoding");
-      if (coding !== null && CODINGS.has(coding.trim().toLowerCase())) {
+      if (decode) {
         body = internal.compression.decodeBody(body, coding);
         body[kDecoded] = true;
       }
     } else {
-      if (head.srcId) native.uploadCancel(head.srcId);
+      if (typeof head.srcId === "number" && head.srcId) native.uploadCancel(head.srcId);
       cleanup(call);
       release(st);
     }

@@ -360,6 +360,32 @@ void ic__js_source_end(ic__js_upload *u, int status, const char *why)
     upload_maybe_free(u);
 }
 
+v8::Local<v8::Value> ic__js_source_whole(ic_js_worker *w, uint32_t id, int64_t expect)
+{
+    v8::Isolate *isolate = w->isolate;
+    auto it = w->uploads.find(id);
+    if (it == w->uploads.end())
+        return v8::Local<v8::Value>();
+    ic__js_upload *u = it->second;
+    bool whole = u->status == 1 || (u->status == 0 && expect >= 0 && u->queued == (uint64_t)expect);
+    if (!whole || u->js_done || u->js_waiting || u->queued > UP_HIGH)
+        return v8::Local<v8::Value>();
+    v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, u->queued);
+    if (ab.IsEmpty() || (u->queued && !ab->Data()))
+        return v8::Local<v8::Value>();
+    size_t at = 0;
+    for (const std::string &piece : u->q) {
+        memcpy(static_cast<char *>(ab->Data()) + at, piece.data(), piece.size());
+        at += piece.size();
+    }
+    size_t n = u->queued;
+    u->q.clear();
+    u->queued = 0;
+    u->js_done = true;
+    upload_maybe_free(u);
+    return v8::Uint8Array::New(ab, 0, n);
+}
+
 static void up_pause(void *x)
 {
     ic_http_body_pause(static_cast<ic_http_exchange_t *>(x));

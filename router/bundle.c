@@ -418,8 +418,21 @@ static int run_child(char *const argv[], const char *cwd, int timeout_ms, char *
     posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
     if (cwd)
         posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    /* isocore serve blocks SIGINT/SIGTERM/SIGHUP from main on (tools/isocore.c): the child starts with none blocked. */
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGHUP);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dfl);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, argv[0], &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(po[1]);
     close(pe[1]);

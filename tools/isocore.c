@@ -2,7 +2,7 @@
  * isocore.c: the `isocore` command line.
  *
  *   isocore serve app.js [--port P] [--host A] [--cores N] [--env NAME=VALUE]…
- *                 [--cpu-ms N] [--wall-ms N] [--heap-mb N]
+ *                 [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert F --tls-key F]
  *                                        serve a Workers program: one reactor per CPU of the
  *                                        affinity mask, each with the worker in its own isolate
  *   isocore serve --static TEXT [--port P] [--host A] [--cores N]
@@ -22,15 +22,19 @@
  *                                        when their files change (the wrangler file here by default)
  *
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
+ * --tls-cert and --tls-key (PEM files: the chain, leaf first, and its key)
+ * make any of the three serve HTTPS; a config's "listen": {"tls": …} does
+ * the same (the options win over it). A certificate or key that cannot be
+ * loaded stops the start with exit status 2, naming the file and OpenSSL's reason.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,19 +59,48 @@ struct serve {
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
+    const char *tls_cert, *tls_key;   /* --tls-cert, --tls-key */
+    ic_tls_ctx_t *tls;                /* the server context made from them (or from the config's listen.tls) */
     _Atomic int failed;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
-               "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N]\n"
+               "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert FILE --tls-key FILE]\n"
                "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P]\n"
                "       isocore serve --config wrangler.toml [--config FILE]... [--port P] [--cores N]\n"
                "       isocore dev [app.ts | wrangler.toml]... [--port P] [--cores N]\n"
                "       isocore check --config FILE\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
+}
+
+/*
+ * The TLS server context from cert and key (what `from` names in errors), set
+ * in hcfg and kept in s->tls. Returns 0, or 2 once it said why on stderr.
+ */
+static int tls_setup(struct serve *s, const char *cert, const char *key, const char *from, ic_http_server_config_t *hcfg)
+{
+    if (!cert && !key)
+        return 0;
+    if (!cert || !key) {
+        fprintf(stderr, "isocore: %s: HTTPS needs both a certificate and a key\n", from);
+        return 2;
+    }
+    char err[512];
+    int ret = ic_tls_server_new(cert, key, &s->tls, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "isocore: %s: %s\n", from, ret == IC_ECONFIG ? err : ic_strerror(ret));
+        return 2;
+    }
+    hcfg->tls = s->tls;
+    return 0;
+}
+
+static const char *scheme(const ic_http_server_config_t *hcfg)
+{
+    return hcfg->tls ? "https" : "http";
 }
 
 static void static_handler(ic_http_exchange_t *x, void *arg)
@@ -185,7 +218,7 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg->host, hcfg->port, ic_strerror(ret));
         return 1;
     }
-    ic_log(IC_LOG_INFO, "serving static text on http://%s:%u/", hcfg->host, ic_http_server_port(s->http));
+    ic_log(IC_LOG_INFO, "serving static text on %s://%s:%u/", scheme(hcfg), hcfg->host, ic_http_server_port(s->http));
     cfg->on_start = static_start;
     cfg->on_stop = static_stop;
     cfg->arg = s;
@@ -310,6 +343,15 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
     }
+    if (!s->tls) {
+        /* The config's listen.tls, unless --tls-cert and --tls-key were given. */
+        char from[600];
+        snprintf(from, sizeof(from), "%s: listen.tls", s->config);
+        if ((ret = tls_setup(s, ic_router_config_tls_cert(s->rcfg), ic_router_config_tls_key(s->rcfg), from, hcfg)) != 0) {
+            ic_router_config_free(s->rcfg);
+            return ret;
+        }
+    }
     if (!cfg->cores)
         cfg->cores = ic_router_config_cores(s->rcfg);
     unsigned n = planned_cores(cfg);
@@ -354,7 +396,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         if (s->admin)
             snprintf(s->summary_admin, sizeof(s->summary_admin), ", metrics on http://%s:%u/metrics",
                      ic_router_config_admin_host(s->rcfg), ic_http_server_port(s->admin));
-        snprintf(s->summary, sizeof(s->summary), "serving %s on http://%s:%u/: %u tenants", s->config, hcfg->host,
+        snprintf(s->summary, sizeof(s->summary), "serving %s on %s://%s:%u/: %u tenants", s->config, scheme(hcfg), hcfg->host,
                  ic_http_server_port(s->http), ic_router_config_workers(s->rcfg));
         cfg->quiet = true; /* one start-up line, written by core 0 once every reactor runs */
         cfg->on_start = config_start;
@@ -408,6 +450,9 @@ static int cmd_check(int argc, char **argv)
     ic_router_config_free(cfg);
     return 0;
 }
+
+static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port,
+                      const char **envv, unsigned nenv, const ic_js_limits_t *limits);
 
 static int cmd_serve(int argc, char **argv)
 {
@@ -467,6 +512,10 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             limits.heap_bytes = (size_t)n << 20;
             limits.buffer_bytes = (size_t)n << 20;
+        } else if (!strcmp(argv[i], "--tls-cert") && has_value) {
+            s.tls_cert = argv[++i];
+        } else if (!strcmp(argv[i], "--tls-key") && has_value) {
+            s.tls_key = argv[++i];
         } else if (!strcmp(argv[i], "--static") && has_value) {
             s.text = argv[++i];
         } else if (argv[i][0] == '-') {
@@ -480,77 +529,114 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
     }
-    if (s.config) {
-        if (s.path || s.text) {
+    int ret = tls_setup(&s, s.tls_cert, s.tls_key, "--tls-cert/--tls-key", &hcfg);
+    if (ret != 0)
+        return ret;
+    ret = serve_what(&s, &cfg, &hcfg, port_given, admin_port, envv, nenv, &limits);
+    ic_tls_free(s.tls); /* after the reactors: no connection uses it any more */
+    return ret;
+}
+
+static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port,
+                      const char **envv, unsigned nenv, const ic_js_limits_t *limits)
+{
+    if (s->config) {
+        if (s->path || s->text) {
             fprintf(stderr, "isocore: --config serves the workers of the config; give no script or --static with it\n");
             return 2;
         }
-        return serve_config(&s, &cfg, &hcfg, port_given, admin_port);
+        return serve_config(s, cfg, hcfg, port_given, admin_port);
     }
-    if (s.text) {
-        if (s.path) {
+    if (s->text) {
+        if (s->path) {
             fprintf(stderr, "isocore: --static serves a fixed text; give no script with it\n");
             return 2;
         }
-        return serve_static(&s, &cfg, &hcfg);
+        return serve_static(s, cfg, hcfg);
     }
-    if (!s.path) {
+    if (!s->path) {
         usage(stderr);
         return 2;
     }
     ic_js_tenant_config_t tc;
     ic_js_tenant_config_init(&tc);
-    tc.path = s.path;
+    tc.path = s->path;
     tc.env = envv;
     tc.nenv = nenv;
-    tc.limits = limits;
+    tc.limits = *limits;
     /* The tenant is named after its file: "hello" for examples/hello.js. */
     char name[256];
-    const char *base = strrchr(s.path, '/') ? strrchr(s.path, '/') + 1 : s.path;
+    const char *base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
     snprintf(name, sizeof(name), "%s", base);
     char *dot = strrchr(name, '.');
     if (dot && dot != name)
         *dot = '\0';
     tc.name = name;
     struct ic__bundle bundle;
-    if (bundle_single(s.path, &tc, &bundle))
+    if (bundle_single(s->path, &tc, &bundle))
         return 1;
-    int ret = ic_js_tenant_new(&tc, &s.tenant);
+    int ret = ic_js_tenant_new(&tc, &s->tenant);
     ic__bundle_free(&bundle); /* the tenant has copied the bundle and decoded its map */
     if (ret < 0) {
-        fprintf(stderr, "isocore: cannot read %s: %s\n", s.path, ic_strerror(ret));
+        fprintf(stderr, "isocore: cannot read %s: %s\n", s->path, ic_strerror(ret));
         return 1;
     }
     ret = ic_js_platform_init();
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot initialise V8: %s\n", ic_strerror(ret));
-        ic_js_tenant_free(s.tenant);
+        ic_js_tenant_free(s->tenant);
         return 1;
     }
-    hcfg.handler = js_handler;
-    hcfg.arg = &s;
-    hcfg.stream_bodies = true; /* uploads reach the worker as they arrive */
-    ret = ic_http_server_new(&hcfg, planned_cores(&cfg), &s.http);
+    hcfg->handler = js_handler;
+    hcfg->arg = s;
+    hcfg->stream_bodies = true; /* uploads reach the worker as they arrive */
+    ret = ic_http_server_new(hcfg, planned_cores(cfg), &s->http);
     if (ret < 0) {
-        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg.host, hcfg.port, ic_strerror(ret));
+        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg->host, hcfg->port, ic_strerror(ret));
         ic_js_platform_shutdown();
-        ic_js_tenant_free(s.tenant);
+        ic_js_tenant_free(s->tenant);
         return 1;
     }
-    ic_log(IC_LOG_INFO, "serving %s on http://%s:%u/ (%u cores, one isolate each)", s.path, hcfg.host, ic_http_server_port(s.http),
-           planned_cores(&cfg));
-    cfg.on_start = serve_start;
-    cfg.on_stop = serve_stop;
-    cfg.arg = &s;
-    ret = ic_reactor_run(&cfg);
-    ic_http_server_free(s.http);
+    ic_log(IC_LOG_INFO, "serving %s on %s://%s:%u/ (%u cores, one isolate each)", s->path, scheme(hcfg), hcfg->host,
+           ic_http_server_port(s->http), planned_cores(cfg));
+    cfg->on_start = serve_start;
+    cfg->on_stop = serve_stop;
+    cfg->arg = s;
+    ret = ic_reactor_run(cfg);
+    ic_http_server_free(s->http);
     ic_js_platform_shutdown();
-    ic_js_tenant_free(s.tenant);
+    ic_js_tenant_free(s->tenant);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
         return 1;
     }
-    return atomic_load(&s.failed) ? 1 : 0;
+    return atomic_load(&s->failed) ? 1 : 0;
+}
+
+/*
+ * `serve` takes SIGINT and SIGTERM (and SIGHUP with a config) through the
+ * reactors' signalfd. They are blocked here, before V8's platform threads, the
+ * watchdog and the reactors exist (every thread inherits the mask), so that a
+ * signal at any moment of start-up waits for the signalfd instead of killing
+ * the process with the default action; it is then handled like any other (a
+ * drain and exit 0). The default action is restored first: a shell starts
+ * background jobs with SIGINT ignored, and an ignored signal is discarded even
+ * while blocked.
+ */
+static void block_signals_early(int argc, char **argv)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--config")) {
+            sigaddset(&set, SIGHUP); /* a reload; without a config SIGHUP keeps its default action */
+            signal(SIGHUP, SIG_DFL);
+        }
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /* ---- isocore dev: serve, watch the worker's files, rebuild on change ------------------------------ */
@@ -753,10 +839,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "serve"))
+    if (!strcmp(argv[1], "serve")) {
+        block_signals_early(argc, argv);
         return cmd_serve(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "dev"))
+    }
+    if (!strcmp(argv[1], "dev")) {
+        block_signals_early(argc, argv);
         return cmd_dev(argc - 2, argv + 2);
+    }
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {

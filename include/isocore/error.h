@@ -28,7 +28,8 @@ extern "C" {
     X(TLS_VERIFY, "TLS certificate verification failed")                                                                           \
     X(DNS_NOTFOUND, "host name not found")                                                                                         \
     X(DNS, "DNS lookup failed")                                                                                                    \
-    X(HTTP_RESPONSE, "malformed HTTP response")
+    X(HTTP_RESPONSE, "malformed HTTP response")                                                                                    \
+    X(HTTP_EXPECTATION, "unsupported HTTP expectation")
 
 #define IC_ERROR_BASE 20000
 
@@ -54,6 +55,7 @@ enum ic_error_code {
 #define IC_EDNS_NOTFOUND (-IC__E_DNS_NOTFOUND)
 #define IC_EDNS (-IC__E_DNS)
 #define IC_EHTTP_RESPONSE (-IC__E_HTTP_RESPONSE)
+#define IC_EHTTP_EXPECTATION (-IC__E_HTTP_EXPECTATION)
 
 /**
  * Returns a static, human-readable message for an error code: either one of

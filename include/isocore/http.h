@@ -68,7 +68,8 @@ typedef struct ic_http_request {
  * (> 0) when it is complete, IC_HTTP_INCOMPLETE if more bytes are needed, or
  * an error whose HTTP status ic_http_error_status gives: IC_EHTTP_BAD (400),
  * IC_EHTTP_TOO_MANY_HEADERS (431), IC_EHTTP_VERSION (505),
- * IC_EHTTP_ENCODING (501). The size limit of a head (431 past 16 KiB) is the
+ * IC_EHTTP_ENCODING (501), IC_EHTTP_EXPECTATION (417: an Expect other than
+ * 100-continue). A Host that is not host[:port] is IC_EHTTP_BAD. The size limit of a head (431 past 16 KiB) is the
  * caller's: it knows how much it buffered.
  */
 int ic_http_parse_request(const char *buf, size_t len, ic_http_request_t *req);
@@ -185,6 +186,9 @@ const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
 
 /** The request body (decoded if it was chunked); empty when it streams (see ic_http_body_streaming). */
 ic_str_t ic_http_body(const ic_http_exchange_t *x);
+
+/** True when the exchange came over TLS (cfg.tls): a request URL's scheme is then https. */
+bool ic_http_exchange_tls(const ic_http_exchange_t *x);
 
 /* ---- request bodies that stream (ic_http_server_config_t.stream_bodies) ---------------- */
 

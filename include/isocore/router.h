@@ -71,6 +71,8 @@ const char *ic_router_config_host(const ic_router_config_t *cfg);       /* liste
 unsigned ic_router_config_port(const ic_router_config_t *cfg);          /* listen port */
 const char *ic_router_config_admin_host(const ic_router_config_t *cfg); /* admin listener address */
 int ic_router_config_admin_port(const ic_router_config_t *cfg);         /* -1: no admin listener */
+const char *ic_router_config_tls_cert(const ic_router_config_t *cfg);   /* listen.tls.cert (a path), or NULL: plain HTTP */
+const char *ic_router_config_tls_key(const ic_router_config_t *cfg);    /* listen.tls.key (a path), or NULL */
 unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 

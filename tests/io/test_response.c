@@ -54,6 +54,7 @@ static const struct t_resp table[] = {
     {"599", R("HTTP/1.1 599 Whatever\r\nContent-Length: 0\r\n\r\n"), 0, 599, 1, 0, 0, 1},
     {"http/1.9 read as 1.1", R("HTTP/1.9 200 OK\r\nContent-Length: 0\r\n\r\n"), 0, 200, 1, 0, 0, 1},
     {"values trimmed, obs-text", R(OK200 "X-A:  caf\xc3\xa9 \t\r\nX-Empty:\r\nContent-Length:\t7 \r\n\r\n"), 0, 200, 1, 7, 0, 1},
+    {"length 2^62 - 1", R(OK200 "Content-Length: 4611686018427387903\r\n\r\n"), 0, 200, 1, 4611686018427387903ULL, 0, 1},
     {"large length", R(OK200 "Content-Length: 4611686018427387000\r\n\r\n"), 0, 200, 1, 4611686018427387000ULL, 0, 1},
 
     /* Smuggling shapes. */
@@ -78,6 +79,8 @@ static const struct t_resp table[] = {
     {"length with a space inside", R(OK200 "Content-Length: 1 2\r\n\r\n"), BAD},
     {"length hex", R(OK200 "Content-Length: 0x10\r\n\r\n"), BAD},
     {"empty length", R(OK200 "Content-Length:\r\n\r\n"), BAD},
+    {"length 2^62", R(OK200 "Content-Length: 4611686018427387904\r\n\r\n"), BAD},
+    {"length 2^62 + 5", R(OK200 "Content-Length: 4611686018427387909\r\n\r\n"), BAD},
     {"length over 2^62", R(OK200 "Content-Length: 4611686018427387904000\r\n\r\n"), BAD},
     {"length overflow", R(OK200 "Content-Length: 99999999999999999999999\r\n\r\n"), BAD},
     {"obs-fold", R(OK200 "X-Fold: a\r\n b\r\nContent-Length: 0\r\n\r\n"), BAD},

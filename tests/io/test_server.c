@@ -322,6 +322,40 @@ Test(server, errors_answer_and_close, .timeout = 30)
     cr_assert(R.eof[6], "HTTP/1.0 connection not closed");
 }
 
+/* The leniencies a hostile-input matrix found: each now gets its own status, and the connection closes. */
+static void c_strict(unsigned port)
+{
+    static char target[64 * 1024 + 64];
+    int n = snprintf(target, sizeof(target), "GET /");
+    memset(target + n, 'a', 64 * 1024);
+    strcpy(target + n + 64 * 1024, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    const char *const reqs[] = {
+        "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        "PUT / HTTP/1.1\r\nHost: t\r\nExpect: 100-nope\r\nContent-Length: 3\r\n\r\nabc",
+        target,
+        "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+    };
+    for (int i = 0; i < 4; i++) {
+        struct t_conn *c = t_connect(port);
+        t_sends(c, reqs[i]);
+        R.st[i] = t_response(c, NULL, 0, false);
+        R.eof[i] = i < 3 && t_eof(c);
+        t_close(c);
+    }
+}
+
+Test(server, bad_host_unknown_expectation_and_long_target, .timeout = 30)
+{
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h = t_http_config();
+    t_serve(1, &h, c_strict);
+    static const int want[] = {400, 417, 414, 200};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(R.st[i], want[i], "case %d: got %d, expected %d", i, R.st[i], want[i]);
+    for (int i = 0; i < 3; i++)
+        cr_assert(R.eof[i], "case %d: connection not closed after the error", i);
+}
+
 static void c_slow(unsigned port)
 {
     /* Slowloris: half a head, then nothing. The server must answer 408 and close on its own. */

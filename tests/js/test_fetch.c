@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "t_http.h"
+#include "t_tls.h"
 #include "t_util.h"
 
 static ic_http_server_t *t_up, *t_front;
@@ -25,7 +26,8 @@ static ic_js_tenant_t *t_tenant;
 static ic_js_worker_t *t_worker;
 static char t_err[1024];
 static int t_ret;
-static unsigned t_bad_port, t_refused_port;
+static unsigned t_bad_port, t_refused_port, t_up_port;
+static ic_tls_ctx_t *t_up_tls; /* the upstream speaks HTTPS with it (NULL: plain HTTP) */
 
 /* ---- the upstream ------------------------------------------------------------------------------ */
 
@@ -253,16 +255,49 @@ static void t_front_handler(ic_http_exchange_t *x, void *arg)
     ic_js_http_fetch(t_worker, x, IC_JS_STREAM, t_front_done, x);
 }
 
-/* A service handler that answers at once with what it was asked. */
+/*
+ * The service handler: the service's worker (tests/js/workers/fetch_service.js) runs the request from a task (as the
+ * router's would, never inside the caller's entry), its streamed response handed to done as it is.
+ */
+static ic_js_tenant_t *t_svc_tenant;
+static ic_js_worker_t *t_svc_worker;
+static struct {
+    ic_task_t task;
+    char raw[4096];
+    ic_http_request_t req;
+    char body[1024];
+    size_t len;
+    ic_js_done_cb done;
+    void *arg;
+    bool busy;
+} t_svc;
+
+static void t_svc_run(ic_task_t *t)
+{
+    t_svc.busy = false;
+    ic_js_worker_fetch_ex(t_svc_worker, &t_svc.req, (ic_str_t){t_svc.body, t_svc.len}, IC_JS_STREAM, t_svc.done, t_svc.arg);
+}
+
 static void t_service(void *ctx, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
                       ic_js_done_cb done, void *arg)
 {
-    static char out[1024];
-    int n = snprintf(out, sizeof(out), "%s %.*s %.*s x-a=%s body=%.*s", service, (int)req->method.len, req->method.p,
-                     (int)req->target.len, req->target.p, t_header(req, "x-a"), (int)body.len, body.p);
-    static const char *const h[] = {"x-svc: yes"};
-    ic_js_response_t r = {200, h, 1, out, (size_t)n, NULL};
-    done(arg, &r);
+    cr_assert_str_eq(service, "auth-worker");
+    cr_assert(flags & IC_JS_STREAM);
+    cr_assert_not(t_svc.busy);
+    /* The request is valid only during this call: a copy (as the head the router would have parsed). */
+    int n = snprintf(t_svc.raw, sizeof(t_svc.raw), "%.*s %.*s HTTP/1.1\r\nHost: %.*s\r\n", (int)req->method.len, req->method.p,
+                     (int)req->target.len, req->target.p, (int)req->host.len, req->host.p);
+    for (unsigned i = 0; i < req->nheaders; i++)
+        n += snprintf(t_svc.raw + n, sizeof(t_svc.raw) - (size_t)n, "%.*s: %.*s\r\n", (int)req->headers[i].name.len,
+                      req->headers[i].name.p, (int)req->headers[i].value.len, req->headers[i].value.p);
+    n += snprintf(t_svc.raw + n, sizeof(t_svc.raw) - (size_t)n, "\r\n");
+    cr_assert_gt(ic_http_parse_request(t_svc.raw, (size_t)n, &t_svc.req), 0);
+    t_svc.len = body.len < sizeof(t_svc.body) ? body.len : sizeof(t_svc.body);
+    memcpy(t_svc.body, body.p, t_svc.len);
+    t_svc.done = done;
+    t_svc.arg = arg;
+    t_svc.busy = true;
+    ic_task_post(&t_svc.task, t_svc_run);
 }
 
 static void t_start(void *arg)
@@ -270,6 +305,8 @@ static void t_start(void *arg)
     cr_assert_eq(ic_http_server_start(t_up), 0);
     cr_assert_eq(ic_http_server_start(t_front), 0);
     t_ret = ic_js_worker_new(t_tenant, &t_worker, t_err, sizeof(t_err));
+    if (t_ret == 0)
+        t_ret = ic_js_worker_new(t_svc_tenant, &t_svc_worker, t_err, sizeof(t_err));
     ic_js_set_services(t_service, NULL);
 }
 
@@ -284,6 +321,8 @@ static void t_stop(void *arg)
     }
     ic_js_worker_free(t_worker);
     t_worker = NULL;
+    ic_js_worker_free(t_svc_worker);
+    t_svc_worker = NULL;
     ic_http_server_stop(t_up);
     ic_http_server_stop(t_front);
 }
@@ -381,8 +420,21 @@ static void *t_client(void *arg)
     cr_assert_geq(in.fd, 0);
     for (unsigned i = 0; i < C.n; i++) {
         char req[512];
-        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: front\r\n\r\n", C.paths[i]);
-        t_http_send(in.fd, req, (size_t)n);
+        if (strncmp(C.paths[i], "POST ", 5) == 0) {
+            /* 1 MiB of a pattern, sent as the front reads it: the worker's request body streams in. */
+            size_t blen = 1u << 20;
+            int n =
+                snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: front\r\nContent-Length: %zu\r\n\r\n", C.paths[i] + 5, blen);
+            t_http_send(in.fd, req, (size_t)n);
+            char *b = malloc(blen);
+            for (size_t k = 0; k < blen; k++)
+                b[k] = (char)(k & 0xff);
+            t_http_send(in.fd, b, blen);
+            free(b);
+        } else {
+            int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: front\r\n\r\n", C.paths[i]);
+            t_http_send(in.fd, req, (size_t)n);
+        }
         struct t_resp r;
         if (!t_http_read(&in, &r, false, !C.count_only[i]))
             break;
@@ -418,8 +470,10 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     ic_http_server_config_init(&h);
     h.port = 0;
     h.max_body = 64u << 20;
+    h.tls = t_up_tls;
     h.handler = t_up_handler;
     cr_assert_eq(ic_http_server_new(&h, 1, &t_up), 0);
+    t_up_port = ic_http_server_port(t_up);
     ic_http_server_config_init(&h);
     h.port = 0;
     h.stream_bodies = true;
@@ -439,10 +493,13 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     pthread_create(&bad, NULL, t_bad_main, NULL);
 
     char up[64], badv[64], refused[80];
-    snprintf(up, sizeof(up), "UPSTREAM=http://127.0.0.1:%u", ic_http_server_port(t_up));
+    const char *scheme = t_up_tls ? "https" : "http";
+    snprintf(up, sizeof(up), "UPSTREAM=%s://127.0.0.1:%u", scheme, ic_http_server_port(t_up));
     snprintf(badv, sizeof(badv), "BAD=http://127.0.0.1:%u", t_bad_port);
     snprintf(refused, sizeof(refused), "REFUSED=http://127.0.0.1:%u/nothing", t_refused_port);
-    const char *env[] = {up, badv, refused};
+    char local[64];
+    snprintf(local, sizeof(local), "LOCAL=%s://localhost:%u", scheme, t_up_port);
+    const char *env[] = {up, badv, refused, local};
     const char *services[] = {"AUTH=auth-worker"};
     char path[1024];
     snprintf(path, sizeof(path), "%s/tests/js/workers/fetch.js", tj_src_dir_fetch());
@@ -451,12 +508,17 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     cfg.name = "fetch";
     cfg.path = path;
     cfg.env = env;
-    cfg.nenv = 3;
+    cfg.nenv = 4;
     cfg.services = services;
     cfg.nservices = 1;
     cfg.limits.cpu_ms = 1000;
     cfg.limits.wall_ms = wall_ms;
     cr_assert_eq(ic_js_tenant_new(&cfg, &t_tenant), 0, "cannot read %s", path);
+    snprintf(path, sizeof(path), "%s/tests/js/workers/fetch_service.js", tj_src_dir_fetch());
+    ic_js_tenant_config_init(&cfg);
+    cfg.name = "auth-worker";
+    cfg.path = path;
+    cr_assert_eq(ic_js_tenant_new(&cfg, &t_svc_tenant), 0, "cannot read %s", path);
     cr_assert_eq(ic_js_platform_init(), 0);
 
     ic_reactor_config_t rc = t_config(1, t_start, NULL);
@@ -477,6 +539,7 @@ static void t_serve(unsigned wall_ms, const char *const *paths, unsigned n)
     ic_http_server_free(t_up);
     ic_http_server_free(t_front);
     ic_js_tenant_free(t_tenant);
+    ic_js_tenant_free(t_svc_tenant);
     for (int i = 0; i < 4; i++) {
         free(t_bigs[i]);
         t_bigs[i] = NULL;
@@ -512,8 +575,8 @@ static void t_expect(unsigned i, const char *const *want, unsigned n)
 
 Test(fetch, methods_and_bodies, .timeout = 60)
 {
-    static const char *const p[] = {"/methods", "/upload", "/top"};
-    t_serve(10000, p, 3);
+    static const char *const p[] = {"/methods", "/upload", "/top", "POST /passthrough", "/localhost"};
+    t_serve(10000, p, 5);
     T_EXPECT(0, "200 GET ct=- xt=- len=0 body=\n", "200 POST ct=text/plain;charset=UTF-8 xt=- len=8 body=a string\n",
              "200 PUT ct=- xt=- len=12 body=array buffer\n", "200 PATCH ct=- xt=- len=2 body=ie\n", "200 DELETE ct=- xt=- len=0",
              "200 POST ct=application/x-www-form-urlencoded;charset=UTF-8 xt=- len=9 body=a=1&b=x+y\n", "200 form true\n",
@@ -522,6 +585,13 @@ Test(fetch, methods_and_bodies, .timeout = 60)
     /* 4 MiB of bytes 0..255 repeating: the sum is 4 Mi × 127.5. */
     T_EXPECT(1, "200 4194304 534773760 ordered chunked=1");
     T_EXPECT(2, "TypeError: fetch: outgoing requests can only be made while handling a request");
+    /* The incoming request passed on: its body streams from the client through the worker to the upstream. */
+    T_EXPECT(3, "200 1048576 133693440 ordered");
+    /* A host name, through /etc/hosts (the resolver comes with the dns branch: until it is there the reason says so). */
+    if (C.body[4] && strstr(C.body[4], "no resolver in this build"))
+        cr_log_warn("no resolver in this build: %s", C.body[4]);
+    else
+        T_EXPECT(4, "200 hello");
     t_free_bodies();
 }
 
@@ -530,7 +600,7 @@ Test(fetch, redirects, .timeout = 60)
     static const char *const p[] = {"/redirects"};
     t_serve(10000, p, 1);
     char url[128];
-    snprintf(url, sizeof(url), "200 true http://127.0.0.1:%u/r/0 landed\n", ic_http_server_port(t_up));
+    snprintf(url, sizeof(url), "200 true http://127.0.0.1:%u/r/0 landed\n", t_up_port);
     T_EXPECT(0, url, "303 200 true GET ct=- xt=- len=0 body=\n", "307 200 POST ct=text/plain;charset=UTF-8 xt=- len=4 body=kept\n",
              "manual 302 false /r/0\n", "error TypeError: fetch to ", "redirect mode is 'error'", "loop TypeError: fetch to ",
              "too many redirects (more than 20)", "twentyone TypeError:", "too many redirects", "twenty 200 landed\n",
@@ -582,14 +652,15 @@ Test(fetch, waiting_on_the_network_is_not_cpu_time, .timeout = 60)
 
 Test(fetch, bad_upstreams, .timeout = 60)
 {
-    static const char *const p[] = {"/bad?k=garbage", "/bad?k=reset", "/bad?k=short", "/errors", "/stall", "/hello"};
-    t_serve(1500, p, 6);
+    static const char *const p[] = {"/bad?k=garbage", "/bad?k=reset", "/bad?k=short", "/errors", "/stall", "/hello", "/background"};
+    t_serve(1500, p, 7);
     T_EXPECT(0, "TypeError: fetch to http://127.0.0.1:", "/garbage failed: ");
     T_EXPECT(1, "TypeError: fetch to http://127.0.0.1:", "/reset failed: ");
     T_EXPECT(2, "TypeError: fetch to http://127.0.0.1:", "/short failed: ");
     T_EXPECT(3, "TypeError: fetch: unsupported scheme 'ftp:'", "TypeError: fetch to http://127.0.0.1:", "/nothing failed: ");
     cr_assert_eq(C.status[4], 504, "a stalled upstream: the wall-clock limit ends the request (%d)", C.status[4]);
     T_EXPECT(5, "hello");
+    T_EXPECT(6, "queued"); /* its calls are still out when the worker is disposed: aborted and freed (LSan) */
     t_free_bodies();
 }
 
@@ -597,7 +668,7 @@ Test(fetch, service_binding, .timeout = 60)
 {
     static const char *const p[] = {"/svc"};
     t_serve(10000, p, 1);
-    T_EXPECT(0, "200 yes auth-worker POST http://auth/check?x=1 x-a=b body=token");
+    T_EXPECT(0, "200 yes POST http://auth/check?x=1 x-a=b body=token piece1 piece2");
     t_free_bodies();
 }
 
@@ -610,7 +681,44 @@ Test(fetch, proxied_100_mb_in_bounded_memory, .timeout = 120)
     cr_assert_eq(C.len[1], 104857600u, "%zu bytes", C.len[1]);
     long grown = C.rss_peak_kb - C.rss_before_kb;
     cr_log_info("RSS before %ld KiB, peak %ld KiB while proxying 100 MiB", C.rss_before_kb, C.rss_peak_kb);
-    cr_assert_lt(grown, 60 * 1024, "RSS grew by %ld KiB", grown);
+    /* Under ASan freed memory waits in a 256 MiB quarantine before reuse and shows in the RSS as if kept: not asserted then. */
+    const char *san = getenv("ISOCORE_SANITIZE");
+    if (!san || !strstr(san, "address"))
+        cr_assert_lt(grown, 60 * 1024, "RSS grew by %ld KiB", grown);
     T_EXPECT(2, "hello");
+    t_free_bodies();
+}
+
+/* HTTPS to an upstream whose certificate a CA made at test time signed: trusted through SSL_CERT_FILE, or not at all. */
+static void t_https(bool trust)
+{
+    struct t_certs certs;
+    t_certs_make(&certs);
+    if (trust)
+        setenv("SSL_CERT_FILE", certs.ca, 1);
+    char err[256];
+    cr_assert_eq(ic_tls_server_new(certs.cert, certs.key, &t_up_tls, err, sizeof(err)), 0, "%s", err);
+    static const char *const p[] = {"/localhost", "/up-hello", "/hello"};
+    t_serve(10000, p, 3);
+    ic_tls_free(t_up_tls);
+    t_up_tls = NULL;
+    t_certs_free(&certs);
+}
+
+Test(fetch, https_with_a_trusted_ca, .timeout = 60)
+{
+    t_https(true);
+    T_EXPECT(0, "200 hello"); /* https://localhost:PORT: SNI and the name checked against the certificate */
+    T_EXPECT(1, "200 hello"); /* https://127.0.0.1:PORT: the IP in the subjectAltName */
+    t_free_bodies();
+}
+
+Test(fetch, https_verification_failure_is_a_type_error, .timeout = 60)
+{
+    unsetenv("SSL_CERT_FILE");
+    t_https(false);
+    T_EXPECT(0, "TypeError: fetch to https://localhost:", "/hello failed: ", "certificate verify failed");
+    T_EXPECT(2, "hello");
+    cr_log_info("%s", C.body[0]);
     t_free_bodies();
 }

@@ -162,6 +162,15 @@ const routes = {
     out.push(await fail(fetch(env_refused)));
     return out.join("\n");
   },
+  async "/passthrough"(up, req) {
+    return text(fetch(new Request(up + "/sum", req)));
+  },
+  async "/up-hello"(up) {
+    return text(fetch(up + "/hello"));
+  },
+  async "/localhost"(up, req, env) {
+    return text(fetch(env.LOCAL + "/hello"));
+  },
   async "/svc"(up, req, env) {
     const r = await env.AUTH.fetch("http://auth/check?x=1", { method: "POST", body: "token", headers: { "x-a": "b" } });
     return `${r.status} ${r.headers.get("x-svc")} ${await r.text()}`;
@@ -169,17 +178,23 @@ const routes = {
   async "/hello"() {
     return "hello";
   },
+  // A call held past the response by ctx.waitUntil, still out when the worker is disposed (the test stops then).
+  async "/background"(up, req, env, ctx) {
+    ctx.waitUntil(fetch(env.BAD + "/stall").catch(() => {}));
+    ctx.waitUntil(fetch(up + "/midbody").then((r) => r.body.getReader().read()));
+    return "queued";
+  },
 };
 
 let env_refused = "";
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     env_refused = env.REFUSED;
     const path = new URL(request.url).pathname;
     const route = routes[path];
     if (!route) return new Response("no route " + path, { status: 404 });
-    const r = await route(env.UPSTREAM, request, env);
+    const r = await route(env.UPSTREAM, request, env, ctx);
     return r instanceof Response ? r : new Response(r);
   },
 };
