@@ -368,21 +368,6 @@ static void graph_free(struct graph *g)
     free(g->files);
 }
 
-bool ic__bundle_needed(const char *main, char *first_bare, size_t cap)
-{
-    struct graph g = {0};
-    char *abs = absolute(NULL, main);
-    if (!abs)
-        return false;
-    scan_file(&g, abs);
-    free(abs);
-    if (first_bare && cap)
-        snprintf(first_bare, cap, "%s", g.bare);
-    bool needs = g.needs;
-    graph_free(&g);
-    return needs;
-}
-
 /* ---- esbuild, the child process ----------------------------------------------------------------- */
 
 /* The esbuild binary: $ISOCORE_ESBUILD, else `esbuild` on PATH. False when there is none. */
@@ -734,6 +719,19 @@ static bool meta_inputs(const char *meta_path, const char *cwd, char ***inputs, 
     return ok;
 }
 
+/* Whether one of the files was modified after `since` (less 20 ms: file times come from a coarse clock, a tick behind), or is gone.
+ */
+static bool changed_since(char *const *files, unsigned n, const struct timespec *since)
+{
+    long long t0 = (long long)since->tv_sec * 1000000000LL + since->tv_nsec - 20000000LL;
+    for (unsigned i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(files[i], &st) < 0 || (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec >= t0)
+            return true;
+    }
+    return false;
+}
+
 /* Removes a build's temporary directory and what esbuild wrote in it. */
 static void rm_tmp(const char *tmp)
 {
@@ -782,6 +780,8 @@ static int build(const char *esbuild, const char *entry, const char *cache, cons
     argv[k] = NULL;
     char *out, *errtext;
     atomic_fetch_add(&runs, 1);
+    struct timespec started;
+    clock_gettime(CLOCK_REALTIME, &started);
     int rc = run_child(argv, NULL, BUILD_TIMEOUT_MS, &out, &errtext);
     int ret = 0;
     if (rc != 0) {
@@ -821,8 +821,16 @@ static int build(const char *esbuild, const char *entry, const char *cache, cons
     }
     b->inputs = inputs;
     b->ninputs = n;
-    /* Cached under the hash of what it was made of; a file that cannot be read now is simply not cached. */
-    if (hash_inputs(esbuild, inputs, n, hash)) {
+    /*
+     * Cached under the hash of what it was made of; a file that cannot be read
+     * now is simply not cached, nor is a bundle whose inputs changed while
+     * esbuild ran (an edit during an `isocore dev` rebuild): the hash is of the
+     * files as they are after the build, which would then name the wrong bundle.
+     */
+    bool changed = changed_since(inputs, n, &started);
+    if (changed)
+        ic_log(IC_LOG_INFO, "%s: not cached: a file of it changed while esbuild ran (or just before)", shown(entry));
+    if (!changed && hash_inputs(esbuild, inputs, n, hash)) {
         char p[PATH_MAX + 80];
         snprintf(p, sizeof(p), "%s/%s.js", cache, hash);
         int w = write_file(p, b->src, b->len);

@@ -38,9 +38,6 @@ int ic__bundle_prepare(const char *main, struct ic__bundle *out, char *err, size
 
 void ic__bundle_free(struct ic__bundle *b);
 
-/* Whether a main file must be bundled (its name or its module graph says so); first_bare gets a package it imports, if any. */
-bool ic__bundle_needed(const char *main, char *first_bare, size_t cap);
-
 /* The cache directory: $ISOCORE_CACHE_DIR, else $XDG_CACHE_HOME/isocore, else ~/.cache/isocore. */
 void ic__bundle_cache_dir(char *out, size_t cap);
 

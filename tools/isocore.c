@@ -707,7 +707,7 @@ static void dev_rewatch(struct serve *s, const ic_router_config_t *cfg)
         dev_watch_dir_of(d, in);
 }
 
-/* Reads the pending events; whether one of them is a change worth a rebuild (its name in *what). */
+/* Reads the pending events; whether one of them is a change worth a rebuild (the last saved name in *what). */
 static bool dev_drain(struct dev *d, char *what, size_t cap)
 {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -720,7 +720,7 @@ static bool dev_drain(struct dev *d, char *what, size_t cap)
             struct inotify_event *e = (struct inotify_event *)p;
             if (e->len && !dev_ignored(e->name)) {
                 /* The file that was saved, rather than what an editor created and renamed away. */
-                if (!any || (e->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
+                if (e->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
                     snprintf(what, cap, "%s", e->name);
                 any = true;
             }
@@ -735,6 +735,7 @@ static void *dev_main(void *arg)
     struct dev *d = s->dev;
     char what[256];
     for (;;) {
+        snprintf(what, sizeof(what), "a file");
         struct pollfd pf[2] = {{d->ifd, POLLIN, 0}, {d->stopfd, POLLIN, 0}};
         if (poll(pf, 2, -1) < 0 && errno != EINTR)
             break;
@@ -743,10 +744,8 @@ static void *dev_main(void *arg)
         if (!(pf[0].revents & POLLIN) || !dev_drain(d, what, sizeof(what)))
             continue;
         /* A save is often several events (write, rename, a second file): wait until they stop. */
-        while (poll(pf, 1, DEV_QUIET_MS) > 0) {
-            char more[256];
-            dev_drain(d, more, sizeof(more));
-        }
+        while (poll(pf, 1, DEV_QUIET_MS) > 0)
+            dev_drain(d, what, sizeof(what));
         ic_log(IC_LOG_INFO, "dev: %s changed: rebuilding", what);
         const ic_router_config_t *cfg = reload(s);
         if (cfg)
