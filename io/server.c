@@ -323,7 +323,7 @@ static void conn_close(struct conn *c)
 static void timer_fired(ic_timer_t *t)
 {
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
-    if (c->x.active || c->send_busy)
+    if (c->x.active || (c->send_busy && !c->handshaking))
         return; /* the handler or the send is in charge of this connection now */
     if (c->tls) {
         /* A handshake that did not complete in time just closes; a head that did not gets its 408 encrypted, best effort. */
