@@ -1229,7 +1229,7 @@ static int tls_recv(struct conn *c, const char *data, size_t len)
     }
     int ret = TLS_DATA;
     for (;;) {
-        if (!reserve_in(c, c->in_len + 16 * 1024)) {
+        if (!reserve_in(c, c->in_len + 4096)) {
             if (!c->x.active)
                 c->in_len = 0;
             answer_oom(c);
