@@ -430,6 +430,8 @@ long ic__tls_write(struct ic__tls *t, const char *data, size_t len)
         return IC_ETLS;
     if (len == 0)
         return 0;
+    t->in_len =
+        0; /* what was fed belongs to a receive that is over (writing reads nothing in TLS 1.3, nor in 1.2 without renegotiation) */
     ERR_clear_error();
     size_t n = 0;
     if (SSL_write_ex(t->ssl, data, len, &n) == 1)
@@ -442,6 +444,7 @@ void ic__tls_shutdown(struct ic__tls *t)
     if (t->shut || t->failed || !t->done)
         return;
     t->shut = true;
+    t->in_len = 0; /* (as in ic__tls_write) */
     ERR_clear_error();
     SSL_shutdown(t->ssl); /* stages close_notify; the peer's answer is not waited for */
     ERR_clear_error();

@@ -603,3 +603,47 @@ Test(tls, handshake_timeout_both_sides_and_reset, .timeout = 60)
               t_https_quiet_s);
     t_done();
 }
+
+/* ---- writes before the handshake --------------------------------------------------------------- */
+
+static char t_early_got[64];
+static bool t_early_opened_first;
+
+static void t_early_open(ic_tcp_conn_t *c)
+{
+    t_cli_open++;
+    t_early_opened_first = t_early_got[0] == 0;
+}
+
+static size_t t_early_data(ic_tcp_conn_t *c, const char *data, size_t len)
+{
+    size_t have = strlen(t_early_got);
+    if (have + len < sizeof(t_early_got))
+        memcpy(t_early_got + have, data, len);
+    if (strchr(t_early_got, '\n'))
+        ic_tcp_close(c);
+    return len;
+}
+
+static void t_start_early(void *arg)
+{
+    cr_assert_eq(ic_tcp_listener_start(t_l), 0);
+    static const ic_tcp_handlers_t cli = {.on_open = t_early_open, .on_data = t_early_data, .on_close = t_cli_on_close};
+    ic_tcp_conn_t *c;
+    cr_assert_eq(ic_tcp_connect_tls("127.0.0.1", t_port, t_cli_ctx, "localhost", &cli, NULL, &c), 0);
+    /* Before the connection is even up: queued, encrypted once the handshake is done. */
+    cr_assert_eq(ic_tcp_write(c, "early ", 6), 0);
+    cr_assert_eq(ic_tcp_write(c, "bird\n", 5), 0);
+    cr_assert_eq(ic_tcp_unsent(c), 11);
+}
+
+Test(tls, writes_before_the_handshake_go_after_it, .timeout = 30)
+{
+    t_certs_ctx(true);
+    t_run_with(true, &t_srv, t_start_early);
+    cr_assert_eq(t_cli_open, 1);
+    cr_assert(t_early_opened_first, "on_open came before any data");
+    cr_assert_str_eq(t_early_got, "early bird\n");
+    cr_assert_eq(t_cli_err, 0, "%s", t_cli_why);
+    t_done();
+}
