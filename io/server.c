@@ -323,7 +323,7 @@ static void conn_close(struct conn *c)
 static void timer_fired(ic_timer_t *t)
 {
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
-    if (c->x.active || c->send_busy)
+    if (c->x.active || (c->send_busy && !c->handshaking))
         return; /* the handler or the send is in charge of this connection now */
     if (c->tls) {
         /* A handshake that did not complete in time just closes; a head that did not gets its 408 encrypted, best effort. */
@@ -1244,7 +1244,7 @@ static int tls_recv(struct conn *c, const char *data, size_t len)
     }
     int ret = TLS_DATA;
     for (;;) {
-        if (!reserve_in(c, c->in_len + 16 * 1024)) {
+        if (!reserve_in(c, c->in_len + 4096)) {
             if (!c->x.active)
                 c->in_len = 0;
             answer_oom(c);

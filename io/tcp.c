@@ -494,7 +494,7 @@ static bool tls_input(ic_tcp_conn_t *c, const char *data, size_t len)
     }
     bool eof = false;
     for (;;) {
-        if (!reserve(&c->in, &c->in_cap, c->in_len + 16384))
+        if (!reserve(&c->in, &c->in_cap, c->in_len + 4096))
             return false;
         long n = ic__tls_read(t, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {

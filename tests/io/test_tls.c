@@ -487,12 +487,15 @@ Test(tls, https_server_get_post_keepalive, .timeout = 60)
 
 /* ---- handshakes that never complete ------------------------------------------------------------ */
 
-static int t_silent_fd, t_srv_errs[4], t_srv_n, t_cli_timeout_err;
+static int t_silent_fd, t_srv_errs[4];
+static _Atomic int t_srv_n, t_cli_timeout_err, t_thread_done;
 static unsigned t_silent_port;
+static double t_https_quiet_s;
 
+/* From the reactor and from the client thread: whoever sees everything done last stops (seq_cst: one of them does). */
 static void t_maybe_stop(void)
 {
-    if (t_srv_n == 2 && t_cli_timeout_err)
+    if (t_srv_n == 2 && t_cli_timeout_err && t_thread_done)
         ic_reactor_stop();
 }
 
@@ -511,9 +514,13 @@ static void t_cli_record(ic_tcp_conn_t *c, int err)
 static void *t_stall_clients(void *arg)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t_port), .sin_addr.s_addr = htonl(0x7f000001)};
-    /* One connects and says nothing; one starts a ClientHello and resets. */
-    int quiet = socket(AF_INET, SOCK_STREAM, 0), reset = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sh = sa;
+    sh.sin_port = htons((uint16_t)ic_http_server_port(t_https));
+    /* One connects and says nothing (to the TCP listener, and to the HTTPS server); one starts a ClientHello and resets. */
+    uint64_t t0 = ic_clock_ns();
+    int quiet = socket(AF_INET, SOCK_STREAM, 0), reset = socket(AF_INET, SOCK_STREAM, 0), hq = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_eq(connect(quiet, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(connect(hq, (struct sockaddr *)&sh, sizeof(sh)), 0);
     cr_assert_eq(connect(reset, (struct sockaddr *)&sa, sizeof(sa)), 0);
     cr_assert_eq(send(reset, "\x16\x03\x01\x02\x00\x01", 6, 0), 6);
     /* Reset at once: the server sees the bytes and the reset, or just the reset. */
@@ -525,18 +532,31 @@ static void *t_stall_clients(void *arg)
     setsockopt(quiet, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     cr_assert_leq(recv(quiet, &b, 1, 0), 0, "the quiet one is closed by the server");
     close(quiet);
+    setsockopt(hq, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(recv(hq, &b, 1, 0), 0, "the HTTPS server closed the quiet one, sending nothing");
+    t_https_quiet_s = (double)(ic_clock_ns() - t0) / 1e9;
+    close(hq);
+    t_thread_done = 1;
+    t_maybe_stop();
     return NULL;
 }
 
 static void t_start_stall(void *arg)
 {
     cr_assert_eq(ic_tcp_listener_start(t_l), 0);
+    cr_assert_eq(ic_http_server_start(t_https), 0);
     static const ic_tcp_handlers_t cli = {.on_open = t_cli_on_open, .on_data = t_cli_data, .on_close = t_cli_record};
     /* A TLS client against a peer that accepts (the kernel's backlog) and never answers. */
     cr_assert_eq(ic_tcp_connect_tls("127.0.0.1", t_silent_port, t_cli_ctx, "localhost", &cli, NULL, NULL), 0);
     pthread_t th;
     pthread_create(&th, NULL, t_stall_clients, NULL);
     pthread_detach(th);
+}
+
+static void t_stop_both(void *arg)
+{
+    ic_tcp_listener_stop(t_l);
+    ic_http_server_stop(t_https);
 }
 
 Test(tls, handshake_timeout_both_sides_and_reset, .timeout = 60)
@@ -549,11 +569,27 @@ Test(tls, handshake_timeout_both_sides_and_reset, .timeout = 60)
     cr_assert_eq(listen(t_silent_fd, 4), 0);
     getsockname(t_silent_fd, (struct sockaddr *)&sa, &sl);
     t_silent_port = ntohs(sa.sin_port);
-    ic_tcp_handlers_t on = t_srv;
-    on.on_close = t_srv_record;
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = t_handler;
+    h.tls = t_srv_ctx;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_https), 0);
+    ic_tcp_listener_config_t lc;
+    ic_tcp_listener_config_init(&lc);
+    lc.port = 0;
+    lc.tls = t_srv_ctx;
+    lc.on = t_srv;
+    lc.on.on_close = t_srv_record;
+    cr_assert_eq(ic_tcp_listener_new(&lc, 1, &t_l), 0);
+    t_port = ic_tcp_listener_port(t_l);
+    ic_reactor_config_t cfg = t_config(1, t_start_stall, NULL);
+    cfg.on_stop = t_stop_both;
     uint64_t t0 = ic_clock_ns();
-    t_run_with(true, &on, t_start_stall);
+    t_run(&cfg);
     double s = (double)(ic_clock_ns() - t0) / 1e9;
+    ic_tcp_listener_free(t_l);
+    ic_http_server_free(t_https);
     close(t_silent_fd);
     cr_assert_eq(t_cli_open, 0);
     cr_assert_eq(t_cli_timeout_err, -ETIMEDOUT, "the client's handshake timed out: %s", ic_strerror(t_cli_timeout_err));
@@ -563,5 +599,51 @@ Test(tls, handshake_timeout_both_sides_and_reset, .timeout = 60)
     cr_assert_eq(quiet, -ETIMEDOUT, "the quiet client timed out on the server: %s", ic_strerror(quiet));
     cr_assert(reset == -ECONNRESET || reset == IC_ETLS, "the reset one: %s", ic_strerror(reset));
     cr_assert(s >= 9.5 && s < 20, "about 10 s (%.1f)", s);
+    cr_assert(t_https_quiet_s >= 9.5 && t_https_quiet_s < 20, "the HTTPS server's handshake timeout: about 10 s (%.1f)",
+              t_https_quiet_s);
+    t_done();
+}
+
+/* ---- writes before the handshake --------------------------------------------------------------- */
+
+static char t_early_got[64];
+static bool t_early_opened_first;
+
+static void t_early_open(ic_tcp_conn_t *c)
+{
+    t_cli_open++;
+    t_early_opened_first = t_early_got[0] == 0;
+}
+
+static size_t t_early_data(ic_tcp_conn_t *c, const char *data, size_t len)
+{
+    size_t have = strlen(t_early_got);
+    if (have + len < sizeof(t_early_got))
+        memcpy(t_early_got + have, data, len);
+    if (strchr(t_early_got, '\n'))
+        ic_tcp_close(c);
+    return len;
+}
+
+static void t_start_early(void *arg)
+{
+    cr_assert_eq(ic_tcp_listener_start(t_l), 0);
+    static const ic_tcp_handlers_t cli = {.on_open = t_early_open, .on_data = t_early_data, .on_close = t_cli_on_close};
+    ic_tcp_conn_t *c;
+    cr_assert_eq(ic_tcp_connect_tls("127.0.0.1", t_port, t_cli_ctx, "localhost", &cli, NULL, &c), 0);
+    /* Before the connection is even up: queued, encrypted once the handshake is done. */
+    cr_assert_eq(ic_tcp_write(c, "early ", 6), 0);
+    cr_assert_eq(ic_tcp_write(c, "bird\n", 5), 0);
+    cr_assert_eq(ic_tcp_unsent(c), 11);
+}
+
+Test(tls, writes_before_the_handshake_go_after_it, .timeout = 30)
+{
+    t_certs_ctx(true);
+    t_run_with(true, &t_srv, t_start_early);
+    cr_assert_eq(t_cli_open, 1);
+    cr_assert(t_early_opened_first, "on_open came before any data");
+    cr_assert_str_eq(t_early_got, "early bird\n");
+    cr_assert_eq(t_cli_err, 0, "%s", t_cli_why);
     t_done();
 }
