@@ -528,12 +528,13 @@ define("Request", Request);
 
 // An incoming request, built without the constructor's checks: the HTTP layer validated it.
 // An incoming request: its url is built when first read, from the target and the Host header.
-const kTarget = Symbol("target"), kHost = Symbol("host");
+// Its scheme is http:// unless it came over TLS (dispatch's https).
+const kTarget = Symbol("target"), kHost = Symbol("host"), kScheme = Symbol("scheme");
 function urlOf(r) {
   let url = r[kUrl];
   if (url === undefined) {
-    const t = r[kTarget];
-    url = t[0] === "/" ? "http://" + (r[kHost] || "localhost") + t : t.startsWith("http://") || t.startsWith("https://") ? t : "http://" + (r[kHost] || "localhost") + "/";
+    const t = r[kTarget], scheme = r[kScheme] || "http://";
+    url = t[0] === "/" ? scheme + (r[kHost] || "localhost") + t : t.startsWith("http://") || t.startsWith("https://") ? t : scheme + (r[kHost] || "localhost") + "/";
     r[kUrl] = url;
   }
   return url;
@@ -787,9 +788,10 @@ function streamCancel(id) {
   if (o.resume) o.resume();
 }
 
-function dispatch(method, target, host, raw, body, streaming, reqNo) {
+function dispatch(method, target, host, raw, body, streaming, reqNo, https) {
   internal.req = reqNo;
   const req = incoming(method, target, host, raw, body);
+  if (https) req[kScheme] = "https://";
   let r;
   if (moduleDefault) {
     r = moduleDefault.fetch(req, env, ctx);

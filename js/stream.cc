@@ -600,6 +600,8 @@ void ic__js_uploads_close(ic_js_worker *w)
 
 extern "C" void ic_js_http_fetch(ic_js_worker_t *w, ic_http_exchange_t *x, unsigned flags, ic_js_done_cb done, void *arg)
 {
+    if (ic_http_exchange_tls(x))
+        flags |= IC_JS_HTTPS;
     if (!ic_http_body_streaming(x)) {
         ic_js_worker_fetch_ex(w, ic_http_request(x), ic_http_body(x), flags, done, arg);
         return;

@@ -618,7 +618,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
      * header list are built in JS only if the handler reads them. The raw
      * headers are the parsed head's header lines, one string.
      */
-    v8::Local<v8::Value> args[7];
+    v8::Local<v8::Value> args[8];
     const double rno = ++w->next_req;
     w->cur_req = rno;
     for (int i = 0; i < 3; i++) {
@@ -641,6 +641,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     args[4] = v8::Undefined(isolate);
     args[5] = v8::Boolean::New(isolate, flags & IC_JS_STREAM);
     args[6] = v8::Number::New(isolate, rno);
+    args[7] = v8::Boolean::New(isolate, flags & IC_JS_HTTPS);
     if (upload) {
         args[4] = v8::Number::New(isolate, upload);
     } else if (body.len) {
@@ -650,7 +651,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     }
     enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
-    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 7, args).ToLocal(&result);
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 8, args).ToLocal(&result);
     /* An async handler that never awaited is settled already: serialise it in the same entry. */
     bool settled = false;
     if (ok && result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kFulfilled) {

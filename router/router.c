@@ -525,6 +525,7 @@ struct fwd {
     /* filled on the owner */
     ic_smp_msg_t *msg;
     bool later, answered, rejected;
+    bool https; /* the origin's exchange is over TLS (read there, at creation) */
     int status;
     char *rbuf; /* header lines and body: `small` when they fit, else an allocation of the owner */
     bool rbuf_owned;
@@ -652,7 +653,8 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     f->msg = msg;
     rc->active++;
     /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
-    if (!run_here(f->r, f->tenant, NULL, &f->req, f->body, f->x ? IC_JS_STREAM : 0, fwd_answer, f)) {
+    if (!run_here(f->r, f->tenant, NULL, &f->req, f->body, (f->x ? IC_JS_STREAM : 0) | (f->https ? IC_JS_HTTPS : 0), fwd_answer,
+                  f)) {
         rc->active--;
         f->rejected = true;
         return 0;
@@ -845,6 +847,7 @@ static int forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_request_
     }
     f->r = r;
     f->x = x;
+    f->https = x && ic_http_exchange_tls(x);
     f->answer = answer;
     f->answer_arg = answer_arg;
     f->origin = self;

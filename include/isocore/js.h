@@ -198,6 +198,7 @@ void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_
 
 /* Flags of ic_js_worker_fetch_ex. */
 #define IC_JS_STREAM 1u /* done may get a response whose body is a stream (res->stream) */
+#define IC_JS_HTTPS 2u  /* the request came over TLS: request.url says https:// (ic_js_http_fetch sets it from the exchange) */
 
 /**
  * ic_js_worker_fetch with flags. Without IC_JS_STREAM, a body the handler

@@ -19,10 +19,12 @@
 static struct t_certs t_c;
 static char t_worker[128];
 
-static const char t_js[] = "export default { async fetch(request) {\n"
-                           "  const body = await request.arrayBuffer();\n"
-                           "  return new Response(request.method + ' ' + new URL(request.url).pathname + ' ' + body.byteLength);\n"
-                           "} };\n";
+static const char t_js[] =
+    "export default { async fetch(request) {\n"
+    "  const body = await request.arrayBuffer();\n"
+    "  const url = new URL(request.url);\n"
+    "  return new Response(url.protocol + ' ' + request.method + ' ' + url.pathname + ' ' + body.byteLength);\n"
+    "} };\n";
 
 static void t_setup(void)
 {
@@ -66,7 +68,7 @@ static void t_exchange(unsigned port, int max_version)
     static const char get[] = "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
     t_tls_send(&t, get, sizeof(get) - 1);
     cr_assert_eq(t_tls_response(&t, &body, &n), 200);
-    cr_assert_str_eq(body, "GET /hello 0");
+    cr_assert_str_eq(body, "https: GET /hello 0");
     free(body);
     size_t plen = 1u << 20;
     char *post = malloc(plen + 128);
@@ -75,12 +77,12 @@ static void t_exchange(unsigned port, int max_version)
     t_tls_send(&t, post, (size_t)h + plen);
     free(post);
     cr_assert_eq(t_tls_response(&t, &body, &n), 200);
-    cr_assert_str_eq(body, "POST /up 1048576");
+    cr_assert_str_eq(body, "https: POST /up 1048576");
     free(body);
     static const char last[] = "GET /bye HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     t_tls_send(&t, last, sizeof(last) - 1);
     cr_assert_eq(t_tls_response(&t, &body, &n), 200);
-    cr_assert_str_eq(body, "GET /bye 0");
+    cr_assert_str_eq(body, "https: GET /bye 0");
     free(body);
     cr_assert(!t_tls_more(&t), "the server closed after Connection: close");
     t_tls_close(&t);
