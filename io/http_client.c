@@ -547,8 +547,13 @@ static void conn_drop(struct conn *conn, bool force)
             conn->dropped = true;
             bool queued = ic_tcp_unsent(conn->tcp) > 0;
             ic_tcp_close(conn->tcp);
-            /* ic_tcp_close waits for the output; a failed or abandoned exchange does not: the pending send fails at once. */
-            if (force && queued && ic_tcp_fd(conn->tcp) >= 0)
+            /*
+             * ic_tcp_close waits for the output, and for a connect in
+             * progress; a failed or abandoned exchange does not: shutdown
+             * makes the pending send fail at once, and aborts a connect
+             * (SYN sent) that might otherwise hang for minutes.
+             */
+            if (((force && queued) || !conn->connected) && ic_tcp_fd(conn->tcp) >= 0)
                 shutdown(ic_tcp_fd(conn->tcp), SHUT_RDWR);
         }
         return;

@@ -188,10 +188,6 @@ void ic_tcp_close(ic_tcp_conn_t *c)
     if (c->close_req)
         return;
     c->close_req = true;
-    if (c->connecting) {
-        close_now(c, 0); /* cancels the connect: nothing written before it completed needs to go out */
-        return;
-    }
     if (c->tls) {
         /* The output, then close_notify, then the close: flush decides. */
         if (!c->send_busy && !c->connecting)

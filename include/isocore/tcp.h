@@ -198,7 +198,7 @@ size_t ic_tcp_unsent(const ic_tcp_conn_t *c);
 void ic_tcp_pause(ic_tcp_conn_t *c);
 void ic_tcp_resume(ic_tcp_conn_t *c);
 
-/** Closes the connection once what was written is sent (at once while it is still connecting). Idempotent. */
+/** Closes the connection once what was written is sent. Idempotent. */
 void ic_tcp_close(ic_tcp_conn_t *c);
 
 /** True once the connection is closing (ic_tcp_close, EOF without on_eof, an error, a stop). */
