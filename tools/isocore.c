@@ -9,8 +9,9 @@
  *                                        serve TEXT to every request (the no-JS fast path)
  *   isocore version                      print versions
  *
- *   isocore serve --config FILE [--port P] [--cores N] [--admin-port P]
- *                                        serve the workers of a JSON config (router/)
+ *   isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]
+ *                                        serve the workers of a JSON config (router/); the admin
+ *                                        listener answers /metrics and /healthz
  *   isocore check --config FILE          validate a config (and read its modules) without serving
  *
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
@@ -20,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct serve {
     const char *path;
     const char *text;   /* --static */
     const char *config; /* --config */
+    const char *node;   /* --node-name: over the config's "node", also after a reload */
     ic_router_config_t *rcfg;
     ic_router_t *router;
     ic_router_slot_t *slot;
@@ -38,7 +41,8 @@ struct serve {
     char summary[512], summary_admin[128];
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
-    ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
+    ic_js_pool_t *pool[IC_MAX_CORES];    /* slot i is touched only by reactor i */
+    ic_timer_t admin_wait[IC_MAX_CORES]; /* slot i: reactor i's admin listener waits for its connections to drain */
     _Atomic int failed;
 };
 
@@ -46,7 +50,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
                "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N]\n"
-               "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P]\n"
+               "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]\n"
                "       isocore check --config FILE\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
@@ -189,13 +193,37 @@ static void config_start(void *arg)
     ic_reactor_stop();
 }
 
+/*
+ * The admin listener outlives the main one while this core still has
+ * connections to drain, so that a balancer's health check reads "draining"
+ * (503) rather than a refused connection, and takes the node out before it
+ * goes. The reference keeps the reactor alive for the timer (timers alone do
+ * not).
+ */
+static void admin_wait_fired(ic_timer_t *t)
+{
+    int id = ic_reactor_id();
+    struct serve *s = (struct serve *)((char *)(t - id) - offsetof(struct serve, admin_wait));
+    ic_http_server_stats_t st;
+    ic_http_server_stats(s->http, (unsigned)id, &st);
+    if (st.open > 0)
+        return;
+    ic_timer_stop(t);
+    ic_http_server_stop(s->admin);
+    ic_reactor_unref();
+}
+
 static void config_stop(void *arg)
 {
     struct serve *s = arg;
     ic_http_server_stop(s->http);
-    if (s->admin)
-        ic_http_server_stop(s->admin);
-    ic_router_slot_stop(s->slot);
+    ic_router_slot_stop(s->slot); /* from here /healthz says "draining" */
+    if (s->admin) {
+        int id = ic_reactor_id();
+        ic_reactor_ref();
+        ic_timer_init(&s->admin_wait[id], admin_wait_fired);
+        ic_timer_start(&s->admin_wait[id], 0, 20 * 1000000ull);
+    }
 }
 
 /* SIGHUP: read the config again; new requests go to the new one, in-flight ones finish on the old. */
@@ -207,6 +235,11 @@ static void config_reload(void *arg)
     ic_router_t *r;
     if (ic_router_config_load(s->config, &cfg, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
+        return;
+    }
+    if (s->node && ic_router_config_set_node(cfg, s->node) < 0) {
+        ic_log(IC_LOG_ERROR, "reload: out of memory (the running config stays)");
+        ic_router_config_free(cfg);
         return;
     }
     if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
@@ -231,6 +264,11 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     if (ret < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
+    }
+    if (s->node && ic_router_config_set_node(s->rcfg, s->node) < 0) {
+        fprintf(stderr, "isocore: --node-name takes 1 to 63 of A-Z a-z 0-9 . _ -, not '%s'\n", s->node);
+        ic_router_config_free(s->rcfg);
+        return 2;
     }
     if (!cfg->cores)
         cfg->cores = ic_router_config_cores(s->rcfg);
@@ -269,6 +307,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         acfg.port = (unsigned)admin_port;
         acfg.handler = ic_router_slot_admin_handle;
         acfg.arg = s->slot;
+        acfg.drain_ms = 0; /* it stops last (admin_wait_fired): nothing to wait for then */
         if ((ret = ic_http_server_new(&acfg, n, &s->admin)) < 0)
             fprintf(stderr, "isocore: cannot listen on %s:%d (admin): %s\n", acfg.host, admin_port, ic_strerror(ret));
     }
@@ -352,6 +391,8 @@ static int cmd_serve(int argc, char **argv)
             if (n < 0)
                 return 2;
             admin_port = (int)n;
+        } else if (!strcmp(argv[i], "--node-name") && has_value) {
+            s.node = argv[++i];
         } else if (!strcmp(argv[i], "--config") && has_value) {
             s.config = argv[++i];
         } else if (!strcmp(argv[i], "--host") && has_value) {
@@ -397,6 +438,10 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
         return serve_config(&s, &cfg, &hcfg, port_given, admin_port);
+    }
+    if (s.node) {
+        fprintf(stderr, "isocore: --node-name names a node serving a --config\n");
+        return 2;
     }
     if (s.text) {
         if (s.path) {
