@@ -8,7 +8,8 @@
 #   tools/cluster.sh restart         rolling restart: per node, a new process on the same ports (SO_REUSEPORT),
 #                                    then SIGTERM to the old one, which drains; then the next node
 #   tools/cluster.sh reload          `isocore check` on the config, then SIGHUP to every node
-#   tools/cluster.sh kill NAME       SIGKILL node NAME (for trying node loss; `up` does not bring it back)
+#   tools/cluster.sh kill NAME       SIGKILL node NAME (for trying node loss)
+#   tools/cluster.sh start NAME      start node NAME again on its ports (after kill); returns once HAProxy has it up
 #   tools/cluster.sh down            stop what `up` started, by PID
 #   tools/cluster.sh kvd-up N        N kvd nodes (examples/kvd) behind nutcracker (ketama)
 #   tools/cluster.sh kvd-down        stop them, by PID
@@ -36,13 +37,14 @@ die() {
     exit 1
 }
 
-# True while PID $1 runs program $2 (a zombie, or a PID reused by another program, is not it).
+# True while PID $1 runs program $2 (a zombie, or a PID reused by another program, is not it). Without $2: while
+# PID $1 runs at all (a child just started may not have exec'd its program yet).
 alive() {
     local st
     [ -n "$1" ] && st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     st=${st##*) }
     [ "${st%% *}" != Z ] || return 1
-    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+    [ -z "${2:-}" ] || [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
 }
 
 # Waits up to $3 tenths of a second for PID $1 (program $2) to be gone; false if it is still there.
@@ -111,11 +113,11 @@ count() {
 start_node() {
     local name=$1 cfg=$2 port=$3 admin=$4 log=$run/$1.log pid i line before
     before=$(count '^isocore.* serving ' "$log")
-    "$bin" serve --config "$cfg" --cores "$cores" --port "$port" --admin-port "$admin" --node-name "$name" >>"$log" 2>&1 &
+    "$bin" serve --config "$cfg" --cores "$cores" --port "$port" --admin-port "$admin" --node-name "$name" </dev/null >>"$log" 2>&1 &
     pid=$!
     for ((i = 0; i < 200; i++)); do
         [ "$(count '^isocore.* serving ' "$log")" -gt "$before" ] && break
-        alive "$pid" isocore || die "node $name did not start: $(tail -3 "$log")"
+        alive "$pid" || die "node $name did not start: $(tail -3 "$log")"
         sleep 0.05
     done
     line=$(grep '^isocore.* serving ' "$log" | tail -1)
@@ -159,7 +161,7 @@ cmd_up() {
         done
     } >"$run/haproxy.cfg"
     ISOCORE_FRONT=127.0.0.1:$front ISOCORE_STATS=127.0.0.1:$stats ISOCORE_RUN=$run \
-        haproxy -db -f "$run/haproxy.cfg" >"$run/haproxy.log" 2>&1 &
+        haproxy -db -f "$run/haproxy.cfg" </dev/null >"$run/haproxy.log" 2>&1 &
     echo $! >"$run/haproxy.pid"
     for f in "$run"/n*.node; do
         read_node "$f"
@@ -190,6 +192,16 @@ cmd_kill() {
     read_node "$f"
     alive "$pid" isocore && kill -KILL "$pid"
     gone_within "$pid" isocore 50
+}
+
+cmd_start() {
+    local f=$run/${1:-}.node name pid port admin cfg
+    [ -f "$f" ] || die "usage: start NAME (a node of $run)"
+    cfg=$(cat "$run/config")
+    read_node "$f"
+    alive "$pid" isocore && die "node $name runs already (pid $pid)"
+    start_node "$name" "$cfg" "$port" "$admin"
+    wait_haproxy "$name" UP 100 || die "node $name is not up in HAProxy"
 }
 
 cmd_restart() {
@@ -251,12 +263,14 @@ cmd_kvd_up() {
     mkdir -p "$run"
     [ -f "$run/nutcracker.pid" ] && alive "$(cat "$run/nutcracker.pid")" nutcracker && die "kvd already up in $run"
     rm -f "$run"/k*.kvd
+    trap 'cmd_kvd_down >/dev/null' EXIT # a failed start leaves nothing running
     for ((i = 1; i <= n; i++)); do
-        "$kvd" -p 0 -c 1 -m 64 >"$run/k$i.log" 2>&1 &
+        # kvd writes its "listening on" line to stdout: line-buffered, so that it is in the log at once.
+        stdbuf -oL "$kvd" -p 0 -c 1 -m 64 </dev/null >"$run/k$i.log" 2>&1 &
         pid=$!
         for ((t = 0; t < 100; t++)); do
             grep -q 'listening on' "$run/k$i.log" && break
-            alive "$pid" kvd || die "kvd k$i did not start: $(tail -3 "$run/k$i.log")"
+            alive "$pid" || die "kvd k$i did not start: $(tail -3 "$run/k$i.log")"
             sleep 0.05
         done
         line=$(grep 'listening on' "$run/k$i.log") || die "kvd k$i did not start within 5 s"
@@ -272,16 +286,17 @@ cmd_kvd_up() {
         done
     } >"$run/nutcracker.yml"
     nutcracker -t -c "$run/nutcracker.yml" >/dev/null 2>&1 || die "nutcracker rejects $run/nutcracker.yml"
-    nutcracker -c "$run/nutcracker.yml" -a 127.0.0.1 -s "$kvd_stats" -o "$run/nutcracker.log" -p "$run/nutcracker.pidfile" &
+    nutcracker -c "$run/nutcracker.yml" -a 127.0.0.1 -s "$kvd_stats" -o "$run/nutcracker.log" -p "$run/nutcracker.pidfile" </dev/null >/dev/null 2>&1 &
     echo $! >"$run/nutcracker.pid"
     for ((t = 0; t < 100; t++)); do
         { exec 8<>"/dev/tcp/127.0.0.1/$kvd_port"; } 2>/dev/null && {
             exec 8<&-
             break
         }
-        alive "$(cat "$run/nutcracker.pid")" nutcracker || die "nutcracker did not start: $(tail -3 "$run/nutcracker.log")"
+        alive "$(cat "$run/nutcracker.pid")" || die "nutcracker did not start: $(tail -3 "$run/nutcracker.log")"
         sleep 0.05
     done
+    trap - EXIT
     echo "kvd up: $n nodes behind nutcracker on 127.0.0.1:$kvd_port (ketama), run directory $run"
 }
 
@@ -308,6 +323,7 @@ status) cmd_status ;;
 restart) cmd_restart ;;
 reload) cmd_reload ;;
 kill) cmd_kill "${2:-}" ;;
+start) cmd_start "${2:-}" ;;
 kvd-up) cmd_kvd_up "${2:-}" ;;
 kvd-down) cmd_kvd_down ;;
 *)
