@@ -13,6 +13,10 @@
  * come back through it, each key is on exactly one node and every node has
  * some; memccp/memccat round-trip a file through the proxy; the
  * memccapable checks that twemproxy can pass (see docs/cluster.md) pass.
+ *
+ * A node alone (no balancer): /healthz answers 200 ready once it runs, 503
+ * draining after SIGTERM while a client connection holds the drain;
+ * --node-name wins over the config's "node"; bad names are refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -452,4 +456,87 @@ Test(cluster, kvd_behind_nutcracker, .timeout = 120, .init = t_setup, .fini = t_
             free(out);
         }
     }
+}
+
+/* Reads the spawned node's stderr until its start-up line; sets the ports it names (serving, metrics). */
+static void t_node_ports(int err, unsigned *port, unsigned *admin)
+{
+    char log[8192];
+    size_t got = 0;
+    while (got < sizeof(log) - 1 && !strstr(log, "/metrics")) {
+        ssize_t r = read(err, log + got, sizeof(log) - 1 - got);
+        cr_assert_gt(r, 0, "the node did not start: %.*s", (int)got, log);
+        got += (size_t)r;
+        log[got] = 0;
+    }
+    const char *p = strstr(log, " on http://127.0.0.1:"), *m = strstr(log, "metrics on http://127.0.0.1:");
+    cr_assert(p && m, "%s", log);
+    *port = (unsigned)atoi(p + 21);
+    *admin = (unsigned)atoi(m + 28);
+}
+
+Test(cluster, healthz_ready_then_draining_and_the_node_name, .timeout = 60, .init = t_setup, .fini = t_fini)
+{
+    const char *bin = getenv("ISOCORE_BIN");
+    char cfg[2048], bad[128];
+    snprintf(cfg, sizeof(cfg), "%s/examples/cluster/isocore.json", getenv("ISOCORE_SRC"));
+    const char *argv[] = {bin, "serve", "--config", cfg, "--port", "0", "--admin-port", "0", "--node-name", "edge-7.a_b", NULL};
+    int err;
+    pid_t pid = t_spawn(argv, NULL, &err);
+    unsigned port, admin;
+    t_node_ports(err, &port, &admin);
+    char body[4096], node[64];
+    /* Ready once every reactor runs: polled, since the start-up line comes just before the reactors' start hooks. */
+    int st = 0;
+    for (int i = 0; i < 200 && (st = t_get(admin, "a", "/healthz", NULL, 0, body, sizeof(body))) != 200; i++) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(st, 200, "%s", body);
+    cr_assert(strstr(body, "\r\n\r\nready\n"), "%s", body);
+    cr_assert_eq(t_get(port, "t1.example.com", "/", node, sizeof(node), body, sizeof(body)), 200);
+    cr_assert_str_eq(node, "edge-7.a_b", "--node-name over the config's \"node\": %s", body);
+    cr_assert(strstr(body, "\r\nx-isocore-core: 0\r\n"), "%s", body);
+    cr_assert_eq(t_get(admin, "a", "/metrics", NULL, 0, NULL, 0), 200);
+
+    /* A keep-alive client holds the node in its drain: meanwhile /healthz says draining. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    static const char req[] = "GET / HTTP/1.1\r\nHost: t2.example.com\r\n\r\n";
+    cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    cr_assert_gt(recv(fd, body, sizeof(body), 0), 0);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < 200 && (st = t_get(admin, "a", "/healthz", NULL, 0, body, sizeof(body))) == 200; i++) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(st, 503, "%s", body);
+    cr_assert(strstr(body, "\r\n\r\ndraining\n"), "%s", body);
+    close(fd);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+    close(err);
+
+    /* A bad node name: refused by check (config) and by serve (--node-name). */
+    snprintf(bad, sizeof(bad), "%s/bad.json", t_dir);
+    FILE *f = fopen(bad, "w");
+    cr_assert(f);
+    fprintf(f,
+            "{\"node\": \"no spaces\", \"workers\": [{\"name\": \"w\", \"module\": \"%s/examples/cluster/tenant.js\", "
+            "\"routes\": [\"a.example.com\"]}]}\n",
+            getenv("ISOCORE_SRC"));
+    fclose(f);
+    char sh[8192];
+    snprintf(sh, sizeof(sh), "%s check --config %s 2>&1", bin, bad);
+    char *out = t_sh(sh, &st);
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "bad.json:1: node:"), "%s", out);
+    free(out);
+    snprintf(sh, sizeof(sh), "%s serve --config %s --node-name 'x/y' 2>&1", bin, cfg);
+    out = t_sh(sh, &st);
+    cr_assert_eq(st, 2, "%s", out);
+    cr_assert(strstr(out, "--node-name"), "%s", out);
+    free(out);
 }
