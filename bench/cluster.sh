@@ -23,7 +23,8 @@ cluster=$root/tools/cluster.sh
 for tool in haproxy curl taskset; do
     command -v $tool >/dev/null || { echo "bench/cluster.sh: needs $tool (tools/setup.sh)"; exit 0; }
 done
-export ISOCORE_CLUSTER_DIR=$(mktemp -d)
+ISOCORE_CLUSTER_DIR=$(mktemp -d)
+export ISOCORE_CLUSTER_DIR
 export ISOCORE_CLUSTER_PORT=18680 ISOCORE_CLUSTER_STATS_PORT=18681
 trap '"$cluster" down >/dev/null 2>&1; rm -rf "$ISOCORE_CLUSTER_DIR"' EXIT
 run=$ISOCORE_CLUSTER_DIR
@@ -59,9 +60,11 @@ for setup in direct haproxy-1 haproxy-2 haproxy-3; do
     hp=$(cat "$run/haproxy.pid")
     taskset -c 1 "$icload" --cores 1 -c 32 -d 1 --hosts 50 "$url" >/dev/null # warm-up: every tenant's isolate
     h0=$(ticks $hp)
+    # shellcheck disable=SC2046 # one argument per PID
     n0=$(ticks $(node_pids))
     closed=$(taskset -c 1 "$icload" --cores 1 -c 32 -d "$secs" --hosts 50 --json "$url")
     h1=$(ticks $hp)
+    # shellcheck disable=SC2046
     n1=$(ticks $(node_pids))
     open=$(taskset -c 1 "$icload" --cores 1 -c 32 -R 2000 -d "$secs" --hosts 50 --json "$url")
     req=$(json requests "$closed")
@@ -69,7 +72,7 @@ for setup in direct haproxy-1 haproxy-2 haproxy-3; do
     ncpu=$(awk -v a=$n0 -v b=$n1 -v r=$req -v hz=$hz 'BEGIN { printf "%.1f", (b - a) / hz * 1e6 / r }')
     [ "$setup" = direct ] && hcpu=-
     printf '| %s | %.0f | %.2f | %.2f | %s | %s |\n' "$setup" "$(json rps "$closed")" \
-        "$(awk -v v=$(json p99 "$closed") 'BEGIN { print v / 1e6 }')" "$(awk -v v=$(json p99 "$open") 'BEGIN { print v / 1e6 }')" \
+        "$(awk -v v="$(json p99 "$closed")" 'BEGIN { print v / 1e6 }')" "$(awk -v v="$(json p99 "$open")" 'BEGIN { print v / 1e6 }')" \
         "$hcpu" "$ncpu"
     "$cluster" down >/dev/null
 done
