@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/cluster.sh: what HAProxy in front of isocore nodes costs, and what a node loss moves (docs/cluster.md).
 #
-#   bench/cluster.sh [seconds]      (default 5 s per run)
+#   bench/cluster.sh [seconds] [tenants]   (default 5 s per run; 200 tenants placed for the node loss)
+#   bench/cluster.sh loss [tenants]        the node loss only
 #
 # This VM has 2 CPUs: the nodes and HAProxy run on CPU 0 (taskset over tools/cluster.sh, so every process it
 # starts inherits it), icload on CPU 1. More nodes cannot go faster here; the figure a real deployment pays is
@@ -12,12 +13,16 @@
 #   haproxy-2  icload -> HAProxy -> 2 nodes
 #   haproxy-3  icload -> HAProxy -> 3 nodes
 # each a closed loop (32 connections: max requests/s, p99) and an open loop at 2,000 requests/s (p99), over 50
-# tenants (Host t0..t49.example.com). Then node loss: 4 nodes, 1,000 tenants placed, one node SIGKILLed under an
+# tenants (Host t0..t49.example.com). Then node loss: 4 nodes, 200 tenants placed, one node SIGKILLed under an
 # open loop; the share of tenants that moved, how many of them were not the dead node's, the time until HAProxy
 # had it out, and the requests that failed meanwhile.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+only_loss=0
+[ "${1:-}" = loss ] && { only_loss=1; shift; }
 secs=${1:-5}
+tenants=${2:-200}
+[ $only_loss = 1 ] && tenants=${1:-200}
 icload=$root/build/bin/icload
 cluster=$root/tools/cluster.sh
 for tool in haproxy curl taskset; do
@@ -45,6 +50,7 @@ json() { sed -E "s/.*\"$1\":([0-9.]+).*/\1/" <<<"$2"; }
 
 echo "# bench/cluster.sh — $(date -u +%F) — $(nproc) CPUs, kernel $(uname -r), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
 echo "# nodes + HAProxy on CPU 0, icload on CPU 1; ${secs} s per run; 50 tenants"
+[ $only_loss = 1 ] || {
 echo
 echo "| set-up | closed: requests/s | closed: p99 ms | open 2k/s: p99 ms | HAProxy CPU µs/request | nodes CPU µs/request |"
 echo "|---|---|---|---|---|---|"
@@ -76,13 +82,14 @@ for setup in direct haproxy-1 haproxy-2 haproxy-3; do
         "$hcpu" "$ncpu"
     "$cluster" down >/dev/null
 done
+}
 
 echo
-echo "## node loss: 4 nodes, 1000 tenants, n2 gets SIGKILL under an open loop of 1,000 requests/s"
+echo "## node loss: 4 nodes, $tenants tenants, n2 gets SIGKILL under an open loop of 1,000 requests/s"
 taskset -c 0 "$cluster" up 4 >/dev/null || { echo "cluster up failed"; exit 1; }
 place() { # -> "host node" lines
     local i
-    for ((i = 0; i < 1000; i++)); do
+    for ((i = 0; i < tenants; i++)); do
         echo "t$i $(curl -s -D - -o /dev/null -H "Host: t$i.example.com" "http://127.0.0.1:$ISOCORE_CLUSTER_PORT/" |
             tr -d '\r' | awk -F': ' 'tolower($1) == "x-isocore-node" { print $2 }')"
     done
