@@ -265,15 +265,14 @@ cmd_kvd_up() {
     rm -f "$run"/k*.kvd
     trap 'cmd_kvd_down >/dev/null' EXIT # a failed start leaves nothing running
     for ((i = 1; i <= n; i++)); do
-        # kvd writes its "listening on" line to stdout: line-buffered, so that it is in the log at once.
-        stdbuf -oL "$kvd" -p 0 -c 1 -m 64 </dev/null >"$run/k$i.log" 2>&1 &
+        "$kvd" -p 0 -c 1 -m 64 </dev/null >"$run/k$i.log" 2>&1 &
         pid=$!
-        for ((t = 0; t < 100; t++)); do
+        for ((t = 0; t < 200; t++)); do
             grep -q 'listening on' "$run/k$i.log" && break
             alive "$pid" || die "kvd k$i did not start: $(tail -3 "$run/k$i.log")"
             sleep 0.05
         done
-        line=$(grep 'listening on' "$run/k$i.log") || die "kvd k$i did not start within 5 s"
+        line=$(grep 'listening on' "$run/k$i.log") || die "kvd k$i did not start within 10 s: $(tail -3 "$run/k$i.log")"
         port=$(sed -E 's|.*listening on [^,]*:([0-9]+),.*|\1|' <<<"$line")
         echo "k$i $pid $port" >"$run/k$i.kvd"
     done

@@ -68,8 +68,10 @@ static void t_cluster(const char *args, int want)
     int st;
     char *out = t_sh(cmd, &st);
     cr_log_info("cluster.sh %s: %s", args, out);
-    cr_assert_eq(st, want, "cluster.sh %s exited %d (want %d): %s", args, st, want, out);
-    free(out);
+    char said[2048];
+    snprintf(said, sizeof(said), "%s", out);
+    free(out); /* before a failed assertion ends the test */
+    cr_assert_eq(st, want, "cluster.sh %s exited %d (want %d): %s", args, st, want, said);
 }
 
 static void t_setup(void)
