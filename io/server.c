@@ -715,6 +715,11 @@ ic_str_t ic_http_body(const ic_http_exchange_t *x)
     return x->body;
 }
 
+bool ic_http_exchange_tls(const ic_http_exchange_t *x)
+{
+    return x->c->tls != NULL;
+}
+
 /* The exchange's answer is queued: its request's bytes are done with; the next request may be parsed. */
 static void exchange_over(struct conn *c, bool defer)
 {

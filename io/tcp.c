@@ -188,6 +188,10 @@ void ic_tcp_close(ic_tcp_conn_t *c)
     if (c->close_req)
         return;
     c->close_req = true;
+    if (c->connecting) {
+        close_now(c, 0); /* cancels the connect: nothing written before it completed needs to go out */
+        return;
+    }
     if (c->tls) {
         /* The output, then close_notify, then the close: flush decides. */
         if (!c->send_busy && !c->connecting)
@@ -219,6 +223,13 @@ void ic_tcp_release(ic_tcp_conn_t *c)
 
 /* ---- output ----------------------------------------------------------------------------- */
 
+/* After a send: tells a producer waiting on ic_tcp_unsent when nothing is left to send. */
+static void drained(ic_tcp_conn_t *c)
+{
+    if (!c->send_busy && !c->close_req && c->on->on_drain)
+        c->on->on_drain(c);
+}
+
 static void send_done(ic_op_t *op, int res, unsigned flags)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, send_op));
@@ -241,6 +252,7 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
         ic__tls_sent(c->tls);
         c->send_busy = false;
         flush(c);
+        drained(c);
         return;
     }
     c->sent += (size_t)res;
@@ -254,6 +266,7 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->out_len[s] = 0;
     c->send_busy = false;
     flush(c);
+    drained(c);
 }
 
 /* A failed session: what it staged (an alert) goes out, then the connection closes with err. */

@@ -133,19 +133,41 @@ static void bio_init_method(void)
 
 /* ---- errors -------------------------------------------------------------------------- */
 
-/* The reason of the most recent error on this thread's queue (or fallback), and the queue emptied. */
+/*
+ * The reason of the first error on this thread's queue (the cause: later
+ * ones are the callers that saw it), with OpenSSL's detail if it gave one,
+ * or fallback; the queue is emptied.
+ */
 static void take_reason(char *buf, size_t len, const char *fallback)
 {
-    unsigned long e, last = 0;
-    while ((e = ERR_get_error()) != 0)
-        last = last ? last : e; /* the first one queued is the cause; later ones are the callers that saw it */
-    const char *r = last ? ERR_reason_error_string(last) : NULL;
-    if (r)
-        snprintf(buf, len, "%s", r);
-    else if (last)
-        snprintf(buf, len, "error %lx", last);
-    else
+    unsigned long e, first = 0;
+    const char *data = NULL, *d;
+    int flags;
+    char detail[160] = "";
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &d, &flags)) != 0) {
+        if (first)
+            continue;
+        first = e;
+        data = d && (flags & ERR_TXT_STRING) && *d ? d : NULL;
+        if (data)
+            snprintf(detail, sizeof(detail), "%s", data); /* copied: the queue owns it */
+    }
+    const char *r = NULL;
+    if (first && ERR_SYSTEM_ERROR(first))
+        r = strerror(ERR_GET_REASON(first)); /* a system call failed (fopen: no such file) */
+    else if (first)
+        r = ERR_reason_error_string(first);
+    char code[32];
+    if (!r && first) {
+        snprintf(code, sizeof(code), "error %lx", first);
+        r = code;
+    }
+    if (!r)
         snprintf(buf, len, "%s", fallback);
+    else if (detail[0] && !ERR_SYSTEM_ERROR(first))
+        snprintf(buf, len, "%s (%s)", r, detail);
+    else
+        snprintf(buf, len, "%s", r);
 }
 
 /* ---- contexts ------------------------------------------------------------------------ */

@@ -16,10 +16,18 @@
  * call) and says how much input it consumed; the prelude calls again until
  * zlib has nothing more for that input. An inflate bomb thus comes out in
  * bounded pieces, each a JS allocation that the isolate's limit applies to.
+ *
+ * Brotli (Content-Encoding: br, libbrotlidec) cannot live in a fixed arena:
+ * its decoder frees and allocates tables for every meta-block and sizes
+ * its ring buffer to the stream (up to 16 MiB). Its state is malloc'ed and
+ * held by a JS object: freed by brEnd (the prelude calls it when the body
+ * ends), else when the object is collected, else when the worker goes away
+ * (every live one is on the worker's list).
  */
 #include <stddef.h>
 #include <string.h>
 
+#include <brotli/decode.h>
 #include <zlib.h>
 
 #include "js/internal.hh"
@@ -237,8 +245,149 @@ void n_end(const v8::FunctionCallbackInfo<v8::Value> &args)
         ab->Detach();
 }
 
+/* ---- brotli ---------------------------------------------------------------------------------- */
+
+void br_free(ic__js_brotli *b)
+{
+    if (b->w)
+        b->w->brotli.erase(b);
+    if (b->s)
+        BrotliDecoderDestroyInstance(b->s);
+    b->holder.Reset();
+    delete b;
+}
+
+void br_collected(const v8::WeakCallbackInfo<ic__js_brotli> &info)
+{
+    ic__js_brotli *b = info.GetParameter();
+    b->holder.Reset();
+    b->freed = true;
+    if (b->s) {
+        BrotliDecoderDestroyInstance(b->s);
+        b->s = nullptr;
+    }
+    if (b->w)
+        b->w->brotli.erase(b);
+    delete b;
+}
+
+ic__js_brotli *br_of(v8::Isolate *isolate, v8::Local<v8::Value> v)
+{
+    if (!v->IsObject() || v.As<v8::Object>()->InternalFieldCount() != 1) {
+        throw_type(isolate, "brotli: not a decoder");
+        return nullptr;
+    }
+    ic__js_brotli *b = static_cast<ic__js_brotli *>(v.As<v8::Object>()->GetAlignedPointerFromInternalField(0));
+    if (!b || !b->s) {
+        throw_type(isolate, "brotli: the decoder has ended");
+        return nullptr;
+    }
+    return b;
+}
+
+/* brNew(): a brotli decoder (an object with the state inside). */
+void n_br_new(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    v8::Local<v8::ObjectTemplate> t = v8::ObjectTemplate::New(isolate);
+    t->SetInternalFieldCount(1);
+    v8::Local<v8::Object> o;
+    if (!t->NewInstance(ctx).ToLocal(&o))
+        return;
+    ic__js_brotli *b = new (std::nothrow) ic__js_brotli();
+    if (!b || !(b->s = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr))) {
+        delete b;
+        return throw_type(isolate, "brotli: out of memory");
+    }
+    b->w = w;
+    o->SetAlignedPointerInInternalField(0, b);
+    b->holder.Reset(isolate, o);
+    b->holder.SetWeak(b, br_collected, v8::WeakCallbackType::kParameter);
+    if (w)
+        w->brotli.insert(b);
+    args.GetReturnValue().Set(o);
+}
+
+/*
+ * brPush(decoder, input, offset, output): decodes input[offset..] into output. Returns [offset after what was consumed,
+ * bytes written, ended]. Throws a TypeError on corrupt input or bytes past the end of the stream.
+ */
+void n_br_push(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+    ic__js_brotli *b = br_of(isolate, args[0]);
+    if (!b)
+        return;
+    if (!args[1]->IsArrayBufferView() || !args[3]->IsArrayBufferView())
+        return throw_type(isolate, "brPush: bad arguments");
+    v8::Local<v8::ArrayBufferView> in = args[1].As<v8::ArrayBufferView>(), out = args[3].As<v8::ArrayBufferView>();
+    size_t in_len = in->ByteLength(), out_len = out->ByteLength();
+    double off_d = args[2]->NumberValue(ctx).FromMaybe(-1);
+    if (!(off_d >= 0 && off_d <= (double)in_len) || out_len == 0 || !out->HasBuffer())
+        return throw_type(isolate, "brPush: bad arguments");
+    size_t off = (size_t)off_d;
+    std::string copy;
+    const uint8_t *ip = nullptr;
+    if (in_len && in->HasBuffer()) {
+        ip = static_cast<const uint8_t *>(in->Buffer()->Data()) + in->ByteOffset() + off;
+    } else if (in_len) {
+        copy.resize(in_len);
+        in->CopyContents(&copy[0], in_len);
+        ip = reinterpret_cast<const uint8_t *>(copy.data()) + off;
+    }
+    uint8_t *op = static_cast<uint8_t *>(out->Buffer()->Data()) + out->ByteOffset();
+    size_t avail_in = in_len - off, avail_out = out_len;
+    bool ended = BrotliDecoderIsFinished(b->s);
+    if (ended && avail_in)
+        return throw_type(isolate, "DecompressionStream: there is data after the end of the brotli stream");
+    if (!ended) {
+        BrotliDecoderResult r = BrotliDecoderDecompressStream(b->s, &avail_in, &ip, &avail_out, &op, nullptr);
+        if (r == BROTLI_DECODER_RESULT_ERROR) {
+            std::string msg = std::string("DecompressionStream: the brotli data is corrupt (") +
+                              BrotliDecoderErrorString(BrotliDecoderGetErrorCode(b->s)) + ")";
+            return throw_type(isolate, msg.c_str());
+        }
+        ended = r == BROTLI_DECODER_RESULT_SUCCESS;
+        if (ended && avail_in)
+            return throw_type(isolate, "DecompressionStream: there is data after the end of the brotli stream");
+    }
+    size_t consumed = (in_len - off) - avail_in, written = out_len - avail_out;
+    v8::Local<v8::Array> r = v8::Array::New(isolate, 3);
+    r->Set(ctx, 0, v8::Number::New(isolate, (double)(off + consumed))).FromMaybe(false);
+    r->Set(ctx, 1, v8::Number::New(isolate, (double)written)).FromMaybe(false);
+    r->Set(ctx, 2, v8::Boolean::New(isolate, ended)).FromMaybe(false);
+    args.GetReturnValue().Set(r);
+}
+
+/* brEnd(decoder): frees the decoder's state now. */
+void n_br_end(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    if (!args[0]->IsObject() || args[0].As<v8::Object>()->InternalFieldCount() != 1)
+        return;
+    ic__js_brotli *b = static_cast<ic__js_brotli *>(args[0].As<v8::Object>()->GetAlignedPointerFromInternalField(0));
+    if (b && b->s) {
+        BrotliDecoderDestroyInstance(b->s);
+        b->s = nullptr;
+    }
+}
+
 } // namespace
 
+/* The worker goes away: every brotli state left is freed (the weak callbacks would not run after the isolate is gone). */
+void ic__js_brotli_close(ic_js_worker *w)
+{
+    std::vector<ic__js_brotli *> all(w->brotli.begin(), w->brotli.end());
+    w->brotli.clear();
+    for (ic__js_brotli *b : all) {
+        b->w = nullptr;
+        br_free(b);
+    }
+}
+
 const ic__js_native ic__js_natives_compression[] = {
-    {"zArenaSize", n_arena_size}, {"zInit", n_init}, {"zPush", n_push}, {"zEnd", n_end}, {nullptr, nullptr},
+    {"zArenaSize", n_arena_size}, {"zInit", n_init},     {"zPush", n_push},   {"zEnd", n_end},
+    {"brNew", n_br_new},          {"brPush", n_br_push}, {"brEnd", n_br_end}, {nullptr, nullptr},
 };

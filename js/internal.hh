@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -59,11 +60,15 @@ void ic__js_bucket_init(ic__js_bucket *b, double burst, uint64_t now);
 /* True when a line may be written now; writes the "(N … dropped)" note first when lines were dropped. */
 bool ic__js_bucket_take(const struct ic_js_worker *w, ic__js_bucket *b, double burst, double per_sec, const char *what);
 
+struct ic__js_sourcemap;
+
 struct ic_js_tenant {
     std::string name, path, dir, src;
     ic_js_kind_t kind;
     std::vector<std::pair<std::string, std::string>> env;
+    std::vector<std::pair<std::string, std::string>> services; /* binding name, service name */
     ic_js_limits_t limits;
+    ic__js_sourcemap *map = nullptr; /* of a bundled src (sourcemap.cc), or nullptr */
 };
 
 struct ic__js_timer {
@@ -80,6 +85,16 @@ struct ic__js_pending {
     ic_js_done_cb done;
     void *arg;
     ic_timer_t wall;
+    double req; /* the request's number (see ic_js_worker.cur_req) */
+};
+
+/* A brotli decoder's state (compression.cc), held by a JS object; the worker lists the live ones. */
+struct BrotliDecoderStateStruct;
+struct ic__js_brotli {
+    struct BrotliDecoderStateStruct *s = nullptr;
+    struct ic_js_worker *w = nullptr;
+    v8::Global<v8::Object> holder;
+    bool freed = false;
 };
 
 /* The watchdog's view of one reactor thread; see watchdog.cc. */
@@ -98,6 +113,15 @@ struct ic_js_worker {
     std::unordered_map<uint32_t, struct ic__js_upload *> uploads;
     uint32_t next_upload = 1;
     v8::Global<v8::Function> upload_wake;
+    /*
+     * Outgoing fetch() (fetch.cc): its state, made on the first fetch of the worker; the prelude's entries for a call's
+     * events and for the end of a request. Each request gets a number (next_req); cur_req is the one whose response is
+     * being delivered now, so that deliver() can tell fetch.cc the request is over.
+     */
+    struct ic__js_fetch *fetch = nullptr;
+    v8::Global<v8::Function> fetch_event, request_over;
+    double next_req = 0, cur_req = 0;
+    std::unordered_set<ic__js_brotli *> brotli;
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::string methods[3] = {"GET", "POST", "HEAD"};
     v8::Global<v8::String> method_str[3];
@@ -141,6 +165,7 @@ extern const ic__js_native ic__js_natives_compression[];
 extern const ic__js_native ic__js_natives_stream[];
 extern const ic__js_native ic__js_natives_crypto[];
 extern const ic__js_native ic__js_natives_encoding[];
+extern const ic__js_native ic__js_natives_fetch[];
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);
@@ -230,6 +255,43 @@ void ic__js_streams_close(ic_js_worker *w);
  * ic_js_worker_fetch_ex with the body of a request that streams in: the
  * request's body is the prelude's stream of upload `upload` (worker.cc).
  */
+/*
+ * Bytes that arrive from C for a byte stream of the prelude (stream.cc):
+ * a source has a producer (a request body's exchange, a fetch call) that
+ * pushes pieces and says its last word with source_end (status 1: the
+ * end; < 0: an error, why its message, or NULL for the upload's own); the
+ * prelude pulls them under the source's id (uploadPull). ops pause and
+ * resume the producer past the queue's high-water mark; cancel (may be
+ * NULL) tells it the prelude is done first: after cancel the producer must
+ * not touch the source again.
+ */
+struct ic__js_upload;
+struct ic__js_source_ops {
+    void (*pause)(void *prod);
+    void (*resume)(void *prod);
+    void (*cancel)(void *prod);
+};
+ic__js_upload *ic__js_source_new(ic_js_worker *w, const ic__js_source_ops *ops, void *prod);
+uint32_t ic__js_source_id(const ic__js_upload *u);
+void ic__js_source_push(ic__js_upload *u, const char *p, size_t len);
+void ic__js_source_end(ic__js_upload *u, int status, const char *why);
+/*
+ * The whole body of source id, as a Uint8Array, when all of it is queued: it has ended well, or expect (>= 0: the length the
+ * producer knows) bytes are there. The prelude is then done with the source. Else empty. Inside an entry.
+ */
+v8::Local<v8::Value> ic__js_source_whole(ic_js_worker *w, uint32_t id, int64_t expect);
+
+/*
+ * fetch.cc: request req of the worker is answered (its response sent, or its stream ended): its outstanding calls are
+ * aborted (unless ctx.waitUntil holds them), from a task. Costs a pointer test when the worker never fetched.
+ */
+void ic__js_request_over(ic_js_worker *w, double req);
+/* The worker is being disposed: every call is aborted and freed (before ic__js_uploads_close). */
+void ic__js_fetch_close(ic_js_worker *w);
+
+/* compression.cc: frees the worker's brotli decoders (its disposal). */
+void ic__js_brotli_close(ic_js_worker *w);
+
 /* Detaches the worker's uploads from it (its disposal): their HTTP side drains them without it. */
 void ic__js_uploads_close(ic_js_worker *w);
 void ic__js_worker_fetch_upload(ic_js_worker *w, const ic_http_request_t *req, uint32_t upload, unsigned flags, ic_js_done_cb done,
@@ -237,5 +299,10 @@ void ic__js_worker_fetch_upload(ic_js_worker *w, const ic_http_request_t *req, u
 
 /* Writes a line from console.* or the runtime, prefixed with tenant and core. */
 void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t len);
+
+/* Source maps (sourcemap.cc): decoded once per tenant; apply replaces script:LINE:COL in text by the user's file:line:col. */
+ic__js_sourcemap *ic__js_sourcemap_new(const char *json, size_t len);
+void ic__js_sourcemap_free(ic__js_sourcemap *m);
+std::string ic__js_sourcemap_apply(const ic__js_sourcemap *m, const std::string &script, const char *text, size_t len);
 
 #endif

@@ -17,7 +17,7 @@ const define = (name, value) =>
 // What the prelude's files share with one another (never reachable from tenant code). Each file after
 // this one is a block `{ … }`, so its own names stay its own; what another file needs goes here:
 // internal.events, internal.streams, internal.blob, internal.compression, internal.crypto.
-const internal = {};
+const internal = { req: 0 }; // req: the number of the request the running code works for (0: none, the top level)
 
 // SharedArrayBuffer and Atomics are removed by worker.cc for each context (V8 re-creates them).
 
@@ -240,7 +240,7 @@ function addTimer(fn, ms, args, repeat) {
   if (typeof fn !== "function") throw new TypeError("setTimeout/setInterval: the callback must be a function (strings are not evaluated)");
   const id = nextTimer++;
   const delay = toDelay(ms);
-  timers.set(id, { fn, args, repeat });
+  timers.set(id, { fn, args, repeat, req: internal.req });
   native.timerStart(id, delay, repeat);
   return id;
 }
@@ -258,6 +258,7 @@ function fire(id) {
   const t = timers.get(id);
   if (!t) return;
   if (!t.repeat) timers.delete(id);
+  internal.req = t.req; // the request that set the timer is the one its callback works for (fetch counts against it)
   t.fn.apply(globalThis, t.args);
 }
 

@@ -199,10 +199,55 @@
     Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
 
   // Content-Encoding (fetch): the codec for a header value, or null when it is not one we decode.
+  // A brotli decoder (Content-Encoding: br) with the codec's shape: its state is native (compression.cc), made on
+  // the first push and freed at the end (or by the collector).
+  class BrotliDecoder {
+    #dec = null;
+    #closed = false;
+    #ended = false;
+    #scratch = null;
+    *pieces(bytes, finish = false) {
+      if (this.#closed) throw new TypeError("the decompression stream has ended");
+      this.#dec ??= native.brNew();
+      const out = (this.#scratch ??= new $Uint8Array(PIECE));
+      let off = 0;
+      try {
+        for (;;) {
+          if (!this.#dec) throw new TypeError("the decompression stream has ended");
+          const [next, written, ended] = native.brPush(this.#dec, bytes, off, out);
+          if (ended) this.#ended = true;
+          const progress = next !== off || written !== 0;
+          off = next;
+          if (written) yield out.slice(0, written);
+          // Done with this input when it is all consumed and the output did not fill (the decoder holds nothing more).
+          if ((off >= bytes.length && written < PIECE) || ended) break;
+          if (!progress) throw new TypeError("the decompression stream made no progress");
+        }
+        if (finish && !this.#ended) throw new TypeError("DecompressionStream: the brotli data is truncated");
+      } catch (e) {
+        this.close();
+        throw e;
+      }
+      if (finish) this.close();
+    }
+    push(bytes, emit) {
+      for (const piece of this.pieces(bytes)) emit(piece);
+    }
+    finish(emit) {
+      for (const piece of this.pieces(EMPTY, true)) emit(piece);
+    }
+    close() {
+      if (this.#dec) native.brEnd(this.#dec);
+      this.#dec = null;
+      this.#closed = true;
+    }
+  }
+
   function contentDecoder(value) {
     const v = String(value).trim().toLowerCase();
     if (v === "gzip" || v === "x-gzip") return new Codec("gzip", false);
     if (v === "deflate") return new Codec("deflate", false);
+    if (v === "br") return new BrotliDecoder();
     return null;
   }
   internal.compression = {

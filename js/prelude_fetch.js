@@ -306,6 +306,8 @@ const unusable = (o) => {
 
 // ---- Response ----------------------------------------------------------------------------
 
+// A response from fetch() has its final URL and whether a redirect led there (prelude_fetch_out.js).
+const kRespUrl = Symbol("responseUrl"), kRedirected = Symbol("redirected");
 const kStatus = Symbol("status"), kStatusText = Symbol("statusText"), kHeadersOf = Symbol("headers"), kType = Symbol("type");
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
@@ -357,13 +359,15 @@ class Response extends Body {
   get ok() { return this[kStatus] >= 200 && this[kStatus] <= 299; }
   get headers() { return this[kHeadersOf]; }
   get type() { return this[kType]; }
-  get url() { return ""; }
-  get redirected() { return false; }
+  get url() { return this[kRespUrl] ?? ""; }
+  get redirected() { return this[kRedirected] === true; }
   clone() {
     if (unusable(this)) throw new TypeError("Response.clone: the body has already been used");
     const r = new Response(null, { status: this[kStatus] === 0 ? 200 : this[kStatus], statusText: this[kStatusText], headers: this[kHeadersOf] });
     r[kStatus] = this[kStatus];
     r[kType] = this[kType];
+    r[kRespUrl] = this[kRespUrl];
+    r[kRedirected] = this[kRedirected];
     r[kHeadersOf][kGuard] = this[kHeadersOf][kGuard];
     cloneBody(this, r);
     return r;
@@ -547,7 +551,7 @@ function incoming(method, target, host, raw, body) {
   r[kHost] = host;
   r[kHeadersOf] = h;
   r[kOpts] = DEFAULT_OPTS;
-  r[kBody] = body === undefined ? null : typeof body === "number" ? uploadStream(body) : body;
+  r[kBody] = body === undefined ? null : typeof body === "number" ? sourceStream(body, internal.req, null) : body;
   r[kUsed] = false;
   return r;
 }
@@ -595,7 +599,9 @@ define("dispatchEvent", (event) => internal.globalEvents.dispatchEvent(event));
 
 const ctx = Object.freeze({
   waitUntil(p) {
-    Promise.resolve(p).catch((e) => native.log(3, "waitUntil: " + inspect(e)));
+    // The request's outgoing calls stay open until what it waits for settles (prelude_fetch_out.js).
+    const done = internal.fetchOut.hold(internal.req);
+    Promise.resolve(p).catch((e) => native.log(3, "waitUntil: " + inspect(e))).finally(done);
   },
   passThroughOnException() {},
 });
@@ -617,7 +623,9 @@ const BLOCKS = new Map();
 function serialize(r, streaming) {
   if (!(r instanceof Response)) throw new TypeError(`the fetch handler returned ${describe(r)}, not a Response`);
   if (r[kType] === "error") throw new TypeError("the fetch handler returned Response.error()");
-  const list = listOf(r[kHeadersOf]);
+  let list = listOf(r[kHeadersOf]);
+  // A body fetch() decoded (gzip, br…) goes out as it is now, identity: its Content-Encoding no longer says what it is.
+  if (isStream(r[kBody]) && r[kBody][kDecoded] === true) list = list.filter((e) => e[0] !== "content-encoding");
   let block;
   if (list.length === 1 && list[0][0] === "content-type") {
     // The common case: one content type. Its block is kept (flat, reused) for the next response.
@@ -651,37 +659,68 @@ function serialize(r, streaming) {
   return [r[kStatus], block, b];
 }
 
-// ---- request bodies that stream in (js/stream.cc) -------------------------------------------------------
+// ---- bytes that arrive from C: request bodies that stream in, fetch's response bodies (js/stream.cc) ----------
 
-// The pull of an upload waiting for its next piece, by upload id; uploadWake (an entry of its own) runs it.
+// The pull of a source waiting for its next piece, by source id: [resolve, request]; uploadWake (an entry of its own)
+// runs it, for the request the source belongs to.
 const uploadWaits = new Map();
+const kDecoded = Symbol("decoded");
 
-function uploadStream(id) {
+// A byte stream of source id. hooks (or null): done(ok) once when it ends (read to its end: true; an error, a cancel:
+// false); hooks.error(reason) is set here: it errors the stream from outside (an abort) and lets the source go.
+function sourceStream(id, req, hooks) {
+  let ctl = null, finished = false;
+  const fin = (ok) => {
+    if (finished) return false;
+    finished = true;
+    uploadWaits.delete(id);
+    if (hooks) hooks.done(ok);
+    return true;
+  };
   const pullOnce = (c) => {
-    const v = native.uploadPull(id); // a Uint8Array, null at the end, undefined: not there yet; throws on an error
-    if (v === undefined) return new Promise((resolve) => uploadWaits.set(id, resolve)).then(() => pullOnce(c));
+    if (finished) return;
+    let v;
+    try {
+      v = native.uploadPull(id); // a Uint8Array, null at the end, undefined: not there yet; throws on an error
+    } catch (e) {
+      fin(false);
+      throw e;
+    }
+    if (v === undefined) return new Promise((resolve) => uploadWaits.set(id, [resolve, req])).then(() => pullOnce(c));
     if (v === null) {
+      fin(true);
       c.close();
       if (c.byobRequest) c.byobRequest.respond(0);
       return;
     }
     c.enqueue(v);
   };
-  return new ReadableStream({
+  const s = new ReadableStream({
     type: "bytes",
+    start(c) { ctl = c; },
     pull: pullOnce,
     cancel() {
-      uploadWaits.delete(id);
-      native.uploadCancel(id);
+      if (fin(false)) native.uploadCancel(id);
     },
   }, { highWaterMark: 0 });
+  if (hooks) {
+    hooks.error = (reason) => {
+      if (!fin(false)) return;
+      native.uploadCancel(id);
+      try {
+        ctl.error(reason);
+      } catch {}
+    };
+  }
+  return s;
 }
 
 function uploadWake(id) {
   const go = uploadWaits.get(id);
   if (go) {
     uploadWaits.delete(id);
-    go();
+    if (go[1]) internal.req = go[1];
+    go[0]();
   }
 }
 
@@ -742,7 +781,8 @@ function streamCancel(id) {
   if (o.resume) o.resume();
 }
 
-function dispatch(method, target, host, raw, body, streaming) {
+function dispatch(method, target, host, raw, body, streaming, reqNo) {
+  internal.req = reqNo;
   const req = incoming(method, target, host, raw, body);
   let r;
   if (moduleDefault) {
@@ -761,7 +801,9 @@ function dispatch(method, target, host, raw, body, streaming) {
 }
 
 // Called once after the tenant's code ran: def is the module's default export (or undefined for a classic script).
-function setHandler(def, vars) {
+function setHandler(def, vars, services) {
+  // Service bindings: env.BINDING is a Fetcher of the service (prelude_fetch_out.js).
+  if (services) for (const [binding, service] of services) vars[binding] = internal.fetchOut.fetcher(binding, service);
   env = Object.freeze(vars);
   if (def !== undefined) {
     if (def === null || typeof def !== "object" || typeof def.fetch !== "function")
@@ -772,4 +814,4 @@ function setHandler(def, vars) {
   }
 }
 
-return { dispatch, fire, setHandler, serialize, streamPump, streamResume, streamCancel, uploadWake };
+// The return of the prelude's function (the entry points C++ calls) is at the end of prelude_fetch_out.js, the last file.

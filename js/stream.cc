@@ -30,6 +30,7 @@
 struct ic_js_stream {
     ic_js_worker *w; /* null once the worker is gone (the stream then only waits for its task to free it) */
     uint32_t id;
+    double req;               /* the request whose response body this is: it is over when the stream is */
     const ic_js_sink_t *sink; /* null before attach and after cancel or end */
     void *arg;
     ic_task_t task;
@@ -40,8 +41,10 @@ struct ic_js_stream {
 static void stream_free(ic_js_stream *s)
 {
     ic_timer_stop(&s->idle);
-    if (s->w)
+    if (s->w) {
         s->w->streams.erase(s->id);
+        ic__js_request_over(s->w, s->req);
+    }
     delete s;
 }
 
@@ -141,6 +144,7 @@ ic_js_stream *ic__js_stream_new(ic_js_worker *w, uint32_t id)
         return nullptr;
     s->w = w;
     s->id = id;
+    s->req = w->cur_req;
     ic_timer_init(&s->idle, idle_fired);
     w->streams[id] = s;
     return s;
@@ -228,17 +232,17 @@ static void n_stream_end(const v8::FunctionCallbackInfo<v8::Value> &args)
         finish(s, args[1]->BooleanValue(args.GetIsolate()));
 }
 
-/* ---- request bodies that stream in ------------------------------------------------------------------------- */
+/* ---- bytes that arrive from C: request bodies that stream in, fetch's response bodies ---------------------------- */
 
 /*
- * An upload: the HTTP exchange's body pieces (ic_http_body_read) queue
- * here, copied; the prelude's byte stream pulls them with uploadPull. Past
- * UP_HIGH bytes queued the exchange is paused (the socket stops being
+ * A source: a producer's pieces (an HTTP exchange's ic_http_body_read, a
+ * fetch call's body op) queue here, copied; the prelude's byte stream
+ * (sourceStream in prelude_fetch.js) pulls them with uploadPull. Past
+ * UP_HIGH bytes queued the producer is paused (its socket stops being
  * read), and resumed under UP_LOW. When the prelude waits for a piece that
- * is not there, the next one wakes it from a task (uploadWake). The upload
- * lives until both sides are done: the HTTP side's last word (end, error, or
- * the exchange answered) and the prelude's (read to the end, cancelled, or
- * the worker gone).
+ * is not there, the next one wakes it from a task (uploadWake). The source
+ * lives until both sides are done: the producer's last word (an end or an
+ * error) and the prelude's (read to the end, cancelled, or the worker gone).
  */
 #define UP_HIGH (256 * 1024)
 #define UP_LOW (64 * 1024)
@@ -247,17 +251,19 @@ static void n_stream_end(const v8::FunctionCallbackInfo<v8::Value> &args)
 struct ic__js_upload {
     ic_js_worker *w; /* null once the worker is gone */
     uint32_t id;
-    ic_http_exchange_t *x; /* null after the HTTP side's last word */
+    void *prod; /* null after the producer's last word */
+    const ic__js_source_ops *ops;
     std::deque<std::string> q;
     size_t queued = 0;
-    int status = 0; /* 0: more to come; 1: the end; < 0: the error */
+    int status = 0;  /* 0: more to come; 1: the end; < 0: the error */
+    std::string why; /* the error's message for the prelude (empty: the upload's messages) */
     bool paused = false, js_waiting = false, js_done = false, task_posted = false;
     ic_task_t task;
 };
 
 static void upload_maybe_free(ic__js_upload *u)
 {
-    if (u->x || !(u->js_done || !u->w) || u->task_posted)
+    if (u->prod || !(u->js_done || !u->w) || u->task_posted)
         return;
     if (u->w)
         u->w->uploads.erase(u->id);
@@ -288,26 +294,117 @@ static void upload_wake(ic__js_upload *u)
     }
 }
 
+/*
+ * The prelude is done with the source before the producer is: a producer
+ * with a cancel op is told and let go; one without runs on to its end, its
+ * pieces dropped as they come.
+ */
+static void js_let_go(ic__js_upload *u)
+{
+    u->q.clear();
+    u->queued = 0;
+    if (!u->prod)
+        return;
+    if (u->ops->cancel) {
+        void *prod = u->prod;
+        u->prod = nullptr;
+        u->ops->cancel(prod);
+        return;
+    }
+    if (u->paused) {
+        u->paused = false;
+        u->ops->resume(u->prod);
+    }
+}
+
+ic__js_upload *ic__js_source_new(ic_js_worker *w, const ic__js_source_ops *ops, void *prod)
+{
+    ic__js_upload *u = new (std::nothrow) ic__js_upload();
+    if (!u)
+        return nullptr;
+    u->w = w;
+    u->ops = ops;
+    u->prod = prod;
+    u->id = w->next_upload++;
+    if (!u->id)
+        u->id = w->next_upload++;
+    w->uploads[u->id] = u;
+    return u;
+}
+
+uint32_t ic__js_source_id(const ic__js_upload *u)
+{
+    return u->id;
+}
+
+void ic__js_source_push(ic__js_upload *u, const char *p, size_t len)
+{
+    if (u->js_done || !u->w)
+        return; /* no one reads it any more: dropped as it comes */
+    u->q.emplace_back(p, len);
+    u->queued += len;
+    if (u->queued > UP_HIGH && !u->paused && u->prod) {
+        u->paused = true;
+        u->ops->pause(u->prod);
+    }
+    upload_wake(u);
+}
+
+void ic__js_source_end(ic__js_upload *u, int status, const char *why)
+{
+    u->status = status;
+    if (why)
+        u->why = why;
+    u->prod = nullptr;
+    upload_wake(u);
+    upload_maybe_free(u);
+}
+
+v8::Local<v8::Value> ic__js_source_whole(ic_js_worker *w, uint32_t id, int64_t expect)
+{
+    v8::Isolate *isolate = w->isolate;
+    auto it = w->uploads.find(id);
+    if (it == w->uploads.end())
+        return v8::Local<v8::Value>();
+    ic__js_upload *u = it->second;
+    bool whole = u->status == 1 || (u->status == 0 && expect >= 0 && u->queued == (uint64_t)expect);
+    if (!whole || u->js_done || u->js_waiting || u->queued > UP_HIGH)
+        return v8::Local<v8::Value>();
+    v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, u->queued);
+    if (ab.IsEmpty() || (u->queued && !ab->Data()))
+        return v8::Local<v8::Value>();
+    size_t at = 0;
+    for (const std::string &piece : u->q) {
+        memcpy(static_cast<char *>(ab->Data()) + at, piece.data(), piece.size());
+        at += piece.size();
+    }
+    size_t n = u->queued;
+    u->q.clear();
+    u->queued = 0;
+    u->js_done = true;
+    upload_maybe_free(u);
+    return v8::Uint8Array::New(ab, 0, n);
+}
+
+static void up_pause(void *x)
+{
+    ic_http_body_pause(static_cast<ic_http_exchange_t *>(x));
+}
+
+static void up_resume(void *x)
+{
+    ic_http_body_resume(static_cast<ic_http_exchange_t *>(x));
+}
+
+static const ic__js_source_ops upload_ops = {up_pause, up_resume, nullptr};
+
 static void upload_body(void *arg, const char *p, size_t len, int status)
 {
     ic__js_upload *u = static_cast<ic__js_upload *>(arg);
-    if (status == 0) {
-        if (u->js_done || !u->w)
-            return; /* no one reads it any more: dropped as it comes */
-        u->q.emplace_back(p, len);
-        u->queued += len;
-        if (u->queued > UP_HIGH && !u->paused) {
-            u->paused = true;
-            ic_http_body_pause(u->x);
-        }
-        upload_wake(u);
-        return;
-    }
-    /* The HTTP side's last word. */
-    u->status = status;
-    u->x = nullptr;
-    upload_wake(u);
-    upload_maybe_free(u);
+    if (status == 0)
+        ic__js_source_push(u, p, len);
+    else
+        ic__js_source_end(u, status, nullptr); /* the HTTP side's last word */
 }
 
 /* uploadPull(id): a Uint8Array, null at the end, undefined when nothing is there yet (uploadWake follows); throws on an error. */
@@ -340,9 +437,9 @@ static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
             u->queued -= piece.size();
             u->q.pop_front();
         }
-        if (u->paused && u->queued < UP_LOW && u->x) {
+        if (u->paused && u->queued < UP_LOW && u->prod) {
             u->paused = false;
-            ic_http_body_resume(u->x);
+            u->ops->resume(u->prod);
         }
         args.GetReturnValue().Set(v8::Uint8Array::New(ab, 0, n));
         return;
@@ -353,19 +450,22 @@ static void n_upload_pull(const v8::FunctionCallbackInfo<v8::Value> &args)
     }
     u->js_done = true;
     int status = u->status;
+    std::string why = u->why;
     upload_maybe_free(u);
     if (status == 1) {
         args.GetReturnValue().SetNull();
         return;
     }
-    const char *why = status == IC_EHTTP_BAD ? "the request body is malformed (a bad chunk)"
-                      : status == -E2BIG     ? "the request body is over the size limit"
-                      : status == -ECANCELED ? "the request body was not read before the response was sent"
-                                             : "the client went away before the request body ended";
-    isolate->ThrowException(v8::Exception::TypeError(v8::String::NewFromUtf8(isolate, why).ToLocalChecked()));
+    if (why.empty())
+        why = status == IC_EHTTP_BAD ? "the request body is malformed (a bad chunk)"
+              : status == -E2BIG     ? "the request body is over the size limit"
+              : status == -ECANCELED ? "the request body was not read before the response was sent"
+                                     : "the client went away before the request body ended";
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8(isolate, why.data(), v8::NewStringType::kNormal, (int)why.size()).ToLocalChecked()));
 }
 
-/* uploadCancel(id): the prelude's stream was cancelled; what comes is dropped. */
+/* uploadCancel(id): the prelude's stream was cancelled (or errored); what comes is dropped. */
 static void n_upload_cancel(const v8::FunctionCallbackInfo<v8::Value> &args)
 {
     v8::Isolate *isolate = args.GetIsolate();
@@ -375,12 +475,7 @@ static void n_upload_cancel(const v8::FunctionCallbackInfo<v8::Value> &args)
         return;
     ic__js_upload *u = it->second;
     u->js_done = true;
-    u->q.clear();
-    u->queued = 0;
-    if (u->paused && u->x) {
-        u->paused = false;
-        ic_http_body_resume(u->x);
-    }
+    js_let_go(u);
     upload_maybe_free(u);
 }
 
@@ -392,11 +487,7 @@ void ic__js_uploads_close(ic_js_worker *w)
     w->uploads.clear();
     for (ic__js_upload *u : all) {
         u->w = nullptr;
-        u->q.clear();
-        if (u->paused && u->x) {
-            u->paused = false;
-            ic_http_body_resume(u->x);
-        }
+        js_let_go(u);
         upload_maybe_free(u);
     }
 }
@@ -407,7 +498,7 @@ extern "C" void ic_js_http_fetch(ic_js_worker_t *w, ic_http_exchange_t *x, unsig
         ic_js_worker_fetch_ex(w, ic_http_request(x), ic_http_body(x), flags, done, arg);
         return;
     }
-    ic__js_upload *u = new (std::nothrow) ic__js_upload();
+    ic__js_upload *u = ic__js_source_new(w, &upload_ops, x);
     if (!u) {
         static const char *const plain[] = {"content-type: text/plain; charset=utf-8"};
         static const char msg[] = "Service Unavailable: out of memory\n";
@@ -415,12 +506,6 @@ extern "C" void ic_js_http_fetch(ic_js_worker_t *w, ic_http_exchange_t *x, unsig
         done(arg, &r);
         return;
     }
-    u->w = w;
-    u->x = x;
-    u->id = w->next_upload++;
-    if (!u->id)
-        u->id = w->next_upload++;
-    w->uploads[u->id] = u;
     /* The reader is in place before the handler runs: pieces may come from the next loop turn on. */
     ic_http_body_read(x, upload_body, u);
     ic__js_worker_fetch_upload(w, ic_http_request(x), u->id, flags, done, arg);

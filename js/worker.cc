@@ -128,6 +128,13 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
         if (eq)
             t->env.emplace_back(std::string(cfg->env[i], (size_t)(eq - cfg->env[i])), std::string(eq + 1));
     }
+    if (cfg->src && cfg->sourcemap)
+        t->map = ic__js_sourcemap_new(cfg->sourcemap, cfg->sourcemap_len); /* a bad map only costs the mapping */
+    for (unsigned i = 0; i < cfg->nservices; i++) {
+        const char *eq = strchr(cfg->services[i], '=');
+        if (eq)
+            t->services.emplace_back(std::string(cfg->services[i], (size_t)(eq - cfg->services[i])), std::string(eq + 1));
+    }
     t->limits = cfg->limits;
     if (!t->limits.cpu_ms)
         t->limits.cpu_ms = 50;
@@ -137,12 +144,18 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
         t->limits.heap_bytes = (size_t)128 << 20;
     if (!t->limits.buffer_bytes)
         t->limits.buffer_bytes = (size_t)128 << 20;
+    if (!t->limits.subrequests)
+        t->limits.subrequests = 50;
+    if (!t->limits.connections)
+        t->limits.connections = 6;
     *out = t;
     return 0;
 }
 
 extern "C" void ic_js_tenant_free(ic_js_tenant_t *t)
 {
+    if (t)
+        ic__js_sourcemap_free(t->map);
     delete t;
 }
 
@@ -159,7 +172,10 @@ void ic__js_log_line(const ic_js_worker *w, int level, const char *msg, size_t l
     char head[160];
     int n = snprintf(head, sizeof(head), "[%s core %d] %s: ", w->tenant->name.c_str(), w->core, names[level & 3]);
     std::string line(head, (size_t)n);
-    line.append(msg, len);
+    if (w->tenant->map)
+        line += ic__js_sourcemap_apply(w->tenant->map, w->tenant->path, msg, len); /* the user's files, not the bundle's lines */
+    else
+        line.append(msg, len);
     line.push_back('\n');
     /* One write: lines of different cores do not interleave. */
     ssize_t r = write(2, line.data(), line.size());
@@ -368,6 +384,9 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     }
     ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen, stream};
     done(arg, &r);
+    /* A streamed body keeps its request going until the stream is over (stream.cc). */
+    if (!stream)
+        ic__js_request_over(w, w->cur_req);
     return true;
 }
 
@@ -445,6 +464,7 @@ static void answer_parked(ic_js_worker *w, const char *why)
         all.push_back(kv.second);
     for (ic__js_pending *p : all) {
         respond_plain(p->done, p->arg, 503, why);
+        ic__js_request_over(w, p->req);
         pending_finish(p);
     }
 }
@@ -454,6 +474,7 @@ static void wall_fired(ic_timer_t *t)
     ic__js_pending *p = (ic__js_pending *)((char *)t - offsetof(ic__js_pending, wall));
     log_fmt(p->w, 3, "the request got no response within its wall-clock limit (%u ms): 504", p->w->tenant->limits.wall_ms);
     respond_plain(p->done, p->arg, 504, "Gateway Timeout: the worker did not respond in time\n");
+    ic__js_request_over(p->w, p->req);
     pending_finish(p);
 }
 
@@ -473,6 +494,7 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
         log_fmt(w, 3, "wasm memory (%zu MiB) with the ArrayBuffers passed the memory limit (%zu MiB): 503, the isolate is recycled",
                 ic__js_platform_wasm_bytes(isolate) >> 20, w->tenant->limits.buffer_bytes >> 20);
         respond_plain(p->done, p->arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
+        ic__js_request_over(w, p->req);
         pending_finish(p);
         isolate->TerminateExecution();
         return;
@@ -481,12 +503,16 @@ static void settled(const v8::FunctionCallbackInfo<v8::Value> &args, bool ok)
     ic_js_done_cb done = p->done;
     void *darg = p->arg;
     unsigned flags = p->flags;
+    double req = p->req;
     pending_finish(p);
+    w->cur_req = req;
     if (!ok) {
         log_rejection(w, ctx, args[0]);
         respond_plain(done, darg, 500, "Internal Server Error\n");
+        ic__js_request_over(w, req);
     } else if (!settle(w, ctx, args[0], flags, done, darg)) {
         respond_plain(done, darg, 500, "Internal Server Error\n");
+        ic__js_request_over(w, req);
     }
 }
 
@@ -511,6 +537,7 @@ static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Prom
     p->flags = flags;
     p->done = done;
     p->arg = arg;
+    p->req = w->cur_req;
     v8::Local<v8::Number> id = v8::Number::New(w->isolate, (double)p->id);
     v8::Local<v8::Function> f, r;
     v8::Local<v8::Promise> chained;
@@ -585,7 +612,9 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
      * header list are built in JS only if the handler reads them. The raw
      * headers are the parsed head's header lines, one string.
      */
-    v8::Local<v8::Value> args[6];
+    v8::Local<v8::Value> args[7];
+    const double rno = ++w->next_req;
+    w->cur_req = rno;
     for (int i = 0; i < 3; i++) {
         if (req->method.len == w->methods[i].size() && memcmp(req->method.p, w->methods[i].data(), req->method.len) == 0) {
             args[0] = w->method_str[i].Get(isolate);
@@ -605,6 +634,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     }
     args[4] = v8::Undefined(isolate);
     args[5] = v8::Boolean::New(isolate, flags & IC_JS_STREAM);
+    args[6] = v8::Number::New(isolate, rno);
     if (upload) {
         args[4] = v8::Number::New(isolate, upload);
     } else if (body.len) {
@@ -614,7 +644,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     }
     enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
-    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 6, args).ToLocal(&result);
+    bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 7, args).ToLocal(&result);
     /* An async handler that never awaited is settled already: serialise it in the same entry. */
     bool settled = false;
     if (ok && result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kFulfilled) {
@@ -626,31 +656,42 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
     entry_fail fail = leave(w, !ok);
+    /* The microtasks as the entry left may have settled other requests (which set cur_req): this one's again. */
+    w->cur_req = rno;
     if (fail == ENTRY_CPU || fail == ENTRY_HEAP) {
         respond_fail(w, done, arg, fail);
+        ic__js_request_over(w, rno);
         return;
     }
     if (!ok) {
         log_fmt(w, 3, settled ? "bad response from fetch handler: %s" : "uncaught exception in fetch handler: %s", why.c_str());
         respond_fail(w, done, arg, ENTRY_THROW);
+        ic__js_request_over(w, rno);
         return;
     }
     if (result->IsArray()) {
-        if (!deliver(w, ctx, result, done, arg))
+        if (!deliver(w, ctx, result, done, arg)) {
             respond_fail(w, done, arg, ENTRY_THROW);
+            ic__js_request_over(w, rno);
+        }
         return;
     }
     if (result->IsPromise() && result.As<v8::Promise>()->State() == v8::Promise::kPending) {
-        if (!park(w, ctx, result.As<v8::Promise>(), flags, done, arg))
+        if (!park(w, ctx, result.As<v8::Promise>(), flags, done, arg)) {
             respond_plain(done, arg, 503, "Service Unavailable: out of memory\n");
+            ic__js_request_over(w, rno);
+        }
         return;
     }
     /* Settled by the microtasks that ran as the entry left, or not a Response: serialize it (or says what it is) in an entry. */
     enter(w, w->tenant->limits.cpu_ms);
+    w->cur_req = rno;
     bool answered = settle(w, ctx, result, flags, done, arg);
     entry_fail f = leave(w, !answered);
-    if (!answered)
+    if (!answered) {
         respond_fail(w, done, arg, f);
+        ic__js_request_over(w, rno);
+    }
 }
 
 int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double id)
@@ -967,10 +1008,8 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
     struct {
         const char *name;
         v8::Global<v8::Function> *to;
-    } streamfns[] = {{"streamPump", &w->stream_pump},
-                     {"streamResume", &w->stream_resume},
-                     {"streamCancel", &w->stream_cancel},
-                     {"uploadWake", &w->upload_wake}};
+    } streamfns[] = {{"streamPump", &w->stream_pump}, {"streamResume", &w->stream_resume}, {"streamCancel", &w->stream_cancel},
+                     {"uploadWake", &w->upload_wake}, {"fetchEvent", &w->fetch_event},     {"requestOver", &w->request_over}};
     for (auto &f : streamfns) {
         if (!eo->Get(ctx, v8::String::NewFromUtf8(isolate, f.name).ToLocalChecked()).ToLocal(&v) || !v->IsFunction())
             return fail_msg(err, errlen, std::string("the prelude has no ") + f.name);
@@ -1032,13 +1071,22 @@ static int load(ic_js_worker *w, v8::Local<v8::Context> ctx, char *err, size_t e
         for (auto &kv : t->env)
             envo->Set(ctx, str(isolate, kv.first.data(), kv.first.size()), str(isolate, kv.second.data(), kv.second.size()))
                 .FromMaybe(false);
-        v8::Local<v8::Value> a[2] = {def, envo};
-        ok = !setHandler.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 2, a).IsEmpty();
+        /* Service bindings: [binding, service] pairs; the prelude puts a Fetcher for each on env. */
+        v8::Local<v8::Array> svcs = v8::Array::New(isolate, (int)t->services.size());
+        for (size_t i = 0; i < t->services.size(); i++) {
+            v8::Local<v8::Value> pair[2] = {str(isolate, t->services[i].first.data(), t->services[i].first.size()),
+                                            str(isolate, t->services[i].second.data(), t->services[i].second.size())};
+            svcs->Set(ctx, (uint32_t)i, v8::Array::New(isolate, pair, 2)).FromMaybe(false);
+        }
+        v8::Local<v8::Value> a[3] = {def, envo, svcs};
+        ok = !setHandler.As<v8::Function>()->Call(ctx, v8::Undefined(isolate), 3, a).IsEmpty();
     }
     if (!ok) {
         if (tc.HasTerminated() || w->heap_hit)
             return IC_EJSTERMINATED;
         std::string why = describe_exception(isolate, ctx, tc);
+        if (t->map)
+            why = ic__js_sourcemap_apply(t->map, t->path, why.data(), why.size()); /* a bundle's top level: the user's lines */
         if (why.rfind(t->path, 0) != 0 && why.find(t->path) == std::string::npos)
             why = t->path + ": " + why;
         return fail_msg(err, errlen, why);
@@ -1151,7 +1199,9 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     if (!w)
         return;
     answer_parked(w, "Service Unavailable: the worker is shutting down\n");
+    ic__js_fetch_close(w);
     ic__js_streams_close(w);
+    ic__js_brotli_close(w);
     ic__js_uploads_close(w);
     for (auto &kv : w->timers) {
         ic_timer_stop(&kv.second->timer);
@@ -1168,6 +1218,8 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->stream_resume.Reset();
     w->stream_cancel.Reset();
     w->upload_wake.Reset();
+    w->fetch_event.Reset();
+    w->request_over.Reset();
     w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();

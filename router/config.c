@@ -2,7 +2,8 @@
  * config.c: the JSON config (libjansson), checked field by field.
  *
  *   {
- *     "listen": {"host": "127.0.0.1", "port": 8080},
+ *     "listen": {"host": "127.0.0.1", "port": 8080,
+ *                "tls": {"cert": "cert.pem", "key": "key.pem"}},   optional: HTTPS (paths relative to the config)
  *     "admin": {"host": "127.0.0.1", "port": 9090},          optional
  *     "cores": 0,                                             0: one per CPU of the mask
  *     "limits": {"cpu_ms": 50, "wall_ms": 30000, "heap_mb": 128},
@@ -261,12 +262,53 @@ static int get_listen(struct ctx *c, json_t *root, const char *key, char **host,
     *present = true;
     if (!json_is_object(v))
         return bad(c, key, "expected an object {\"host\": \"127.0.0.1\", \"port\": 8080}, got %s", type_name(v));
-    static const char *const known[] = {"host", "port", NULL};
+    static const char *const known[] = {"host", "port", NULL}, *const known_tls[] = {"host", "port", "tls", NULL};
     int ret;
-    if ((ret = only(c, v, key, known)) || (ret = get_str(c, v, key, "host", host)) ||
+    if ((ret = only(c, v, key, strcmp(key, "listen") == 0 ? known_tls : known)) || (ret = get_str(c, v, key, "host", host)) ||
         (ret = get_uint(c, v, key, "port", 0, 65535, port)))
         return ret;
     return 0;
+}
+
+/* A file named in the config: as given if absolute, else relative to the config's directory. NULL: out of memory. */
+static char *config_path(const char *config, const char *file)
+{
+    if (file[0] == '/')
+        return strdup(file);
+    const char *slash = strrchr(config, '/');
+    int dlen = slash ? (int)(slash - config) : 1;
+    size_t n = (size_t)dlen + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%.*s/%s", dlen, slash ? config : ".", file);
+    return p;
+}
+
+/* "listen": {"tls": {"cert": F, "key": F}}: both files, checked when the server starts (ic_tls_server_new). */
+static int get_listen_tls(struct ctx *c, json_t *root, char **cert, char **key)
+{
+    json_t *l = json_object_get(root, "listen"), *v = l ? json_object_get(l, "tls") : NULL;
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return bad(c, "listen.tls", "expected an object {\"cert\": \"cert.pem\", \"key\": \"key.pem\"}, got %s", type_name(v));
+    static const char *const known[] = {"cert", "key", NULL};
+    char *cf = NULL, *kf = NULL;
+    int ret;
+    if ((ret = only(c, v, "listen.tls", known)) || (ret = get_str(c, v, "listen.tls", "cert", &cf)) ||
+        (ret = get_str(c, v, "listen.tls", "key", &kf)))
+        goto out;
+    if (!cf || !kf) {
+        ret = bad(c, "listen.tls", "missing \"%s\" (a PEM file)", cf ? "key" : "cert");
+        goto out;
+    }
+    *cert = config_path(c->name, cf);
+    *key = config_path(c->name, kf);
+    ret = *cert && *key ? 0 : -ENOMEM;
+out:
+    free(cf);
+    free(kf);
+    return ret;
 }
 
 /* A route: "host", "*.suffix", "host/prefix", "/prefix". */
@@ -499,6 +541,7 @@ void ic_router_config_free(ic_router_config_t *cfg)
         for (unsigned k = 0; k < w->nenv; k++)
             free(w->env[k]);
         free(w->env);
+        ic__bundle_free(&w->bundle);
         for (unsigned k = 0; k < w->nservices; k++)
             free(w->services[k]);
         free(w->services);
@@ -513,6 +556,8 @@ void ic_router_config_free(ic_router_config_t *cfg)
     free(cfg->host);
     free(cfg->admin_host);
     free(cfg->node);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     free(cfg);
 }
 
@@ -550,6 +595,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
     unsigned admin_port = 0;
     ic_js_limits_t limits = {0};
     if ((ret = only(&c, root, "", known)) || (ret = get_listen(&c, root, "listen", &cfg->host, &cfg->port, &has_listen)) ||
+        (ret = get_listen_tls(&c, root, &cfg->tls_cert, &cfg->tls_key)) ||
         (ret = get_listen(&c, root, "admin", &cfg->admin_host, &admin_port, &has_admin)) ||
         (ret = get_uint(&c, root, "", "cores", 0, IC_MAX_CORES, &cfg->cores)) || (ret = get_limits(&c, root, "", &limits)))
         goto err;
@@ -662,6 +708,10 @@ int ic_router_config_load(const char *path, ic_router_config_t **out, char *err,
         return -ENOMEM;
     int ret = ic_router_config_parse(path, buf, n, out, err, errlen);
     free(buf);
+    if (ret == 0 && (ret = ic__router_config_bundle(*out, err, errlen)) < 0) {
+        ic_router_config_free(*out);
+        *out = NULL;
+    }
     return ret;
 }
 
@@ -713,4 +763,14 @@ unsigned ic_router_config_cores(const ic_router_config_t *cfg)
 unsigned ic_router_config_workers(const ic_router_config_t *cfg)
 {
     return cfg->nworkers;
+}
+
+const char *ic_router_config_tls_cert(const ic_router_config_t *cfg)
+{
+    return cfg->tls_cert;
+}
+
+const char *ic_router_config_tls_key(const ic_router_config_t *cfg)
+{
+    return cfg->tls_key;
 }

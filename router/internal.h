@@ -6,6 +6,7 @@
 
 #include "isocore.h"
 #include "isocore/router.h"
+#include "router/bundle.h"
 
 struct ic__route {
     char *host; /* lower case; for a wildcard, the suffix with its dot (".example.com"); NULL: any host */
@@ -24,11 +25,13 @@ struct ic__worker_cfg {
     unsigned nservices;
     ic_js_limits_t limits;
     ic_placement_t placement;
+    struct ic__bundle bundle; /* what ic__router_config_bundle made of the module (bundle.c): src NULL when not bundled */
 };
 
 struct ic_router_config {
     char *file;
     char *host, *admin_host;
+    char *tls_cert, *tls_key; /* listen.tls (joined to the config's directory), or NULL: plain HTTP */
     unsigned port;
     int admin_port;
     unsigned cores;
@@ -42,6 +45,13 @@ struct ic_router_config {
     struct ic__route *routes;
     unsigned nroutes;
 };
+
+/*
+ * Bundles the modules of cfg's workers that need it (bundle.c), on the
+ * main thread before the router is made. 0, or IC_ECONFIG with err set
+ * ("FILE: worker NAME: why", with esbuild's code frames).
+ */
+int ic__router_config_bundle(struct ic_router_config *cfg, char *err, size_t errlen);
 
 /* A counter written by its core only, read relaxed by others. */
 #define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
@@ -80,7 +90,16 @@ void ic__router_count(ic_router_t *r, unsigned t, int status, uint64_t t0);
 void ic__services_install(ic_js_service_cb cb, void *ctx);
 void ic__services_uninstall(void *ctx);
 
-/* The service handler over a slot: the call goes to the slot's current router. */
+/*
+ * The router of a slot that a service call for `name` goes to: the current
+ * one if it has a worker of that name, else the newest router a reload
+ * replaced that still has one and that this core has not let go of (the
+ * caller may be a request that started on it), else the current one (the
+ * call then gets its 503).
+ */
+ic_router_t *ic__router_slot_find(ic_router_slot_t *s, const char *name);
+
+/* The service handler over a slot: the call goes to the router ic__router_slot_find gives. */
 void ic_router_slot_service(void *slot, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
                             ic_js_done_cb done, void *arg);
 

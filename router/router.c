@@ -169,6 +169,13 @@ int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **
         tc.services = (const char *const *)w->services;
         tc.nservices = w->nservices;
         tc.limits = w->limits;
+        if (w->bundle.src) { /* bundled on load (bundle.c) */
+            tc.src = w->bundle.src;
+            tc.len = w->bundle.len;
+            tc.sourcemap = w->bundle.map;
+            tc.sourcemap_len = w->bundle.maplen;
+            tc.kind = IC_JS_MODULE;
+        }
         int ret = ic_js_tenant_new(&tc, &r->tenants[i]);
         if (ret < 0) {
             if (errlen)
@@ -1202,6 +1209,30 @@ void ic_router_slot_free(ic_router_slot_t *s)
 ic_router_t *ic_router_slot_current(ic_router_slot_t *s)
 {
     return atomic_load_explicit(&s->current, memory_order_acquire);
+}
+
+ic_router_t *ic__router_slot_find(ic_router_slot_t *s, const char *name)
+{
+    ic_router_t *r = ic_router_slot_current(s);
+    if (ic__router_tenant(r, name) >= 0)
+        return r;
+    /*
+     * A request that started before a reload runs on the router it started on, whose bindings may name a worker the new
+     * config dropped or renamed: that router still has it. One this core has not let go of cannot be freed meanwhile (a
+     * router is freed once every core has released it, and only this core's sweep releases it here).
+     */
+    unsigned me = (unsigned)ic_reactor_id();
+    ic_router_t *found = r;
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = s->nretired; i-- > 0;) {
+        ic_router_t *old = s->retired[i];
+        if (!atomic_load(&old->cores[me].released) && ic__router_tenant(old, name) >= 0) {
+            found = old;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }
 
 void ic_router_slot_handle(ic_http_exchange_t *x, void *arg)

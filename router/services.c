@@ -17,7 +17,8 @@
  *     ic_js_stream_t, and only js/ makes those.
  *
  * Outcomes that never reach the service: no tenant of that name in the
- * router current at the time of the call (a reload removed it) → 503 naming
+ * router current at the time of the call, nor in one a reload replaced
+ * that the caller may have started on (ic__router_slot_find) → 503 naming
  * it; too many calls in flight to its core, or queued for it there → 503
  * with Retry-After (the router's backpressure, counted as rejected). What
  * the service answers, its 500 for a throw included, passes through.
@@ -79,7 +80,7 @@ void ic__services_uninstall(void *ctx)
 void ic_router_slot_service(void *slot, const char *service, const ic_http_request_t *req, ic_str_t body, unsigned flags,
                             ic_js_done_cb done, void *arg)
 {
-    ic_router_service(ic_router_slot_current(slot), service, req, body, flags, done, arg);
+    ic_router_service(ic__router_slot_find(slot, service), service, req, body, flags, done, arg);
 }
 
 /* ---- the request and the answer ------------------------------------------------------------------- */
@@ -412,15 +413,4 @@ void ic_router_service(void *router, const char *service, const ic_http_request_
         set_busy(c, "the service's core is shutting down");
         ic_task_post(&c->task, finish_task);
     }
-}
-
-/*
- * Until js/ defines ic_js_set_services (the fetchjs work), a weak stand-in
- * keeps the library linking: the JS side then never calls the handler.
- * js/'s definition overrides it.
- */
-__attribute__((weak)) void ic_js_set_services(ic_js_service_cb cb, void *ctx)
-{
-    (void)cb;
-    (void)ctx;
 }

@@ -630,7 +630,9 @@ static void on_close(ic_tcp_conn_t *tc, int err)
     }
     if (!atomic_load(&stopping) && !c->closing && was_up)
         reconnect(t, c); /* e.g. the server said Connection: close */
-    if (!was_up && err < 0 && t->err_connect == 1 && t->id == 0)
+    /* Once per run, from whichever thread is refused first: another thread's stop may end thread 0 before its own CQE. */
+    static atomic_bool told;
+    if (!was_up && err < 0 && err != IC_ESHUTDOWN && !atomic_exchange(&told, true))
         fprintf(stderr, "icload: connect to %s:%u: %s\n", opt.host, opt.port, ic_strerror(err));
     /* Every connection refused: nothing to measure. */
     bool any = false;

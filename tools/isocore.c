@@ -2,7 +2,7 @@
  * isocore.c: the `isocore` command line.
  *
  *   isocore serve app.js [--port P] [--host A] [--cores N] [--env NAME=VALUE]…
- *                 [--cpu-ms N] [--wall-ms N] [--heap-mb N]
+ *                 [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert F --tls-key F]
  *                                        serve a Workers program: one reactor per CPU of the
  *                                        affinity mask, each with the worker in its own isolate
  *   isocore serve --static TEXT [--port P] [--host A] [--cores N]
@@ -14,12 +14,28 @@
  *                                        listener answers /metrics and /healthz
  *   isocore check --config FILE          validate a config (and read its modules) without serving
  *
+ *   isocore serve --config wrangler.toml [--config FILE]…
+ *                                        a Workers project's wrangler.toml / .json / .jsonc (one worker
+ *                                        each; router/wrangler.c); TypeScript and npm imports are bundled
+ *                                        on load (router/bundle.c)
+ *   isocore dev [app.ts | wrangler.toml]… [--port P] [--cores N]
+ *                                        serve on 127.0.0.1:8787, rebuild and swap the workers in place
+ *                                        when their files change (the wrangler file here by default)
+ *
  * `serve` runs until SIGINT or SIGTERM, then drains and exits 0.
+ * --tls-cert and --tls-key (PEM files: the chain, leaf first, and its key)
+ * make any of the three serve HTTPS; a config's "listen": {"tls": …} does
+ * the same (the options win over it). A certificate or key that cannot be
+ * loaded stops the start with exit status 2, naming the file and OpenSSL's reason.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -28,12 +44,16 @@
 #include <string.h>
 
 #include "isocore.h"
+#include "router/bundle.h" /* tools/ may use router/'s internals: the bundler */
 
 struct serve {
     const char *path;
     const char *text;   /* --static */
-    const char *config; /* --config */
-    const char *node;   /* --node-name: over the config's "node", also after a reload */
+    const char *config; /* --config (the first) */
+    const char *configs[32];
+    struct dev *dev;   /* `isocore dev`: the watcher, or NULL */
+    unsigned nconfigs; /* --config FILE…: one isocore JSON config, or wrangler files and worker files (load_configs) */
+    const char *node;  /* --node-name: over the config's "node", also after a reload */
     ic_router_config_t *rcfg;
     ic_router_t *router;
     ic_router_slot_t *slot;
@@ -42,6 +62,8 @@ struct serve {
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool[IC_MAX_CORES];    /* slot i is touched only by reactor i */
+    const char *tls_cert, *tls_key;      /* --tls-cert, --tls-key */
+    ic_tls_ctx_t *tls;                   /* the server context made from them (or from the config's listen.tls) */
     ic_timer_t admin_wait[IC_MAX_CORES]; /* slot i: reactor i's admin listener waits for its connections to drain */
     _Atomic int failed;
 };
@@ -49,11 +71,40 @@ struct serve {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
-               "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N]\n"
+               "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert FILE --tls-key FILE]\n"
                "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]\n"
+               "       isocore serve --config wrangler.toml [--config FILE]... [--port P] [--cores N]\n"
+               "       isocore dev [app.ts | wrangler.toml]... [--port P] [--cores N]\n"
                "       isocore check --config FILE\n"
                "       isocore serve --static TEXT [--port P] [--host ADDR] [--cores N]\n"
                "       isocore version\n");
+}
+
+/*
+ * The TLS server context from cert and key (what `from` names in errors), set
+ * in hcfg and kept in s->tls. Returns 0, or 2 once it said why on stderr.
+ */
+static int tls_setup(struct serve *s, const char *cert, const char *key, const char *from, ic_http_server_config_t *hcfg)
+{
+    if (!cert && !key)
+        return 0;
+    if (!cert || !key) {
+        fprintf(stderr, "isocore: %s: HTTPS needs both a certificate and a key\n", from);
+        return 2;
+    }
+    char err[512];
+    int ret = ic_tls_server_new(cert, key, &s->tls, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "isocore: %s: %s\n", from, ret == IC_ECONFIG ? err : ic_strerror(ret));
+        return 2;
+    }
+    hcfg->tls = s->tls;
+    return 0;
+}
+
+static const char *scheme(const ic_http_server_config_t *hcfg)
+{
+    return hcfg->tls ? "https" : "http";
 }
 
 static void static_handler(ic_http_exchange_t *x, void *arg)
@@ -134,6 +185,28 @@ static void serve_stop(void *arg)
     s->pool[id] = NULL;
 }
 
+/*
+ * A TypeScript main file, or one whose modules import packages, is bundled
+ * (router/bundle.c) and served from the bundle; b is freed by the caller.
+ * 0, or 1 after printing why (esbuild's messages with their code frames).
+ */
+static int bundle_single(const char *path, ic_js_tenant_config_t *tc, struct ic__bundle *b)
+{
+    static char why[16384];
+    if (ic__bundle_prepare(path, b, why, sizeof(why)) < 0) {
+        fprintf(stderr, "isocore: %s\n", why);
+        return 1;
+    }
+    if (b->src) {
+        tc->src = b->src;
+        tc->len = b->len;
+        tc->sourcemap = b->map;
+        tc->sourcemap_len = b->maplen;
+        tc->kind = IC_JS_MODULE;
+    }
+    return 0;
+}
+
 /* The cores the reactors will run on: --cores, else the CPUs of the affinity mask. */
 static unsigned planned_cores(const ic_reactor_config_t *cfg)
 {
@@ -149,7 +222,7 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg->host, hcfg->port, ic_strerror(ret));
         return 1;
     }
-    ic_log(IC_LOG_INFO, "serving static text on http://%s:%u/", hcfg->host, ic_http_server_port(s->http));
+    ic_log(IC_LOG_INFO, "serving static text on %s://%s:%u/", scheme(hcfg), hcfg->host, ic_http_server_port(s->http));
     cfg->on_start = static_start;
     cfg->on_stop = static_stop;
     cfg->arg = s;
@@ -174,6 +247,25 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 }
 
 /* ---- serving a config (many tenants) ------------------------------------------------------ */
+
+/* The configs given: one isocore JSON config, or several wrangler.toml / wrangler.json(c) and worker files (router/wrangler.c). */
+static int load_configs(const struct serve *s, ic_router_config_t **cfg, char *err, size_t errlen)
+{
+    return ic_router_config_load_files(s->configs, s->nconfigs, cfg, err, errlen);
+}
+
+/* --config FILE (several allowed); false when there are too many. */
+static bool add_config(struct serve *s, const char *file)
+{
+    if (s->nconfigs == sizeof(s->configs) / sizeof(s->configs[0])) {
+        fprintf(stderr, "isocore: at most %zu --config files\n", sizeof(s->configs) / sizeof(s->configs[0]));
+        return false;
+    }
+    if (!s->config)
+        s->config = file;
+    s->configs[s->nconfigs++] = file;
+    return true;
+}
 
 static void config_start(void *arg)
 {
@@ -226,41 +318,58 @@ static void config_stop(void *arg)
     }
 }
 
-/* SIGHUP: read the config again; new requests go to the new one, in-flight ones finish on the old. */
-static void config_reload(void *arg)
+/*
+ * Reads the configs again and swaps the router in (SIGHUP, and `isocore
+ * dev` on an edit): new requests go to the new one, in-flight ones finish
+ * on the old. Returns the new config (owned by its router: read it before
+ * the next reload), or NULL after logging why the running one stays.
+ * Serialised: dev's watcher thread and the main thread may both call it.
+ */
+static const ic_router_config_t *reload(struct serve *s)
 {
-    struct serve *s = arg;
-    char err[1024];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char err[16384];
     ic_router_config_t *cfg;
     ic_router_t *r;
-    if (ic_router_config_load(s->config, &cfg, err, sizeof(err)) < 0) {
+    const ic_router_config_t *ret = NULL;
+    pthread_mutex_lock(&lock);
+    if (load_configs(s, &cfg, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
-        return;
-    }
-    if (s->node && ic_router_config_set_node(cfg, s->node) < 0) {
+    } else if (s->node && ic_router_config_set_node(cfg, s->node) < 0) {
         ic_log(IC_LOG_ERROR, "reload: out of memory (the running config stays)");
         ic_router_config_free(cfg);
-        return;
-    }
-    if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
+    } else if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
         ic_router_config_free(cfg);
-        return;
+    } else {
+        ic_router_adopt_config(r, cfg);
+        if (ic_router_slot_swap(s->slot, r) < 0) {
+            ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
+            ic_router_free(r);
+        } else {
+            ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
+                   ic_router_config_workers(cfg));
+            ret = cfg;
+        }
     }
-    ic_router_adopt_config(r, cfg);
-    if (ic_router_slot_swap(s->slot, r) < 0) {
-        ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
-        ic_router_free(r);
-        return;
-    }
-    ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
-           ic_router_config_workers(cfg));
+    pthread_mutex_unlock(&lock);
+    return ret;
 }
+
+/* SIGHUP: read the config again. */
+static void config_reload(void *arg)
+{
+    reload(arg);
+}
+
+/* `isocore dev`'s watcher (below), started once the config is loaded and stopped when the reactors are done. */
+static int dev_start(struct serve *s);
+static void dev_stop(struct serve *s);
 
 static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port)
 {
-    char err[1024];
-    int ret = ic_router_config_load(s->config, &s->rcfg, err, sizeof(err));
+    static char err[16384];
+    int ret = load_configs(s, &s->rcfg, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
@@ -269,6 +378,15 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         fprintf(stderr, "isocore: --node-name takes 1 to 63 of A-Z a-z 0-9 . _ -, not '%s'\n", s->node);
         ic_router_config_free(s->rcfg);
         return 2;
+    }
+    if (!s->tls) {
+        /* The config's listen.tls, unless --tls-cert and --tls-key were given. */
+        char from[600];
+        snprintf(from, sizeof(from), "%s: listen.tls", s->config);
+        if ((ret = tls_setup(s, ic_router_config_tls_cert(s->rcfg), ic_router_config_tls_key(s->rcfg), from, hcfg)) != 0) {
+            ic_router_config_free(s->rcfg);
+            return ret;
+        }
     }
     if (!cfg->cores)
         cfg->cores = ic_router_config_cores(s->rcfg);
@@ -315,14 +433,18 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         if (s->admin)
             snprintf(s->summary_admin, sizeof(s->summary_admin), ", metrics on http://%s:%u/metrics",
                      ic_router_config_admin_host(s->rcfg), ic_http_server_port(s->admin));
-        snprintf(s->summary, sizeof(s->summary), "serving %s on http://%s:%u/: %u tenants", s->config, hcfg->host,
+        snprintf(s->summary, sizeof(s->summary), "serving %s on %s://%s:%u/: %u tenants", s->config, scheme(hcfg), hcfg->host,
                  ic_http_server_port(s->http), ic_router_config_workers(s->rcfg));
         cfg->quiet = true; /* one start-up line, written by core 0 once every reactor runs */
         cfg->on_start = config_start;
         cfg->on_stop = config_stop;
         cfg->on_hup = config_reload;
         cfg->arg = s;
-        ret = ic_reactor_run(cfg);
+        if (!s->dev || (ret = dev_start(s)) == 0) {
+            ret = ic_reactor_run(cfg);
+            if (s->dev)
+                dev_stop(s);
+        }
         if (ret < 0)
             fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
     }
@@ -337,13 +459,19 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
 
 static int cmd_check(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[0], "--config") != 0) {
+    static struct serve s;
+    for (int i = 0; i < argc; i += 2)
+        if (i + 1 >= argc || strcmp(argv[i], "--config") != 0 || !add_config(&s, argv[i + 1])) {
+            usage(stderr);
+            return 2;
+        }
+    if (!s.nconfigs) {
         usage(stderr);
         return 2;
     }
-    char err[1024];
+    static char err[16384];
     ic_router_config_t *cfg;
-    if (ic_router_config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
+    if (load_configs(&s, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
     }
@@ -354,11 +482,14 @@ static int cmd_check(int argc, char **argv)
         ic_router_config_free(cfg);
         return 1;
     }
-    printf("%s: ok (%u workers)\n", argv[1], ic_router_config_workers(cfg));
+    printf("%s: ok (%u workers)\n", s.config, ic_router_config_workers(cfg));
     ic_router_free(r);
     ic_router_config_free(cfg);
     return 0;
 }
+
+static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port,
+                      const char **envv, unsigned nenv, const ic_js_limits_t *limits);
 
 static int cmd_serve(int argc, char **argv)
 {
@@ -394,7 +525,8 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(argv[i], "--node-name") && has_value) {
             s.node = argv[++i];
         } else if (!strcmp(argv[i], "--config") && has_value) {
-            s.config = argv[++i];
+            if (!add_config(&s, argv[++i]))
+                return 2;
         } else if (!strcmp(argv[i], "--host") && has_value) {
             hcfg.host = argv[++i];
         } else if (!strcmp(argv[i], "--env") && has_value) {
@@ -419,6 +551,10 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             limits.heap_bytes = (size_t)n << 20;
             limits.buffer_bytes = (size_t)n << 20;
+        } else if (!strcmp(argv[i], "--tls-cert") && has_value) {
+            s.tls_cert = argv[++i];
+        } else if (!strcmp(argv[i], "--tls-key") && has_value) {
+            s.tls_key = argv[++i];
         } else if (!strcmp(argv[i], "--static") && has_value) {
             s.text = argv[++i];
         } else if (argv[i][0] == '-') {
@@ -432,77 +568,92 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
     }
-    if (s.config) {
-        if (s.path || s.text) {
+    int ret = tls_setup(&s, s.tls_cert, s.tls_key, "--tls-cert/--tls-key", &hcfg);
+    if (ret != 0)
+        return ret;
+    ret = serve_what(&s, &cfg, &hcfg, port_given, admin_port, envv, nenv, &limits);
+    ic_tls_free(s.tls); /* after the reactors: no connection uses it any more */
+    return ret;
+}
+
+static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg, bool port_given, int admin_port,
+                      const char **envv, unsigned nenv, const ic_js_limits_t *limits)
+{
+    if (s->config) {
+        if (s->path || s->text) {
             fprintf(stderr, "isocore: --config serves the workers of the config; give no script or --static with it\n");
             return 2;
         }
-        return serve_config(&s, &cfg, &hcfg, port_given, admin_port);
+        return serve_config(s, cfg, hcfg, port_given, admin_port);
     }
-    if (s.node) {
+    if (s->node) {
         fprintf(stderr, "isocore: --node-name names a node serving a --config\n");
         return 2;
     }
-    if (s.text) {
-        if (s.path) {
+    if (s->text) {
+        if (s->path) {
             fprintf(stderr, "isocore: --static serves a fixed text; give no script with it\n");
             return 2;
         }
-        return serve_static(&s, &cfg, &hcfg);
+        return serve_static(s, cfg, hcfg);
     }
-    if (!s.path) {
+    if (!s->path) {
         usage(stderr);
         return 2;
     }
     ic_js_tenant_config_t tc;
     ic_js_tenant_config_init(&tc);
-    tc.path = s.path;
+    tc.path = s->path;
     tc.env = envv;
     tc.nenv = nenv;
-    tc.limits = limits;
+    tc.limits = *limits;
     /* The tenant is named after its file: "hello" for examples/hello.js. */
     char name[256];
-    const char *base = strrchr(s.path, '/') ? strrchr(s.path, '/') + 1 : s.path;
+    const char *base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
     snprintf(name, sizeof(name), "%s", base);
     char *dot = strrchr(name, '.');
     if (dot && dot != name)
         *dot = '\0';
     tc.name = name;
-    int ret = ic_js_tenant_new(&tc, &s.tenant);
+    struct ic__bundle bundle;
+    if (bundle_single(s->path, &tc, &bundle))
+        return 1;
+    int ret = ic_js_tenant_new(&tc, &s->tenant);
+    ic__bundle_free(&bundle); /* the tenant has copied the bundle and decoded its map */
     if (ret < 0) {
-        fprintf(stderr, "isocore: cannot read %s: %s\n", s.path, ic_strerror(ret));
+        fprintf(stderr, "isocore: cannot read %s: %s\n", s->path, ic_strerror(ret));
         return 1;
     }
     ret = ic_js_platform_init();
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot initialise V8: %s\n", ic_strerror(ret));
-        ic_js_tenant_free(s.tenant);
+        ic_js_tenant_free(s->tenant);
         return 1;
     }
-    hcfg.handler = js_handler;
-    hcfg.arg = &s;
-    hcfg.stream_bodies = true; /* uploads reach the worker as they arrive */
-    ret = ic_http_server_new(&hcfg, planned_cores(&cfg), &s.http);
+    hcfg->handler = js_handler;
+    hcfg->arg = s;
+    hcfg->stream_bodies = true; /* uploads reach the worker as they arrive */
+    ret = ic_http_server_new(hcfg, planned_cores(cfg), &s->http);
     if (ret < 0) {
-        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg.host, hcfg.port, ic_strerror(ret));
+        fprintf(stderr, "isocore: cannot listen on %s:%u: %s\n", hcfg->host, hcfg->port, ic_strerror(ret));
         ic_js_platform_shutdown();
-        ic_js_tenant_free(s.tenant);
+        ic_js_tenant_free(s->tenant);
         return 1;
     }
-    ic_log(IC_LOG_INFO, "serving %s on http://%s:%u/ (%u cores, one isolate each)", s.path, hcfg.host, ic_http_server_port(s.http),
-           planned_cores(&cfg));
-    cfg.on_start = serve_start;
-    cfg.on_stop = serve_stop;
-    cfg.arg = &s;
-    ret = ic_reactor_run(&cfg);
-    ic_http_server_free(s.http);
+    ic_log(IC_LOG_INFO, "serving %s on %s://%s:%u/ (%u cores, one isolate each)", s->path, scheme(hcfg), hcfg->host,
+           ic_http_server_port(s->http), planned_cores(cfg));
+    cfg->on_start = serve_start;
+    cfg->on_stop = serve_stop;
+    cfg->arg = s;
+    ret = ic_reactor_run(cfg);
+    ic_http_server_free(s->http);
     ic_js_platform_shutdown();
-    ic_js_tenant_free(s.tenant);
+    ic_js_tenant_free(s->tenant);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
         return 1;
     }
-    return atomic_load(&s.failed) ? 1 : 0;
+    return atomic_load(&s->failed) ? 1 : 0;
 }
 
 /*
@@ -531,6 +682,201 @@ static void block_signals_early(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* ---- isocore dev: serve, watch the worker's files, rebuild on change ------------------------------ */
+
+/*
+ * The watcher is a helper thread of this program (never a reactor): it
+ * watches the directory of every file the workers are made of (the bundle's
+ * inputs or the module graph, and the configs), since editors save by
+ * renaming a new file over the old one. An event for a file of those
+ * directories (not an editor's temporary: .name, name~, *.tmp, *.swp) starts
+ * a quiet period of DEV_QUIET_MS that later events extend, then one reload
+ * (reload(): the same path as SIGHUP), after which the watch set is made
+ * anew from the new config. A failed build is logged with its code frame
+ * and the last good build keeps serving.
+ */
+#define DEV_QUIET_MS 30
+#define DEV_MAX_WATCH 512
+
+struct dev {
+    int ifd, stopfd;
+    pthread_t thread;
+    int wd[DEV_MAX_WATCH];
+    unsigned nwd;
+};
+
+static bool dev_ignored(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] == '.' || (n && name[n - 1] == '~') || (n > 4 && !strcmp(name + n - 4, ".tmp")) ||
+           (n > 4 && (!strcmp(name + n - 4, ".swp") || !strcmp(name + n - 4, ".swx"))) || !strcmp(name, "4913");
+}
+
+/* Watches the directory of path (once per directory: inotify gives the same wd again). */
+static void dev_watch_dir_of(struct dev *d, const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else if (slash)
+        slash[1] = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int wd = inotify_add_watch(d->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM);
+    if (wd < 0) {
+        ic_log(IC_LOG_WARN, "dev: cannot watch %s: %s", dir, strerror(errno));
+        return;
+    }
+    for (unsigned i = 0; i < d->nwd; i++)
+        if (d->wd[i] == wd)
+            return;
+    if (d->nwd < DEV_MAX_WATCH)
+        d->wd[d->nwd++] = wd;
+}
+
+/* The watch set of cfg (and the config files), replacing the previous one. */
+static void dev_rewatch(struct serve *s, const ic_router_config_t *cfg)
+{
+    struct dev *d = s->dev;
+    for (unsigned i = 0; i < d->nwd; i++)
+        inotify_rm_watch(d->ifd, d->wd[i]);
+    d->nwd = 0;
+    for (unsigned i = 0; i < s->nconfigs; i++)
+        dev_watch_dir_of(d, s->configs[i]);
+    const char *in;
+    for (unsigned i = 0; (in = ic_router_config_input(cfg, i)); i++)
+        dev_watch_dir_of(d, in);
+}
+
+/* Reads the pending events; whether one of them is a change worth a rebuild (its name in *what). */
+static bool dev_drain(struct dev *d, char *what, size_t cap)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(d->ifd, buf, sizeof(buf));
+        if (n <= 0)
+            return any;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len && !dev_ignored(e->name)) {
+                /* The file that was saved, rather than what an editor created and renamed away. */
+                if (!any || (e->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)))
+                    snprintf(what, cap, "%s", e->name);
+                any = true;
+            }
+            p += sizeof(*e) + e->len;
+        }
+    }
+}
+
+static void *dev_main(void *arg)
+{
+    struct serve *s = arg;
+    struct dev *d = s->dev;
+    char what[256];
+    for (;;) {
+        struct pollfd pf[2] = {{d->ifd, POLLIN, 0}, {d->stopfd, POLLIN, 0}};
+        if (poll(pf, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents)
+            break;
+        if (!(pf[0].revents & POLLIN) || !dev_drain(d, what, sizeof(what)))
+            continue;
+        /* A save is often several events (write, rename, a second file): wait until they stop. */
+        while (poll(pf, 1, DEV_QUIET_MS) > 0) {
+            char more[256];
+            dev_drain(d, more, sizeof(more));
+        }
+        ic_log(IC_LOG_INFO, "dev: %s changed: rebuilding", what);
+        const ic_router_config_t *cfg = reload(s);
+        if (cfg)
+            dev_rewatch(s, cfg);
+    }
+    return NULL;
+}
+
+static int dev_start(struct serve *s)
+{
+    struct dev *d = s->dev;
+    d->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    d->stopfd = eventfd(0, EFD_CLOEXEC);
+    if (d->ifd < 0 || d->stopfd < 0) {
+        fprintf(stderr, "isocore: dev: cannot watch files: %s\n", strerror(errno));
+        return -1;
+    }
+    dev_rewatch(s, s->rcfg);
+    /* The thread takes no signals: the reactors' signalfd on the main thread has them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int ret = pthread_create(&d->thread, NULL, dev_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ret != 0) {
+        fprintf(stderr, "isocore: dev: cannot start the watcher: %s\n", strerror(ret));
+        close(d->ifd);
+        close(d->stopfd);
+        return -1;
+    }
+    return 0;
+}
+
+static void dev_stop(struct serve *s)
+{
+    struct dev *d = s->dev;
+    uint64_t one = 1;
+    ssize_t w = write(d->stopfd, &one, sizeof(one));
+    (void)w;
+    pthread_join(d->thread, NULL);
+    close(d->ifd);
+    close(d->stopfd);
+}
+
+/* isocore dev [FILE|CONFIG…] [--port P] [--host A] [--cores N]: a worker file, wrangler files, or the wrangler file here. */
+static int cmd_dev(int argc, char **argv)
+{
+    static struct serve s;
+    static struct dev d;
+    ic_reactor_config_t cfg;
+    ic_reactor_config_init(&cfg);
+    ic_http_server_config_t hcfg;
+    ic_http_server_config_init(&hcfg);
+    hcfg.port = 8787; /* wrangler dev's */
+    for (int i = 0; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (!strcmp(argv[i], "--port") && has_value) {
+            long n = parse_num("--port", argv[++i], 0, 65535);
+            if (n < 0)
+                return 2;
+            hcfg.port = (unsigned)n;
+        } else if (!strcmp(argv[i], "--cores") && has_value) {
+            long n = parse_num("--cores", argv[++i], 1, IC_MAX_CORES);
+            if (n < 0)
+                return 2;
+            cfg.cores = (unsigned)n;
+        } else if ((!strcmp(argv[i], "--config") && has_value) || argv[i][0] != '-') {
+            if (!add_config(&s, argv[i][0] == '-' ? argv[++i] : argv[i]))
+                return 2;
+        } else {
+            fprintf(stderr, "isocore: dev: unknown option '%s' (or it lacks its value)\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    static const char *const here[] = {"wrangler.toml", "wrangler.jsonc", "wrangler.json"};
+    for (unsigned i = 0; i < 3 && !s.nconfigs; i++)
+        if (access(here[i], R_OK) == 0)
+            add_config(&s, here[i]);
+    if (!s.nconfigs) {
+        fprintf(stderr, "isocore: dev: give a worker file or a config (no wrangler.toml here)\n");
+        return 2;
+    }
+    s.dev = &d;
+    return serve_config(&s, &cfg, &hcfg, true, -1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -540,6 +886,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "serve")) {
         block_signals_early(argc, argv);
         return cmd_serve(argc - 2, argv + 2);
+    }
+    if (!strcmp(argv[1], "dev")) {
+        block_signals_early(argc, argv);
+        return cmd_dev(argc - 2, argv + 2);
     }
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 2, argv + 2);

@@ -187,6 +187,9 @@ const ic_http_request_t *ic_http_request(const ic_http_exchange_t *x);
 /** The request body (decoded if it was chunked); empty when it streams (see ic_http_body_streaming). */
 ic_str_t ic_http_body(const ic_http_exchange_t *x);
 
+/** True when the exchange came over TLS (cfg.tls): a request URL's scheme is then https. */
+bool ic_http_exchange_tls(const ic_http_exchange_t *x);
+
 /* ---- request bodies that stream (ic_http_server_config_t.stream_bodies) ---------------- */
 
 /** True when the exchange's body is read as it arrives, with ic_http_body_read. */
@@ -348,8 +351,8 @@ typedef struct ic_http_call_config {
     unsigned port;              /* 1..65535 */
     const char *method;         /* "GET", "POST"… as given (a token) */
     const char *target;         /* origin-form: "/path?query" */
-    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; no Content-Length or
-                                   Transfer-Encoding (the call writes them from body_length) */
+    const char *const *headers; /* "name: value" lines without CRLF; Host is added unless present; Content-Length and
+                                   Transfer-Encoding lines are dropped (the call writes them from body_length) */
     unsigned nheaders;
     /*
      * The request body: -1: streamed chunked with ic_http_call_write and
@@ -381,7 +384,10 @@ int ic_http_call_start(const ic_http_call_config_t *cfg, const ic_http_call_ops_
  */
 int ic_http_call_write(ic_http_call_t *c, const void *p, size_t len);
 
-/** The request body is complete (the terminal chunk goes out when chunked). Returns 0, or -EINVAL when short of body_length. */
+/**
+ * The request body is complete (the terminal chunk goes out when chunked). Returns 0, -EINVAL when short of
+ * body_length, or -EPIPE when the call is over (as for write).
+ */
 int ic_http_call_end(ic_http_call_t *c);
 
 /** Stops the flow of body pieces until ic_http_call_resume (the socket stops being read once its buffer is full). */

@@ -98,6 +98,8 @@ typedef struct ic_js_tenant_config {
                                     ic_js_set_services) */
     unsigned nservices;          /* entries of services */
     ic_js_limits_t limits;       /* zeros take the defaults */
+    const char *sourcemap;       /* with src (a bundle): its source map (JSON), so that logs show the user's files; or NULL */
+    size_t sourcemap_len;        /* of sourcemap */
 } ic_js_tenant_config_t;
 
 /** Fills *cfg with the defaults. This function can't fail. */

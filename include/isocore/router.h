@@ -46,11 +46,33 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
 
 void ic_router_config_free(ic_router_config_t *cfg);
 
+/**
+ * Reads the configs of a Workers project (router/wrangler.c): one isocore
+ * JSON config (as ic_router_config_load), or one or more wrangler files
+ * (wrangler.toml, wrangler.json, wrangler.jsonc: one worker each) and
+ * worker files (app.js, src/index.ts: a worker named after the file),
+ * made into one config listening on 127.0.0.1:8787 whose first worker
+ * answers hosts no route names. Modules that need it are bundled
+ * (router/bundle.c). Same returns as ic_router_config_load, with
+ * "FILE:LINE: KEY: what was expected" for a wrangler file; keys isocore
+ * does not support are logged as warnings.
+ */
+int ic_router_config_load_files(const char *const *paths, unsigned n, ic_router_config_t **out, char *err, size_t errlen);
+
+/**
+ * The i-th file the config's workers are made of (their modules, or what
+ * esbuild read to bundle them), absolute; NULL past the last. For a
+ * watcher (`isocore dev`).
+ */
+const char *ic_router_config_input(const ic_router_config_t *cfg, unsigned i);
+
 /* What the server needs from a config. */
 const char *ic_router_config_host(const ic_router_config_t *cfg);       /* listen address */
 unsigned ic_router_config_port(const ic_router_config_t *cfg);          /* listen port */
 const char *ic_router_config_admin_host(const ic_router_config_t *cfg); /* admin listener address */
 int ic_router_config_admin_port(const ic_router_config_t *cfg);         /* -1: no admin listener */
+const char *ic_router_config_tls_cert(const ic_router_config_t *cfg);   /* listen.tls.cert (a path), or NULL: plain HTTP */
+const char *ic_router_config_tls_key(const ic_router_config_t *cfg);    /* listen.tls.key (a path), or NULL */
 unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node" (x-isocore-node), or NULL */

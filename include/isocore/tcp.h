@@ -91,6 +91,12 @@ typedef struct ic_tcp_handlers {
      * listener's stop closed it. The connection is freed when this returns. May be NULL.
      */
     void (*on_close)(ic_tcp_conn_t *c, int err);
+    /*
+     * Everything written so far has been handed to the kernel (a send
+     * completed and nothing waits behind it): a producer that stopped
+     * because ic_tcp_unsent grew may write again. May be NULL.
+     */
+    void (*on_drain)(ic_tcp_conn_t *c);
 } ic_tcp_handlers_t;
 
 typedef struct ic_tcp_listener_config {
@@ -192,7 +198,7 @@ size_t ic_tcp_unsent(const ic_tcp_conn_t *c);
 void ic_tcp_pause(ic_tcp_conn_t *c);
 void ic_tcp_resume(ic_tcp_conn_t *c);
 
-/** Closes the connection once what was written is sent. Idempotent. */
+/** Closes the connection once what was written is sent (at once while it is still connecting). Idempotent. */
 void ic_tcp_close(ic_tcp_conn_t *c);
 
 /** True once the connection is closing (ic_tcp_close, EOF without on_eof, an error, a stop). */

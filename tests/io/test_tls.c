@@ -343,12 +343,14 @@ Test(tls, contexts_that_cannot_be_made, .timeout = 30)
 /* ---- the HTTP server over TLS ---------------------------------------------------------------- */
 
 static ic_http_server_t *t_https;
+static _Atomic int t_x_tls;
 
 /* GET: "hello"; POST: the body back; GET /big: 4 MiB. */
 static void t_handler(ic_http_exchange_t *x, void *arg)
 {
     const ic_http_request_t *req = ic_http_request(x);
     ic_str_t body = ic_http_body(x);
+    t_x_tls += ic_http_exchange_tls(x);
     if (req->method.len == 4) {
         ic_http_respond(x, 200, NULL, 0, body.p, body.len);
     } else if (req->target.len == 4 && memcmp(req->target.p, "/big", 4) == 0) {
@@ -476,6 +478,7 @@ Test(tls, https_server_get_post_keepalive, .timeout = 60)
     ic_http_server_free(t_https);
     cr_assert_str_eq(t_fail, "");
     cr_assert_eq(t_requests, 8);
+    cr_assert_eq(t_x_tls, 8, "every exchange knew it came over TLS");
     cr_assert_str_eq(t_alpn, "http/1.1");
     cr_assert_eq(t_versions[0], TLS1_3_VERSION);
     cr_assert_eq(t_versions[1], TLS1_2_VERSION);

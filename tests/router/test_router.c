@@ -55,6 +55,40 @@ Test(router, config_errors_name_file_line_and_field)
                "workers[0].limits.cpu_ms: expected an integer from 1");
 }
 
+/* "listen": {"tls": …}: both files, relative to the config's directory; errors name the field. */
+Test(router, config_listen_tls)
+{
+    config_err("{\"listen\": {\"tls\": 1}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+               "listen.tls: expected an object {\"cert\"");
+    config_err(
+        "{\"listen\": {\"port\": 1,\n \"tls\": {\"cert\": \"c.pem\"}}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+        "conf.json:2: listen.tls: missing \"key\"");
+    config_err(
+        "{\"listen\": {\"tls\": {\"cert\": \"c.pem\", \"key\": \"\"}}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+        "listen.tls.key: expected a non-empty string");
+    config_err("{\"listen\": {\"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\", \"ca\": \"x\"}}, \"workers\": [{\"name\": \"a\", "
+               "\"module\": \"a.js\"}]}",
+               "listen.tls.ca: unknown field");
+    config_err("{\"admin\": {\"port\": 9, \"tls\": {}}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+               "admin.tls: unknown field");
+    const char *ok = "{\"listen\": {\"port\": 8443, \"tls\": {\"cert\": \"certs/c.pem\", \"key\": \"/abs/k.pem\"}},"
+                     " \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}";
+    char err[512];
+    ic_router_config_t *cfg;
+    cr_assert_eq(ic_router_config_parse("/etc/site/conf.json", ok, strlen(ok), &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(ic_router_config_tls_cert(cfg), "/etc/site/certs/c.pem");
+    cr_assert_str_eq(ic_router_config_tls_key(cfg), "/abs/k.pem");
+    ic_router_config_free(cfg);
+    cr_assert_eq(ic_router_config_parse("conf.json", ok, strlen(ok), &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(ic_router_config_tls_cert(cfg), "./certs/c.pem");
+    ic_router_config_free(cfg);
+    const char *plain = "{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}";
+    cr_assert_eq(ic_router_config_parse("conf.json", plain, strlen(plain), &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_null(ic_router_config_tls_cert(cfg));
+    cr_assert_null(ic_router_config_tls_key(cfg));
+    ic_router_config_free(cfg);
+}
+
 /* ---- a server with a router ----------------------------------------------------------------------- */
 
 static struct {

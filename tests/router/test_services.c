@@ -185,8 +185,11 @@ static void t_stop(void *arg)
     ic_router_stop(S.router);
 }
 
-/* Finds tenant names owned by core 0 and core 1 of two, and builds the router; extra goes into the config's top level. */
-static void t_router(const char *extra)
+/*
+ * Finds tenant names owned by core 0 and core 1 of two, and builds the router; extra goes into the config's top level,
+ * far_extra into the far worker's object.
+ */
+static void t_router_with(const char *extra, const char *far_extra)
 {
     S.near[0] = S.far[0] = 0;
     for (unsigned i = 0; i < 64 && (!S.near[0] || !S.far[0]); i++) {
@@ -201,12 +204,17 @@ static void t_router(const char *extra)
     snprintf(text, sizeof(text),
              "{%s\"limits\": {\"cpu_ms\": 20000}, \"workers\": [\n"
              "  {\"name\": \"%s\", \"module\": \"svc.js\", \"env\": {\"NAME\": \"%s\"}, \"services\": {\"FAR\": \"%s\"}},\n"
-             "  {\"name\": \"%s\", \"module\": \"svc.js\", \"env\": {\"NAME\": \"%s\"}}\n"
+             "  {\"name\": \"%s\", \"module\": \"svc.js\", \"env\": {\"NAME\": \"%s\"}%s}\n"
              "]}",
-             extra, S.near, S.near, S.far, S.far, S.far);
+             extra, S.near, S.near, S.far, S.far, S.far, far_extra);
     cr_assert_eq(ic_router_config_parse(path, text, strlen(text), &S.cfg, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(ic_router_new(S.cfg, 2, &S.router, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(ic_js_platform_init(), 0);
+}
+
+static void t_router(const char *extra)
+{
+    t_router_with(extra, "");
 }
 
 static struct call *t_add(const char *service, const char *path, unsigned flags)
@@ -315,5 +323,17 @@ Test(services, backpressure_answers_503_with_retry_after, .timeout = 120)
     ic_router_stats_t c0;
     ic_router_stats(S.router, 0, &c0);
     cr_assert_eq(c0.rejected, 1);
+    t_free();
+}
+
+Test(services, a_spread_service_runs_on_the_calling_core, .timeout = 120)
+{
+    t_router_with("", ", \"placement\": \"spread\"");
+    struct call *c = t_add(S.far, "/hello", 0);
+    t_go();
+    cr_assert_eq(c->status, 201);
+    ic_router_stats_t c1;
+    ic_router_stats(S.router, 1, &c1);
+    cr_assert_eq(c1.forwarded_in, 0, "a spread tenant runs where the call is made");
     t_free();
 }
