@@ -9,6 +9,7 @@
  *     "limits": {"cpu_ms": 50, "wall_ms": 30000, "heap_mb": 128},
  *     "backpressure": {"inflight_per_core_pair": 1024, "queue_per_tenant": 256},
  *     "core_header": false,
+ *     "node": "n1",                                           optional: x-isocore-node with core_header
  *     "default": "site",                                      optional
  *     "workers": [
  *       {"name": "site", "module": "site.js",                 or "script": "sw.js"
@@ -554,6 +555,7 @@ void ic_router_config_free(ic_router_config_t *cfg)
     free(cfg->file);
     free(cfg->host);
     free(cfg->admin_host);
+    free(cfg->node);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg);
@@ -588,7 +590,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
         goto err;
     }
     static const char *const known[] = {"listen",      "admin",   "cores",   "limits", "backpressure",
-                                        "core_header", "default", "workers", NULL};
+                                        "core_header", "default", "workers", "node",   NULL};
     bool has_listen = false, has_admin = false;
     unsigned admin_port = 0;
     ic_js_limits_t limits = {0};
@@ -618,6 +620,12 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
             goto err;
         }
         cfg->core_header = json_is_true(ch);
+    }
+    if ((ret = get_str(&c, root, "", "node", &cfg->node)))
+        goto err;
+    if (cfg->node && ic_router_config_set_node(cfg, cfg->node) == -EINVAL) {
+        ret = bad(&c, "node", "expected 1 to 63 of A-Z a-z 0-9 . _ -, got '%s'", cfg->node);
+        goto err;
     }
     json_t *workers = json_object_get(root, "workers");
     if (!workers || !json_is_array(workers) || json_array_size(workers) == 0) {
@@ -725,6 +733,26 @@ const char *ic_router_config_admin_host(const ic_router_config_t *cfg)
 int ic_router_config_admin_port(const ic_router_config_t *cfg)
 {
     return cfg->admin_port;
+}
+
+const char *ic_router_config_node(const ic_router_config_t *cfg)
+{
+    return cfg->node;
+}
+
+int ic_router_config_set_node(ic_router_config_t *cfg, const char *name)
+{
+    size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+    if (n == 0 || n > 63 || name[n])
+        return -EINVAL;
+    if (name == cfg->node)
+        return 0;
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    free(cfg->node);
+    cfg->node = copy;
+    return 0;
 }
 
 unsigned ic_router_config_cores(const ic_router_config_t *cfg)

@@ -38,6 +38,7 @@ struct ic_router_config {
     unsigned inflight_per_pair; /* forwarded requests in flight from one core to another, past it 503 */
     unsigned queue_per_tenant;  /* parked requests of a tenant on its core, past it 503 */
     bool core_header;           /* x-isocore-core: the core that ran the request */
+    char *node;                 /* with core_header, x-isocore-node: this name (NULL: none) */
     int default_worker;         /* -1: none (unknown hosts get 404) */
     struct ic__worker_cfg *workers;
     unsigned nworkers;

@@ -393,19 +393,24 @@ static void count(struct tstats *t, int status)
 }
 
 /* Answers x with the response, adding x-isocore-core when configured. */
-/* The x-isocore-core line for a request that ran on core ran_on, in buf (40 bytes); NULL when not configured. */
+/*
+ * The x-isocore-core line for a request that ran on core ran_on, in buf (CORE_LINE bytes); NULL when not configured.
+ * With a node name it is two lines in one (the server writes header lines as given): x-isocore-node follows.
+ */
+#define CORE_LINE 128
 static const char *core_line(const ic_router_t *r, int ran_on, char *buf)
 {
     if (!r->cfg->core_header)
         return NULL;
-    snprintf(buf, 40, "x-isocore-core: %d", ran_on);
+    const char *node = r->cfg->node;
+    snprintf(buf, CORE_LINE, "x-isocore-core: %d%s%s", ran_on, node ? "\r\nx-isocore-node: " : "", node ? node : "");
     return buf;
 }
 
 static void respond(const ic_router_t *r, ic_http_exchange_t *x, int ran_on, int status, const char *const *headers, unsigned n,
                     const void *body, size_t len)
 {
-    char core[40];
+    char core[CORE_LINE];
     ic_js_response_t res = {status, headers, n, body, len, NULL};
     ic_js_http_respond(x, &res, core_line(r, ran_on, core));
 }
@@ -503,7 +508,7 @@ static void local_done(void *arg, const ic_js_response_t *res)
         l->answer(l->answer_arg, res->status, res->headers, res->nheaders, res->body, res->len);
     } else {
         /* A streamed body goes from the worker on this core straight to the client (chunk by chunk, with backpressure). */
-        char core[40];
+        char core[CORE_LINE];
         ic_js_http_respond(l->x, res, core_line(l->r, ic_reactor_id(), core));
     }
     free(l);
@@ -690,7 +695,7 @@ static void fwd_done(void *arg, int status)
     } else if (!f->rbuf) {
         busy(r, f->x, "out of memory");
     } else if (f->xo) {
-        char core[40];
+        char core[CORE_LINE];
         ic__xstream_start(r, f->x, f->owner, f->xo, f->status, f->lines, f->nlines, core_line(r, (int)f->owner, core));
         latency(r, f->tenant, f->t0);
     } else {
@@ -1101,6 +1106,8 @@ struct ic_router_slot {
     ic_router_t *retired[SLOT_RETIRED];
     unsigned nretired;
     ic_timer_t sweep[IC_MAX_CORES]; /* each touched by its core only */
+    _Atomic unsigned started;       /* reactors that ran ic_router_slot_start: /healthz is ready when all did */
+    _Atomic bool draining;          /* a stop began: /healthz says so */
 };
 
 int ic_router_slot_new(ic_router_t *first, ic_router_slot_t **out)
@@ -1175,6 +1182,8 @@ int ic_router_slot_start(ic_router_slot_t *s)
     ic_timer_init(&s->sweep[me], sweep_fired);
     ic_timer_start(&s->sweep[me], 100 * 1000000ull, 100 * 1000000ull);
     int ret = ic_router_start(atomic_load(&s->current));
+    if (ret == 0)
+        atomic_fetch_add(&s->started, 1);
     /* Service calls go to the router current at the time of the call, which a reload changes. */
     ic__services_install(ic_router_slot_service, s);
     return ret;
@@ -1182,6 +1191,7 @@ int ic_router_slot_start(ic_router_slot_t *s)
 
 void ic_router_slot_stop(ic_router_slot_t *s)
 {
+    atomic_store(&s->draining, true);
     ic__services_uninstall(s);
     ic_timer_stop(&s->sweep[ic_reactor_id()]);
     sweep_core(s, true);
@@ -1233,7 +1243,25 @@ void ic_router_slot_handle(ic_http_exchange_t *x, void *arg)
     ic_router_handle(x, atomic_load_explicit(&((ic_router_slot_t *)arg)->current, memory_order_acquire));
 }
 
+/* GET /healthz: what a balancer's health check asks (HAProxy's `option httpchk`); see router.h. */
+static bool healthz(ic_router_slot_t *s, ic_http_exchange_t *x)
+{
+    const ic_http_request_t *req = ic_http_request(x);
+    if (!(req->target.len >= 8 && memcmp(req->target.p, "/healthz", 8) == 0 && (req->target.len == 8 || req->target.p[8] == '?')))
+        return false;
+    static const char *const h[] = {"content-type: text/plain; charset=utf-8", "cache-control: no-store"};
+    ic_router_t *r = atomic_load_explicit(&s->current, memory_order_acquire);
+    if (atomic_load(&s->draining))
+        ic_http_respond(x, 503, h, 2, "draining\n", 9);
+    else if (atomic_load(&s->started) < r->n)
+        ic_http_respond(x, 503, h, 2, "starting\n", 9);
+    else
+        ic_http_respond(x, 200, h, 2, "ready\n", 6);
+    return true;
+}
+
 void ic_router_slot_admin_handle(ic_http_exchange_t *x, void *arg)
 {
-    ic_router_admin_handle(x, atomic_load_explicit(&((ic_router_slot_t *)arg)->current, memory_order_acquire));
+    if (!healthz(arg, x))
+        ic_router_admin_handle(x, atomic_load_explicit(&((ic_router_slot_t *)arg)->current, memory_order_acquire));
 }

@@ -9,8 +9,9 @@
  *                                        serve TEXT to every request (the no-JS fast path)
  *   isocore version                      print versions
  *
- *   isocore serve --config FILE [--port P] [--cores N] [--admin-port P]
- *                                        serve the workers of a JSON config (router/)
+ *   isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]
+ *                                        serve the workers of a JSON config (router/); the admin
+ *                                        listener answers /metrics and /healthz
  *   isocore check --config FILE          validate a config (and read its modules) without serving
  *
  *   isocore serve --config wrangler.toml [--config FILE]…
@@ -36,6 +37,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ struct serve {
     const char *configs[32];
     struct dev *dev;   /* `isocore dev`: the watcher, or NULL */
     unsigned nconfigs; /* --config FILE…: one isocore JSON config, or wrangler files and worker files (load_configs) */
+    const char *node;  /* --node-name: over the config's "node", also after a reload */
     ic_router_config_t *rcfg;
     ic_router_t *router;
     ic_router_slot_t *slot;
@@ -58,9 +61,10 @@ struct serve {
     char summary[512], summary_admin[128];
     ic_http_server_t *http, *admin;
     ic_js_tenant_t *tenant;
-    ic_js_pool_t *pool[IC_MAX_CORES]; /* slot i is touched only by reactor i */
-    const char *tls_cert, *tls_key;   /* --tls-cert, --tls-key */
-    ic_tls_ctx_t *tls;                /* the server context made from them (or from the config's listen.tls) */
+    ic_js_pool_t *pool[IC_MAX_CORES];    /* slot i is touched only by reactor i */
+    const char *tls_cert, *tls_key;      /* --tls-cert, --tls-key */
+    ic_tls_ctx_t *tls;                   /* the server context made from them (or from the config's listen.tls) */
+    ic_timer_t admin_wait[IC_MAX_CORES]; /* slot i: reactor i's admin listener waits for its connections to drain */
     _Atomic int failed;
 };
 
@@ -68,7 +72,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
                "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert FILE --tls-key FILE]\n"
-               "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P]\n"
+               "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]\n"
                "       isocore serve --config wrangler.toml [--config FILE]... [--port P] [--cores N]\n"
                "       isocore dev [app.ts | wrangler.toml]... [--port P] [--cores N]\n"
                "       isocore check --config FILE\n"
@@ -281,13 +285,37 @@ static void config_start(void *arg)
     ic_reactor_stop();
 }
 
+/*
+ * The admin listener outlives the main one while this core still has
+ * connections to drain, so that a balancer's health check reads "draining"
+ * (503) rather than a refused connection, and takes the node out before it
+ * goes. The reference keeps the reactor alive for the timer (timers alone do
+ * not).
+ */
+static void admin_wait_fired(ic_timer_t *t)
+{
+    int id = ic_reactor_id();
+    struct serve *s = (struct serve *)((char *)(t - id) - offsetof(struct serve, admin_wait));
+    ic_http_server_stats_t st;
+    ic_http_server_stats(s->http, (unsigned)id, &st);
+    if (st.open > 0)
+        return;
+    ic_timer_stop(t);
+    ic_http_server_stop(s->admin);
+    ic_reactor_unref();
+}
+
 static void config_stop(void *arg)
 {
     struct serve *s = arg;
     ic_http_server_stop(s->http);
-    if (s->admin)
-        ic_http_server_stop(s->admin);
-    ic_router_slot_stop(s->slot);
+    ic_router_slot_stop(s->slot); /* from here /healthz says "draining" */
+    if (s->admin) {
+        int id = ic_reactor_id();
+        ic_reactor_ref();
+        ic_timer_init(&s->admin_wait[id], admin_wait_fired);
+        ic_timer_start(&s->admin_wait[id], 0, 20 * 1000000ull);
+    }
 }
 
 /*
@@ -307,6 +335,9 @@ static const ic_router_config_t *reload(struct serve *s)
     pthread_mutex_lock(&lock);
     if (load_configs(s, &cfg, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
+    } else if (s->node && ic_router_config_set_node(cfg, s->node) < 0) {
+        ic_log(IC_LOG_ERROR, "reload: out of memory (the running config stays)");
+        ic_router_config_free(cfg);
     } else if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
         ic_router_config_free(cfg);
@@ -342,6 +373,11 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     if (ret < 0) {
         fprintf(stderr, "isocore: %s\n", err);
         return 1;
+    }
+    if (s->node && ic_router_config_set_node(s->rcfg, s->node) < 0) {
+        fprintf(stderr, "isocore: --node-name takes 1 to 63 of A-Z a-z 0-9 . _ -, not '%s'\n", s->node);
+        ic_router_config_free(s->rcfg);
+        return 2;
     }
     if (!s->tls) {
         /* The config's listen.tls, unless --tls-cert and --tls-key were given. */
@@ -389,6 +425,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         acfg.port = (unsigned)admin_port;
         acfg.handler = ic_router_slot_admin_handle;
         acfg.arg = s->slot;
+        acfg.drain_ms = 0; /* it stops last (admin_wait_fired): nothing to wait for then */
         if ((ret = ic_http_server_new(&acfg, n, &s->admin)) < 0)
             fprintf(stderr, "isocore: cannot listen on %s:%d (admin): %s\n", acfg.host, admin_port, ic_strerror(ret));
     }
@@ -485,6 +522,8 @@ static int cmd_serve(int argc, char **argv)
             if (n < 0)
                 return 2;
             admin_port = (int)n;
+        } else if (!strcmp(argv[i], "--node-name") && has_value) {
+            s.node = argv[++i];
         } else if (!strcmp(argv[i], "--config") && has_value) {
             if (!add_config(&s, argv[++i]))
                 return 2;
@@ -546,6 +585,10 @@ static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_
             return 2;
         }
         return serve_config(s, cfg, hcfg, port_given, admin_port);
+    }
+    if (s->node) {
+        fprintf(stderr, "isocore: --node-name names a node serving a --config\n");
+        return 2;
     }
     if (s->text) {
         if (s->path) {

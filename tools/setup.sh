@@ -23,7 +23,8 @@ v8dir=${ISOCORE_V8_DIR:-$root/build/deps/v8}
 
 pkgs=(gcc g++ make cmake pkg-config liburing-dev libck-dev libcriterion-dev libhttp-parser-dev libjansson-dev libicu-dev
     zlib1g-dev libssl-dev libc-ares-dev libbrotli-dev openssl esbuild
-    libmemcached-tools memcached gnuplot-nox) # esbuild bundles TypeScript and npm imports on load (router/bundle.c); gnuplot draws bench/run's plots; memcached's own clients check examples/kvd; memcached is its benchmark's rival
+    libmemcached-tools memcached gnuplot-nox # esbuild bundles TypeScript and npm imports on load (router/bundle.c); gnuplot draws bench/run's plots; memcached's own clients check examples/kvd; memcached is its benchmark's rival
+    haproxy nutcracker) # docs/cluster.md: HAProxy in front of isocore nodes, twemproxy in front of kvd nodes
 # Runtime libraries of libnode108, needed when it is unpacked by hand.
 node_rt=(libuv1 libicu72 libc-ares2 libnghttp2-14 libbrotli1 libssl3 zlib1g)
 

@@ -75,6 +75,14 @@ const char *ic_router_config_tls_cert(const ic_router_config_t *cfg);   /* liste
 const char *ic_router_config_tls_key(const ic_router_config_t *cfg);    /* listen.tls.key (a path), or NULL */
 unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
+const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node" (x-isocore-node), or NULL */
+
+/**
+ * Sets the node name (what `isocore serve --node-name` gives), over the
+ * config's "node": 1 to 63 of [A-Za-z0-9._-]. Returns 0, -EINVAL for another
+ * name (nothing changed) or -ENOMEM.
+ */
+int ic_router_config_set_node(ic_router_config_t *cfg, const char *name);
 
 /**
  * The owner core of a worker name among ncores: FNV-1a 64 of the name's
@@ -188,7 +196,12 @@ void ic_router_slot_free(ic_router_slot_t *s);
 /** The router new requests use. */
 ic_router_t *ic_router_slot_current(ic_router_slot_t *s);
 
-/** HTTP handlers over a slot (arg: the slot). */
+/**
+ * HTTP handlers over a slot (arg: the slot). The admin one also answers
+ * GET /healthz for a balancer's health check: 200 "ready" once every
+ * reactor ran ic_router_slot_start, 503 "draining" from the first
+ * ic_router_slot_stop (a stop began), 503 "starting" before.
+ */
 void ic_router_slot_handle(ic_http_exchange_t *x, void *slot);
 void ic_router_slot_admin_handle(ic_http_exchange_t *x, void *slot);
 
