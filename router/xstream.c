@@ -15,6 +15,11 @@
  *   A client that goes away: A answers what it holds with -EPIPE and sends
  *   a cancel to B, which cancels the worker's stream unless it ended.
  *
+ * The same flow carries a service's streamed response to its caller on A
+ * (ic__xstream_start_js): there the chunks go into a stream of A
+ * (ic_js_stream_from) instead of an exchange; its resume is a drain, the
+ * caller's cancel a client that went away, and the end ends it.
+ *
  * Memory stays home: chunks and xo are B's, freed on B when A answered;
  * xs is A's. Both sides hold their router (ic__router_hold) while the
  * stream lives, so a reload does not dispose of the worker under it.

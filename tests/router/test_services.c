@@ -6,9 +6,12 @@
  * core 0 owns runs there from a task, one core 1 owns goes over the SPSC
  * mesh; both answer with the service's status, headers and body, on core
  * 0, never inside the call; an 8 MiB body, a streamed body (the service's
- * stream itself when local, gathered when forwarded, 502 past 16 MiB), an
- * unknown service (503 naming it), a service that throws (500), and the
- * router's backpressure (503 with Retry-After).
+ * stream itself when local, streamed across when forwarded: 32 MiB in
+ * pieces, to a fast and a slow reader, a head that comes before its body
+ * ends, a caller's cancel that cancels the service's stream, a service's
+ * failure that fails the caller's; gathered without IC_JS_STREAM, 502 past
+ * 16 MiB), an unknown service (503 naming it), a service that throws (500),
+ * and the router's backpressure (503 with Retry-After).
  */
 #include <stdio.h>
 #include <stdlib.h>
