@@ -284,8 +284,12 @@ static void c_run(ic_js_stream *s)
         c->queued = 0;
         if (!c->consumer_done) {
             c->consumer_done = true;
-            if (!c->ended)
-                c->ops->cancel(c->arg); /* the producer may end the stream in it */
+            if (!c->ended) {
+                /* The producer may end the stream in it: task_posted keeps s alive until it returns. */
+                s->task_posted = true;
+                c->ops->cancel(c->arg);
+                s->task_posted = false;
+            }
         }
         c_maybe_free(s);
         return;
@@ -309,7 +313,12 @@ static void c_run(ic_js_stream *s)
     }
     if (c->waiting && !c->ended && s->sink && c->queued < C_LOW) {
         c->waiting = false;
-        c->ops->resume(c->arg); /* it may push (a task is posted for it) */
+        bool posted = s->task_posted;
+        s->task_posted = true; /* it may push, or end: s stays until it returns */
+        c->ops->resume(c->arg);
+        s->task_posted = posted;
+        if (!c->q.empty() || c->ended)
+            post(s); /* what came in it goes from a task */
     }
 }
 
