@@ -326,7 +326,7 @@ static const ic_js_source_ops_t xs_js_ops = {xs_drain, xs_abort};
 
 ic_js_stream_t *ic__xstream_start_js(ic_router_t *r, unsigned owner, struct ic__xowner *xo)
 {
-    struct chunk *start = ic__fault(IC__FAULT_ALLOC) ? NULL : malloc(sizeof(*start));
+    struct chunk *start = malloc(sizeof(*start)); /* not injected (as in ic__xstream_start): without it B is never told */
     if (!start)
         return NULL; /* no memory to tell B: its stream and xo go when the worker is disposed (as in ic__xstream_start) */
     struct xstream *xs = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*xs));
