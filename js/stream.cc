@@ -40,7 +40,21 @@ struct ic_js_stream {
      * the sink from C, with no JS entry per piece. sink_full: the sink's write said wait. */
     struct ic__js_upload *src;
     bool sink_full;
+    /* C-produced (ic_js_stream_from): no worker, no JS; the producer's pieces queue in c until the sink takes them. */
+    struct cprod *c;
 };
+
+struct cprod {
+    const ic_js_source_ops_t *ops;
+    void *arg;
+    std::deque<std::string> q;
+    size_t queued = 0;
+    bool ended = false, ok = false; /* the producer's last word */
+    bool waiting = false;           /* a push said wait: ops->resume is owed */
+    bool consumer_done = false;     /* the sink heard the end, or the consumer cancelled */
+};
+
+static void c_run(ic_js_stream *s);
 
 static void direct_flush(struct ic__js_upload *u);
 static void direct_drop(ic_js_stream *s);
@@ -102,6 +116,10 @@ static void run_task(ic_task_t *t)
 {
     ic_js_stream *s = (ic_js_stream *)((char *)t - offsetof(ic_js_stream, task));
     s->task_posted = false;
+    if (s->c) {
+        c_run(s);
+        return;
+    }
     if (!s->w || s->over) {
         /* The worker went away, or the body ended while the task waited. */
         stream_free(s);
@@ -195,6 +213,10 @@ extern "C" void ic_js_stream_attach(ic_js_stream_t *s, const ic_js_sink_t *sink,
 {
     s->sink = sink;
     s->arg = arg;
+    if (s->c) {
+        post(s);
+        return;
+    }
     s->want_pump = true;
     touch(s);
     post(s);
@@ -204,6 +226,11 @@ extern "C" void ic_js_stream_resume(ic_js_stream_t *s)
 {
     if (!s->sink)
         return;
+    if (s->c) {
+        s->sink_full = false;
+        post(s);
+        return;
+    }
     s->want_resume = true;
     touch(s);
     post(s);
@@ -213,6 +240,11 @@ extern "C" void ic_js_stream_cancel(ic_js_stream_t *s)
 {
     s->sink = nullptr;
     ic_timer_stop(&s->idle);
+    if (s->c) {
+        s->want_cancel = true;
+        post(s);
+        return;
+    }
     if (!s->w) {
         if (!s->task_posted)
             delete s;
@@ -220,6 +252,120 @@ extern "C" void ic_js_stream_cancel(ic_js_stream_t *s)
     }
     s->want_cancel = true;
     post(s);
+}
+
+/* ---- C-produced streams ------------------------------------------------------------------------------- */
+
+/*
+ * The producer pushes pieces (copied into c->q) and ends; the stream's task
+ * hands them to the sink while it takes more, then the end. Past C_HIGH
+ * bytes queued a push says wait; the producer is resumed under C_LOW. The
+ * stream is freed when both the producer has ended and the consumer is
+ * done (heard the end, or cancelled), and no task is posted.
+ */
+#define C_HIGH (256 * 1024)
+#define C_LOW (64 * 1024)
+
+static void c_maybe_free(ic_js_stream *s)
+{
+    if (!s->c->ended || !s->c->consumer_done || s->task_posted)
+        return;
+    delete s->c;
+    ic_timer_stop(&s->idle);
+    delete s;
+}
+
+static void c_run(ic_js_stream *s)
+{
+    cprod *c = s->c;
+    if (s->want_cancel) {
+        s->want_cancel = false;
+        c->q.clear();
+        c->queued = 0;
+        if (!c->consumer_done) {
+            c->consumer_done = true;
+            if (!c->ended) {
+                /* The producer may end the stream in it: task_posted keeps s alive until it returns. */
+                s->task_posted = true;
+                c->ops->cancel(c->arg);
+                s->task_posted = false;
+            }
+        }
+        c_maybe_free(s);
+        return;
+    }
+    while (s->sink && !s->sink_full && !c->q.empty()) {
+        std::string piece = std::move(c->q.front());
+        c->q.pop_front();
+        c->queued -= piece.size();
+        if (!s->sink->write(s->arg, piece.data(), piece.size()))
+            s->sink_full = true;
+    }
+    if (s->want_cancel)
+        return; /* the sink cancelled in its write: the posted task does the rest */
+    if (s->sink && !s->sink_full && c->q.empty() && c->ended) {
+        const ic_js_sink_t *sink = s->sink;
+        s->sink = nullptr;
+        c->consumer_done = true;
+        sink->end(s->arg, c->ok);
+        c_maybe_free(s);
+        return;
+    }
+    if (c->waiting && !c->ended && s->sink && c->queued < C_LOW) {
+        c->waiting = false;
+        bool posted = s->task_posted;
+        s->task_posted = true; /* it may push, or end: s stays until it returns */
+        c->ops->resume(c->arg);
+        s->task_posted = posted;
+        if (!c->q.empty() || c->ended)
+            post(s); /* what came in it goes from a task */
+    }
+}
+
+extern "C" ic_js_stream_t *ic_js_stream_from(const ic_js_source_ops_t *ops, void *arg)
+{
+    ic_js_stream *s = new (std::nothrow) ic_js_stream();
+    cprod *c = s ? new (std::nothrow) cprod() : nullptr;
+    if (!c) {
+        delete s;
+        return nullptr;
+    }
+    c->ops = ops;
+    c->arg = arg;
+    s->c = c;
+    ic_timer_init(&s->idle, idle_fired); /* never started: the producer's side has its own bounds */
+    return s;
+}
+
+extern "C" bool ic_js_stream_push(ic_js_stream_t *s, const void *p, size_t len)
+{
+    cprod *c = s->c;
+    if (c->ended || c->consumer_done || s->want_cancel)
+        return true; /* no one takes it any more: dropped */
+    c->q.emplace_back(static_cast<const char *>(p), len);
+    c->queued += len;
+    if (s->sink && !s->sink_full)
+        post(s);
+    if (c->queued < C_HIGH)
+        return true;
+    c->waiting = true;
+    return false;
+}
+
+extern "C" void ic_js_stream_end(ic_js_stream_t *s, bool ok)
+{
+    cprod *c = s->c;
+    if (c->ended)
+        return;
+    c->ended = true;
+    c->ok = ok;
+    c->waiting = false;
+    if (c->consumer_done) {
+        c_maybe_free(s);
+        return;
+    }
+    if (s->sink && !s->sink_full)
+        post(s);
 }
 
 /* ---- natives ------------------------------------------------------------------------------------------ */

@@ -115,5 +115,13 @@ struct ic__xowner *ic__xstream_owner_new(ic_router_t *r, ic_js_stream_t *stream,
 void ic__xstream_owner_drop(struct ic__xowner *xo);
 void ic__xstream_start(ic_router_t *r, ic_http_exchange_t *x, unsigned owner, struct ic__xowner *xo, int status,
                        const char *const *lines, unsigned n, const char *extra);
+/*
+ * On the origin, for a service call's answer: a stream of this core
+ * (ic_js_stream_from) that the body from xo flows into, for the caller to
+ * attach or cancel; its cancel cancels the service's stream on the owner.
+ * NULL when there is no memory (the service's stream is cancelled, but for
+ * no memory to tell the owner at all: then it goes with its worker).
+ */
+ic_js_stream_t *ic__xstream_start_js(ic_router_t *r, unsigned owner, struct ic__xowner *xo);
 
 #endif

@@ -12,9 +12,13 @@
  *   - another core owns it: the request is copied once into a `struct
  *     scall` and travels over the SPSC mesh (ic_smp_submit); the owner runs
  *     it and writes the response into memory of its own, which goes home to
- *     be freed once the caller has it. A streamed body is gathered on the
- *     owner first (16 MiB at most, else 502): the caller takes a body as an
- *     ic_js_stream_t, and only js/ makes those.
+ *     be freed once the caller has it. A streamed body (the caller asked
+ *     for IC_JS_STREAM) follows its head piece by piece over the mesh, with
+ *     xstream.c's window, into a stream of the calling core
+ *     (ic_js_stream_from) that the caller reads; the caller's cancel
+ *     cancels the service's stream, the service's failure fails the
+ *     caller's. Without IC_JS_STREAM, or no memory for that, it is gathered
+ *     on the owner first (16 MiB at most, else 502).
  *
  * Outcomes that never reach the service: no tenant of that name in the
  * router current at the time of the call, nor in one a reload replaced
@@ -55,7 +59,8 @@ struct scall {
     unsigned rbuf_core; /* where rbuf goes to be freed */
     size_t rhlen, rlen, rcap;
     unsigned nlines;
-    ic_js_stream_t *stream; /* a local call's streamed body, handed to the caller */
+    ic_js_stream_t *stream; /* a streamed body handed to the caller (the service's own, or one fed from the owner) */
+    struct ic__xowner *xo;  /* the owner's side of a body that streams across (xstream.c), set on the owner */
     ic_http_request_t req;  /* views into buf (last: its header array is large and mostly unused) */
 };
 
@@ -306,6 +311,14 @@ static void owner_answer(void *arg, const ic_js_response_t *res)
         owner_finish(c);
         return;
     }
+    if (c->flags & IC_JS_STREAM) {
+        /* The head goes now, the body after it piece by piece (xstream.c); gathered only when there is no memory for that. */
+        c->xo = ic__xstream_owner_new(c->r, res->stream, c->origin);
+        if (c->xo) {
+            owner_finish(c);
+            return;
+        }
+    }
     c->stream = res->stream; /* the owner's, while it is gathered; never given to the caller */
     static const ic_js_sink_t sink = {gather_write_or_stop, gather_end};
     ic_js_stream_attach(res->stream, &sink, c);
@@ -347,6 +360,15 @@ static void owner_done(void *arg, int status)
     struct scall *c = arg;
     ic__router_may_forward(c->r, c->owner, -1);
     c->stream = NULL; /* a gathered stream was the owner's (and is over) */
+    if (c->xo && status >= 0 && !c->rejected) {
+        c->stream = ic__xstream_start_js(c->r, c->owner, c->xo);
+        if (!c->stream && c->rbuf) {
+            /* No memory for the flow: the owner's answer goes home, the caller gets the 503 of finish. */
+            if (ic_smp_submit(c->rbuf_core, free_home, NULL, c->rbuf) < 0)
+                free(c->rbuf);
+            c->rbuf = NULL;
+        }
+    }
     if (status < 0) {
         c->ran = false;
         set_busy(c, "the service's core is shutting down");

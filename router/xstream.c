@@ -15,6 +15,11 @@
  *   A client that goes away: A answers what it holds with -EPIPE and sends
  *   a cancel to B, which cancels the worker's stream unless it ended.
  *
+ * The same flow carries a service's streamed response to its caller on A
+ * (ic__xstream_start_js): there the chunks go into a stream of A
+ * (ic_js_stream_from) instead of an exchange; its resume is a drain, the
+ * caller's cancel a client that went away, and the end ends it.
+ *
  * Memory stays home: chunks and xo are B's, freed on B when A answered;
  * xs is A's. Both sides hold their router (ic__router_hold) while the
  * stream lives, so a reload does not dispose of the worker under it.
@@ -41,7 +46,8 @@ struct ic__xowner { /* B's side */
 
 struct xstream {
     ic_router_t *r;
-    ic_http_exchange_t *x;
+    ic_http_exchange_t *x; /* the exchange the body goes to, or NULL: it goes to js */
+    ic_js_stream_t *js;    /* a service call's caller reads it (ic__xstream_start_js) */
     unsigned owner;
     struct ic__xowner *xo;
     ic_smp_msg_t **held; /* chunk messages answered once the exchange drains */
@@ -107,14 +113,16 @@ static int chunk_work(ic_smp_msg_t *msg, void *arg)
     struct chunk *c = arg;
     struct xstream *xs = c->xs;
     if (c->end) {
-        if (!xs->gone)
+        if (xs->js)
+            ic_js_stream_end(xs->js, c->ok && !xs->gone); /* the producer's last call, also after a cancel */
+        else if (!xs->gone)
             ic_http_stream_end(xs->x, c->ok);
         xs_free(xs);
         return 0;
     }
     if (xs->gone)
         return -EPIPE;
-    int r = ic_http_stream_write(xs->x, c->data, c->len);
+    int r = xs->js ? ic_js_stream_push(xs->js, c->data, c->len) : ic_http_stream_write(xs->x, c->data, c->len);
     if (r < 0) {
         /* No memory for it: the body is cut here; B cancels the stream when it hears. */
         xs->gone = true;
@@ -124,7 +132,7 @@ static int chunk_work(ic_smp_msg_t *msg, void *arg)
     }
     if (r == 1)
         return 0;
-    /* The client is behind: answer when the exchange drains. */
+    /* The client (or the caller's stream) is behind: answer when it drains. */
     if (xs->nheld == xs->capheld) {
         unsigned cap = xs->capheld ? xs->capheld * 2 : 8;
         ic_smp_msg_t **h = realloc(xs->held, cap * sizeof(*h));
@@ -309,4 +317,39 @@ void ic__xstream_start(ic_router_t *r, ic_http_exchange_t *x, unsigned owner, st
             xs_free(xs);
         }
     }
+}
+
+/* ---- to a service call's caller on A ---------------------------------------------------------------- */
+
+/* The caller's stream: resume is a drain, its cancel a client that went away. */
+static const ic_js_source_ops_t xs_js_ops = {xs_drain, xs_abort};
+
+ic_js_stream_t *ic__xstream_start_js(ic_router_t *r, unsigned owner, struct ic__xowner *xo)
+{
+    struct chunk *start = malloc(sizeof(*start)); /* not injected (as in ic__xstream_start): without it B is never told */
+    if (!start)
+        return NULL; /* no memory to tell B: its stream and xo go when the worker is disposed (as in ic__xstream_start) */
+    struct xstream *xs = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*xs));
+    ic_js_stream_t *js = xs ? ic_js_stream_from(&xs_js_ops, xs) : NULL;
+    if (!js) {
+        free(xs);
+        xs = NULL; /* B cancels the service's stream */
+    } else {
+        xs->r = r;
+        xs->owner = owner;
+        xs->xo = xo;
+        xs->js = js;
+        ic__router_hold(r, 1);
+    }
+    *start = (struct chunk){.xo = xo, .xs = xs};
+    if (ic_smp_submit(owner, start_work, start_done, start) < 0) {
+        free(start);
+        if (xs) {
+            ic_js_stream_end(js, false);
+            ic_js_stream_cancel(js); /* freed from its task; ops->cancel is not called after the end */
+            xs_free(xs);
+        }
+        return NULL;
+    }
+    return js;
 }

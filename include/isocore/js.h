@@ -161,6 +161,33 @@ void ic_js_stream_resume(ic_js_stream_t *s);
 /** The consumer is gone: the worker's stream is cancelled, the sink is not called again, the stream is freed. */
 void ic_js_stream_cancel(ic_js_stream_t *s);
 
+/*
+ * A stream whose body C produces (a service's response that comes from
+ * another core): the consumer uses it like a worker's (attach, resume,
+ * cancel, with the same promises: they never call the sink before they
+ * return). All on one core. ic_js_stream_push copies the piece (pushes
+ * before attach are buffered) and returns false when the producer should
+ * wait for ops->resume before the next one (the piece was taken all the
+ * same). ic_js_stream_end is the producer's last call (ok, or failed: the
+ * consumer's body errors); js/ frees the stream once the consumer is done
+ * too. A cancel by the consumer calls ops->cancel (from a task); the
+ * producer must still end the stream (it may do so inside ops->cancel),
+ * and any push it makes after the cancel (a piece in flight) is dropped.
+ */
+typedef struct ic_js_source_ops {
+    void (*resume)(void *arg); /* push said wait, and the consumer can take more now */
+    void (*cancel)(void *arg); /* the consumer went away: push no more, then end */
+} ic_js_source_ops_t;
+
+/** A C-produced stream (NULL: no memory). ops and arg stay valid until ic_js_stream_end. */
+ic_js_stream_t *ic_js_stream_from(const ic_js_source_ops_t *ops, void *arg);
+
+/** A piece of the body (copied). False: wait for ops->resume before the next one. */
+bool ic_js_stream_push(ic_js_stream_t *s, const void *p, size_t len);
+
+/** The producer's last call: the body is over (ok) or failed. */
+void ic_js_stream_end(ic_js_stream_t *s, bool ok);
+
 /** A response from a worker: valid only during the done callback. */
 typedef struct ic_js_response {
     int status;

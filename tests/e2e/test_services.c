@@ -4,7 +4,10 @@
  * front worker (routed) calls env.AUTH.fetch() of the auth worker (not
  * routed), which runs on its own core and answers over the SPSC mesh — its
  * status, headers and body reach the front worker, a streamed body of a few
- * MiB arrives whole and in order, a throw is the front's 500 — and the
+ * MiB arrives whole and in order, one of 32 MiB streams across (passed
+ * through, and read in pieces by the front), the front's cancel mid-body
+ * cancels the service's stream, the service's failure mid-body rejects the
+ * front's read, a throw is the front's 500 — and the
  * admin metrics count the calls on the front's core and their runs on the
  * auth's core.
  */
@@ -169,6 +172,57 @@ Test(services, a_streamed_body_of_a_few_mib_crosses_cores, .timeout = 120)
     t_get(s.port, "GET /sum?mib=4 HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
     cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
     cr_assert_str_eq(r.body, want);
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
+Test(services, a_streamed_body_of_32_mib_streams_across_cores, .timeout = 120)
+{
+    struct srv s;
+    t_start(&s);
+    struct t_resp r;
+    /* Passed through: past the 16 MiB that a gathered body could hold. */
+    t_get(s.port, "GET /stream?mib=32 HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200, "%d", r.status);
+    cr_assert(r.complete, "the body came to its end");
+    cr_assert_eq(r.body_len, 32u << 20, "%zu bytes", r.body_len);
+    for (size_t k = 0; k < 512; k++)
+        cr_assert_eq(r.body[k * 65536], (char)('a' + k % 26), "chunk %zu out of place", k);
+    t_resp_free(&r);
+    /* Read by the front worker, in more than one piece. */
+    unsigned sum = 0;
+    for (unsigned k = 0; k < 512; k++)
+        sum = (sum + 16u * ('a' + k % 26)) % 65536;
+    char want[128];
+    snprintf(want, sizeof(want), "{\"status\":200,\"total\":33554432,\"sum\":%u,\"pieces\":true}", sum);
+    t_get(s.port, "GET /sum?mib=32&chunks HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_assert_str_eq(r.body, want);
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
+Test(services, a_caller_that_cancels_mid_body_cancels_the_services_stream, .timeout = 120)
+{
+    struct srv s;
+    t_start(&s);
+    struct t_resp r;
+    t_get(s.port, "GET /cancel HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_assert_str_eq(r.body, "true the service's stream was cancelled");
+    t_resp_free(&r);
+    t_stop(&s);
+}
+
+Test(services, a_service_body_that_fails_mid_way_rejects_the_callers_read, .timeout = 120)
+{
+    struct srv s;
+    t_start(&s);
+    struct t_resp r;
+    t_get(s.port, "GET /fail HTTP/1.1\r\nHost: front.test\r\n\r\n", &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_assert(strstr(r.body, "rejected after 262144 bytes: "), "%s", r.body);
+    cr_assert(strstr(r.body, "the response body failed"), "%s", r.body);
     t_resp_free(&r);
     t_stop(&s);
 }

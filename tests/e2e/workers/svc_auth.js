@@ -1,4 +1,8 @@
 // The service of tests/e2e/test_services.c: reached only through the front worker's env.AUTH binding.
+// /endless's cancel (the caller gave up on its body) resolves /cancelled.
+let sawCancel;
+const cancelled = new Promise((resolve) => (sawCancel = resolve));
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
@@ -19,6 +23,31 @@ export default {
             },
           }),
           { headers: { "content-type": "application/octet-stream", "x-service": env.WHO } },
+        );
+      }
+      case "/endless":
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              c.enqueue(new Uint8Array(65536).fill(120));
+            },
+            cancel() {
+              sawCancel();
+            },
+          }),
+        );
+      case "/cancelled":
+        await cancelled;
+        return new Response("the service's stream was cancelled");
+      case "/fail": {
+        let k = 0;
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              if (k++ < 4) c.enqueue(new Uint8Array(65536).fill(120));
+              else c.error(new Error("auth's body failed on purpose"));
+            },
+          }),
         );
       }
       case "/throw":
