@@ -115,6 +115,7 @@ struct srv_core {
     bool stopping;
     struct ic__io_core *io;
     struct conn *conns;
+    ic_timer_t drain_deadline; /* armed by ic_http_server_stop */
     time_t date_sec;
     char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
     ic_http_server_stats_t stats;
@@ -144,6 +145,7 @@ void ic_http_server_config_init(ic_http_server_config_t *cfg)
     cfg->header_timeout_ms = 10 * 1000;
     cfg->idle_timeout_ms = 60 * 1000;
     cfg->drain_ms = 1000;
+    cfg->drain_timeout_ms = 30000;
 }
 
 int ic_http_server_new(const ic_http_server_config_t *cfg, unsigned ncores, ic_http_server_t **out)
@@ -1404,12 +1406,45 @@ void ic_http_server_stats(const ic_http_server_t *srv, unsigned core, ic_http_se
     out->accept_errors = __atomic_load_n(&s->accept_errors, __ATOMIC_RELAXED);
     out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
     out->open = __atomic_load_n(&s->open, __ATOMIC_RELAXED);
+    out->drain_cut = __atomic_load_n(&s->drain_cut, __ATOMIC_RELAXED);
+}
+
+/*
+ * The drain deadline: what is still open when it passes is cut, so that a
+ * client that never reads cannot keep a stopping process alive. A connection
+ * with output still queued is reset (SO_LINGER 0): the peer learns the
+ * response is cut instead of waiting for the rest.
+ */
+static void drain_deadline(ic_timer_t *t)
+{
+    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, drain_deadline));
+    unsigned cut = 0;
+    for (struct conn *c = sc->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (c->send_busy || c->out_len[0] || c->out_len[1]) {
+            struct linger lg = {1, 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        conn_close(c);
+        cut++;
+    }
+    if (cut) {
+        IC__STAT_ADD(sc, drain_cut, cut);
+        ic_log(IC_LOG_WARN, "http: the drain deadline (%u ms) passed: cut %u connection(s) still open",
+               sc->srv->cfg.drain_timeout_ms, cut);
+    }
 }
 
 void ic_http_server_stop(ic_http_server_t *srv)
 {
     struct srv_core *sc = core_of(srv);
     sc->stopping = true;
+    if (srv->cfg.drain_timeout_ms && sc->conns) {
+        ic_timer_init(&sc->drain_deadline, drain_deadline);
+        ic_timer_start(&sc->drain_deadline, (uint64_t)srv->cfg.drain_timeout_ms * 1000000, 0);
+    }
     ic__acceptor_stop(&sc->acceptor);
     for (struct conn *c = sc->conns, *next; c; c = next) {
         next = c->next;

@@ -580,6 +580,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
     cfg->admin_host = strdup("127.0.0.1");
     cfg->port = 8080;
     cfg->admin_port = -1;
+    cfg->drain_timeout_ms = 30000;
     cfg->inflight_per_pair = 1024;
     cfg->queue_per_tenant = 256;
     cfg->default_worker = -1;
@@ -590,14 +591,17 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
         goto err;
     }
     static const char *const known[] = {"listen",      "admin",   "cores",   "limits", "backpressure",
-                                        "core_header", "default", "workers", "node",   NULL};
+                                        "core_header", "default", "workers", "node",   "drain_timeout_ms",
+                                        NULL};
     bool has_listen = false, has_admin = false;
     unsigned admin_port = 0;
     ic_js_limits_t limits = {0};
     if ((ret = only(&c, root, "", known)) || (ret = get_listen(&c, root, "listen", &cfg->host, &cfg->port, &has_listen)) ||
         (ret = get_listen_tls(&c, root, &cfg->tls_cert, &cfg->tls_key)) ||
         (ret = get_listen(&c, root, "admin", &cfg->admin_host, &admin_port, &has_admin)) ||
-        (ret = get_uint(&c, root, "", "cores", 0, IC_MAX_CORES, &cfg->cores)) || (ret = get_limits(&c, root, "", &limits)))
+        (ret = get_uint(&c, root, "", "cores", 0, IC_MAX_CORES, &cfg->cores)) ||
+        (ret = get_uint(&c, root, "", "drain_timeout_ms", 0, 3600000, &cfg->drain_timeout_ms)) ||
+        (ret = get_limits(&c, root, "", &limits)))
         goto err;
     if (has_admin)
         cfg->admin_port = (int)admin_port;
@@ -753,6 +757,11 @@ int ic_router_config_set_node(ic_router_config_t *cfg, const char *name)
     free(cfg->node);
     cfg->node = copy;
     return 0;
+}
+
+unsigned ic_router_config_drain_timeout(const ic_router_config_t *cfg)
+{
+    return cfg->drain_timeout_ms;
 }
 
 unsigned ic_router_config_cores(const ic_router_config_t *cfg)

@@ -35,6 +35,7 @@ struct ic_router_config {
     unsigned port;
     int admin_port;
     unsigned cores;
+    unsigned drain_timeout_ms;  /* "drain_timeout_ms" (default 30 s; 0: no deadline) */
     unsigned inflight_per_pair; /* forwarded requests in flight from one core to another, past it 503 */
     unsigned queue_per_tenant;  /* parked requests of a tenant on its core, past it 503 */
     bool core_header;           /* x-isocore-core: the core that ran the request */

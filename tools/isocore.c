@@ -49,6 +49,7 @@
 struct serve {
     const char *path;
     const char *text;   /* --static */
+    bool drain_given;   /* --drain-timeout-ms */
     const char *config; /* --config (the first) */
     const char *configs[32];
     struct dev *dev;   /* `isocore dev`: the watcher, or NULL */
@@ -72,6 +73,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: isocore serve app.js [--port P] [--host ADDR] [--cores N] [--env NAME=VALUE]...\n"
                "                    [--cpu-ms N] [--wall-ms N] [--heap-mb N] [--tls-cert FILE --tls-key FILE]\n"
+               "                    [--drain-timeout-ms N]   (every form of serve: after SIGTERM, connections still open\n"
+               "                                              this long are cut; default 30000, 0: never)\n"
                "       isocore serve --config FILE [--port P] [--cores N] [--admin-port P] [--node-name N]\n"
                "       isocore serve --config wrangler.toml [--config FILE]... [--port P] [--cores N]\n"
                "       isocore dev [app.ts | wrangler.toml]... [--port P] [--cores N]\n"
@@ -410,6 +413,8 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     hcfg->host = ic_router_config_host(s->rcfg);
     if (!port_given)
         hcfg->port = ic_router_config_port(s->rcfg);
+    if (!s->drain_given)
+        hcfg->drain_timeout_ms = ic_router_config_drain_timeout(s->rcfg);
     hcfg->handler = ic_router_slot_handle;
     hcfg->arg = s->slot;
     hcfg->stream_bodies = true; /* uploads reach the worker as they arrive (forwarded ones are gathered first: router.c) */
@@ -535,6 +540,12 @@ static int cmd_serve(int argc, char **argv)
                 return 2;
             }
             envv[nenv++] = argv[++i];
+        } else if (!strcmp(argv[i], "--drain-timeout-ms") && has_value) {
+            long n = parse_num("--drain-timeout-ms", argv[++i], 0, 3600000);
+            if (n < 0)
+                return 2;
+            hcfg.drain_timeout_ms = (unsigned)n;
+            s.drain_given = true;
         } else if (!strcmp(argv[i], "--cpu-ms") && has_value) {
             long n = parse_num("--cpu-ms", argv[++i], 1, 3600000);
             if (n < 0)

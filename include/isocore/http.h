@@ -132,6 +132,9 @@ typedef struct ic_http_server_config {
     unsigned idle_timeout_ms;   /* keep-alive connection with nothing in flight: close (default 60 s) */
     unsigned drain_ms;          /* after stop: an idle keep-alive connection may still bring one request (answered with
                                    Connection: close) for this long before it is closed (default 1 s; 0: close at once) */
+    unsigned drain_timeout_ms;  /* after stop: connections still open this long later (a response the client never
+                                   reads, say) are cut: reset if output was pending, logged, counted (default 30 s; 0: no
+                                   deadline) */
     ic_tls_ctx_t *tls;          /* a server context (ic_tls_server_new): HTTPS on every reactor; NULL: plain HTTP */
     ic_http_handler_cb handler;
     void *arg;
@@ -169,6 +172,7 @@ typedef struct ic_http_server_stats {
     unsigned long long accept_errors; /* accepts that failed (EMFILE, ENFILE, ENOMEM…) and were retried */
     unsigned long long requests;      /* requests handed to the handler */
     unsigned long long open;          /* connections open now */
+    unsigned long long drain_cut;     /* connections cut by the drain deadline (drain_timeout_ms) */
 } ic_http_server_stats_t;
 
 /**

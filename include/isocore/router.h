@@ -74,6 +74,7 @@ int ic_router_config_admin_port(const ic_router_config_t *cfg);         /* -1: n
 const char *ic_router_config_tls_cert(const ic_router_config_t *cfg);   /* listen.tls.cert (a path), or NULL: plain HTTP */
 const char *ic_router_config_tls_key(const ic_router_config_t *cfg);    /* listen.tls.key (a path), or NULL */
 unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: one per CPU of the mask */
+unsigned ic_router_config_drain_timeout(const ic_router_config_t *cfg); /* ms; see ic_http_server_config_t.drain_timeout_ms */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node" (x-isocore-node), or NULL */
 

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -663,4 +664,73 @@ Test(server, emfile_on_accept_keeps_serving, .timeout = 60)
     cr_assert_eq(st.open, 0);
     cr_assert_gt(st.accept_errors, 0, "the limit never made an accept fail");
     cr_log_info("emfile: %llu accepts failed and were retried", st.accept_errors);
+}
+
+/* ---- the drain deadline ------------------------------------------------------------------ */
+
+static void t_huge(ic_http_exchange_t *x, void *arg)
+{
+    size_t n = 20u << 20;
+    char *b = malloc(n);
+    memset(b, 'd', n);
+    ic_http_respond(x, 200, NULL, 0, b, n);
+    free(b);
+}
+
+static void *t_never_reads(void *arg)
+{
+    unsigned port = ic_http_server_port(t_srv);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char req[] = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+    cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(req) - 1));
+    /* Wait (bounded) until the server took the request, then stop it while this client still reads nothing. */
+    ic_http_server_stats_t st = {0};
+    for (int i = 0; i < 100000 && st.requests == 0; i++) {
+        ic_http_server_stats(t_srv, 0, &st);
+        sched_yield();
+    }
+    cr_assert_eq(st.requests, 1);
+    ic_reactor_stop();
+    *(int *)arg = fd; /* closed by the test once the reactors are gone */
+    return NULL;
+}
+
+/*
+ * A client that never reads a 20 MB response used to keep a stopping server
+ * alive for as long as it stayed connected. With a drain deadline the
+ * server cuts it (a reset: output was pending) and the reactors exit.
+ */
+Test(server, drain_deadline_cuts_a_client_that_never_reads, .timeout = 60)
+{
+    ic_http_server_config_t h = t_http_config();
+    h.port = 0;
+    h.handler = t_huge;
+    h.drain_timeout_ms = 300;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    int fd = -1;
+    pthread_t client;
+    pthread_create(&client, NULL, t_never_reads, &fd);
+    pthread_join(client, NULL);
+    uint64_t t0 = ic_clock_ns();
+    cr_assert_eq(ic_reactor_wait(), 0); /* never returned before: the test's timeout ended it */
+    double waited = (double)(ic_clock_ns() - t0) / 1e9;
+    ic_http_server_stats_t st;
+    ic_http_server_stats(t_srv, 0, &st);
+    cr_assert_eq(st.drain_cut, 1, "cut %llu connections", st.drain_cut);
+    cr_assert_lt(waited, 30.0, "the stop took %.1f s with a 0.3 s deadline", waited);
+    /* The client sees the cut: after the bytes that fit its buffers, a reset (or EOF), never 20 MB. */
+    char buf[65536];
+    size_t got = 0;
+    for (ssize_t r; (r = recv(fd, buf, sizeof(buf), 0)) > 0;)
+        got += (size_t)r;
+    cr_assert_lt(got, 20u << 20);
+    close(fd);
+    ic_http_server_free(t_srv);
 }
