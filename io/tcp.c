@@ -45,12 +45,13 @@ struct ic_tcp_conn {
     void *data;
     struct ic_tcp_conn *prev, *next; /* the listener core's list */
     int fd;
-    int err;          /* what on_close will get */
-    unsigned ops;     /* operations in flight: recv, send, cancel, connect */
-    unsigned holds;   /* ic_tcp_hold */
-    size_t max_input; /* stop reading past this many unconsumed bytes */
-    unsigned idle_ms; /* 0: no idle timeout */
-    uint64_t last_rx; /* ic_reactor_now() of the last input */
+    int err;           /* what on_close will get */
+    unsigned ops;      /* operations in flight: recv, send, cancel, connect */
+    unsigned holds;    /* ic_tcp_hold */
+    size_t max_input;  /* stop reading past this many unconsumed bytes */
+    unsigned idle_ms;  /* 0: no idle timeout */
+    unsigned close_ms; /* ic_tcp_close's deadline for the output to drain; 0: none */
+    uint64_t last_rx;  /* ic_reactor_now() of the last input */
     ic_op_t recv_op, send_op, cancel_op, connect_op;
     bool connecting, recv_armed, recv_pausing, send_busy, eof;
     bool paused, in_data;
@@ -183,6 +184,15 @@ static void close_now(ic_tcp_conn_t *c, int err)
     maybe_free(c);
 }
 
+/* ic_tcp_close waits for the output to go out, but not for ever: a peer that never reads gets a reset at the deadline. */
+static void arm_close_deadline(ic_tcp_conn_t *c)
+{
+    if (!c->close_ms || c->closing)
+        return;
+    ic_timer_stop(&c->idle);
+    ic_timer_start(&c->idle, (uint64_t)c->close_ms * 1000000, 0);
+}
+
 void ic_tcp_close(ic_tcp_conn_t *c)
 {
     if (c->close_req)
@@ -192,11 +202,15 @@ void ic_tcp_close(ic_tcp_conn_t *c)
         /* The output, then close_notify, then the close: flush decides. */
         if (!c->send_busy && !c->connecting)
             flush(c);
+        arm_close_deadline(c);
         return;
     }
-    if (!c->send_busy && c->out_len[c->sending ^ 1] == 0 && !c->connecting)
+    if (!c->send_busy && c->out_len[c->sending ^ 1] == 0 && !c->connecting) {
         close_now(c, 0);
-    /* Otherwise the last send's completion closes it. */
+        return;
+    }
+    /* Otherwise the last send's completion closes it, or the deadline (idle_fired) does. */
+    arm_close_deadline(c);
 }
 
 bool ic_tcp_closing(const ic_tcp_conn_t *c)
@@ -596,6 +610,13 @@ void ic_tcp_resume(ic_tcp_conn_t *c)
 static void idle_fired(ic_timer_t *t)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, idle));
+    if (c->close_req && !c->closing && c->close_ms) {
+        /* ic_tcp_close's deadline: what is still unsent is dropped, and the peer told so with a reset. */
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close_now(c, -ETIMEDOUT);
+        return;
+    }
     if (c->tls && (c->handshaking || c->connecting)) {
         close_now(c, -ETIMEDOUT); /* the handshake (or a TLS client's connect) took too long */
         return;
@@ -687,6 +708,7 @@ static bool on_fd(struct ic__acceptor *a, int fd)
     c->lc = lc;
     c->max_input = cfg->max_input;
     c->idle_ms = cfg->idle_ms;
+    c->close_ms = cfg->close_timeout_ms;
     c->next = lc->conns;
     if (lc->conns)
         lc->conns->prev = c;
@@ -737,6 +759,7 @@ static int connect_to(const char *host, unsigned port, ic_tls_ctx_t *ctx, const 
         ic_timer_start(&c->idle, (uint64_t)IC__TLS_HANDSHAKE_MS * 1000000, 0); /* connect and handshake, together */
     c->data = data;
     c->max_input = 1024 * 1024;
+    c->close_ms = 30000;
     c->peer = ss;
     c->peer_len = sl;
     c->connecting = true;
@@ -799,6 +822,7 @@ void ic_tcp_listener_config_init(ic_tcp_listener_config_t *cfg)
     cfg->host = "127.0.0.1";
     cfg->backlog = 4096;
     cfg->max_input = 64 * 1024;
+    cfg->close_timeout_ms = 30000;
 }
 
 int ic_tcp_listener_new(const ic_tcp_listener_config_t *cfg, unsigned ncores, ic_tcp_listener_t **out)

@@ -100,14 +100,16 @@ typedef struct ic_tcp_handlers {
 } ic_tcp_handlers_t;
 
 typedef struct ic_tcp_listener_config {
-    const char *host;     /* listen address, default "127.0.0.1" ("0.0.0.0", "::1", "::" work too) */
-    unsigned port;        /* 0 = any free port (see ic_tcp_listener_port) */
-    unsigned backlog;     /* listen(2) backlog per socket (default 4096) */
-    unsigned max_input;   /* past this many unconsumed bytes the connection stops reading (default 64 KiB) */
-    unsigned idle_ms;     /* close a connection that received nothing for this long (default 0: never) */
-    ic_tls_ctx_t *tls;    /* a server context: every connection speaks TLS (on_open after the handshake); NULL: plain TCP */
-    ic_tcp_handlers_t on; /* handlers of every accepted connection */
-    void *arg;            /* ic_tcp_listener_arg() */
+    const char *host;          /* listen address, default "127.0.0.1" ("0.0.0.0", "::1", "::" work too) */
+    unsigned port;             /* 0 = any free port (see ic_tcp_listener_port) */
+    unsigned backlog;          /* listen(2) backlog per socket (default 4096) */
+    unsigned max_input;        /* past this many unconsumed bytes the connection stops reading (default 64 KiB) */
+    unsigned idle_ms;          /* close a connection that received nothing for this long (default 0: never) */
+    unsigned close_timeout_ms; /* ic_tcp_close waits this long for the output to drain, then resets (default 30 s; 0: for
+                                  ever); ic_tcp_connect connections always have 30 s */
+    ic_tls_ctx_t *tls;         /* a server context: every connection speaks TLS (on_open after the handshake); NULL: plain TCP */
+    ic_tcp_handlers_t on;      /* handlers of every accepted connection */
+    void *arg;                 /* ic_tcp_listener_arg() */
 } ic_tcp_listener_config_t;
 
 /** Fills *cfg with the defaults. This function can't fail. */
@@ -198,7 +200,11 @@ size_t ic_tcp_unsent(const ic_tcp_conn_t *c);
 void ic_tcp_pause(ic_tcp_conn_t *c);
 void ic_tcp_resume(ic_tcp_conn_t *c);
 
-/** Closes the connection once what was written is sent. Idempotent. */
+/**
+ * Closes the connection once what was written is sent, or at the deadline
+ * (the listener's close_timeout_ms; 30 s for ic_tcp_connect) with a reset
+ * when the peer does not read it: on_close then gets -ETIMEDOUT. Idempotent.
+ */
 void ic_tcp_close(ic_tcp_conn_t *c);
 
 /** True once the connection is closing (ic_tcp_close, EOF without on_eof, an error, a stop). */

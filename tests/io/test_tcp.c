@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,4 +419,49 @@ Test(tcp, hold_outlives_socket_and_stop_closes, .timeout = 30)
     cr_assert_eq(t_opened, 3);
     cr_assert_eq(t_closed, 3, "every accepted connection was closed and freed");
     cr_assert_eq(t_close_shutdown, 2, "the stop closed the two open ones (%d)", (int)t_close_shutdown);
+}
+
+/* ---- ic_tcp_close's deadline ---------------------------------------------------------------- */
+
+static _Atomic int t_deadline_err = 1;
+
+static void t_flood_open(ic_tcp_conn_t *c)
+{
+    /* 20 MB for a peer that never reads, then a close that would wait for them for ever. */
+    size_t n = 20u << 20;
+    char *b = malloc(n);
+    memset(b, 'f', n);
+    cr_assert_eq(ic_tcp_write(c, b, n), 0);
+    free(b);
+    ic_tcp_close(c);
+}
+
+static void t_flood_close(ic_tcp_conn_t *c, int err)
+{
+    t_deadline_err = err;
+}
+
+static void c_never_reads(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(0x7f000001)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    /* Bounded: the deadline is 300 ms; this waits for its verdict without reading a byte. */
+    for (long i = 0; i < 200000000 && t_deadline_err == 1; i++)
+        sched_yield();
+    close(fd);
+}
+
+Test(tcp, close_has_a_deadline_for_a_peer_that_never_reads, .timeout = 60)
+{
+    ic_tcp_listener_config_t lc;
+    ic_tcp_listener_config_init(&lc);
+    lc.on.on_open = t_flood_open;
+    lc.on.on_data = t_echo;
+    lc.on.on_close = t_flood_close;
+    lc.close_timeout_ms = 300;
+    t_serve(1, &lc, c_never_reads);
+    cr_assert_eq(t_deadline_err, -ETIMEDOUT, "on_close got %d", (int)t_deadline_err);
 }
