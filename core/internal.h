@@ -33,6 +33,8 @@ struct ic__reactor_shared {
 struct ic__spsc {
     ck_ring_t ring;
     ck_ring_buffer_t *buf;
+    /* Set by the producer when it found the ring full; the consumer clears it and wakes the producer once it made room. */
+    _Atomic int producer_waits;
 } __attribute__((aligned(IC__CACHELINE)));
 
 /*
@@ -185,6 +187,8 @@ unsigned ic__smp_drain(struct ic__reactor *r);
 bool ic__smp_incoming(struct ic__reactor *r);
 void ic__smp_flush(struct ic__reactor *r);
 void ic__smp_reactor_fini(struct ic__reactor *r);
+/* True when a ring this reactor has overflowed messages for has room again. */
+bool ic__smp_outbox_room(struct ic__reactor *r);
 
 /* post.c */
 #define IC__POSTS_CLOSED ((ic_post_t *)1)

@@ -20,8 +20,12 @@
 
 _Thread_local struct ic__reactor *ic__self;
 
-/* How long a reactor with messages in an overflow queue sleeps before it retries the flush. */
-#define IC__OVERFLOW_RETRY_NS (20 * 1000)
+/*
+ * How long a reactor with messages in an overflow queue sleeps at most before
+ * it retries the flush. The consumer wakes it once it made room (smp.c), so
+ * this is only a safety net, not a poll.
+ */
+#define IC__OVERFLOW_RETRY_NS (1000 * 1000)
 
 /* The failure CQE of a doorbell (msg_ring SQEs skip their success CQE). */
 static void doorbell_failed(ic_op_t *op, int res, unsigned flags)
@@ -294,9 +298,8 @@ static void submit_and_wait(struct ic__reactor *r)
     uint64_t deadline = ic__timers_next(r);
     /*
      * Messages still in an overflow queue: the target's ring was full. The
-     * target does not tell us when it makes room, so sleep at most
-     * IC__OVERFLOW_RETRY_NS and flush again. This polling only happens
-     * while a ring is full, which the router's backpressure keeps rare.
+     * target wakes us when it makes room (the ring's producer_waits, smp.c);
+     * IC__OVERFLOW_RETRY_NS bounds the sleep anyway.
      */
     if (r->ndirty && deadline > r->now + IC__OVERFLOW_RETRY_NS)
         deadline = r->now + IC__OVERFLOW_RETRY_NS;
@@ -316,7 +319,7 @@ static void submit_and_wait(struct ic__reactor *r)
     atomic_store_explicit(&r->sh->sleeping, 1, memory_order_relaxed);
     /* Pairs with the fences in ic__smp_flush and ic_reactor_post: either we see its message or post, or it sees `sleeping`. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (ic__smp_incoming(r) || ic__posts_pending(r) ||
+    if (ic__smp_incoming(r) || ic__posts_pending(r) || (r->ndirty && ic__smp_outbox_room(r)) ||
         (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping)) {
         atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
         io_uring_submit_and_get_events(ring);

@@ -12,6 +12,13 @@
  * turn (or early, at IC__SMP_BATCH), then checks once whether each target
  * sleeps. A message that finds the ring full waits in the outbox (the
  * overflow queue) and is retried on the next flush; nothing is dropped.
+ *
+ * Free space: the producer that found a ring full raises the ring's
+ * producer_waits and tries once more (the consumer may have made room in
+ * between); the consumer, after taking messages from a ring whose flag is up,
+ * clears it and rings the producer's doorbell if it sleeps. The producer's
+ * sleep re-checks the rooms after publishing `sleeping` (ic__smp_outbox_room),
+ * so a wake-up is never lost, and it need not poll.
  */
 #include <assert.h>
 #include <errno.h>
@@ -135,8 +142,13 @@ static bool flush_one(struct ic__reactor *r, unsigned to)
         ic_smp_msg_t *next = m->next;
         /* ck_ring_enqueue_spsc publishes the slot before the new tail (its own store fence). */
         if (ic__fault(IC__FAULT_RING_FULL) || !ring_put(q, m)) {
-            IC__STAT_INC(r, ring_overflow);
-            return false;
+            atomic_store_explicit(&q->producer_waits, 1, memory_order_relaxed);
+            /* Pairs with the consumer's fence in ic__smp_drain: it sees the flag, or we see the room it made. */
+            atomic_thread_fence(memory_order_seq_cst);
+            if (ic__fault(IC__FAULT_RING_FULL) || !ring_put(q, m)) {
+                IC__STAT_INC(r, ring_overflow);
+                return false;
+            }
         }
         o->head = next;
         o->queued--;
@@ -232,6 +244,16 @@ unsigned ic__smp_drain(struct ic__reactor *r)
                     done(arg, status);
             }
         }
+        if (k && from != r->id) {
+            /* Room was made: a producer that found this ring full and sleeps is woken (see the top of the file). */
+            atomic_thread_fence(memory_order_seq_cst);
+            if (atomic_load_explicit(&q->producer_waits, memory_order_relaxed) &&
+                atomic_exchange_explicit(&q->producer_waits, 0, memory_order_relaxed)) {
+                _Atomic int *sl = &ic__rt->sh[from].sleeping;
+                if (atomic_load_explicit(sl, memory_order_relaxed) && atomic_exchange_explicit(sl, 0, memory_order_relaxed))
+                    ic__reactor_wake(r, from);
+            }
+        }
         total += k;
     }
     return total;
@@ -283,6 +305,19 @@ void ic__smp_flush(struct ic__reactor *r)
             r->out[to].dirty = false;
     }
     r->ndirty = keep;
+}
+
+bool ic__smp_outbox_room(struct ic__reactor *r)
+{
+    for (unsigned i = 0; i < r->ndirty; i++) {
+        unsigned to = r->dirty[i];
+        if (!r->out[to].head)
+            continue;
+        ck_ring_t *ring = &ic__mesh(to, r->id)->ring;
+        if (ck_ring_size(ring) + 1 < ck_ring_capacity(ring))
+            return true;
+    }
+    return false;
 }
 
 void ic__smp_reactor_fini(struct ic__reactor *r)
