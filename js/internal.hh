@@ -69,6 +69,13 @@ struct ic_js_tenant {
     std::vector<std::pair<std::string, std::string>> services; /* binding name, service name */
     ic_js_limits_t limits;
     ic__js_sourcemap *map = nullptr; /* of a bundled src (sourcemap.cc), or nullptr */
+    /*
+     * The runtime's error-line bucket of each core for this tenant, made by
+     * that core on first use and touched only by it: it outlives the
+     * tenant's isolates, so a tenant recycled again and again does not get
+     * a fresh burst with each new isolate.
+     */
+    ic__js_bucket *error_log[IC_MAX_CORES] = {};
 };
 
 struct ic__js_timer {
@@ -140,7 +147,8 @@ struct ic_js_worker {
     uint64_t origin_ns = 0;
     double origin_wall_ms = 0;
     /* Rate limits on what the tenant makes us write to stderr: its console lines, and the runtime's lines about its errors. */
-    ic__js_bucket console_log, error_log;
+    ic__js_bucket console_log, error_log; /* error_log: when the tenant's bucket of this core cannot be had */
+    ic__js_bucket *errors = nullptr;      /* the tenant's bucket of this core (error_log when none) */
     /* scratch for responses */
     std::string scratch;
     std::vector<const char *> lines;

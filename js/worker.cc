@@ -154,8 +154,11 @@ extern "C" int ic_js_tenant_new(const ic_js_tenant_config_t *cfg, ic_js_tenant_t
 
 extern "C" void ic_js_tenant_free(ic_js_tenant_t *t)
 {
-    if (t)
+    if (t) {
         ic__js_sourcemap_free(t->map);
+        for (ic__js_bucket *b : t->error_log)
+            delete b;
+    }
     delete t;
 }
 
@@ -219,7 +222,7 @@ bool ic__js_bucket_take(const ic_js_worker *w, ic__js_bucket *b, double burst, d
 static void log_fmt(ic_js_worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void log_fmt(ic_js_worker *w, int level, const char *fmt, ...)
 {
-    if (!ic__js_bucket_take(w, &w->error_log, 50, 10, "error"))
+    if (!ic__js_bucket_take(w, w->errors ? w->errors : &w->error_log, 50, 10, "error"))
         return;
     char buf[2048];
     va_list ap;
@@ -1162,6 +1165,18 @@ int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **o
     w->origin_wall_ms = (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
     ic__js_bucket_init(&w->console_log, 200, w->origin_ns);
     ic__js_bucket_init(&w->error_log, 50, w->origin_ns);
+    /* The tenant's error bucket of this core, shared by its successive isolates here (the tenant is const to others). */
+    int core = ic_reactor_id();
+    w->errors = nullptr;
+    if (core >= 0 && core < IC_MAX_CORES) {
+        ic__js_bucket *&b = const_cast<ic_js_tenant *>(t)->error_log[core];
+        if (!b) {
+            b = new (std::nothrow) ic__js_bucket();
+            if (b)
+                ic__js_bucket_init(b, 50, w->origin_ns);
+        }
+        w->errors = b;
+    }
     v8::Isolate *isolate = w->isolate;
     int ret;
     {

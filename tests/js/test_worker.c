@@ -562,6 +562,38 @@ Test(worker, console_flood_is_rate_limited, .timeout = 60)
                   t_caught_s);
 }
 
+/* The same tenant in 20 isolates one after the other on one core (as recycling makes them), each failing 100 times. */
+static void s_throw_recycled(void *arg)
+{
+    for (int k = 0; k < 20; k++) {
+        T.ret[0] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[0], sizeof(T.err[0]));
+        if (T.ret[0] < 0)
+            return ic_reactor_stop();
+        for (int i = 0; i < 100; i++)
+            t_fetch(0, 0, "GET", "/throw", NULL, NULL);
+        ic_js_worker_free(T.w[0]);
+        T.w[0] = NULL;
+    }
+    ic_reactor_stop();
+}
+
+/* The error-line bucket belongs to the tenant on its core, not to one isolate: a new isolate gets no fresh burst. */
+Test(worker, error_bucket_outlives_recycled_isolates, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("thrower", "hostile.js", NULL, NULL);
+    char *text = t_run_js_catching_stderr(s_throw_recycled);
+    int lines = t_count(text, "[thrower core 0] error: uncaught exception");
+    free(text);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.status500, 2000, "every request answered 500");
+    cr_log_info("error flood over 20 isolates: %d lines written in %.2f s", lines, t_caught_s);
+    cr_assert_geq(lines, 50, "the burst of 50 lines is written");
+    /* One burst of 50 for the tenant, then 10 a second (20 isolates with a burst each wrote 1,000). */
+    cr_assert_leq(lines, 50 + (int)(10 * (t_caught_s + 1)), "each isolate got its own burst (%d lines in %.2f s)", lines,
+                  t_caught_s);
+}
+
 /* A tenant that throws on every request: every request gets its 500, but the runtime's error lines are rate-limited too. */
 static void s_throw_flood(void *arg)
 {
