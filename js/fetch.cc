@@ -119,11 +119,13 @@ void src_resume(void *p)
         ic_js_stream_resume(f->stream);
 }
 
-/* The prelude cancelled the body (or the worker went away): the call is abandoned, its connection closed. */
-void src_cancel(void *p)
+/*
+ * Lets go of what feeds the call: the HTTP call is aborted (its connection
+ * closes, never pooled), a service's stream cancelled, and the body source,
+ * if the prelude still has one, ended with -ECANCELED and why.
+ */
+void fcall_drop(fcall *f, const char *why)
 {
-    fcall *f = static_cast<fcall *>(p);
-    f->src = nullptr;
     if (f->c) {
         ic_http_call_abort(f->c);
         f->c = nullptr;
@@ -132,6 +134,19 @@ void src_cancel(void *p)
         ic_js_stream_cancel(f->stream);
         f->stream = nullptr;
     }
+    if (f->src) {
+        ic__js_upload *u = f->src;
+        f->src = nullptr;
+        ic__js_source_end(u, -ECANCELED, why);
+    }
+}
+
+/* The prelude cancelled the body (or the worker went away): the call is abandoned, its connection closed. */
+void src_cancel(void *p)
+{
+    fcall *f = static_cast<fcall *>(p);
+    f->src = nullptr; /* the source is the one cancelling: it is not ended again */
+    fcall_drop(f, nullptr);
     fcall_maybe_free(f);
 }
 
@@ -370,19 +385,7 @@ void n_fetch_abort(const v8::FunctionCallbackInfo<v8::Value> &args)
     if (!f)
         return;
     f->taken = true;
-    if (f->c) {
-        ic_http_call_abort(f->c);
-        f->c = nullptr;
-    }
-    if (f->stream) {
-        ic_js_stream_cancel(f->stream);
-        f->stream = nullptr;
-    }
-    if (f->src) {
-        ic__js_upload *u = f->src;
-        f->src = nullptr;
-        ic__js_source_end(u, -ECANCELED, ("fetch to " + f->url + " was aborted").c_str());
-    }
+    fcall_drop(f, ("fetch to " + f->url + " was aborted").c_str());
     fcall_maybe_free(f);
 }
 
@@ -638,18 +641,7 @@ void ic__js_fetch_close(ic_js_worker *w)
     st->calls.clear();
     for (fcall *f : all) {
         f->w = nullptr;
-        if (f->c)
-            ic_http_call_abort(f->c);
-        f->c = nullptr;
-        if (f->stream) {
-            ic_js_stream_cancel(f->stream);
-            f->stream = nullptr;
-        }
-        if (f->src) {
-            ic__js_upload *u = f->src;
-            f->src = nullptr;
-            ic__js_source_end(u, -ECANCELED, "the worker went away");
-        }
+        fcall_drop(f, "the worker went away");
         /* A service call still out is freed by its done; a posted task frees its call. */
         if (!f->task_posted && !f->svc_out)
             delete f;
