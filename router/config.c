@@ -166,11 +166,12 @@ static int bad(struct ctx *c, const char *path, const char *fmt, ...)
     return IC_ECONFIG;
 }
 
-static const char *type_name(const json_t *v)
+/* "an array", "a string"…: a JSON value's type in an error; `object` names what an object is in the file's own words. */
+const char *ic__router_json_type(const json_t *v, const char *object)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return "an object";
+        return object;
     case JSON_ARRAY:
         return "an array";
     case JSON_STRING:
@@ -185,6 +186,11 @@ static const char *type_name(const json_t *v)
     default:
         return "null";
     }
+}
+
+static const char *type_name(const json_t *v)
+{
+    return ic__router_json_type(v, "an object");
 }
 
 /* Rejects fields the schema does not have (a typo must not pass silently). */

@@ -54,6 +54,10 @@ struct ic_router_config {
  */
 int ic__router_config_bundle(struct ic_router_config *cfg, char *err, size_t errlen);
 
+/* A JSON value's type for an error ("an array", "a string"…; object: what to call an object), config.c. */
+struct json_t;
+const char *ic__router_json_type(const struct json_t *v, const char *object);
+
 /* A counter written by its core only, read relaxed by others. */
 #define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
 

@@ -694,25 +694,10 @@ static void wwarn(struct wctx *c, const char *path, const char *what)
     ic_log(IC_LOG_WARN, "%s:%d: %s: %s", c->name, ic__wrangler_line(c->lines, path), path, what);
 }
 
+/* TOML calls an object a table. */
 static const char *tname(const json_t *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "a table";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
+    return ic__router_json_type(v, "a table");
 }
 
 /* A wrangler route pattern (example.com/STAR, *.example.com/api/STAR, *example.com/STAR; STAR is `*`) as isocore routes, appended
