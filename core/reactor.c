@@ -386,15 +386,17 @@ static void begin_stop(struct ic__reactor *r)
 static void stop_hook_task(ic_task_t *t)
 {
     ic_stop_hook_t *h = (ic_stop_hook_t *)((char *)t - offsetof(ic_stop_hook_t, _task));
+    h->_posted = false;
     h->fn(h);
 }
 
 void ic_reactor_on_stop(ic_stop_hook_t *h)
 {
     struct ic__reactor *r = ic__self;
-    if (!r || h->_on)
-        return;
+    if (!r || h->_on || h->_posted)
+        return; /* registering twice is a no-op, also while the first one's task waits to run */
     if (r->stopping) {
+        h->_posted = true;
         ic_task_post(&h->_task, stop_hook_task);
         return;
     }

@@ -168,7 +168,7 @@ typedef struct ic_stop_hook ic_stop_hook_t;
 struct ic_stop_hook {
     void (*fn)(ic_stop_hook_t *h);
     ic_stop_hook_t *_prev, *_next;
-    bool _on;
+    bool _on, _posted; /* listed; or posted to run (the reactor was already stopping) */
     ic_task_t _task;
 };
 
