@@ -61,6 +61,82 @@ const char *ic__router_json_type(const struct json_t *v, const char *object);
 /* A counter written by its core only, read relaxed by others. */
 #define STAT_ADD(p, v) __atomic_store_n(&(p), (p) + (v), __ATOMIC_RELAXED)
 
+/*
+ * Latency buckets (metrics.c): 4 per power of two of microseconds, from
+ * 1 µs to about 2^28 µs (4.5 min); quantiles are read as a bucket's upper
+ * bound, within 19 % of the true value.
+ */
+#define LAT_SUB 4
+#define LAT_BUCKETS (28 * LAT_SUB)
+
+/* Per core and per tenant: requests run here, by outcome. */
+struct tstats {
+    unsigned long long requests, ok, client_err, server_err, unavailable, timeout;
+    unsigned long long busy_ns;          /* time this core spent in the tenant's handler calls */
+    unsigned long long lat[LAT_BUCKETS]; /* from arrival to answer, on the connection's core */
+};
+
+/* A router's state on one core: written by that core only (but for `released`, see slot.c). */
+struct rcore {
+    ic_router_stats_t st;
+    ic_js_pool_t *pool;    /* created on first use */
+    unsigned active;       /* requests of this router in hand on this core (run here, sent away, run for another core) */
+    _Atomic bool released; /* a retired router's pool on this core is gone (see slot.c) */
+    unsigned *inflight;    /* forwarded requests in flight to each core (this core's) */
+    struct tstats *ts;     /* [ntenants], this core's */
+} __attribute__((aligned(64)));
+
+struct ic_router {
+    const ic_router_config_t *cfg;
+    ic_router_config_t *owned_cfg; /* freed with the router (ic_router_adopt_config) */
+    unsigned n;
+    ic_js_tenant_t **tenants;
+    struct rcore *cores;
+    unsigned *owner;   /* owner core of each tenant */
+    int *buckets;      /* exact-host hash: first route index, -1 empty (routes.c) */
+    int *next_route;   /* chain */
+    unsigned nbuckets; /* power of two */
+};
+
+/* routes.c: builds r's exact-host table (0 or -ENOMEM); the tenant of a request, or -1. */
+int ic__routes_index(ic_router_t *r);
+int ic__route(const ic_router_t *r, const ic_http_request_t *req);
+
+/*
+ * router.c, for forward.c. ic__router_core_line: the x-isocore-core line
+ * for a request that ran on core ran_on, in buf (CORE_LINE bytes); NULL when
+ * not configured (with a node name, x-isocore-node follows in the same
+ * string: the server writes header lines as given). ic__router_respond:
+ * answers x, adding that line. ic__router_busy: a 503 with Retry-After
+ * saying why. ic__router_run_here: runs tenant t on this core, on exchange
+ * x (its body may stream in) or on req/body; done(arg, res) gets the
+ * response (with IC_JS_STREAM in flags its body may be a stream); false when
+ * the tenant's queue is full (nothing ran).
+ */
+#define CORE_LINE 128
+const char *ic__router_core_line(const ic_router_t *r, int ran_on, char *buf);
+void ic__router_respond(const ic_router_t *r, ic_http_exchange_t *x, int ran_on, int status, const char *const *headers, unsigned n,
+                        const void *body, size_t len);
+void ic__router_busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why);
+bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
+                         unsigned flags, ic_js_done_cb done, void *arg);
+
+/* metrics.c: counts an outcome in t; records the latency since t0 of a request for tenant t on this core. */
+void ic__router_tally(struct tstats *t, int status);
+void ic__router_latency(ic_router_t *r, unsigned t, uint64_t t0);
+
+/*
+ * forward.c. ic__router_forward: sends the request (whose body is `body`)
+ * to core owner. With an exchange x, failures answer it (503) and it
+ * returns 0; with x NULL (ic_router_inject) it returns -ENOMEM or
+ * IC_ESHUTDOWN instead and `answer` is never called. ic__router_gather: a
+ * body that streams in, for a tenant on another core, is gathered here
+ * (16 MiB at most, 413 past it), then forwarded whole.
+ */
+int ic__router_forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_request_t *req, unsigned t, unsigned owner, uint64_t t0,
+                       ic_str_t body, ic_router_answer_cb answer, void *answer_arg);
+void ic__router_gather(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0);
+
 /* Keeps the router (its pools) alive on the current core while delta > 0 is held (router.c). */
 void ic__router_hold(ic_router_t *r, int delta);
 
