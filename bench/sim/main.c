@@ -10,8 +10,9 @@
  *          [--workloads uniform,zipf,hot,bimodal] [--seconds S] [--warmup S]
  *          [--rate R] [--tenants T] [--heavy-ms MS] [--heavy-share P]
  *          [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US]
- *          [--grow-gap-ms MS] [--hop-ns NS] [--conns C] [--heavy-conns C]
- *          [--fixed] [--seed N] [--json]
+ *          [--grow-gap-ms MS] [--hop-ns NS] [--http-ns NS] [--slowdown F]
+ *          [--conns C] [--heavy-conns C]
+ *          [--fixed] [--prewarm] [--seed N] [--json]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,9 +30,10 @@ struct opts {
     unsigned npol;
     sim_kind_t kind[4];
     unsigned nkind;
+    double slowdown, http_ns;
     double seconds, warmup, rate, heavy_ms, heavy_share, cold_us, stale_us, replicate_us, shed_us, grow_gap_ms, hop_ns;
     long tenants, conns, heavy_conns;
-    bool fixed;
+    bool fixed, prewarm;
     uint64_t seed;
     bool json;
 };
@@ -48,7 +50,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: isosim [--cores 2,16,64] [--policies sticky,spread,adaptive] [--workloads uniform,zipf,hot,bimodal]\n"
                "              [--seconds S] [--warmup S] [--rate R/s per core] [--tenants T] [--heavy-ms MS] [--heavy-share P]\n"
                "              [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US] [--grow-gap-ms MS] [--hop-ns NS]\n"
-               "              [--conns C] [--heavy-conns C] [--fixed] [--seed N] [--json]\n");
+               "              [--http-ns NS] [--slowdown F]\n"
+               "              [--conns C] [--heavy-conns C] [--fixed] [--prewarm] [--seed N] [--json]\n");
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
@@ -112,6 +115,8 @@ static int parse(int argc, char **argv, struct opts *o)
                        .shed_us = -1,
                        .grow_gap_ms = -1,
                        .hop_ns = -1,
+                       .slowdown = 1,
+                       .http_ns = -1,
                        .tenants = -1,
                        .conns = -1,
                        .heavy_conns = -1,
@@ -126,6 +131,10 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (!strcmp(a, "--fixed")) {
             o->fixed = true;
+            continue;
+        }
+        if (!strcmp(a, "--prewarm")) {
+            o->prewarm = true;
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -174,6 +183,10 @@ static int parse(int argc, char **argv, struct opts *o)
         } else if (!strcmp(a, "--heavy-conns")) {
             ret = parse_num(a, v, 0, 65535, &d);
             o->heavy_conns = (long)d;
+        } else if (!strcmp(a, "--slowdown")) {
+            ret = parse_num(a, v, 0.01, 1000, &o->slowdown);
+        } else if (!strcmp(a, "--http-ns")) {
+            ret = parse_num(a, v, 0, 1e9, &o->http_ns);
         } else if (!strcmp(a, "--heavy-ms")) {
             ret = parse_num(a, v, 0, 1e5, &o->heavy_ms);
         } else if (!strcmp(a, "--heavy-share")) {
@@ -244,12 +257,22 @@ static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim
     if (o->heavy_conns >= 0)
         c->heavy_conns = (unsigned)o->heavy_conns;
     c->fixed_interval = o->fixed;
+    c->prewarm = o->prewarm;
     if (o->heavy_ms >= 0)
         c->cost.heavy_ns = (uint64_t)(o->heavy_ms * 1e6);
     if (o->heavy_share >= 0)
         c->load.heavy_share = o->heavy_share;
     if (o->cold_us >= 0)
         c->cost.cold_ns = (uint64_t)(o->cold_us * 1e3);
+    if (o->http_ns >= 0)
+        c->cost.http_ns = (uint64_t)o->http_ns;
+    if (o->slowdown != 1) {
+        /* Every cost times the factor: a machine whose CPUs this process gets only part of. */
+        uint64_t *k[] = {&c->cost.http_ns,        &c->cost.js_ns,   &c->cost.fwd_arrival_ns,
+                         &c->cost.fwd_running_ns, &c->cost.cold_ns, &c->cost.heavy_ns};
+        for (unsigned i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+            *k[i] = (uint64_t)((double)*k[i] * o->slowdown);
+    }
     c->stale_ns = (uint64_t)(o->stale_us * 1e3);
     if (o->replicate_us > 0) {
         c->place.replicate_ns = (uint64_t)(o->replicate_us * 1e3);
@@ -341,8 +364,9 @@ static void print_table(const struct run *runs, unsigned nruns, sim_kind_t kind)
         if (c->load.kind != kind)
             continue;
         if (!header) {
-            printf("## %s, %.0f req/s per core, %.1f s (latencies after %.1f s)\n\n", describe(&c->load, d, sizeof(d)),
-                   c->load.rate_per_core, (double)c->seconds_ns / 1e9, (double)c->warmup_ns / 1e9);
+            printf("## %s, %.0f req/s per core, %.1f s (latencies after %.1f s), %s\n\n", describe(&c->load, d, sizeof(d)),
+                   c->load.rate_per_core, (double)c->seconds_ns / 1e9, (double)c->warmup_ns / 1e9,
+                   c->prewarm ? "isolates prewarmed" : "from no isolates");
             printf("| cores | policy | cheap p50 | p99 | p99.9 | heavy p50 | heavy p99 | isolates | max/core | CPU/req | "
                    "of which cold | forwarded | births | k max | 503 |\n");
             printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -438,16 +462,16 @@ static void print_json(const struct run *runs, unsigned nruns)
         const sim_result_t *r = runs[i].res;
         printf("%s\n{\"workload\": \"%s\", \"tenants\": %u, \"cores\": %u, \"policy\": \"%s\", \"rate_per_core\": %.0f, "
                "\"seconds\": %.3f, \"warmup\": %.3f, \"seed\": %llu, \"stale_ns\": %llu, \"conns\": %u, \"heavy_conns\": %u, "
-               "\"fixed\": %s,\n"
+               "\"fixed\": %s, \"prewarm\": %s,\n"
                " \"cost\": {\"http_ns\": %llu, \"js_ns\": %llu, \"fwd_arrival_ns\": %llu, \"fwd_running_ns\": %llu, \"cold_ns\": "
                "%llu, "
                "\"heavy_ns\": %llu},\n",
                i ? "," : "", sim_kind_name(c->load.kind), c->load.tenants, c->cores, sim_policy_name(c->policy),
                c->load.rate_per_core, (double)c->seconds_ns / 1e9, (double)c->warmup_ns / 1e9, (unsigned long long)c->seed,
                (unsigned long long)c->stale_ns, c->conns, c->heavy_conns, c->fixed_interval ? "true" : "false",
-               (unsigned long long)c->cost.http_ns, (unsigned long long)c->cost.js_ns, (unsigned long long)c->cost.fwd_arrival_ns,
-               (unsigned long long)c->cost.fwd_running_ns, (unsigned long long)c->cost.cold_ns,
-               (unsigned long long)c->cost.heavy_ns);
+               c->prewarm ? "true" : "false", (unsigned long long)c->cost.http_ns, (unsigned long long)c->cost.js_ns,
+               (unsigned long long)c->cost.fwd_arrival_ns, (unsigned long long)c->cost.fwd_running_ns,
+               (unsigned long long)c->cost.cold_ns, (unsigned long long)c->cost.heavy_ns);
         printf(
             " \"arrived\": %llu, \"done\": %llu, \"rejected\": %llu, \"forwarded\": %llu, \"cpu_ns\": %llu, \"cold_cpu_ns\": %llu, "
             "\"cpu_per_req_ns\": %.1f, \"isolates\": %u, \"isolates_max_core\": %u, \"births\": %llu, \"retirements\": %llu, "

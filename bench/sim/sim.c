@@ -549,6 +549,18 @@ int sim_run(const sim_config_t *cfg, sim_result_t *res)
     }
     for (size_t i = 0; s.ts && i < tn; i++)
         s.ts[i].seen_k = 1;
+    if (cfg->prewarm) {
+        /* Warm where the policy keeps a tenant from the start: its owner (sticky, adaptive at k = 1), or every core (spread). */
+        for (unsigned t = 0; t < s.T; t++)
+            for (unsigned c = 0; c < s.n; c++) {
+                if (cfg->policy != SIM_SPREAD && c != s.order[(size_t)t * s.n])
+                    continue;
+                s.warm[(size_t)t * s.n + c] = 1;
+                res->isolates++;
+                if (++s.core[c].isolates > res->isolates_max_core)
+                    res->isolates_max_core = s.core[c].isolates;
+            }
+    }
     res->k_max = cfg->policy == SIM_ADAPTIVE ? 1 : 0;
 
     for (unsigned p = 0; p < 2; p++) {
