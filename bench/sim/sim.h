@@ -89,6 +89,8 @@ typedef struct sim_hist {
 } sim_hist_t;
 
 void sim_hist_add(sim_hist_t *h, uint64_t v);
+/* The share of the values above v (counted by bucket: those in v's bucket count as not above). */
+double sim_hist_share_above(const sim_hist_t *h, uint64_t v);
 /* The q-quantile (0 < q <= 1): the upper edge of the bucket holding it, or max if smaller; 0 when empty. */
 uint64_t sim_hist_quantile(const sim_hist_t *h, double q);
 

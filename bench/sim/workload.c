@@ -147,6 +147,16 @@ void sim_hist_add(sim_hist_t *h, uint64_t v)
         h->max = v;
 }
 
+double sim_hist_share_above(const sim_hist_t *h, uint64_t v)
+{
+    if (h->n == 0)
+        return 0;
+    uint64_t above = 0;
+    for (unsigned i = bucket(v) + 1; i < SIM_HIST_BUCKETS; i++)
+        above += h->b[i];
+    return (double)above / (double)h->n;
+}
+
 uint64_t sim_hist_quantile(const sim_hist_t *h, double q)
 {
     if (h->n == 0)

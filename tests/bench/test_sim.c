@@ -181,5 +181,7 @@ Test(sim, histogram_quantiles_within_their_bucket)
     cr_assert(p50 >= 50000000 && p50 <= 50000000 * 1.016, "p50 %llu", (unsigned long long)p50);
     cr_assert(p99 >= 99000000 && p99 <= 99000000 * 1.016, "p99 %llu", (unsigned long long)p99);
     cr_assert_eq(sim_hist_quantile(h, 1.0), 100000000);
+    double above = sim_hist_share_above(h, 90000000); /* 10 % of the values are above 90 ms, within a bucket */
+    cr_assert(above > 0.09 && above <= 0.10, "share above %.4f", above);
     free(h);
 }
