@@ -11,8 +11,9 @@
  *          [--rate R] [--tenants T] [--heavy-ms MS] [--heavy-share P]
  *          [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US]
  *          [--grow-gap-ms MS] [--hop-ns NS] [--http-ns NS] [--slowdown F]
+ *          [--isolate-budget N]
  *          [--conns C] [--heavy-conns C]
- *          [--fixed] [--prewarm] [--seed N] [--json]
+ *          [--fixed] [--prewarm] [--observe-excl-cold] [--seed N] [--json]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,8 +33,8 @@ struct opts {
     unsigned nkind;
     double slowdown, http_ns;
     double seconds, warmup, rate, heavy_ms, heavy_share, cold_us, stale_us, replicate_us, shed_us, grow_gap_ms, hop_ns;
-    long tenants, conns, heavy_conns;
-    bool fixed, prewarm;
+    long tenants, conns, heavy_conns, budget;
+    bool fixed, prewarm, excl_cold;
     uint64_t seed;
     bool json;
 };
@@ -50,8 +51,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: isosim [--cores 2,16,64] [--policies sticky,spread,adaptive] [--workloads uniform,zipf,hot,bimodal]\n"
                "              [--seconds S] [--warmup S] [--rate R/s per core] [--tenants T] [--heavy-ms MS] [--heavy-share P]\n"
                "              [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US] [--grow-gap-ms MS] [--hop-ns NS]\n"
-               "              [--http-ns NS] [--slowdown F]\n"
-               "              [--conns C] [--heavy-conns C] [--fixed] [--prewarm] [--seed N] [--json]\n");
+               "              [--http-ns NS] [--slowdown F] [--isolate-budget N]\n"
+               "              [--conns C] [--heavy-conns C] [--fixed] [--prewarm] [--observe-excl-cold]\n"
+               "              [--seed N] [--json]\n");
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
@@ -119,6 +121,7 @@ static int parse(int argc, char **argv, struct opts *o)
                        .http_ns = -1,
                        .tenants = -1,
                        .conns = -1,
+                       .budget = -1,
                        .heavy_conns = -1,
                        .seed = 1};
     for (int i = 1; i < argc; i++) {
@@ -131,6 +134,10 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (!strcmp(a, "--fixed")) {
             o->fixed = true;
+            continue;
+        }
+        if (!strcmp(a, "--observe-excl-cold")) {
+            o->excl_cold = true;
             continue;
         }
         if (!strcmp(a, "--prewarm")) {
@@ -177,6 +184,9 @@ static int parse(int argc, char **argv, struct opts *o)
         } else if (!strcmp(a, "--tenants")) {
             ret = parse_num(a, v, 1, 1e6, &d);
             o->tenants = (long)d;
+        } else if (!strcmp(a, "--isolate-budget")) {
+            ret = parse_num(a, v, 0, 1e6, &d);
+            o->budget = (long)d;
         } else if (!strcmp(a, "--conns")) {
             ret = parse_num(a, v, 0, 65535, &d);
             o->conns = (long)d;
@@ -254,12 +264,15 @@ static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim
         c->load.rate_per_core = o->rate;
     if (o->tenants > 0)
         c->load.tenants = (unsigned)o->tenants;
+    if (o->budget >= 0)
+        c->place.isolate_budget = (unsigned)o->budget;
     if (o->conns >= 0)
         c->conns = (unsigned)o->conns;
     if (o->heavy_conns >= 0)
         c->heavy_conns = (unsigned)o->heavy_conns;
     c->fixed_interval = o->fixed;
     c->prewarm = o->prewarm;
+    c->observe_excl_cold = o->excl_cold;
     if (o->heavy_ms >= 0)
         c->cost.heavy_ns = (uint64_t)(o->heavy_ms * 1e6);
     if (o->heavy_share >= 0)

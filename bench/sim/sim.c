@@ -24,6 +24,8 @@ struct req {
     uint64_t arrive_ns; /* when it was due (latency is from here) */
     uint64_t sent_ns;   /* when the server got it (a client with connections may hold it back) */
     uint64_t enq_ns;    /* when it entered the FIFO it is in */
+    uint64_t cold_mark; /* its core's cold-start time when it entered that FIFO (observe_excl_cold) */
+    uint64_t cold_wait; /* the other tenants' cold starts it waited behind so far */
     int conn;           /* its connection (-1: none) */
     unsigned tenant;
     uint16_t origin, runner;
@@ -36,7 +38,8 @@ struct core {
     uint64_t entry_start; /* 0: idle */
     uint64_t queue_ns;    /* EWMA of the wait of its jobs before they started */
     unsigned isolates;
-    unsigned queued; /* jobs in the FIFO and running */
+    unsigned queued;   /* jobs in the FIFO and running */
+    uint64_t cold_cum; /* cold-start time this core has run (its current one counted when it starts) */
 };
 
 /* A published load: what another core reads with stale_ns > 0. */
@@ -275,6 +278,7 @@ static void start_next(struct sim *s, unsigned c)
         k->tail = NULL;
     k->cur = r;
     k->entry_start = s->now;
+    r->cold_wait += k->cold_cum - r->cold_mark; /* other tenants' cold starts it waited behind in this FIFO */
     int64_t d = (int64_t)(s->now - r->enq_ns) - (int64_t)k->queue_ns;
     k->queue_ns = (uint64_t)((int64_t)k->queue_ns + d / (1 << s->cfg->place.ewma_shift));
 
@@ -312,12 +316,18 @@ static void start_next(struct sim *s, unsigned c)
             *w = 1;
             ns += cost->cold_ns;
             s->res->cold_cpu_ns += cost->cold_ns;
+            k->cold_cum += cost->cold_ns; /* after this request's own mark: its own cold start is not a wait */
             if (++k->isolates > s->res->isolates_max_core)
                 s->res->isolates_max_core = k->isolates;
             s->res->isolates++;
         }
         if (s->cfg->policy == SIM_ADAPTIVE) {
-            ic__place_observe(&s->cfg->place, &s->ts[(size_t)t * s->n + c].f, s->now - r->sent_ns, s->now);
+            uint64_t delay = s->now - r->sent_ns;
+            if (s->cfg->observe_excl_cold) {
+                uint64_t w = r->cold_wait;
+                delay = delay > w ? delay - w : 0;
+            }
+            ic__place_observe(&s->cfg->place, &s->ts[(size_t)t * s->n + c].f, delay, s->now);
             adapt(s, t, c);
         }
     }
@@ -330,6 +340,7 @@ static void enqueue(struct sim *s, unsigned c, struct req *r)
     struct core *k = &s->core[c];
     r->next = NULL;
     r->enq_ns = s->now;
+    r->cold_mark = k->cold_cum;
     if (k->tail)
         k->tail->next = r;
     else
@@ -410,6 +421,7 @@ static int send_req(struct sim *s, uint64_t due, bool heavy, unsigned origin, in
     r->tenant = sim_sampler_tenant(&s->sampler, sim_unit(&s->rng));
     r->heavy = heavy;
     r->stage = ARRIVE;
+    r->cold_wait = 0;
     enqueue(s, r->origin, r);
     return 0;
 }

@@ -77,6 +77,8 @@ typedef struct sim_config {
                                    request lands on a random core) */
     unsigned heavy_conns;       /* bimodal: the heavy requests' own connections (0: they share conns) */
     bool fixed_interval;        /* requests due at fixed intervals (icload -R) instead of Poisson arrivals */
+    bool observe_excl_cold;     /* adaptive: the delay fed to ic__place_observe leaves out the time the request waited
+                                   behind other tenants' cold starts (a caller-side variant, not what the router does) */
     bool prewarm;               /* start with the isolates the policy keeps warm at k = 1 (sticky, adaptive: each tenant's
                                    owner; spread: every core), as after a long run; else from none (a fresh start) */
 } sim_config_t;
