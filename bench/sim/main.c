@@ -347,8 +347,8 @@ static void print_params(const sim_config_t *c)
     printf("| cold_ns: isolate cold start, once per (tenant, core) | %.2f ms | bench_js cold start with the snapshot, median "
            "(2026-11-23.md) |\n",
            (double)k->cold_ns / 1e6);
-    printf("| heavy_ns: bimodal heavy request's run | %.1f ms | bench/bimodal/worker.js /heavy alone on the real server "
-           "(2026-12-02-sim.md) |\n",
+    printf("| heavy_ns: bimodal heavy request's run | %.1f ms | bench/bimodal.sh's heavy request, ≈ 18 ms of CPU (2026-11-23.md); "
+           "44-46 ms on the loaded machine of 2026-12-02-sim.md |\n",
            (double)k->heavy_ns / 1e6);
     printf("| adaptive: replicate / calm / shed / hop / grow gap / retire | %.2f ms / %.2f ms / %.2f ms / %llu ns / %.0f ms / %.0f "
            "s | "

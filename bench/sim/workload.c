@@ -23,8 +23,10 @@
  *   adds 3.0 µs per forwarded request over HTTP; this model adds 3.34 µs.
  * - cold_ns: bench_js (2026-11-23.md): a cold start with the snapshot,
  *   Isolate::New + Context::New + module + handler, median 1.97 ms.
- * - heavy_ns: bench/bimodal/worker.js's /heavy, measured alone on the real
- *   server (bench/results/2026-12-02-sim.md): 18 ms.
+ * - heavy_ns: bench/bimodal/worker.js's /heavy, ≈ 18 ms of CPU
+ *   (2026-11-23.md's reading of bench/bimodal.sh; the worker says 15-20 ms).
+ *   Alone on the loaded machine of bench/results/2026-12-02-sim.md it took
+ *   44-46 ms of CPU: bench/sim/validate.sh measures it and passes it on.
  */
 void sim_costs_init(sim_costs_t *c)
 {
