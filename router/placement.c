@@ -1,14 +1,15 @@
 /*
  * placement.c: which core runs a tenant's request (the policy of
- * placement.h, and the owner of a tenant).
+ * placement.h).
  *
  * `sticky` runs a tenant on its owner core, the first core of its order
  * (hash mod cores); `spread` runs it on the core the request arrived on;
- * `adaptive` on one of its first k cores (placement.h). Everything here but
- * ic__router_place is a pure function of its arguments.
+ * `adaptive` on one of its first k cores (placement.h). Everything here is
+ * a pure function of its arguments: the router's use of it (ic__router_place,
+ * ic_router_owner_of) is in router.c, so that bench/sim/ links this file alone.
  */
 #include "router/placement.h"
-#include "router/internal.h"
+#include "isocore/core.h" /* IC_MAX_CORES */
 
 void ic__place_params_init(ic__place_params_t *p)
 {
@@ -74,15 +75,6 @@ void ic__place_order(uint64_t key, unsigned n, uint16_t *order, unsigned len)
     }
 }
 
-unsigned ic_router_owner_of(const char *name, unsigned ncores)
-{
-    if (ncores == 0)
-        return 0;
-    uint16_t owner;
-    ic__place_order(ic__place_key(name), ncores, &owner, 1);
-    return owner;
-}
-
 static uint64_t score(const ic__place_load_t *l)
 {
     return l->queue_ns + l->busy_ns;
@@ -143,9 +135,4 @@ unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t 
         now - t->changed_ns >= p->retire_ns)
         return k - 1;
     return k;
-}
-
-unsigned ic__router_place(const ic_router_t *r, unsigned t)
-{
-    return r->cfg->workers[t].placement == IC_PLACE_SPREAD ? (unsigned)ic_reactor_id() : r->owner[t];
 }

@@ -18,6 +18,23 @@
 
 #include "core/fault.h"
 #include "router/internal.h"
+#include "router/placement.h"
+
+/* A tenant's owner: the first core of its placement order (hash mod cores). */
+unsigned ic_router_owner_of(const char *name, unsigned ncores)
+{
+    if (ncores == 0)
+        return 0;
+    uint16_t owner;
+    ic__place_order(ic__place_key(name), ncores, &owner, 1);
+    return owner;
+}
+
+/* The core that runs tenant t for a call made here: its owner, or this core for `spread`. */
+unsigned ic__router_place(const ic_router_t *r, unsigned t)
+{
+    return r->cfg->workers[t].placement == IC_PLACE_SPREAD ? (unsigned)ic_reactor_id() : r->owner[t];
+}
 
 void ic__router_hold(ic_router_t *r, int delta)
 {
