@@ -106,7 +106,7 @@ static void fwd_answer(void *arg, const ic_js_response_t *res)
 {
     struct fwd *f = arg;
     f->r->cores[ic_reactor_id()].active--;
-    ic__router_tally(&f->r->cores[ic_reactor_id()].ts[f->tenant], res->status);
+    ic__router_tally(f->r->cores[ic_reactor_id()].ts[f->tenant], res->status);
     f->xo = NULL;
     if (res->stream && !(f->xo = ic__xstream_owner_new(f->r, res->stream, f->origin))) {
         ic_js_stream_cancel(res->stream);
@@ -154,9 +154,9 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
 {
     struct fwd *f = arg;
     struct rcore *rc = &f->r->cores[ic_reactor_id()];
-    STAT_ADD(rc->st.forwarded_in, 1);
-    /* A retired router may still get requests sent before the swap: its pool here comes back until they are done. */
-    atomic_store(&rc->released, false);
+    STAT_ADD(rc->st->forwarded_in, 1);
+    /* A retired router may still get requests sent before the swap: it is live here again until they are done. */
+    ic__router_revive(f->r);
     f->msg = msg;
     rc->active++;
     /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
@@ -184,7 +184,7 @@ static void fwd_done(void *arg, int status)
         static const char *const h[] = {"content-type: text/plain; charset=utf-8", "retry-after: 1"};
         static const char why[] = "Service Unavailable\n";
         if (status < 0 || f->rejected || !f->rbuf) {
-            STAT_ADD(r->cores[f->origin].st.rejected, 1);
+            STAT_ADD(r->cores[f->origin].st->rejected, 1);
             f->answer(f->answer_arg, 503, h, 2, why, sizeof(why) - 1);
         } else {
             f->answer(f->answer_arg, f->status, f->lines, f->nlines, f->rbody, f->rlen);
@@ -330,6 +330,6 @@ int ic__router_forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_requ
     }
     rc->inflight[owner]++;
     rc->active++;
-    STAT_ADD(rc->st.forwarded_out, 1);
+    STAT_ADD(rc->st->forwarded_out, 1);
     return 0;
 }

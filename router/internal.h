@@ -69,28 +69,74 @@ const char *ic__router_json_type(const struct json_t *v, const char *object);
 #define LAT_SUB 4
 #define LAT_BUCKETS (28 * LAT_SUB)
 
-/* Per core and per tenant: requests run here, by outcome. */
+/* Per core and per tenant: requests run here, by outcome. Aligned: a tenant's cores sit side by side (struct ic__tcount). */
 struct tstats {
     unsigned long long requests, ok, client_err, server_err, unavailable, timeout;
     unsigned long long busy_ns;          /* time this core spent in the tenant's handler calls */
     unsigned long long lat[LAT_BUCKETS]; /* from arrival to answer, on the connection's core */
+} __attribute__((aligned(64)));
+
+/*
+ * What the routers of one lineage share (router.c: a router made with
+ * ic_router_new_from shares its predecessor's), so that a reload keeps
+ * warm isolates and counters. Each is reference-counted by the routers
+ * that hold it and freed with the last (ic_router_free).
+ *
+ * ic__tenant: one tenant as loaded (its JS tenant and a digest of what it
+ * is made of); a new router takes its predecessor's when the digest
+ * matches. `live[c]`: the routers holding it that core c has not let go
+ * of; the core that brings it to 0 drops the tenant's worker from its pool
+ * (so a tenant is freed only once no pool has a worker of it).
+ *
+ * ic__tcount: a tenant's counters by name, one block per core: carried
+ * over by name, also when the module changed.
+ *
+ * ic__rbase: per core, the router counters, the pool of warm isolates
+ * (keyed by JS tenant) and `live`: the routers of the lineage this core
+ * has not let go of; the core that brings it to 0 frees its pool.
+ */
+struct ic__tenant {
+    _Atomic unsigned refs;
+    ic_js_tenant_t *js;
+    unsigned char digest[32]; /* SHA-256 of name, path, kind, module bytes (and imports), env, services, limits */
+    _Atomic unsigned *live;   /* [ncores] */
+};
+
+struct ic__tcount {
+    _Atomic unsigned refs;
+    struct tstats *ts; /* [ncores] */
+};
+
+struct ic__rbase {
+    ic_router_stats_t st;
+    ic_js_pool_t *pool; /* created on first use; touched by its core only */
+    _Atomic unsigned live;
+} __attribute__((aligned(64)));
+
+struct ic__rstate {
+    _Atomic unsigned refs;
+    struct ic__rbase *cores; /* [ncores] */
 };
 
 /* A router's state on one core: written by that core only (but for `released`, see slot.c). */
 struct rcore {
-    ic_router_stats_t st;
-    ic_js_pool_t *pool;    /* created on first use */
+    ic_router_stats_t *st; /* &base->st: shared with the routers a reload replaced or made */
+    struct ic__rbase *base;
     unsigned active;       /* requests of this router in hand on this core (run here, sent away, run for another core) */
-    _Atomic bool released; /* a retired router's pool on this core is gone (see slot.c) */
+    _Atomic bool released; /* this core let the router go (ic_router_stop): its tenants no longer count as live here */
     unsigned *inflight;    /* forwarded requests in flight to each core (this core's) */
-    struct tstats *ts;     /* [ntenants], this core's */
+    struct tstats **ts;    /* [ntenants]: this core's block of each tenant's counters (&counts[t]->ts[core]) */
 } __attribute__((aligned(64)));
 
 struct ic_router {
     const ic_router_config_t *cfg;
     ic_router_config_t *owned_cfg; /* freed with the router (ic_router_adopt_config) */
     unsigned n;
-    ic_js_tenant_t **tenants;
+    ic_js_tenant_t **tenants;   /* [ntenants]: shared[t]->js */
+    struct ic__tenant **shared; /* [ntenants] */
+    struct ic__tcount **counts; /* [ntenants] */
+    struct ic__rstate *state;
+    unsigned carried; /* tenants taken as they were from the predecessor (ic_router_new_from) */
     struct rcore *cores;
     unsigned *owner;   /* owner core of each tenant */
     int *buckets;      /* exact-host hash: first route index, -1 empty (routes.c) */
@@ -139,6 +185,13 @@ void ic__router_gather(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsign
 
 /* Keeps the router (its pools) alive on the current core while delta > 0 is held (router.c). */
 void ic__router_hold(ic_router_t *r, int delta);
+
+/*
+ * On the calling core: takes back a router this core let go of (a retired
+ * router that still gets a request sent before the swap): its tenants count
+ * as live here again until the next sweep (router.c). No-op otherwise.
+ */
+void ic__router_revive(ic_router_t *r);
 
 /*
  * For service bindings (services.c), from router.c; all on the calling core.

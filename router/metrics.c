@@ -36,7 +36,7 @@ void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out
     memset(out, 0, sizeof(*out));
     if (core >= r->n)
         return;
-    const ic_router_stats_t *s = &r->cores[core].st;
+    const ic_router_stats_t *s = r->cores[core].st;
     out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
     out->local = __atomic_load_n(&s->local, __ATOMIC_RELAXED);
     out->forwarded_out = __atomic_load_n(&s->forwarded_out, __ATOMIC_RELAXED);
@@ -67,7 +67,7 @@ void ic__router_tally(struct tstats *t, int status)
 /* Records the latency of a request that arrived at t0 for tenant t, on this core. */
 void ic__router_latency(ic_router_t *r, unsigned t, uint64_t t0)
 {
-    struct tstats *ts = &r->cores[ic_reactor_id()].ts[t];
+    struct tstats *ts = r->cores[ic_reactor_id()].ts[t];
     unsigned b = lat_bucket((ic_clock_ns() - t0) / 1000);
     STAT_ADD(ts->lat[b], 1);
 }
@@ -75,7 +75,7 @@ void ic__router_latency(ic_router_t *r, unsigned t, uint64_t t0)
 void ic__router_count(ic_router_t *r, unsigned t, int status, uint64_t t0)
 {
     if (status > 0)
-        ic__router_tally(&r->cores[ic_reactor_id()].ts[t], status);
+        ic__router_tally(r->cores[ic_reactor_id()].ts[t], status);
     if (t0)
         ic__router_latency(r, t, t0);
 }
@@ -192,7 +192,7 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
     for (unsigned w = 0; w < r->cfg->nworkers; w++) {
         struct tstats sum = {0};
         for (unsigned c = 0; c < r->n; c++) {
-            const struct tstats *s = &r->cores[c].ts[w];
+            const struct tstats *s = r->cores[c].ts[w];
             sum.ok += __atomic_load_n(&s->ok, __ATOMIC_RELAXED);
             sum.client_err += __atomic_load_n(&s->client_err, __ATOMIC_RELAXED);
             sum.server_err += __atomic_load_n(&s->server_err, __ATOMIC_RELAXED);
@@ -213,7 +213,7 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
     for (unsigned w = 0; w < r->cfg->nworkers; w++) {
         unsigned long long ns = 0;
         for (unsigned c = 0; c < r->n; c++)
-            ns += __atomic_load_n(&r->cores[c].ts[w].busy_ns, __ATOMIC_RELAXED);
+            ns += __atomic_load_n(&r->cores[c].ts[w]->busy_ns, __ATOMIC_RELAXED);
         put(&t, "isocore_tenant_busy_seconds_total{tenant=\"%s\"} %.6f\n", r->cfg->workers[w].name, (double)ns / 1e9);
     }
     put(&t, "# HELP isocore_tenant_latency_seconds From arrival to answer, per-core histograms merged (upper bounds, 4 buckets "
@@ -222,7 +222,7 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         unsigned long long merged[LAT_BUCKETS] = {0}, total = 0;
         for (unsigned c = 0; c < r->n; c++)
             for (unsigned b = 0; b < LAT_BUCKETS; b++) {
-                unsigned long long v = __atomic_load_n(&r->cores[c].ts[w].lat[b], __ATOMIC_RELAXED);
+                unsigned long long v = __atomic_load_n(&r->cores[c].ts[w]->lat[b], __ATOMIC_RELAXED);
                 merged[b] += v;
                 total += v;
             }

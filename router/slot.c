@@ -5,25 +5,59 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "router/internal.h"
 
 /*
- * A reload builds a whole new router (config, tenants) on the thread that
+ * A reload builds a whole new router (config, routes) on the thread that
  * got SIGHUP and publishes it with one atomic store: each request uses the
  * router that was current when it arrived, so in-flight requests finish on
- * the old one. Every 100 ms each core sweeps the retired routers: one with
- * no request in hand on this core gets its isolates disposed here (isolates
- * die on their own core). A retired router is freed by the reloading thread
- * once every core has let it go.
+ * the old one, on the old one's tenant objects.
+ *
+ * What a reload keeps (ic_router_new_from, router.c). The new router is
+ * made from the current one and shares with it, by reference count:
+ *   - each tenant (its ic_js_tenant_t) whose name, module bytes (the
+ *     bundle, or the main file and the files its imports reach, read
+ *     now), kind, env, services and limits did not change: a SHA-256 of
+ *     them is compared. Placement and routes may change: they are the
+ *     router's. A tenant that changed gets a new ic_js_tenant_t, so new
+ *     isolates (a cold start) on the cores that run it;
+ *   - per core, the pool of warm isolates (keyed by ic_js_tenant_t) and
+ *     the router counters: the pool is the lineage's, not a router's, so
+ *     the warm workers of kept tenants simply stay, and
+ *     isocore_isolates_created_total and the request counters go on;
+ *   - each tenant's counters and latency histogram, by name, also when the
+ *     module changed (a series of /metrics is its name: a tenant whose code
+ *     was redeployed keeps its history, as with Workers' dashboards).
+ * All of it is written by each core into its own block, whichever router of
+ * the lineage the request came through, so sharing needs no lock.
+ *
+ * Letting go. Every 100 ms each core sweeps the retired routers: one with no
+ * request in hand on this core is stopped here (ic_router_stop): the
+ * workers of its tenants that no other live router of the lineage holds on
+ * this core are dropped from the pool (isolates die on their own core), the
+ * rest stay. Each tenant counts, per core, the routers holding it that the
+ * core has not let go of (`live`), so the last one out drops the worker;
+ * and a tenant object is freed only with its last router, after every core
+ * let that router go, so no pool keeps a worker of a freed tenant. A
+ * request forwarded before the swap that reaches a core after its sweep
+ * takes the router back there (ic__router_revive) and is swept again later.
+ * A retired router is freed by the reloading thread once every core has
+ * let it go; at exit ic_router_slot_stop lets go of all of them on each core
+ * and the pool goes with the last.
+ *
+ * Reloads are serialised (`reload`): the router a new one is made from
+ * stays current, so live on every core, until the new one is published.
  */
 #define SLOT_RETIRED 64
 
 struct ic_router_slot {
     _Atomic(ic_router_t *) current;
-    pthread_mutex_t lock; /* guards retired */
+    pthread_mutex_t reload; /* serialises reloads and swaps (taken before lock) */
+    pthread_mutex_t lock;   /* guards retired */
     ic_router_t *retired[SLOT_RETIRED];
     unsigned nretired;
     ic_timer_t sweep[IC_MAX_CORES]; /* each touched by its core only */
@@ -37,6 +71,7 @@ int ic_router_slot_new(ic_router_t *first, ic_router_slot_t **out)
     if (!s)
         return -ENOMEM;
     atomic_init(&s->current, first);
+    pthread_mutex_init(&s->reload, NULL);
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return 0;
@@ -63,7 +98,8 @@ static void collect(ic_router_slot_t *s)
     s->nretired = k;
 }
 
-int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next)
+/* Publishes next; under s->reload. */
+static int swap(ic_router_slot_t *s, ic_router_t *next)
 {
     pthread_mutex_lock(&s->lock);
     collect(s);
@@ -77,16 +113,46 @@ int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next)
     return 0;
 }
 
+int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next)
+{
+    pthread_mutex_lock(&s->reload);
+    int ret = atomic_load(&s->draining) ? IC_ESHUTDOWN : swap(s, next);
+    pthread_mutex_unlock(&s->reload);
+    return ret;
+}
+
+int ic_router_slot_reload(ic_router_slot_t *s, ic_router_config_t *cfg, unsigned *kept, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->reload);
+    ic_router_t *r;
+    int ret = IC_ESHUTDOWN;
+    if (atomic_load(&s->draining)) {
+        if (errlen)
+            snprintf(err, errlen, "the server is stopping");
+    } else if ((ret = ic_router_new_from(cfg, ic_router_slot_current(s), &r, err, errlen)) == 0) {
+        /* Before it is published: no core reads owned_cfg, but nothing may change in a router once cores can see it. */
+        ic_router_adopt_config(r, cfg);
+        if (kept)
+            *kept = r->carried;
+        if ((ret = swap(s, r)) < 0) {
+            if (errlen)
+                snprintf(err, errlen, "too many reloads still draining; try again shortly");
+            r->owned_cfg = NULL; /* the caller's again */
+            ic_router_free(r);
+        }
+    }
+    pthread_mutex_unlock(&s->reload);
+    return ret;
+}
+
 static void sweep_core(ic_router_slot_t *s, bool all)
 {
     unsigned me = (unsigned)ic_reactor_id();
     pthread_mutex_lock(&s->lock);
     for (unsigned i = 0; i < s->nretired; i++) {
         struct rcore *rc = &s->retired[i]->cores[me];
-        if (!atomic_load(&rc->released) && (all || rc->active == 0)) {
-            ic_router_stop(s->retired[i]);
-            atomic_store(&rc->released, true);
-        }
+        if (!atomic_load(&rc->released) && (all || rc->active == 0))
+            ic_router_stop(s->retired[i]); /* sets released */
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -112,7 +178,13 @@ int ic_router_slot_start(ic_router_slot_t *s)
 
 void ic_router_slot_stop(ic_router_slot_t *s)
 {
+    /*
+     * No reload publishes a router from here on (they check draining under `reload`), and one under way is waited for:
+     * the router this core stops below is the last one, so the pool goes with it.
+     */
     atomic_store(&s->draining, true);
+    pthread_mutex_lock(&s->reload);
+    pthread_mutex_unlock(&s->reload);
     ic__services_uninstall(s);
     ic_timer_stop(&s->sweep[ic_reactor_id()]);
     sweep_core(s, true);
@@ -127,6 +199,7 @@ void ic_router_slot_free(ic_router_slot_t *s)
         ic_router_free(s->retired[i]);
     ic_router_free(atomic_load(&s->current));
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->reload);
     free(s);
 }
 

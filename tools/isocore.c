@@ -333,7 +333,7 @@ static const ic_router_config_t *reload(struct serve *s)
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static char err[16384];
     ic_router_config_t *cfg;
-    ic_router_t *r;
+    unsigned kept = 0;
     const ic_router_config_t *ret = NULL;
     pthread_mutex_lock(&lock);
     if (load_configs(s, &cfg, err, sizeof(err)) < 0) {
@@ -341,19 +341,16 @@ static const ic_router_config_t *reload(struct serve *s)
     } else if (s->node && ic_router_config_set_node(cfg, s->node) < 0) {
         ic_log(IC_LOG_ERROR, "reload: out of memory (the running config stays)");
         ic_router_config_free(cfg);
-    } else if (ic_router_new(cfg, s->ncores, &r, err, sizeof(err)) < 0) {
+    } else if (ic_router_slot_reload(s->slot, cfg, &kept, err, sizeof(err)) < 0) {
+        /* The new router is made from the running one: unchanged tenants keep their warm isolates (router/slot.c). */
         ic_log(IC_LOG_ERROR, "reload: %s (the running config stays)", err);
         ic_router_config_free(cfg);
     } else {
-        ic_router_adopt_config(r, cfg);
-        if (ic_router_slot_swap(s->slot, r) < 0) {
-            ic_log(IC_LOG_ERROR, "reload: too many reloads still draining; try again shortly");
-            ic_router_free(r);
-        } else {
-            ic_log(IC_LOG_INFO, "reload: %s: %u tenants (listen addresses and cores changes need a restart)", s->config,
-                   ic_router_config_workers(cfg));
-            ret = cfg;
-        }
+        unsigned n = ic_router_config_workers(cfg);
+        ic_log(IC_LOG_INFO,
+               "reload: %s: %u tenants, %u kept warm, %u new or changed (listen addresses and cores changes need a restart)",
+               s->config, n, kept, n - kept);
+        ret = cfg;
     }
     pthread_mutex_unlock(&lock);
     return ret;

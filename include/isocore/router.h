@@ -99,16 +99,42 @@ unsigned ic_router_owner_of(const char *name, unsigned ncores);
  */
 int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **out, char *err, size_t errlen);
 
-/** Frees a router after the reactors stopped (its isolates were disposed by ic_router_stop on each core). */
+/**
+ * Builds the router of cfg for a reload of prev (same cores): a worker
+ * whose name, module bytes (the bundle, or the main file and the files its
+ * imports reach), kind, env, services and limits are those of prev's worker
+ * of that name shares prev's tenant, so its warm isolates serve the new
+ * router too (no cold start); the others are new tenants. Counters
+ * continue: the per-core ones, and each tenant's by name (also when its
+ * module changed). Returns as ic_router_new. prev must be live on every
+ * core for the call and until the new router is published or freed: the
+ * slot's current router, with reloads serialised (ic_router_slot_reload
+ * does both). cfg must outlive the router.
+ */
+int ic_router_new_from(const ic_router_config_t *cfg, const ic_router_t *prev, ic_router_t **out, char *err, size_t errlen);
+
+/** How many of the router's tenants it took as they were from the router it was made from (0 for ic_router_new). */
+unsigned ic_router_carried(const ic_router_t *r);
+
+/**
+ * Frees a router once every core let it go (ic_router_stop) or it was never
+ * started; what it shares with other routers (tenants, counters, pools)
+ * goes with the last of them.
+ */
 void ic_router_free(ic_router_t *r);
 
 /** Makes the router own cfg: ic_router_free frees it too. */
 void ic_router_adopt_config(ic_router_t *r, ic_router_config_t *cfg);
 
-/** Per core, in on_start: creates the core's isolate pool. Returns 0 or -ENOMEM. */
+/** Per core, in on_start: creates the core's isolate pool (if its lineage has none here yet). Returns 0 or -ENOMEM. */
 int ic_router_start(ic_router_t *r);
 
-/** Per core, in on_stop: disposes the core's isolates (pending requests get 503). */
+/**
+ * Per core, in on_stop: lets the router go on this core. The workers of
+ * its tenants that no other router of its lineage (ic_router_new_from)
+ * still holds on this core are disposed (pending requests get 503); the
+ * pool goes with the lineage's last router here. A second call is a no-op.
+ */
 void ic_router_stop(ic_router_t *r);
 
 /** The HTTP handler: pass it with the router as arg to ic_http_server_new. */
@@ -175,17 +201,32 @@ void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out
 /*
  * A slot holds the current router and the ones reloads replaced. New
  * requests use the current router; in-flight ones finish on the router they
- * started on; each core disposes a replaced router's isolates once it has no
- * request of it in hand (checked every 100 ms), and the replaced router is
- * freed at the next swap once every core has let it go.
+ * started on; each core lets a replaced router go once it has no request of
+ * it in hand (checked every 100 ms) — disposing the isolates of its tenants
+ * the current router did not keep — and the replaced router is freed at the
+ * next swap once every core has let it go.
  */
 typedef struct ic_router_slot ic_router_slot_t;
 
 /** A slot whose current router is first (the slot owns it). Returns 0 or -ENOMEM. */
 int ic_router_slot_new(ic_router_t *first, ic_router_slot_t **out);
 
-/** Any thread: publishes next (the slot owns it) for new requests. Returns 0, or -EBUSY when 64 replaced routers still wait. */
+/**
+ * Any thread: publishes next (the slot owns it) for new requests. Returns
+ * 0, or -EBUSY when 64 replaced routers still wait, or IC_ESHUTDOWN once a
+ * core ran ic_router_slot_stop (then next is still the caller's).
+ */
 int ic_router_slot_swap(ic_router_slot_t *s, ic_router_t *next);
+
+/**
+ * Any thread: builds the router of cfg from the current one
+ * (ic_router_new_from: unchanged tenants stay warm, counters continue) and
+ * publishes it; the router owns cfg from then on. Reloads through it are
+ * serialised. Returns 0; or -errno (err says why), -EBUSY or IC_ESHUTDOWN
+ * (as ic_router_slot_swap), and then cfg is still the caller's. *kept (if
+ * not NULL) gets how many tenants were kept as they were.
+ */
+int ic_router_slot_reload(ic_router_slot_t *s, ic_router_config_t *cfg, unsigned *kept, char *err, size_t errlen);
 
 /** Per core, in on_start / on_stop. */
 int ic_router_slot_start(ic_router_slot_t *s);

@@ -561,3 +561,126 @@ Test(router, large_requests_and_responses_cross_cores, .timeout = 60)
     cr_assert_eq(R.errors, 0);
     cr_assert_eq(s0.forwarded_out + s1.forwarded_out, 8, "one of each pair crosses cores");
 }
+
+/* ---- a reload keeps what did not change ------------------------------------------------------------------ */
+
+static const char keep_v1[] =
+    "{\"workers\": ["
+    "{\"name\": \"alpha\", \"module\": \"echo.js\", \"routes\": [\"alpha.test\"], \"env\": {\"NAME\": \"alpha\"}},"
+    "{\"name\": \"delta\", \"module\": \"echo.js\", \"routes\": [\"delta.test\"], \"env\": {\"NAME\": \"delta\"}}]}";
+/* delta's env changed (a new tenant: a cold start), alpha's route did (the router's: alpha stays warm). */
+static const char keep_v2[] =
+    "{\"workers\": ["
+    "{\"name\": \"alpha\", \"module\": \"echo.js\", \"routes\": [\"alpha.test\", \"alpha2.test\"], \"env\": {\"NAME\": "
+    "\"alpha\"}},"
+    "{\"name\": \"delta\", \"module\": \"echo.js\", \"routes\": [\"delta.test\"], \"env\": {\"NAME\": \"delta2\"}}]}";
+
+static struct {
+    unsigned kept[2];
+    int reload_ret[2];
+    unsigned long long created[3], requests[3];
+    int errors;
+    char first_error[256];
+} K;
+
+/* Sums a counter over both cores of the slot's current router. */
+static void k_stats(unsigned long long *created, unsigned long long *requests)
+{
+    ic_router_stats_t a, b;
+    ic_router_stats(ic_router_slot_current(L.slot), 0, &a);
+    ic_router_stats(ic_router_slot_current(L.slot), 1, &b);
+    *created = a.isolates_created + b.isolates_created;
+    *requests = a.requests + b.requests;
+}
+
+/* One connection, requests for the hosts given, each answer checked against "NAME /k". */
+static void k_ask(unsigned port, const char *const *hosts, const char *const *names, int n)
+{
+    int fd = r_connect(port);
+    for (int i = 0; i < n; i++) {
+        char req[256], want[64];
+        snprintf(req, sizeof(req), "GET /k HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        r_send(fd, req);
+        struct resp rs;
+        snprintf(want, sizeof(want), "%s /k", names[i]);
+        if (r_read(fd, &rs, 1) != 1 || rs.status != 200 || strcmp(rs.body, want) != 0) {
+            if (!K.errors++)
+                snprintf(K.first_error, sizeof(K.first_error), "%s: want '%s'", hosts[i], want);
+        }
+    }
+    close(fd);
+}
+
+static int k_reload(const char *text)
+{
+    char err[1024], name[1024];
+    snprintf(name, sizeof(name), "%s/tests/router/conf.json", src_dir());
+    ic_router_config_t *cfg;
+    cr_assert_eq(ic_router_config_parse(name, text, strlen(text), &cfg, err, sizeof(err)), 0, "%s", err);
+    unsigned kept = 0;
+    int ret = ic_router_slot_reload(L.slot, cfg, &kept, err, sizeof(err));
+    if (ret < 0)
+        ic_router_config_free(cfg);
+    return ret < 0 ? ret : (int)kept;
+}
+
+static void *k_client(void *arg)
+{
+    unsigned port = ic_http_server_port(R.http);
+    static const char *const hosts[] = {"alpha.test", "delta.test"}, *const v1[] = {"alpha", "delta"};
+    k_ask(port, hosts, v1, 2);
+    k_stats(&K.created[0], &K.requests[0]);
+    K.reload_ret[0] = k_reload(keep_v1);
+    k_ask(port, hosts, v1, 2);
+    k_stats(&K.created[1], &K.requests[1]);
+    K.reload_ret[1] = k_reload(keep_v2);
+    static const char *const hosts2[] = {"alpha2.test", "delta.test"}, *const v2[] = {"alpha", "delta2"};
+    k_ask(port, hosts2, v2, 2);
+    k_stats(&K.created[2], &K.requests[2]);
+    ic_reactor_stop();
+    return NULL;
+}
+
+Test(router, a_reload_keeps_unchanged_tenants_warm_and_counters_going, .timeout = 120)
+{
+    memset(&R, 0, sizeof(R));
+    memset(&K, 0, sizeof(K));
+    char err[1024], name[1024];
+    snprintf(name, sizeof(name), "%s/tests/router/conf.json", src_dir());
+    ic_router_config_t *c1;
+    ic_router_t *r1;
+    cr_assert_eq(ic_router_config_parse(name, keep_v1, strlen(keep_v1), &c1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ic_router_new(c1, 2, &r1, err, sizeof(err)), 0, "%s", err);
+    ic_router_adopt_config(r1, c1);
+    cr_assert_eq(ic_router_slot_new(r1, &L.slot), 0);
+    cr_assert_eq(ic_js_platform_init(), 0);
+    ic_http_server_config_t h;
+    ic_http_server_config_init(&h);
+    h.port = 0;
+    h.handler = ic_router_slot_handle;
+    h.arg = L.slot;
+    cr_assert_eq(ic_http_server_new(&h, 2, &R.http), 0);
+    ic_reactor_config_t cfg = t_config(2, l_start, NULL);
+    cfg.on_stop = l_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, k_client, NULL);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    pthread_join(t, NULL);
+    /* Once a core stopped, a reload is refused (its pool went with the last router). */
+    ic_router_config_t *late;
+    cr_assert_eq(ic_router_config_parse(name, keep_v1, strlen(keep_v1), &late, err, sizeof(err)), 0, "%s", err);
+    int late_ret = ic_router_slot_reload(L.slot, late, NULL, err, sizeof(err));
+    ic_router_config_free(late);
+    ic_http_server_free(R.http);
+    ic_router_slot_free(L.slot);
+    cr_assert_eq(K.errors, 0, "%d wrong answers, first: %s", K.errors, K.first_error);
+    cr_assert_eq(K.reload_ret[0], 2, "both tenants kept (%d)", K.reload_ret[0]);
+    cr_assert_eq(K.reload_ret[1], 1, "alpha kept, delta changed (%d)", K.reload_ret[1]);
+    cr_assert_eq(K.created[0], 2);
+    cr_assert_eq(K.created[1], 2, "no isolate made after a reload that changed nothing");
+    cr_assert_eq(K.created[2], 3, "one for the changed tenant only");
+    cr_assert_eq(K.requests[1], K.requests[0] + 2, "the counters go on across the reload");
+    cr_assert_eq(K.requests[2], K.requests[1] + 2);
+    cr_assert_eq(late_ret, IC_ESHUTDOWN);
+}
