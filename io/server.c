@@ -59,7 +59,8 @@ struct srv_core;
 struct conn {
     struct srv_core *sc;
     struct conn *prev, *next;
-    int fd;
+    int fd;       /* -1 once a direct one is closed */
+    bool fixed;   /* fd is a direct descriptor of the reactor's ring (io/internal.h, "sockets") */
     unsigned ops; /* operations in flight: recv, send, cancel */
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
@@ -213,8 +214,7 @@ static void conn_free(struct conn *c)
 {
     struct srv_core *sc = c->sc;
     ic_timer_stop(&c->timer);
-    if (c->fd >= 0)
-        close(c->fd);
+    ic__io_close(c->fd, c->fixed); /* (a direct one was closed by conn_close already) */
     IC__STAT_ADD(sc, open, -1ull);
     if (c->prev)
         c->prev->next = c->next;
@@ -311,6 +311,15 @@ static void conn_close(struct conn *c)
         c->x.active = false;
         c->x.sops->abort(c->x.sarg);
     }
+    if (c->fixed) {
+        /* A direct descriptor: what is in flight on it is cancelled and the slot freed; the peer hears once they let go. */
+        c->cancel_op.cb = cancel_done;
+        ic__io_close_fixed(c->fd, &c->cancel_op);
+        c->ops++;
+        c->fd = -1;
+        maybe_free(c);
+        return;
+    }
     /* Tell the peer now; the fd itself is closed when the last CQE is in. */
     shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
@@ -320,6 +329,40 @@ static void conn_close(struct conn *c)
         c->ops++;
     }
     maybe_free(c);
+}
+
+/* The CQE of timer_fired's best-effort 408 on a direct descriptor (TLS: the session's ciphertext was in flight until now). */
+static void r408_sent(ic_op_t *op, int res, unsigned flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, send_op));
+    (void)res;
+    (void)flags;
+    c->ops--;
+    if (c->tls)
+        ic__tls_sent(c->tls);
+    maybe_free(c);
+}
+
+/*
+ * One best-effort send, never waited for (MSG_DONTWAIT): send(2) on a
+ * process descriptor; an SQE on a direct one, which completes inline when
+ * submitted, before the close that follows it in the same batch. True when
+ * the buffer is free again now (TLS: ic__tls_sent is due), false when the
+ * SQE's completion will say so.
+ */
+static bool send_once(struct conn *c, const char *p, size_t n)
+{
+    if (!c->fixed) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        return true;
+    }
+    c->send_op.cb = r408_sent;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    c->ops++;
+    return false;
 }
 
 static void timer_fired(ic_timer_t *t)
@@ -333,9 +376,8 @@ static void timer_fired(ic_timer_t *t)
         if (!c->handshaking && c->in_len > 0 && !c->close_after_send && ic__tls_write(c->tls, r408, sizeof(r408) - 1) > 0) {
             size_t n;
             const char *p = ic__tls_take(c->tls, &n);
-            ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            ic__tls_sent(c->tls);
+            if (send_once(c, p, n))
+                ic__tls_sent(c->tls);
         }
         conn_close(c);
         return;
@@ -343,9 +385,8 @@ static void timer_fired(ic_timer_t *t)
     if (c->in_len > 0 && !c->close_after_send) {
         /* A head that did not complete in time (slowloris): 408, then close. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        /* A plain non-blocking send(2): the peer is slow on purpose; it gets one best-effort line, nothing is waited for. */
-        ssize_t n = send(c->fd, r408, sizeof(r408) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)n;
+        /* A non-blocking send: the peer is slow on purpose; it gets one best-effort line, nothing is waited for. */
+        send_once(c, r408, sizeof(r408) - 1);
     }
     conn_close(c);
 }
@@ -422,8 +463,9 @@ static const char oom_503[] =
 static void ct_send(struct conn *c)
 {
     c->send_op.cb = send_done;
-    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent),
-                       MSG_NOSIGNAL);
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent), MSG_NOSIGNAL);
+    ic__io_fixed(sqe, c->fixed);
     c->ops++;
 }
 
@@ -455,6 +497,7 @@ static void send_more(struct conn *c)
     c->send_op.cb = send_done;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
     io_uring_prep_send(sqe, c->fd, c->tx + c->sent, ic__fault_send_len(c->tx_len - c->sent), MSG_NOSIGNAL);
+    ic__io_fixed(sqe, c->fixed);
     c->ops++;
 }
 
@@ -1343,11 +1386,12 @@ static void arm_recv(struct conn *c)
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
+    ic__io_fixed(sqe, c->fixed);
     sqe->buf_group = c->sc->io->bgid;
 }
 
-/* False when there is no memory for its state: the acceptor keeps fd and offers it again later. */
-static bool conn_new(struct srv_core *sc, int fd)
+/* False when there is no memory for its state: the acceptor keeps fd and offers it again later. TCP_NODELAY is the listener's. */
+static bool conn_new(struct srv_core *sc, int fd, bool fixed)
 {
     struct conn *c = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*c));
     struct ic__tls *tls = c && sc->srv->cfg.tls ? ic__tls_new(sc->srv->cfg.tls, NULL) : NULL;
@@ -1355,12 +1399,11 @@ static bool conn_new(struct srv_core *sc, int fd)
         free(c);
         return false;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     IC__STAT_INC(sc, accepted);
     IC__STAT_INC(sc, open);
     c->sc = sc;
     c->fd = fd;
+    c->fixed = fixed;
     c->sending = 1; /* so that buffer 0 is the first pending one */
     c->tls = tls;
     c->handshaking = tls != NULL;
@@ -1378,9 +1421,9 @@ static bool conn_new(struct srv_core *sc, int fd)
 
 /* ---- accepting --------------------------------------------------------------------- */
 
-static bool on_fd(struct ic__acceptor *a, int fd)
+static bool on_fd(struct ic__acceptor *a, int fd, bool fixed)
 {
-    return conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd);
+    return conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd, fixed);
 }
 
 int ic_http_server_start(ic_http_server_t *srv)
@@ -1423,10 +1466,8 @@ static void drain_deadline(ic_timer_t *t)
         next = c->next;
         if (c->closing)
             continue;
-        if (c->send_busy || c->out_len[0] || c->out_len[1]) {
-            struct linger lg = {1, 0};
-            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        }
+        if (c->send_busy || c->out_len[0] || c->out_len[1])
+            ic__io_linger0(c->fd, c->fixed); /* before conn_close's close, in the same batch for a direct one */
         conn_close(c);
         cut++;
     }
