@@ -65,6 +65,7 @@ struct conn {
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
     ic_timer_t timer;
+    uint64_t due, timer_at; /* the deadline in force (0: none) and when the timer fires, which may be earlier (arm_timer) */
     ic_task_t free_task, process_task;
     bool free_posted, process_posted;
 
@@ -368,6 +369,16 @@ static bool send_once(struct conn *c, const char *p, size_t n)
 static void timer_fired(ic_timer_t *t)
 {
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    uint64_t now = ic_reactor_now();
+    if (c->due == 0)
+        return; /* disarmed since it was started */
+    if (c->due > now) {
+        /* The deadline moved on since the timer was started (arm_timer): wait for the rest. */
+        c->timer_at = c->due;
+        ic_timer_start(&c->timer, c->due - now, 0);
+        return;
+    }
+    c->due = 0;
     if (c->x.active || (c->send_busy && !c->handshaking))
         return; /* the handler or the send is in charge of this connection now */
     if (c->tls) {
@@ -391,10 +402,28 @@ static void timer_fired(ic_timer_t *t)
     conn_close(c);
 }
 
+/*
+ * Sets the connection's deadline ms from now (0: leaves it as it is). The
+ * timer is lazy: when it runs and fires no later than the new deadline, only
+ * the deadline is recorded, and timer_fired waits for the rest. So a
+ * keep-alive connection answering request after request moves its idle
+ * deadline without touching the reactor's timer heap.
+ */
 static void arm_timer(struct conn *c, unsigned ms)
 {
-    if (ms)
-        ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+    if (!ms)
+        return;
+    c->due = ic_reactor_now() + (uint64_t)ms * 1000000;
+    if (ic_timer_active(&c->timer) && c->timer_at <= c->due)
+        return;
+    c->timer_at = c->due;
+    ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+}
+
+/* No deadline while a handler has the exchange; the timer itself, if running, finds none when it fires. */
+static void disarm_timer(struct conn *c)
+{
+    c->due = 0;
 }
 
 /* Ensures buffer *b (capacity *cap) can hold need bytes. Returns false on allocation failure. */
@@ -1104,7 +1133,7 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
 {
     struct ic_http_exchange *x = &c->x;
     const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
-    ic_timer_stop(&c->timer);
+    disarm_timer(c);
     x->body = (ic_str_t){c->in + head_len, 0};
     x->c = c;
     x->consumed = head_len;
@@ -1230,7 +1259,7 @@ static void process(struct conn *c)
             c->x.body = (ic_str_t){c->in + r, 0};
             consumed = (size_t)r;
         }
-        ic_timer_stop(&c->timer);
+        disarm_timer(c);
         c->x.c = c;
         c->x.consumed = consumed;
         c->x.active = true;
@@ -1346,12 +1375,13 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         /* The buffer goes straight back to the ring. */
         ic__io_buf_return(sc->io, flags);
         if (!c->closing && go) {
-            if (fresh && !c->x.active)
-                arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
             if (c->x.active && c->x.body_stream)
                 body_feed(c);
             else
                 process(c);
+            /* The head that began with these bytes is not complete: it must be in time. (A whole one was answered above.) */
+            if (fresh && !c->x.active && c->in_len > 0 && !c->closing)
+                arm_timer(c, sc->srv->cfg.header_timeout_ms);
             if (tls == TLS_EOF && !c->closing)
                 peer_eof(c);
         }
