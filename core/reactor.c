@@ -201,6 +201,8 @@ int ic__reactor_init(struct ic__reactor *r)
     if (ret < 0)
         return ret;
     r->ring_ok = true;
+    /* The ring's own descriptor, registered: io_uring_enter then skips looking it up (best effort; liburing falls back). */
+    io_uring_register_ring_fd(&r->ring);
     if (r->id == 0)
         ic__rt->mode = modes[i].name;
     r->sh->ring_fd = r->ring.ring_fd;

@@ -15,14 +15,23 @@
 #define IC__IO_BUF_COUNT 1024 /* provided buffers per reactor */
 #define IC__IO_BUF_SIZE 4096  /* bytes per provided buffer */
 
-/* One per reactor, made on first use: the provided-buffer ring every multishot recv of the reactor draws from. */
+#define IC__IO_DIRECT_MAX 65536 /* direct descriptors per reactor at most (RLIMIT_NOFILE caps it too) */
+
+/*
+ * One per reactor, made on first use: the provided-buffer ring every
+ * multishot recv of the reactor draws from, and whether accepted sockets are
+ * direct descriptors (see "sockets" below).
+ */
 struct ic__io_core {
     struct io_uring_buf_ring *br;
     char *bufs;
     unsigned short bgid;
+    bool direct;         /* the ring has a table of direct descriptors: accepts install into it */
+    unsigned nfiles;     /* its size */
+    unsigned files_used; /* slots taken (accepted and not closed yet) */
 };
 
-/** The current reactor's buffer ring, registered on first use. Returns NULL (and sets *err) if that failed. */
+/** The current reactor's io state, registered on first use. Returns NULL (and sets *err) if that failed. */
 struct ic__io_core *ic__io_core(int *err);
 
 /** The buffer a recv CQE selected (its flags carry the buffer id). */
@@ -33,6 +42,45 @@ static inline char *ic__io_buf(struct ic__io_core *io, unsigned flags)
 
 /** Hands the buffer of a recv CQE back to the ring. */
 void ic__io_buf_return(struct ic__io_core *io, unsigned flags);
+
+/*
+ * Sockets. An accepted connection's socket is a direct descriptor of the
+ * reactor's ring when the kernel allows it (IORING_FILE_INDEX_ALLOC on the
+ * multishot accept): it is not in the process's descriptor table, so no
+ * recv or send pays for looking it up (fget/fput) and accepting takes no
+ * process descriptor. It is then used only through SQEs with
+ * IOSQE_FIXED_FILE: no setsockopt(2), shutdown(2) or close(2) on it.
+ * TCP_NODELAY comes from the listening socket (accepted sockets inherit it),
+ * SO_LINGER goes through the socket uring_cmd, and the close cancels what is
+ * in flight on it and frees the slot (the socket itself closes when the last
+ * cancelled operation lets go of it, so the peer still hears at once). Where
+ * the kernel lacks any of these (before 6.8) or ISOCORE_DIRECT_FILES=0, the
+ * sockets are descriptors of the process as before. ISOCORE_DIRECT_FILES=N
+ * sizes the table (tests make it tiny to fill it).
+ *
+ * Outgoing connections (ic_tcp_connect) keep process descriptors: the HTTP
+ * client shuts them down by descriptor.
+ */
+
+/** Marks sqe as using a direct descriptor when fixed. */
+static inline void ic__io_fixed(struct io_uring_sqe *sqe, bool fixed)
+{
+    if (fixed)
+        sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/** Closes a socket: close(2), or for a direct descriptor an IORING_OP_CLOSE of its slot (its CQE is ignored). */
+void ic__io_close(int fd, bool fixed);
+
+/** Sets SO_LINGER {1, 0}, so that the close resets the connection (setsockopt(2), or the socket uring_cmd for a direct one). */
+void ic__io_linger0(int fd, bool fixed);
+
+/**
+ * Closes a direct descriptor now: cancels every operation in flight on it
+ * (one cancel, whose CQE goes to op) and frees its slot. The caller counts op
+ * in flight. The socket closes once the cancelled operations completed.
+ */
+void ic__io_close_fixed(int fd, ic_op_t *op);
 
 /** Fills *ss and *sl from a numeric IPv4 or IPv6 address. Returns 0 or -EINVAL. */
 int ic__io_sockaddr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *sl);
@@ -54,8 +102,12 @@ unsigned ic__io_port(int fd);
  * retry, so that an accepted client waits instead of being dropped. The
  * sockets held are those the multishot accept completed before its cancel
  * took effect: at most a listen backlog's worth, IC__ACCEPT_HELD (the
- * servers' backlog; 16 KiB per acceptor, so that holding allocates
+ * servers' backlog; 32 KiB per acceptor, so that holding allocates
  * nothing). Past that one is closed and counted.
+ *
+ * Accepts install direct descriptors while the table has more than a
+ * backlog's worth of free slots (socket.c, want_direct), process
+ * descriptors past that; on_fd is told which kind it gets.
  */
 #define IC__ACCEPT_HELD 4096
 
@@ -63,16 +115,23 @@ struct ic__acceptor {
     int fd;
     ic_op_t op, cancel_op;
     bool armed, backoff, stopping, cancelling;
+    bool direct; /* the accept armed installs direct descriptors */
     unsigned nheld;
-    int held[IC__ACCEPT_HELD]; /* accepted sockets waiting for the retry, oldest first */
+    struct {
+        int fd;
+        bool fixed;
+    } held[IC__ACCEPT_HELD]; /* accepted sockets waiting for the retry, oldest first */
     ic_timer_t retry;
     uint64_t logged;
     unsigned long long *errors; /* counter bumped (relaxed) on every failed accept; may be NULL */
-    bool (*on_fd)(struct ic__acceptor *a, int fd);
+    bool (*on_fd)(struct ic__acceptor *a, int fd, bool fixed);
 };
 
-/** Prepares a (the fd is the listening socket; on_fd takes ownership of each accepted one it returns true for). */
-void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd));
+/**
+ * Prepares a (the fd is the listening socket; on_fd takes ownership of each
+ * accepted one it returns true for: a direct descriptor when fixed).
+ */
+void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd, bool fixed));
 /** Arms the accept on the current reactor. */
 void ic__acceptor_start(struct ic__acceptor *a);
 /** Stops accepting: held sockets are offered once more (closed if refused), the listening socket is shut down (its last CQE ends

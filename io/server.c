@@ -59,11 +59,13 @@ struct srv_core;
 struct conn {
     struct srv_core *sc;
     struct conn *prev, *next;
-    int fd;
+    int fd;       /* -1 once a direct one is closed */
+    bool fixed;   /* fd is a direct descriptor of the reactor's ring (io/internal.h, "sockets") */
     unsigned ops; /* operations in flight: recv, send, cancel */
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
     ic_timer_t timer;
+    uint64_t due, timer_at; /* the deadline in force (0: none) and when the timer fires, which may be earlier (arm_timer) */
     ic_task_t free_task, process_task;
     bool free_posted, process_posted;
 
@@ -213,8 +215,7 @@ static void conn_free(struct conn *c)
 {
     struct srv_core *sc = c->sc;
     ic_timer_stop(&c->timer);
-    if (c->fd >= 0)
-        close(c->fd);
+    ic__io_close(c->fd, c->fixed); /* (a direct one was closed by conn_close already) */
     IC__STAT_ADD(sc, open, -1ull);
     if (c->prev)
         c->prev->next = c->next;
@@ -311,6 +312,15 @@ static void conn_close(struct conn *c)
         c->x.active = false;
         c->x.sops->abort(c->x.sarg);
     }
+    if (c->fixed) {
+        /* A direct descriptor: what is in flight on it is cancelled and the slot freed; the peer hears once they let go. */
+        c->cancel_op.cb = cancel_done;
+        ic__io_close_fixed(c->fd, &c->cancel_op);
+        c->ops++;
+        c->fd = -1;
+        maybe_free(c);
+        return;
+    }
     /* Tell the peer now; the fd itself is closed when the last CQE is in. */
     shutdown(c->fd, SHUT_RDWR);
     if (c->recv_armed) {
@@ -322,9 +332,53 @@ static void conn_close(struct conn *c)
     maybe_free(c);
 }
 
+/* The CQE of timer_fired's best-effort 408 on a direct descriptor (TLS: the session's ciphertext was in flight until now). */
+static void r408_sent(ic_op_t *op, int res, unsigned flags)
+{
+    struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, send_op));
+    (void)res;
+    (void)flags;
+    c->ops--;
+    if (c->tls)
+        ic__tls_sent(c->tls);
+    maybe_free(c);
+}
+
+/*
+ * One best-effort send, never waited for (MSG_DONTWAIT): send(2) on a
+ * process descriptor; an SQE on a direct one, which completes inline when
+ * submitted, before the close that follows it in the same batch. True when
+ * the buffer is free again now (TLS: ic__tls_sent is due), false when the
+ * SQE's completion will say so.
+ */
+static bool send_once(struct conn *c, const char *p, size_t n)
+{
+    if (!c->fixed) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        return true;
+    }
+    c->send_op.cb = r408_sent;
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    c->ops++;
+    return false;
+}
+
 static void timer_fired(ic_timer_t *t)
 {
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    uint64_t now = ic_reactor_now();
+    if (c->due == 0)
+        return; /* disarmed since it was started */
+    if (c->due > now) {
+        /* The deadline moved on since the timer was started (arm_timer): wait for the rest. */
+        c->timer_at = c->due;
+        ic_timer_start(&c->timer, c->due - now, 0);
+        return;
+    }
+    c->due = 0;
     if (c->x.active || (c->send_busy && !c->handshaking))
         return; /* the handler or the send is in charge of this connection now */
     if (c->tls) {
@@ -333,9 +387,8 @@ static void timer_fired(ic_timer_t *t)
         if (!c->handshaking && c->in_len > 0 && !c->close_after_send && ic__tls_write(c->tls, r408, sizeof(r408) - 1) > 0) {
             size_t n;
             const char *p = ic__tls_take(c->tls, &n);
-            ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            ic__tls_sent(c->tls);
+            if (send_once(c, p, n))
+                ic__tls_sent(c->tls);
         }
         conn_close(c);
         return;
@@ -343,17 +396,34 @@ static void timer_fired(ic_timer_t *t)
     if (c->in_len > 0 && !c->close_after_send) {
         /* A head that did not complete in time (slowloris): 408, then close. */
         static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        /* A plain non-blocking send(2): the peer is slow on purpose; it gets one best-effort line, nothing is waited for. */
-        ssize_t n = send(c->fd, r408, sizeof(r408) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)n;
+        /* A non-blocking send: the peer is slow on purpose; it gets one best-effort line, nothing is waited for. */
+        send_once(c, r408, sizeof(r408) - 1);
     }
     conn_close(c);
 }
 
+/*
+ * Sets the connection's deadline ms from now (0: leaves it as it is). The
+ * timer is lazy: when it runs and fires no later than the new deadline, only
+ * the deadline is recorded, and timer_fired waits for the rest. So a
+ * keep-alive connection answering request after request moves its idle
+ * deadline without touching the reactor's timer heap.
+ */
 static void arm_timer(struct conn *c, unsigned ms)
 {
-    if (ms)
-        ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+    if (!ms)
+        return;
+    c->due = ic_reactor_now() + (uint64_t)ms * 1000000;
+    if (ic_timer_active(&c->timer) && c->timer_at <= c->due)
+        return;
+    c->timer_at = c->due;
+    ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+}
+
+/* No deadline while a handler has the exchange; the timer itself, if running, finds none when it fires. */
+static void disarm_timer(struct conn *c)
+{
+    c->due = 0;
 }
 
 /* Ensures buffer *b (capacity *cap) can hold need bytes. Returns false on allocation failure. */
@@ -422,8 +492,9 @@ static const char oom_503[] =
 static void ct_send(struct conn *c)
 {
     c->send_op.cb = send_done;
-    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent),
-                       MSG_NOSIGNAL);
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent), MSG_NOSIGNAL);
+    ic__io_fixed(sqe, c->fixed);
     c->ops++;
 }
 
@@ -455,6 +526,7 @@ static void send_more(struct conn *c)
     c->send_op.cb = send_done;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
     io_uring_prep_send(sqe, c->fd, c->tx + c->sent, ic__fault_send_len(c->tx_len - c->sent), MSG_NOSIGNAL);
+    ic__io_fixed(sqe, c->fixed);
     c->ops++;
 }
 
@@ -1061,7 +1133,7 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
 {
     struct ic_http_exchange *x = &c->x;
     const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
-    ic_timer_stop(&c->timer);
+    disarm_timer(c);
     x->body = (ic_str_t){c->in + head_len, 0};
     x->c = c;
     x->consumed = head_len;
@@ -1187,7 +1259,7 @@ static void process(struct conn *c)
             c->x.body = (ic_str_t){c->in + r, 0};
             consumed = (size_t)r;
         }
-        ic_timer_stop(&c->timer);
+        disarm_timer(c);
         c->x.c = c;
         c->x.consumed = consumed;
         c->x.active = true;
@@ -1303,12 +1375,13 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
         /* The buffer goes straight back to the ring. */
         ic__io_buf_return(sc->io, flags);
         if (!c->closing && go) {
-            if (fresh && !c->x.active)
-                arm_timer(c, sc->srv->cfg.header_timeout_ms); /* the head must complete in time */
             if (c->x.active && c->x.body_stream)
                 body_feed(c);
             else
                 process(c);
+            /* The head that began with these bytes is not complete: it must be in time. (A whole one was answered above.) */
+            if (fresh && !c->x.active && c->in_len > 0 && !c->closing)
+                arm_timer(c, sc->srv->cfg.header_timeout_ms);
             if (tls == TLS_EOF && !c->closing)
                 peer_eof(c);
         }
@@ -1343,11 +1416,12 @@ static void arm_recv(struct conn *c)
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
+    ic__io_fixed(sqe, c->fixed);
     sqe->buf_group = c->sc->io->bgid;
 }
 
-/* False when there is no memory for its state: the acceptor keeps fd and offers it again later. */
-static bool conn_new(struct srv_core *sc, int fd)
+/* False when there is no memory for its state: the acceptor keeps fd and offers it again later. TCP_NODELAY is the listener's. */
+static bool conn_new(struct srv_core *sc, int fd, bool fixed)
 {
     struct conn *c = ic__fault(IC__FAULT_ALLOC) ? NULL : calloc(1, sizeof(*c));
     struct ic__tls *tls = c && sc->srv->cfg.tls ? ic__tls_new(sc->srv->cfg.tls, NULL) : NULL;
@@ -1355,12 +1429,11 @@ static bool conn_new(struct srv_core *sc, int fd)
         free(c);
         return false;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     IC__STAT_INC(sc, accepted);
     IC__STAT_INC(sc, open);
     c->sc = sc;
     c->fd = fd;
+    c->fixed = fixed;
     c->sending = 1; /* so that buffer 0 is the first pending one */
     c->tls = tls;
     c->handshaking = tls != NULL;
@@ -1378,9 +1451,9 @@ static bool conn_new(struct srv_core *sc, int fd)
 
 /* ---- accepting --------------------------------------------------------------------- */
 
-static bool on_fd(struct ic__acceptor *a, int fd)
+static bool on_fd(struct ic__acceptor *a, int fd, bool fixed)
 {
-    return conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd);
+    return conn_new((struct srv_core *)((char *)a - offsetof(struct srv_core, acceptor)), fd, fixed);
 }
 
 int ic_http_server_start(ic_http_server_t *srv)
@@ -1423,10 +1496,8 @@ static void drain_deadline(ic_timer_t *t)
         next = c->next;
         if (c->closing)
             continue;
-        if (c->send_busy || c->out_len[0] || c->out_len[1]) {
-            struct linger lg = {1, 0};
-            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        }
+        if (c->send_busy || c->out_len[0] || c->out_len[1])
+            ic__io_linger0(c->fd, c->fixed); /* before conn_close's close, in the same batch for a direct one */
         conn_close(c);
         cut++;
     }

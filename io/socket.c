@@ -1,13 +1,16 @@
 /*
  * socket.c: the parts of io/ that the TCP layer and the HTTP server share:
- * addresses and listening sockets, the per-reactor provided-buffer ring, and
- * the multishot acceptor with its EMFILE back-off.
+ * addresses and listening sockets, the per-reactor provided-buffer ring and
+ * table of direct descriptors, closing either kind of socket, and the
+ * multishot acceptor with its EMFILE back-off.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/fault.h"
@@ -47,9 +50,14 @@ int ic__io_listen(const char *host, unsigned port, unsigned backlog, int *out)
     if (fd < 0)
         return -errno;
     int one = 1;
-    /* SO_REUSEPORT: one socket per reactor, and the kernel spreads connections across them. */
+    /*
+     * SO_REUSEPORT: one socket per reactor, and the kernel spreads connections
+     * across them. TCP_NODELAY here: accepted sockets inherit it, so that no
+     * accept pays a setsockopt(2) (and a direct descriptor could not).
+     */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 ||
         listen(fd, (int)(backlog ? backlog : 4096)) < 0) {
         int e = -errno;
         close(fd);
@@ -76,6 +84,40 @@ static void io_fini(void *p)
     free(io->br);
     free(io->bufs);
     free(io);
+}
+
+/*
+ * The operations a direct socket needs beyond recv, send and accept: the
+ * socket uring_cmd (SO_LINGER; kernel 6.7) and closing a slot. Probing for
+ * IORING_OP_FIXED_FD_INSTALL (6.8, after the socket commands) tells both;
+ * liburing 2.3's headers predate these, so the numbers are the kernel's.
+ */
+#define IC__OP_FIXED_FD_INSTALL 54
+#define IC__SOCKET_URING_OP_SETSOCKOPT 3
+_Static_assert(IORING_OP_URING_CMD == 46, "the io_uring opcodes above are counted from IORING_OP_URING_CMD");
+
+/* Registers the ring's sparse table of direct descriptors; returns its size, or 0 when the sockets stay process descriptors. */
+static unsigned direct_files(struct io_uring *ring)
+{
+    long want = IC__IO_DIRECT_MAX;
+    const char *env = getenv("ISOCORE_DIRECT_FILES");
+    if (env)
+        want = strtol(env, NULL, 10);
+    if (want <= 0)
+        return 0;
+    if (want > IC__IO_DIRECT_MAX)
+        want = IC__IO_DIRECT_MAX;
+    /* The kernel refuses a table larger than RLIMIT_NOFILE. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)want > rl.rlim_cur)
+        want = (long)rl.rlim_cur;
+    struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+    bool ok = p && io_uring_opcode_supported(p, IC__OP_FIXED_FD_INSTALL);
+    if (p)
+        io_uring_free_probe(p);
+    if (!ok || want <= 0 || io_uring_register_files_sparse(ring, (unsigned)want) < 0)
+        return 0;
+    return (unsigned)want;
 }
 
 struct ic__io_core *ic__io_core(int *err)
@@ -114,6 +156,8 @@ struct ic__io_core *ic__io_core(int *err)
         io_uring_buf_ring_add(io->br, io->bufs + (size_t)i * IC__IO_BUF_SIZE, IC__IO_BUF_SIZE, (unsigned short)i,
                               io_uring_buf_ring_mask(IC__IO_BUF_COUNT), (int)i);
     io_uring_buf_ring_advance(io->br, IC__IO_BUF_COUNT);
+    io->nfiles = direct_files(&r->ring);
+    io->direct = io->nfiles > 0;
     r->io = io;
     r->io_fini = io_fini;
     return io;
@@ -127,21 +171,88 @@ void ic__io_buf_return(struct ic__io_core *io, unsigned flags)
     io_uring_buf_ring_advance(io->br, 1);
 }
 
+/* ---- closing sockets -------------------------------------------------------------------- */
+
+/* The CQE of a close or a setsockopt on a direct descriptor: the socket's owner may be gone by then, and nothing is left to do. */
+static void sock_ignored(ic_op_t *op, int res, unsigned flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+}
+static ic_op_t sock_ignored_op = {sock_ignored};
+
+void ic__io_close(int fd, bool fixed)
+{
+    if (fd < 0)
+        return;
+    if (!fixed) {
+        close(fd);
+        return;
+    }
+    ((struct ic__io_core *)ic__self->io)->files_used--;
+    io_uring_prep_close_direct(ic_reactor_sqe(&sock_ignored_op), (unsigned)fd);
+}
+
+void ic__io_linger0(int fd, bool fixed)
+{
+    /* Static: the kernel reads it when it issues the SQE, which may be after this returns. */
+    static const struct linger lg = {1, 0};
+    if (!fixed) {
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        return;
+    }
+    /* io_uring_prep_cmd_sock(SOCKET_URING_OP_SETSOCKOPT) of later liburings, field by field over 2.3's SQE layout. */
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&sock_ignored_op);
+    io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+    sqe->off = IC__SOCKET_URING_OP_SETSOCKOPT;                    /* cmd_op */
+    sqe->addr = (uint64_t)SOL_SOCKET | (uint64_t)SO_LINGER << 32; /* level, optname */
+    sqe->splice_fd_in = (int)sizeof(lg);                          /* optlen */
+    sqe->addr3 = (uint64_t)(uintptr_t)&lg;                        /* optval */
+    sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+void ic__io_close_fixed(int fd, ic_op_t *op)
+{
+    /* In this order: the cancel finds the operations through the slot, which the close then frees. */
+    struct io_uring_sqe *sqe = ic_reactor_sqe(op);
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    ic__io_close(fd, true);
+}
+
 /* ---- the acceptor ------------------------------------------------------------------------ */
 
 static void arm(struct ic__acceptor *a);
 
+/*
+ * Whether the next accept installs direct descriptors. A multishot accept
+ * takes every connection queued when it runs, and one that finds no free
+ * slot closes the connection it took (the kernel cannot leave it queued, as
+ * it does for EMFILE). So accepts stay direct only while more slots are free
+ * than a listen backlog can hold (half the table for a tiny one); past that
+ * they take process descriptors, whose limit makes clients wait instead.
+ */
+static bool want_direct(void)
+{
+    struct ic__io_core *io = (struct ic__io_core *)ic__self->io;
+    if (!io || !io->direct)
+        return false;
+    unsigned reserve = io->nfiles / 2 < IC__ACCEPT_HELD ? io->nfiles / 2 : IC__ACCEPT_HELD;
+    return io->nfiles - io->files_used > reserve;
+}
+
 /* Keeps an accepted socket that could not be taken now; false (and the socket closed) when the hold is full. */
-static bool hold(struct ic__acceptor *a, int fd)
+static bool hold(struct ic__acceptor *a, int fd, bool fixed)
 {
     if (a->nheld == IC__ACCEPT_HELD) {
-        close(fd);
+        ic__io_close(fd, fixed);
         if (a->errors)
             IC__COUNT(a->errors);
         ic_log(IC_LOG_ERROR, "accept: %u accepted connections wait for memory; closing one", IC__ACCEPT_HELD);
         return false;
     }
-    a->held[a->nheld++] = fd;
+    a->held[a->nheld].fd = fd;
+    a->held[a->nheld++].fixed = fixed;
     return true;
 }
 
@@ -149,7 +260,7 @@ static bool hold(struct ic__acceptor *a, int fd)
 static bool offer_held(struct ic__acceptor *a)
 {
     unsigned i = 0;
-    while (i < a->nheld && a->on_fd(a, a->held[i]))
+    while (i < a->nheld && a->on_fd(a, a->held[i].fd, a->held[i].fixed))
         i++;
     memmove(a->held, a->held + i, (a->nheld - i) * sizeof(a->held[0]));
     a->nheld -= i;
@@ -180,19 +291,28 @@ static void cancelled(ic_op_t *op, int res, unsigned flags)
 static void accepted(ic_op_t *op, int res, unsigned flags)
 {
     struct ic__acceptor *a = (struct ic__acceptor *)((char *)op - offsetof(struct ic__acceptor, op));
+    bool fixed = a->direct; /* the kind of the accept armed: a new one is armed only after this one's last CQE */
     if (!(flags & IORING_CQE_F_MORE))
         a->armed = false;
     if (res >= 0) {
+        if (fixed)
+            ((struct ic__io_core *)ic__self->io)->files_used++;
         if (a->stopping) {
-            close(res);
+            ic__io_close(res, fixed);
         } else if (a->nheld == 0 && ic__fault(IC__FAULT_EMFILE)) {
             /* Injected: as if the descriptor table had been full; this connection waits for the retry. */
-            hold(a, res);
+            hold(a, res, fixed);
             res = -EMFILE;
-        } else if (a->nheld > 0 || !a->on_fd(a, res)) {
+        } else if (a->nheld > 0 || !a->on_fd(a, res, fixed)) {
             /* No memory for its state (or older ones wait): it queues behind them, accepting pauses. */
-            hold(a, res);
+            hold(a, res, fixed);
             res = -ENOMEM;
+        }
+        if (res >= 0 && a->armed && !a->cancelling && !a->stopping && want_direct() != fixed) {
+            /* The table filled up past its reserve, or emptied again: the accept is re-armed of the other kind. */
+            a->cancelling = true;
+            a->cancel_op.cb = cancelled;
+            io_uring_prep_cancel(ic_reactor_sqe(&a->cancel_op), &a->op, 0);
         }
     }
     if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
@@ -233,14 +353,19 @@ static void arm(struct ic__acceptor *a)
 {
     a->op.cb = accepted;
     a->armed = true;
+    a->direct = want_direct();
     /* An injected EMFILE here leaves the connections in the listen queue, as a real one does. */
     if (ic__fault_refuse(&a->op, IC__FAULT_EMFILE, -EMFILE))
         return;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&a->op);
-    io_uring_prep_multishot_accept(sqe, a->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (a->direct)
+        io_uring_prep_multishot_accept_direct(sqe, a->fd, NULL, NULL,
+                                              0); /* each CQE's res is the slot it took; -ENFILE: none free */
+    else
+        io_uring_prep_multishot_accept(sqe, a->fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
-void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd))
+void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__acceptor *a, int fd, bool fixed))
 {
     memset(a, 0, sizeof(*a));
     a->fd = fd;
@@ -250,6 +375,8 @@ void ic__acceptor_init(struct ic__acceptor *a, int fd, bool (*on_fd)(struct ic__
 
 void ic__acceptor_start(struct ic__acceptor *a)
 {
+    int err = 0;
+    ic__io_core(&err); /* (made by the caller already; want_direct reads it) */
     a->stopping = false;
     arm(a);
 }
@@ -259,7 +386,7 @@ void ic__acceptor_stop(struct ic__acceptor *a)
     /* Held connections were accepted before the stop: their owner takes them now, like the others, or they close. */
     offer_held(a);
     for (unsigned i = 0; i < a->nheld; i++) {
-        close(a->held[i]);
+        ic__io_close(a->held[i].fd, a->held[i].fixed);
         if (a->errors)
             IC__COUNT(a->errors);
     }

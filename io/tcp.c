@@ -44,14 +44,15 @@ struct ic_tcp_conn {
     struct ic__io_core *io;
     void *data;
     struct ic_tcp_conn *prev, *next; /* the listener core's list */
-    int fd;
-    int err;           /* what on_close will get */
-    unsigned ops;      /* operations in flight: recv, send, cancel, connect */
-    unsigned holds;    /* ic_tcp_hold */
-    size_t max_input;  /* stop reading past this many unconsumed bytes */
-    unsigned idle_ms;  /* 0: no idle timeout */
-    unsigned close_ms; /* ic_tcp_close's deadline for the output to drain; 0: none */
-    uint64_t last_rx;  /* ic_reactor_now() of the last input */
+    int fd;                          /* -1 once a direct one is closed */
+    bool fixed;                      /* fd is a direct descriptor of the reactor's ring (accepted ones; io/internal.h, "sockets") */
+    int err;                         /* what on_close will get */
+    unsigned ops;                    /* operations in flight: recv, send, cancel, connect */
+    unsigned holds;                  /* ic_tcp_hold */
+    size_t max_input;                /* stop reading past this many unconsumed bytes */
+    unsigned idle_ms;                /* 0: no idle timeout */
+    unsigned close_ms;               /* ic_tcp_close's deadline for the output to drain; 0: none */
+    uint64_t last_rx;                /* ic_reactor_now() of the last input */
     ic_op_t recv_op, send_op, cancel_op, connect_op;
     bool connecting, recv_armed, recv_pausing, send_busy, eof;
     bool paused, in_data;
@@ -119,8 +120,7 @@ static void free_task(ic_task_t *t)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, free_task));
     ic_timer_stop(&c->idle);
-    if (c->fd >= 0)
-        close(c->fd);
+    ic__io_close(c->fd, c->fixed); /* (a direct one was closed by close_now already) */
     c->fd = -1;
     if (c->lc) {
         if (c->prev)
@@ -172,6 +172,15 @@ static void close_now(ic_tcp_conn_t *c, int err)
     if (c->err == 0)
         c->err = err;
     ic_timer_stop(&c->idle);
+    if (c->fixed) {
+        /* A direct descriptor: what is in flight on it is cancelled and the slot freed; the peer hears once they let go. */
+        c->cancel_op.cb = cancel_done;
+        ic__io_close_fixed(c->fd, &c->cancel_op);
+        c->ops++;
+        c->fd = -1;
+        maybe_free(c);
+        return;
+    }
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR); /* tell the peer now; the fd is closed once the last CQE is in */
     if (c->recv_armed && !c->recv_pausing)
@@ -240,6 +249,15 @@ static void drained(ic_tcp_conn_t *c)
         c->on->on_drain(c);
 }
 
+/* One send of len bytes from p on send_op (whose callback is set), counted in flight. */
+static void send_sqe(ic_tcp_conn_t *c, const char *p, size_t len)
+{
+    struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
+    io_uring_prep_send(sqe, c->fd, p, ic__fault_send_len(len), MSG_NOSIGNAL);
+    ic__io_fixed(sqe, c->fixed);
+    c->ops++;
+}
+
 static void send_done(ic_op_t *op, int res, unsigned flags)
 {
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)op - offsetof(ic_tcp_conn_t, send_op));
@@ -254,9 +272,7 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     if (c->tls) {
         c->ct_sent += (size_t)res;
         if (c->ct_sent < c->ct_len) {
-            io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct + c->ct_sent, ic__fault_send_len(c->ct_len - c->ct_sent),
-                               MSG_NOSIGNAL);
-            c->ops++;
+            send_sqe(c, c->ct + c->ct_sent, c->ct_len - c->ct_sent);
             return;
         }
         ic__tls_sent(c->tls);
@@ -268,9 +284,7 @@ static void send_done(ic_op_t *op, int res, unsigned flags)
     c->sent += (size_t)res;
     if (c->sent < c->out_len[s]) {
         /* A short send: the rest goes out from where it stopped. */
-        io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[s] + c->sent, ic__fault_send_len(c->out_len[s] - c->sent),
-                           MSG_NOSIGNAL);
-        c->ops++;
+        send_sqe(c, c->out[s] + c->sent, c->out_len[s] - c->sent);
         return;
     }
     c->out_len[s] = 0;
@@ -329,8 +343,7 @@ static void tls_flush(ic_tcp_conn_t *c)
     c->ct_sent = 0;
     c->send_busy = true;
     c->send_op.cb = send_done;
-    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->ct, ic__fault_send_len(c->ct_len), MSG_NOSIGNAL);
-    c->ops++;
+    send_sqe(c, c->ct, c->ct_len);
 }
 
 /* Hands the pending buffer to one send; closes a connection whose close waited for its output. */
@@ -350,8 +363,7 @@ static void flush(ic_tcp_conn_t *c)
     c->sent = 0;
     c->send_busy = true;
     c->send_op.cb = send_done;
-    io_uring_prep_send(ic_reactor_sqe(&c->send_op), c->fd, c->out[p], ic__fault_send_len(c->out_len[p]), MSG_NOSIGNAL);
-    c->ops++;
+    send_sqe(c, c->out[p], c->out_len[p]);
 }
 
 static void flush_task(ic_task_t *t)
@@ -574,6 +586,7 @@ static void arm_recv(ic_tcp_conn_t *c)
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->recv_op);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
+    ic__io_fixed(sqe, c->fixed);
     sqe->buf_group = c->io->bgid;
 }
 
@@ -612,8 +625,7 @@ static void idle_fired(ic_timer_t *t)
     ic_tcp_conn_t *c = (ic_tcp_conn_t *)((char *)t - offsetof(ic_tcp_conn_t, idle));
     if (c->close_req && !c->closing && c->close_ms) {
         /* ic_tcp_close's deadline: what is still unsent is dropped, and the peer told so with a reset. */
-        struct linger lg = {1, 0};
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        ic__io_linger0(c->fd, c->fixed); /* before close_now's close, in the same batch for a direct one */
         close_now(c, -ETIMEDOUT);
         return;
     }
@@ -664,7 +676,8 @@ static void handshake_done(ic_tcp_conn_t *c)
 static void established(ic_tcp_conn_t *c)
 {
     int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!c->lc) /* an accepted socket has it from its listener (ic__io_listen) */
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (c->tls) {
         /* The handshake first: on_open once it completed. A client speaks first (its hello). */
         c->handshaking = true;
@@ -690,7 +703,7 @@ static void established(ic_tcp_conn_t *c)
 }
 
 /* False when there is no memory for the connection: the acceptor keeps fd and offers it again later. */
-static bool on_fd(struct ic__acceptor *a, int fd)
+static bool on_fd(struct ic__acceptor *a, int fd, bool fixed)
 {
     struct lcore *lc = (struct lcore *)((char *)a - offsetof(struct lcore, acceptor));
     const ic_tcp_listener_config_t *cfg = &lc->l->cfg;
@@ -704,6 +717,7 @@ static bool on_fd(struct ic__acceptor *a, int fd)
         ic__tls_free(t);
         return false;
     }
+    c->fixed = fixed;
     c->tls = t;
     c->lc = lc;
     c->max_input = cfg->max_input;
@@ -811,7 +825,7 @@ ic_tcp_listener_t *ic_tcp_listener(const ic_tcp_conn_t *c)
 
 int ic_tcp_fd(const ic_tcp_conn_t *c)
 {
-    return c->fd;
+    return c->fixed ? -1 : c->fd;
 }
 
 /* ---- listeners ----------------------------------------------------------------------------- */

@@ -221,7 +221,13 @@ void ic_tcp_set_data(ic_tcp_conn_t *c, void *data);
 /** The listener that accepted c, or NULL for an ic_tcp_connect connection. */
 ic_tcp_listener_t *ic_tcp_listener(const ic_tcp_conn_t *c);
 
-/** The socket (for getsockopt and the like; do not read, write or close it). */
+/**
+ * The socket (for getsockopt and the like; do not read, write or close it).
+ * -1 for an accepted connection whose socket is a direct descriptor of the
+ * reactor's io_uring (the default where the kernel supports it): such a
+ * socket is not in the process's descriptor table. Connections made with
+ * ic_tcp_connect always have one.
+ */
 int ic_tcp_fd(const ic_tcp_conn_t *c);
 
 #ifdef __cplusplus

@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -632,8 +633,29 @@ static void t_start_emfile(void *arg)
     cr_assert_eq(ic_http_server_start(t_srv), 0);
 }
 
+/* True when this kernel gives io_uring what the server needs for direct descriptors (io/socket.c's probe, repeated here). */
+static bool t_direct_supported(void)
+{
+    struct io_uring ring;
+    if (io_uring_queue_init(4, &ring, 0) < 0)
+        return false;
+    struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
+    bool ok = p && io_uring_opcode_supported(p, 54 /* IORING_OP_FIXED_FD_INSTALL, 6.8 */) &&
+              io_uring_register_files_sparse(&ring, 2) == 0;
+    if (p)
+        io_uring_free_probe(p);
+    io_uring_queue_exit(&ring);
+    return ok;
+}
+
+/*
+ * Six connections against a limit of two descriptors: all are served, some
+ * accepts failed and were retried. Process descriptors (ISOCORE_DIRECT_FILES=0):
+ * RLIMIT_NOFILE does not limit direct ones.
+ */
 Test(server, emfile_on_accept_keeps_serving, .timeout = 60)
 {
+    setenv("ISOCORE_DIRECT_FILES", "0", 1);
     memset(&R, 0, sizeof(R));
     ic_http_server_config_t h = t_http_config();
     h.port = 0;
@@ -664,6 +686,133 @@ Test(server, emfile_on_accept_keeps_serving, .timeout = 60)
     cr_assert_eq(st.open, 0);
     cr_assert_gt(st.accept_errors, 0, "the limit never made an accept fail");
     cr_log_info("emfile: %llu accepts failed and were retried", st.accept_errors);
+}
+
+/* ---- direct descriptors ------------------------------------------------------------------ */
+
+#define T_DIRECT_CONNS 40
+
+static int t_open_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++)
+        if (fcntl(fd, F_GETFD) >= 0)
+            n++;
+    return n;
+}
+
+/* Opens T_DIRECT_CONNS connections, has each answered (so each was accepted), and counts the process's descriptors meanwhile. */
+static void c_count_fds(unsigned port)
+{
+    static struct t_conn *conns[T_DIRECT_CONNS];
+    char body[64], want[32];
+    int before = t_open_fds();
+    for (int i = 0; i < T_DIRECT_CONNS; i++) {
+        conns[i] = t_connect(port);
+        char req[64];
+        snprintf(req, sizeof(req), "GET /d%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+        t_sends(conns[i], req);
+        snprintf(want, sizeof(want), "GET /d%d ", i);
+        if (t_response(conns[i], body, sizeof(body), false) == 200 && strcmp(body, want) == 0)
+            R.count++;
+    }
+    R.st[0] = t_open_fds() - before; /* the clients' sockets, plus the server's if they are process descriptors */
+    for (int i = 0; i < T_DIRECT_CONNS; i++)
+        t_close(conns[i]);
+}
+
+/* The server's accepted sockets take no descriptor of the process with direct descriptors, one each without. */
+static void t_count_fds(bool direct)
+{
+    memset(&R, 0, sizeof(R));
+    setenv("ISOCORE_DIRECT_FILES", direct ? "1024" : "0", 1);
+    ic_http_server_config_t h = t_http_config();
+    t_serve(1, &h, c_count_fds);
+    cr_assert_eq(R.count, T_DIRECT_CONNS);
+    cr_assert_eq(R.st[0], direct ? T_DIRECT_CONNS : 2 * T_DIRECT_CONNS, "%d descriptors for %d connections", R.st[0],
+                 T_DIRECT_CONNS);
+}
+
+Test(server, accepted_sockets_are_direct_descriptors, .timeout = 30)
+{
+    if (!t_direct_supported())
+        cr_skip_test("this kernel's io_uring lacks direct descriptors for sockets (6.8+)");
+    t_count_fds(true);
+}
+
+Test(server, accepted_sockets_are_process_descriptors_when_direct_is_off, .timeout = 30)
+{
+    t_count_fds(false);
+}
+
+/* Connects and has one request answered (so the server accepted it); NULL if that failed. */
+static struct t_conn *t_served(unsigned port, int i)
+{
+    char req[64], body[64], want[32];
+    struct t_conn *c = t_connect(port);
+    if (!c)
+        return NULL;
+    snprintf(req, sizeof(req), "GET /f%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+    t_sends(c, req);
+    snprintf(want, sizeof(want), "GET /f%d ", i);
+    if (t_response(c, body, sizeof(body), false) != 200 || strcmp(body, want) != 0) {
+        t_close(c);
+        return NULL;
+    }
+    R.count++;
+    return c;
+}
+
+/*
+ * A table of 12 slots keeps 6 in reserve (a multishot accept that finds no
+ * slot would close the connection it took): 6 connections take direct
+ * descriptors, the next ones process descriptors, and once the slots are
+ * free again accepts go back to direct ones.
+ */
+static void c_table_fills(unsigned port)
+{
+    struct t_conn *c[10];
+    int base = t_open_fds();
+    for (int i = 0; i < 6; i++)
+        c[i] = t_served(port, i);
+    R.st[0] = t_open_fds() - base; /* 6: only the clients' sockets */
+    for (int i = 6; i < 8; i++)
+        c[i] = t_served(port, i);
+    R.st[1] = t_open_fds() - base; /* 6 + 2 × 2: the last two took a descriptor on the server's side too */
+    for (int i = 0; i < 8; i++)
+        if (c[i])
+            t_close(c[i]);
+    /* Bounded wait until the server closed them all (their slots are free then). */
+    ic_http_server_stats_t st = {0};
+    for (int i = 0; i < 1000000; i++) {
+        ic_http_server_stats(t_srv, 0, &st);
+        if (st.open == 0)
+            break;
+        sched_yield();
+    }
+    R.st[2] = (int)st.open;
+    /* The accept armed takes process descriptors: this one gets one, and seeing the free table, it re-arms direct. */
+    c[8] = t_served(port, 8);
+    c[9] = t_served(port, 9);
+    R.st[3] = t_open_fds() - base; /* 2 for the first, 1 for the second */
+    for (int i = 8; i < 10; i++)
+        if (c[i])
+            t_close(c[i]);
+}
+
+Test(server, accepts_switch_to_process_descriptors_before_the_table_is_full, .timeout = 60)
+{
+    if (!t_direct_supported())
+        cr_skip_test("this kernel's io_uring lacks direct descriptors for sockets (6.8+)");
+    setenv("ISOCORE_DIRECT_FILES", "12", 1);
+    memset(&R, 0, sizeof(R));
+    ic_http_server_config_t h = t_http_config();
+    t_serve(1, &h, c_table_fills);
+    cr_assert_eq(R.count, 10, "%d of 10 connections served", R.count);
+    cr_assert_eq(R.st[0], 6, "%d descriptors for 6 direct connections", R.st[0]);
+    cr_assert_eq(R.st[1], 10, "%d descriptors after 2 more connections", R.st[1]);
+    cr_assert_eq(R.st[2], 0, "%d connections still open on the server", R.st[2]);
+    cr_assert_eq(R.st[3], 3, "%d descriptors for a process and a direct connection", R.st[3]);
 }
 
 /* ---- the drain deadline ------------------------------------------------------------------ */
@@ -728,9 +877,37 @@ Test(server, drain_deadline_cuts_a_client_that_never_reads, .timeout = 60)
     /* The client sees the cut: after the bytes that fit its buffers, a reset (or EOF), never 20 MB. */
     char buf[65536];
     size_t got = 0;
-    for (ssize_t r; (r = recv(fd, buf, sizeof(buf), 0)) > 0;)
+    ssize_t r;
+    while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
         got += (size_t)r;
     cr_assert_lt(got, 20u << 20);
+    /* SO_LINGER {1, 0} before the close (setsockopt, or the socket uring_cmd on a direct descriptor): a reset, not a FIN. */
+    cr_assert(r < 0 && errno == ECONNRESET, "the cut ended with %s, not a reset", r == 0 ? "EOF" : strerror(errno));
+    close(fd);
+    ic_http_server_free(t_srv);
+}
+
+Test(server, drain_deadline_resets_with_process_descriptors, .timeout = 60)
+{
+    setenv("ISOCORE_DIRECT_FILES", "0", 1);
+    ic_http_server_config_t h = t_http_config();
+    h.port = 0;
+    h.handler = t_huge;
+    h.drain_timeout_ms = 300;
+    cr_assert_eq(ic_http_server_new(&h, 1, &t_srv), 0);
+    ic_reactor_config_t cfg = t_config(1, t_start, NULL);
+    cfg.on_stop = t_stop;
+    cr_assert_eq(ic_reactor_start(&cfg), 0);
+    int fd = -1;
+    pthread_t client;
+    pthread_create(&client, NULL, t_never_reads, &fd);
+    pthread_join(client, NULL);
+    cr_assert_eq(ic_reactor_wait(), 0);
+    char buf[65536];
+    ssize_t r;
+    while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+        ;
+    cr_assert(r < 0 && errno == ECONNRESET, "the cut ended with %s, not a reset", r == 0 ? "EOF" : strerror(errno));
     close(fd);
     ic_http_server_free(t_srv);
 }

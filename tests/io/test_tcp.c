@@ -2,8 +2,9 @@
  * test_tcp.c: the TCP layer (isocore/tcp.h) over real sockets on 127.0.0.1:
  * echo on two reactors with large and split writes, partial consumption,
  * pause/resume with max_input backpressure, outgoing connections (and a
- * refused one), holds that outlive the socket, and a stop that closes
- * open connections.
+ * refused one), holds that outlive the socket, a stop that closes open
+ * connections, close's deadline (a reset), and accepted sockets as direct
+ * descriptors or process ones.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -423,7 +424,7 @@ Test(tcp, hold_outlives_socket_and_stop_closes, .timeout = 30)
 
 /* ---- ic_tcp_close's deadline ---------------------------------------------------------------- */
 
-static _Atomic int t_deadline_err = 1;
+static _Atomic int t_deadline_err = 1, t_cut_errno;
 
 static void t_flood_open(ic_tcp_conn_t *c)
 {
@@ -451,6 +452,14 @@ static void c_never_reads(unsigned port)
     /* Bounded: the deadline is 300 ms; this waits for its verdict without reading a byte. */
     for (long i = 0; i < 200000000 && t_deadline_err == 1; i++)
         sched_yield();
+    /* The deadline reset the connection (SO_LINGER {1, 0}): what was queued, then ECONNRESET, not EOF. */
+    char buf[65536];
+    ssize_t r;
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+        ;
+    t_cut_errno = r < 0 ? errno : 0;
     close(fd);
 }
 
@@ -464,4 +473,78 @@ Test(tcp, close_has_a_deadline_for_a_peer_that_never_reads, .timeout = 60)
     lc.close_timeout_ms = 300;
     t_serve(1, &lc, c_never_reads);
     cr_assert_eq(t_deadline_err, -ETIMEDOUT, "on_close got %d", (int)t_deadline_err);
+    cr_assert_eq(t_cut_errno, ECONNRESET, "the peer saw %s, not a reset", t_cut_errno ? strerror(t_cut_errno) : "EOF");
+}
+
+Test(tcp, close_deadline_resets_with_process_descriptors, .timeout = 60)
+{
+    setenv("ISOCORE_DIRECT_FILES", "0", 1);
+    ic_tcp_listener_config_t lc;
+    ic_tcp_listener_config_init(&lc);
+    lc.on.on_open = t_flood_open;
+    lc.on.on_data = t_echo;
+    lc.on.on_close = t_flood_close;
+    lc.close_timeout_ms = 300;
+    t_serve(1, &lc, c_never_reads);
+    cr_assert_eq(t_deadline_err, -ETIMEDOUT, "on_close got %d", (int)t_deadline_err);
+    cr_assert_eq(t_cut_errno, ECONNRESET, "the peer saw %s, not a reset", t_cut_errno ? strerror(t_cut_errno) : "EOF");
+}
+
+/* ---- direct descriptors ------------------------------------------------------------------- */
+
+static _Atomic int t_fd_seen = -2, t_nodelay_seen = -1;
+
+/* Records what the accepted connection's ic_tcp_fd is, and its TCP_NODELAY when it is a process descriptor. */
+static void t_fd_open(ic_tcp_conn_t *c)
+{
+    int fd = ic_tcp_fd(c), v = -1;
+    socklen_t vl = sizeof(v);
+    if (fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) < 0)
+        v = -1;
+    t_nodelay_seen = v;
+    t_fd_seen = fd;
+}
+
+static void c_echo_once(unsigned port)
+{
+    int fd = t_connect(port);
+    char buf[5];
+    t_send_all(fd, "hello", 5);
+    t_recv_all(fd, buf, 5);
+    cr_assert_eq(memcmp(buf, "hello", 5), 0);
+    close(fd);
+}
+
+static void t_fd_serve(void)
+{
+    t_fd_seen = -2;
+    ic_tcp_listener_config_t lc;
+    ic_tcp_listener_config_init(&lc);
+    lc.on = (ic_tcp_handlers_t){.on_open = t_fd_open, .on_data = t_echo, .on_close = t_on_close};
+    t_serve(1, &lc, c_echo_once);
+    cr_assert_eq(t_opened, 0); /* (t_fd_open replaced t_on_open) */
+    cr_assert_eq(t_closed, 1);
+}
+
+Test(tcp, accepted_socket_is_a_direct_descriptor, .timeout = 30)
+{
+    struct io_uring ring;
+    cr_assert_eq(io_uring_queue_init(4, &ring, 0), 0);
+    struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
+    bool ok = p && io_uring_opcode_supported(p, 54 /* IORING_OP_FIXED_FD_INSTALL, 6.8 */);
+    if (p)
+        io_uring_free_probe(p);
+    io_uring_queue_exit(&ring);
+    if (!ok)
+        cr_skip_test("this kernel's io_uring lacks direct descriptors for sockets (6.8+)");
+    t_fd_serve();
+    cr_assert_eq(t_fd_seen, -1, "ic_tcp_fd gave %d: not a direct descriptor", (int)t_fd_seen);
+}
+
+Test(tcp, accepted_socket_is_a_process_descriptor_with_nodelay_when_direct_is_off, .timeout = 30)
+{
+    setenv("ISOCORE_DIRECT_FILES", "0", 1);
+    t_fd_serve();
+    cr_assert_geq(t_fd_seen, 0);
+    cr_assert_eq(t_nodelay_seen, 1, "TCP_NODELAY is not inherited from the listening socket");
 }
