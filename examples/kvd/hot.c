@@ -37,18 +37,21 @@
  *
  * Writes (owner). set/add/replace/append/prepend/cas, delete, incr/decr and
  * touch apply on the owner as before; then kv_hot_write sends an
- * invalidation of the key's set to every core in the set's holder mask,
- * clears the mask, and holds the write's acknowledgement until every
- * invalidation the owner has sent so far (this one and any still out for
- * other writes) is acknowledged. flush_all does the same for every set. The
- * bookkeeping is two counters per peer core: sent[c] and acked[c]. A peer
- * runs an owner's messages in the order they were sent, so acked[c] >= n
- * means the first n invalidations to c have run there, whatever order the
- * answers came back in. A held write records need[c] = sent[c] and waits in
- * a FIFO; need grows along the FIFO, so releasing from its head is exact.
- * Waiting for invalidations of other keys too is conservative (at most one
- * round trip more); it is also what makes a second write of the same key
- * wait for the first one's invalidations, which it must.
+ * invalidation of the key's set to every core in the set's holder mask and
+ * clears the mask. A write of a set with no holder and no invalidation
+ * still out (pending[set], pending_all) is acknowledged at once: no copy of
+ * its key exists and none is on its way (a fill is only granted with the
+ * holder bit set). Any other write is held until every invalidation the
+ * owner has sent so far is acknowledged; flush_all does the same for every
+ * set. The bookkeeping is two counters per peer core: sent[c] and acked[c].
+ * A peer runs an owner's messages in the order they were sent, so
+ * acked[c] >= n means the first n invalidations to c have run there,
+ * whatever order the answers came back in. A held write records
+ * need[c] = sent[c] and waits in a FIFO; need grows along the FIFO, so
+ * releasing from its head is exact. Waiting for invalidations of other sets
+ * too is conservative (at most one round trip more); waiting for those of
+ * its own set is what makes a second write of a key wait for the first
+ * one's invalidations, which it must (the first cleared the holder mask).
  *
  * The guarantee: once a write is acknowledged, no copy anywhere holds a
  * value older than it, so no connection reads an older value. (While the
@@ -205,7 +208,12 @@ static void inval_done(void *arg, int status)
 {
     uintptr_t a = (uintptr_t)arg;
     kv_hot_t *h = hots[(a >> 16) & 0xff];
+    unsigned set = a & 0xffff;
     h->acked[(a >> 24) & 0xff]++;
+    if (set == ALL_SETS)
+        h->pending_all--;
+    else
+        h->pending[set]--;
     while (h->wait_head && satisfied(h, h->wait_head)) {
         kv_hot_waiter_t *w = h->wait_head;
         h->wait_head = w->next;
@@ -225,7 +233,8 @@ static bool settled(const kv_hot_t *h)
 
 bool kv_hot_quiet(const kv_hot_t *h, uint64_t hash)
 {
-    return !h->on || (h->holders[kv_hot_set(hash)] == 0 && settled(h));
+    unsigned s = kv_hot_set(hash);
+    return !h->on || (h->holders[s] == 0 && h->pending[s] == 0 && h->pending_all == 0);
 }
 
 /* Sends one invalidation of set to every core in mask. */
@@ -241,6 +250,10 @@ static void send_invals(kv_hot_t *h, uint64_t mask, unsigned set)
         if (ic_smp_submit(c, inval_work, inval_done, (void *)inval_arg(set, h->core, c)) == 0) {
             h->sent[c]++;
             h->st.invalidations++;
+            if (set == ALL_SETS)
+                h->pending_all++;
+            else
+                h->pending[set]++;
         }
     }
 }
@@ -249,21 +262,23 @@ bool kv_hot_write(kv_hot_t *h, uint64_t hash, bool all, kv_hot_waiter_t *w)
 {
     if (!h->on)
         return false;
+    unsigned s = kv_hot_set(hash);
     if (all) {
         uint64_t mask = 0;
-        for (unsigned s = 0; s < KV_HOT_SETS; s++) {
-            mask |= h->holders[s];
-            h->holders[s] = 0;
+        for (unsigned i = 0; i < KV_HOT_SETS; i++) {
+            mask |= h->holders[i];
+            h->holders[i] = 0;
         }
         send_invals(h, mask, ALL_SETS);
+        if (settled(h))
+            return false;
     } else {
-        unsigned s = kv_hot_set(hash);
         uint64_t mask = h->holders[s];
         h->holders[s] = 0;
         send_invals(h, mask, s);
+        if (h->pending[s] == 0 && h->pending_all == 0)
+            return false; /* no copy of this set anywhere, none being dropped */
     }
-    if (settled(h))
-        return false;
     for (unsigned c = 0; c < h->ncores; c++)
         w->need[c] = h->sent[c];
     w->next = NULL;

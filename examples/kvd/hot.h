@@ -65,6 +65,8 @@ typedef struct kv_hot {
     uint32_t window;
     uint64_t holders[KV_HOT_SETS]; /* cores that may hold a copy of a key of this set */
     uint32_t sent[KV_HOT_MAX_CORES], acked[KV_HOT_MAX_CORES];
+    uint32_t pending[KV_HOT_SETS]; /* invalidations of a set still out */
+    uint32_t pending_all;          /* invalidations of every set still out */
     kv_hot_waiter_t *wait_head, *wait_tail;
     /* reader half */
     kv_copy_t *table[KV_HOT_SETS][KV_HOT_WAYS];
@@ -92,15 +94,16 @@ bool kv_hot_count(kv_hot_t *h, uint64_t hash);
 /** Records that core `reader` gets a copy of a key of hash's set (the owner answers it with the item). */
 void kv_hot_grant(kv_hot_t *h, unsigned reader, uint64_t hash);
 
-/** True when a write of hash's key can be acknowledged at once: no core holds a copy of its set, no invalidation is out. */
+/** True when a write of hash's key can be acknowledged at once: no core holds a copy of its set, none of it is being dropped. */
 bool kv_hot_quiet(const kv_hot_t *h, uint64_t hash);
 
 /*
  * After a write has been applied on the owner: invalidates the copies of
  * hash's set (all = true: of every key this core owns) on the cores that may
- * hold them. Returns false if the write may be acknowledged now; true if w
- * was queued, and w->cb will run once every invalidation sent so far (this
- * one and any still out) has been acknowledged.
+ * hold them. Returns false if the write may be acknowledged now (no copy of
+ * its set was out or being dropped); true if w was queued, and w->cb will run
+ * once every invalidation sent so far (this one and any still out, of any
+ * set) has been acknowledged.
  */
 bool kv_hot_write(kv_hot_t *h, uint64_t hash, bool all, kv_hot_waiter_t *w);
 
