@@ -129,12 +129,13 @@ if [ -n "$zipf" ]; then
     echo "# bench/kvd.sh --zipf $zipf — $(date -u +%F) — $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r)"
     echo "# $(memcached -V), kvd (isocore $(git -C "$root" describe --always --dirty 2>/dev/null)), icload $mix"
     echo "# servers on CPUs 0-1 (kvd -c 2 / memcached -t 2), icload on CPU 1; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    for s in $servers; do : >"$tmp/$s.max"; : >"$tmp/$s.lat"; : >"$tmp/$s.cpu"; : >"$tmp/$s.copy"; done
+    for s in $servers; do : >"$tmp/$s.max"; : >"$tmp/$s.lat"; : >"$tmp/$s.cpu"; : >"$tmp/$s.copy"; : >"$tmp/$s.msg"; done
     for r in $(seq "$rounds"); do
         for s in $servers; do
             zstart $s
             c0=$(cpu_ticks $spid)
             g0=$(stat_of cmd_get)
+            [ $s != memcached ] && m0=$(stat_of smp_messages)
             taskset -c 1 "$icload" $mix --json -c 32 -d "$secs" 127.0.0.1:$port >"$tmp/$s.json"
             c1=$(cpu_ticks $spid)
             g1=$(stat_of cmd_get)
@@ -142,7 +143,9 @@ if [ -n "$zipf" ]; then
             python3 -c "import json,os; d=json.load(open('$tmp/$s.json')); print(($c1 - $c0) / os.sysconf('SC_CLK_TCK') * 1e6 / d['requests'])" >>"$tmp/$s.cpu"
             if [ $s != memcached ]; then
                 h=$(stat_of hot_copy_hits)
+                m1=$(stat_of smp_messages)
                 python3 -c "print(100 * $h / max(1, $g1 - $g0))" >>"$tmp/$s.copy"
+                python3 -c "import json; print(($m1 - $m0) / json.load(open('$tmp/$s.json'))['requests'])" >>"$tmp/$s.msg"
             fi
             stop
         done
@@ -173,6 +176,8 @@ if [ -n "$zipf" ]; then
         "$kc" "$(spread kvd cpu)" "$nc" "$(spread kvd-nohot cpu)" "$mc" "$(spread memcached cpu)" \
         "$(python3 -c "print($kc / $nc)")" "$(python3 -c "print($kc / $mc)")"
     printf "| gets answered from a copy (%%) | %.1f | %.1f | – | | |\n" "$(med kvd copy)" "$(med kvd-nohot copy)"
+    km=$(med kvd msg) nm=$(med kvd-nohot msg)
+    printf "| core-to-core messages per request | %.3f | %.3f | – | %.2f | |\n" "$km" "$nm" "$(python3 -c "print($km / $nm)")"
     for i in 1 2 3; do
         name=$(echo "p50 p99 p99.9" | cut -d' ' -f$i)
         k=$(cut -d' ' -f$i "$tmp/kvd.lat" | median)

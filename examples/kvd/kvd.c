@@ -93,7 +93,7 @@ struct kreq {
     uint32_t *ofs; /* get: key j's reply is out[ofs[j], ofs[j+1]) */
     kv_stats_t st; /* stats: the owner's counters */
     kv_hot_stats_t hst;
-    uint64_t conns[2];
+    uint64_t conns[2], msgs; /* msgs: core-to-core messages this core sent */
     /* Hot keys: a one-key get may come back with a copy to keep (fill); a write may wait for invalidations. */
     bool fill_ok, fill;
     uint64_t stamp, fill_cas;
@@ -337,6 +337,9 @@ static bool exec(struct kreq *r)
         r->hst = hot->st;
         r->conns[0] = kvd.cores[me()].curr_conns;
         r->conns[1] = kvd.cores[me()].total_conns;
+        ic_reactor_stats_t rs;
+        ic_reactor_stats(me(), &rs);
+        r->msgs = rs.msgs_sent;
         return false;
     case OP_TEXT:
         return false;
@@ -431,7 +434,7 @@ static void render(struct slot *s, ic_tcp_conn_t *tc)
         kv_hot_stats_t ht;
         memset(&t, 0, sizeof(t));
         memset(&ht, 0, sizeof(ht));
-        uint64_t conns = 0, total = 0, *dst = (uint64_t *)&t, *hdst = (uint64_t *)&ht;
+        uint64_t conns = 0, total = 0, msgs = 0, *dst = (uint64_t *)&t, *hdst = (uint64_t *)&ht;
         for (unsigned i = 0; i < s->nreq; i++) {
             const uint64_t *src = (const uint64_t *)&s->req[i]->st, *hsrc = (const uint64_t *)&s->req[i]->hst;
             for (size_t k = 0; k < sizeof(t) / sizeof(uint64_t); k++)
@@ -440,15 +443,16 @@ static void render(struct slot *s, ic_tcp_conn_t *tc)
                 hdst[k] += hsrc[k];
             conns += s->req[i]->conns[0];
             total += s->req[i]->conns[1];
+            msgs += s->req[i]->msgs;
         }
         char hb[768];
         int hn = snprintf(hb, sizeof(hb),
                           "STAT hot_copies %llu\r\nSTAT hot_grants %llu\r\nSTAT hot_copy_hits %llu\r\nSTAT hot_fills %llu\r\n"
                           "STAT hot_fills_stale %llu\r\nSTAT hot_invalidations %llu\r\nSTAT hot_copies_dropped %llu\r\n"
-                          "STAT hot_writes_held %llu\r\n",
+                          "STAT hot_writes_held %llu\r\nSTAT smp_messages %llu\r\n",
                           (unsigned long long)ht.copies, (unsigned long long)ht.grants, (unsigned long long)ht.copy_hits,
                           (unsigned long long)ht.fills, (unsigned long long)ht.fills_stale, (unsigned long long)ht.invalidations,
-                          (unsigned long long)ht.copies_dropped, (unsigned long long)ht.writes_held);
+                          (unsigned long long)ht.copies_dropped, (unsigned long long)ht.writes_held, (unsigned long long)msgs);
         if (s->hot_only) {
             /* `stats hot`: the copies' counters and which core this connection is on (tests pair connections by it). */
             char b[64];
