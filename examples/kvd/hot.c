@@ -71,9 +71,11 @@
  * ran after the get was sent, so it changed the stamp. A fill that arrives
  * first is installed and then dropped by the invalidation. (Today the core
  * keeps an owner's answers and requests to one reader in one FIFO, so the
- * overtaking does not happen; the API does not promise it, and a get
- * answered later, with IC_SMP_LATER, would break it. The check costs a
- * compare.) A delayed
+ * harmful overtaking does not happen; the API does not promise it, and a
+ * get answered later, with IC_SMP_LATER, would break it. The check costs a
+ * compare. It also discards fills that were fresh: an invalidation the
+ * owner sent before it answered the get may run in between; that is
+ * counted in hot_fills_stale, and the next get fetches again.) A delayed
  * flush_all invalidates everything at once and the owner grants no copies
  * until the flush time has passed.
  *

@@ -50,7 +50,7 @@ typedef struct kv_hot_stats {
     uint64_t grants;         /* owner: reads answered with a copy for the reader's core */
     uint64_t copy_hits;      /* reader: gets answered from a copy */
     uint64_t fills;          /* reader: copies installed */
-    uint64_t fills_stale;    /* reader: copies discarded because an invalidation overtook them */
+    uint64_t fills_stale;    /* reader: copies discarded: an invalidation of their set ran while they were on their way */
     uint64_t invalidations;  /* owner: invalidation messages sent */
     uint64_t copies_dropped; /* reader: copies dropped by invalidations */
     uint64_t writes_held;    /* owner: writes whose acknowledgement waited for invalidations */
