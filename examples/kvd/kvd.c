@@ -19,19 +19,26 @@
  * If a reply outgrows the request's inline room, the owner allocates the
  * rest and the connection's core sends it back to the owner to be freed.
  *
- *   kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US]
+ * Hot keys (hot.c): a key that takes at least 1/H of its owner's reads is
+ * copied, read-only, to the cores that read it; a write is acknowledged
+ * only once those copies are gone. -H 0 turns the copies off.
+ *
+ *   kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US] [-H SHARE]
  *
  * The text protocol: get/gets (many keys), set/add/replace/append/prepend/
  * cas, delete, incr/decr, touch, flush_all, version, verbosity, stats, quit;
  * noreply where memcached takes it.
  */
+#include <assert.h>
 #include <isocore.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hot.h"
 #include "store.h"
 
 /*
@@ -49,11 +56,12 @@ enum op { OP_GET, OP_GETS, OP_STORE, OP_DELETE, OP_INCR, OP_DECR, OP_TOUCH, OP_F
 
 struct kcore {
     kv_store_t store;
+    kv_hot_t hot;
     uint64_t curr_conns, total_conns;
 } __attribute__((aligned(64)));
 
 static struct {
-    unsigned n;
+    unsigned n, hot_share;
     size_t item_max;
     ic_tcp_listener_t *listener;
     struct kcore *cores;
@@ -65,7 +73,7 @@ struct kconn;
 /* A command (or a core's share of a get) to run on the owner of its keys. */
 struct kreq {
     struct slot *slot; /* NULL on the fast path */
-    unsigned owner;
+    unsigned owner, from;
     enum op op;
     kv_mode_t mode;
     bool noreply;
@@ -84,7 +92,15 @@ struct kreq {
     bool ext;
     uint32_t *ofs; /* get: key j's reply is out[ofs[j], ofs[j+1]) */
     kv_stats_t st; /* stats: the owner's counters */
-    uint64_t conns[2];
+    kv_hot_stats_t hst;
+    uint64_t conns[2], msgs; /* msgs: core-to-core messages this core sent */
+    /* Hot keys: a one-key get may come back with a copy to keep (fill); a write may wait for invalidations. */
+    bool fill_ok, fill;
+    uint64_t stamp, fill_cas;
+    int64_t fill_exptime;
+    uint32_t fill_flags, fill_vofs;
+    ic_smp_msg_t *msg;    /* the message a held write answers once released (NULL: the request is local) */
+    kv_hot_waiter_t wait; /* its need[] is carved for writes only */
     char mem[];
 };
 
@@ -94,7 +110,7 @@ struct slot {
     struct kconn *kc;
     unsigned pending, nreq;
     enum op op;
-    bool noreply;
+    bool noreply, hot_only; /* hot_only: `stats hot` */
     struct kreq **req;
     unsigned nkeys;
     uint16_t *key_req, *key_idx; /* get: key i is request key_req[i]'s key key_idx[i] */
@@ -105,7 +121,8 @@ struct slot {
 struct kconn {
     ic_tcp_conn_t *tc;
     struct slot *head, *tail;
-    size_t swallow; /* bytes of a refused value still to skip */
+    unsigned writes; /* queued slots that change data: while any is, this connection reads no copies */
+    size_t swallow;  /* bytes of a refused value still to skip */
 };
 
 static int64_t now_s(void)
@@ -196,9 +213,63 @@ static void emit_result(struct kreq *r, kv_result_t res)
 
 /* ---- running a request on the owner ------------------------------------------------------------ */
 
-static void exec(struct kreq *r)
+/* "VALUE key flags bytes [cas]\r\n" into head (room for KV_KEY_MAX + 96 bytes); returns its length. */
+static size_t value_head(char *head, const char *key, size_t nkey, uint32_t flags, uint32_t nval, const uint64_t *cas)
+{
+    size_t n = 6;
+    memcpy(head, "VALUE ", 6);
+    memcpy(head + n, key, nkey);
+    n += nkey;
+    head[n++] = ' ';
+    n += u64_text(head + n, flags);
+    head[n++] = ' ';
+    n += u64_text(head + n, nval);
+    if (cas) {
+        head[n++] = ' ';
+        n += u64_text(head + n, *cas);
+    }
+    head[n++] = '\r';
+    head[n++] = '\n';
+    return n;
+}
+
+static bool is_write(enum op op)
+{
+    return op == OP_STORE || op == OP_DELETE || op == OP_INCR || op == OP_DECR || op == OP_TOUCH || op == OP_FLUSH;
+}
+
+#define KREQ_OF(w) ((struct kreq *)((char *)(w)-offsetof(struct kreq, wait)))
+
+static void slot_settle(struct slot *s);
+
+/* A held write's invalidations are all acknowledged: its reply may go now. */
+static void write_release(kv_hot_waiter_t *w)
+{
+    struct kreq *r = KREQ_OF(w);
+    if (r->msg)
+        ic_smp_reply(r->msg, 0);
+    else
+        slot_settle(r->slot);
+}
+
+/* A write was applied: drops the copies it made stale. True if its reply must wait for that (see hot.c). */
+static bool write_done(struct kreq *r, bool all)
+{
+    kv_hot_t *h = &kvd.cores[me()].hot;
+    if (!r->wait.need) {
+        /* The fast path and stack requests come here only when kv_hot_quiet said nothing is to wait for. */
+        assert(kv_hot_quiet(h, all ? 0 : r->khash[0]) || !h->on);
+        return false;
+    }
+    r->wait.cb = write_release;
+    return kv_hot_write(h, all ? 0 : r->khash[0], all, &r->wait);
+}
+
+/* Runs r on its owner (this core). Returns true if the request is held (a write waiting for invalidations). */
+static bool exec(struct kreq *r)
 {
     kv_store_t *s = &kvd.cores[me()].store;
+    kv_hot_t *hot = &kvd.cores[me()].hot;
     int64_t now = now_s();
     switch (r->op) {
     case OP_GET:
@@ -206,42 +277,38 @@ static void exec(struct kreq *r)
         for (unsigned j = 0; j < r->nkeys; j++) {
             s->st.cmd_get++;
             kv_item_t *it = kv_get(s, r->key[j], r->klen[j], r->khash[j], now);
+            bool is_hot = kv_hot_count(hot, r->khash[j]);
             if (it) {
                 s->st.get_hits++;
                 char head[KV_KEY_MAX + 96];
-                size_t n = 0;
-                memcpy(head, "VALUE ", 6);
-                n = 6;
-                memcpy(head + n, it->data, it->nkey);
-                n += it->nkey;
-                head[n++] = ' ';
-                n += u64_text(head + n, it->flags);
-                head[n++] = ' ';
-                n += u64_text(head + n, it->nval);
-                if (r->op == OP_GETS) {
-                    head[n++] = ' ';
-                    n += u64_text(head + n, it->cas);
-                }
-                head[n++] = '\r';
-                head[n++] = '\n';
-                emit(r, head, n);
+                emit(r, head, value_head(head, it->data, it->nkey, it->flags, it->nval, r->op == OP_GETS ? &it->cas : NULL));
+                uint32_t vofs = (uint32_t)r->len;
                 emit(r, kv_item_value(it), it->nval);
                 EMIT_LIT(r, "\r\n");
+                /* A hot key read from another core: that core may keep a copy (a delayed flush_all grants none). */
+                if (is_hot && r->fill_ok && it->nval <= KV_HOT_VALUE_MAX && !(s->flush_at > now) && r->len == vofs + it->nval + 2) {
+                    kv_hot_grant(hot, r->from, r->khash[j]);
+                    r->fill = true;
+                    r->fill_flags = it->flags;
+                    r->fill_cas = it->cas;
+                    r->fill_exptime = it->exptime;
+                    r->fill_vofs = vofs;
+                }
             } else {
                 s->st.get_misses++;
             }
             if (r->ofs)
                 r->ofs[j + 1] = (uint32_t)r->len;
         }
-        break;
+        return false;
     case OP_STORE:
         s->st.cmd_set++;
         emit_result(r, kv_put(s, r->mode, r->key[0], r->klen[0], r->khash[0], r->flags, kv_abs_time(r->exptime, now), r->val,
                               r->nval, r->arg, now));
-        break;
+        return write_done(r, false);
     case OP_DELETE:
         emit_result(r, kv_delete(s, r->key[0], r->klen[0], r->khash[0], now));
-        break;
+        return write_done(r, false);
     case OP_INCR:
     case OP_DECR: {
         uint64_t v = 0;
@@ -257,22 +324,27 @@ static void exec(struct kreq *r)
         } else {
             emit_result(r, res);
         }
-        break;
+        return write_done(r, false);
     }
     case OP_TOUCH:
         emit_result(r, kv_touch(s, r->key[0], r->klen[0], r->khash[0], kv_abs_time(r->exptime, now), now));
-        break;
+        return write_done(r, false);
     case OP_FLUSH:
         kv_flush(s, r->delay, now);
-        break;
+        return write_done(r, true);
     case OP_STATS:
         r->st = s->st;
+        r->hst = hot->st;
         r->conns[0] = kvd.cores[me()].curr_conns;
         r->conns[1] = kvd.cores[me()].total_conns;
-        break;
+        ic_reactor_stats_t rs;
+        ic_reactor_stats(me(), &rs);
+        r->msgs = rs.msgs_sent;
+        return false;
     case OP_TEXT:
-        break;
+        return false;
     }
+    return false;
 }
 
 /*
@@ -282,7 +354,8 @@ static void exec(struct kreq *r)
  */
 static struct kreq *kreq_new(unsigned owner, enum op op, unsigned nkeys, size_t kbytes, size_t nval)
 {
-    size_t keys = nkeys * (sizeof(char *) + sizeof(uint64_t) + sizeof(uint32_t) + 1) + sizeof(uint32_t);
+    size_t need = is_write(op) ? kvd.n * sizeof(uint32_t) : 0; /* a write may wait for invalidations (hot.c) */
+    size_t keys = nkeys * (sizeof(char *) + sizeof(uint64_t) + sizeof(uint32_t) + 1) + sizeof(uint32_t) + need;
     size_t cap = KV_INLINE_OUT + (op == OP_GET || op == OP_GETS ? nkeys * 64 : 0);
     struct kreq *r = calloc(1, sizeof(*r) + keys + kbytes + nval + cap + 16);
     if (!r)
@@ -294,11 +367,16 @@ static struct kreq *kreq_new(unsigned owner, enum op op, unsigned nkeys, size_t 
     p += nkeys * sizeof(char *);
     r->ofs = (uint32_t *)p;
     p += (nkeys + 1) * sizeof(uint32_t);
+    if (need) {
+        r->wait.need = (uint32_t *)p;
+        p += need;
+    }
     r->klen = (uint8_t *)p;
     p += nkeys;
     r->out = p; /* then keys and value are carved from the end */
     r->cap = cap;
     r->owner = owner;
+    r->from = me();
     r->op = op;
     return r;
 }
@@ -353,14 +431,36 @@ static void render(struct slot *s, ic_tcp_conn_t *tc)
         ic_tcp_write(tc, "END\r\n", 5);
     } else if (s->op == OP_STATS) {
         kv_stats_t t;
+        kv_hot_stats_t ht;
         memset(&t, 0, sizeof(t));
-        uint64_t conns = 0, total = 0, *dst = (uint64_t *)&t;
+        memset(&ht, 0, sizeof(ht));
+        uint64_t conns = 0, total = 0, msgs = 0, *dst = (uint64_t *)&t, *hdst = (uint64_t *)&ht;
         for (unsigned i = 0; i < s->nreq; i++) {
-            const uint64_t *src = (const uint64_t *)&s->req[i]->st;
+            const uint64_t *src = (const uint64_t *)&s->req[i]->st, *hsrc = (const uint64_t *)&s->req[i]->hst;
             for (size_t k = 0; k < sizeof(t) / sizeof(uint64_t); k++)
                 dst[k] += src[k];
+            for (size_t k = 0; k < sizeof(ht) / sizeof(uint64_t); k++)
+                hdst[k] += hsrc[k];
             conns += s->req[i]->conns[0];
             total += s->req[i]->conns[1];
+            msgs += s->req[i]->msgs;
+        }
+        char hb[768];
+        int hn = snprintf(hb, sizeof(hb),
+                          "STAT hot_copies %llu\r\nSTAT hot_grants %llu\r\nSTAT hot_copy_hits %llu\r\nSTAT hot_fills %llu\r\n"
+                          "STAT hot_fills_stale %llu\r\nSTAT hot_invalidations %llu\r\nSTAT hot_copies_dropped %llu\r\n"
+                          "STAT hot_writes_held %llu\r\nSTAT smp_messages %llu\r\n",
+                          (unsigned long long)ht.copies, (unsigned long long)ht.grants, (unsigned long long)ht.copy_hits,
+                          (unsigned long long)ht.fills, (unsigned long long)ht.fills_stale, (unsigned long long)ht.invalidations,
+                          (unsigned long long)ht.copies_dropped, (unsigned long long)ht.writes_held, (unsigned long long)msgs);
+        if (s->hot_only) {
+            /* `stats hot`: the copies' counters and which core this connection is on (tests pair connections by it). */
+            char b[64];
+            int n = snprintf(b, sizeof(b), "STAT core %u\r\nSTAT hot_share %u\r\n", me(), kvd.hot_share);
+            ic_tcp_write(tc, b, (size_t)n);
+            ic_tcp_write(tc, hb, (size_t)hn);
+            ic_tcp_write(tc, "END\r\n", 5);
+            return;
         }
         char b[2048];
         int64_t now = now_s();
@@ -372,7 +472,7 @@ static void render(struct slot *s, ic_tcp_conn_t *tc)
                          "STAT decr_misses %llu\r\nSTAT decr_hits %llu\r\nSTAT cas_misses %llu\r\nSTAT cas_hits %llu\r\n"
                          "STAT cas_badval %llu\r\nSTAT touch_hits %llu\r\nSTAT touch_misses %llu\r\nSTAT threads %u\r\n"
                          "STAT bytes %llu\r\nSTAT curr_items %llu\r\nSTAT total_items %llu\r\nSTAT evictions %llu\r\n"
-                         "STAT limit_maxbytes %llu\r\nEND\r\n",
+                         "STAT limit_maxbytes %llu\r\n",
                          (int)getpid(), (long long)(now - kvd.started), (long long)now, KVD_VERSION, (int)(8 * sizeof(void *)),
                          (unsigned long long)conns, (unsigned long long)total, (unsigned long long)t.cmd_get,
                          (unsigned long long)t.cmd_set, (unsigned long long)t.cmd_touch, (unsigned long long)t.get_hits,
@@ -383,6 +483,8 @@ static void render(struct slot *s, ic_tcp_conn_t *tc)
                          (unsigned long long)t.touch_misses, kvd.n, (unsigned long long)t.bytes, (unsigned long long)t.curr_items,
                          (unsigned long long)t.total_items, (unsigned long long)t.evictions, (unsigned long long)t.limit_maxbytes);
         ic_tcp_write(tc, b, (size_t)n);
+        ic_tcp_write(tc, hb, (size_t)hn);
+        ic_tcp_write(tc, "END\r\n", 5);
     } else if (s->op == OP_FLUSH) {
         if (!s->noreply)
             ic_tcp_write(tc, "OK\r\n", 4);
@@ -399,6 +501,8 @@ static void drain(struct kconn *kc)
         kc->head = s->next;
         if (!kc->head)
             kc->tail = NULL;
+        if (is_write(s->op))
+            kc->writes--;
         render(s, kc->tc);
         slot_free(s);
     }
@@ -417,13 +521,18 @@ static void slot_settle(struct slot *s)
 
 static void req_done(void *arg, int status)
 {
-    slot_settle(((struct kreq *)arg)->slot);
+    struct kreq *r = arg;
+    if (r->fill) /* the owner let this core keep a copy of a hot key */
+        kv_hot_fill(&kvd.cores[me()].hot, r->owner, r->stamp, r->key[0], r->klen[0], r->khash[0], r->fill_flags, r->fill_cas,
+                    r->fill_exptime, r->out + r->fill_vofs, r->ofs[1] - r->fill_vofs - 2);
+    slot_settle(r->slot);
 }
 
 static int req_work(ic_smp_msg_t *msg, void *arg)
 {
-    exec(arg);
-    return 0;
+    struct kreq *r = arg;
+    r->msg = msg;
+    return exec(r) ? IC_SMP_LATER : 0;
 }
 
 /* A new slot at the tail of the queue, with room for nreq requests, nkeys keys and text bytes of a fixed reply. */
@@ -441,6 +550,8 @@ static struct slot *slot_new(struct kconn *kc, enum op op, unsigned nreq, unsign
     s->nkeys = nkeys;
     s->text = text ? (char *)(s->key_idx + nkeys) : NULL;
     s->text_len = text;
+    if (is_write(op))
+        kc->writes++;
     if (kc->tail)
         kc->tail->next = s;
     else
@@ -458,8 +569,8 @@ static void slot_send(struct slot *s)
         struct kreq *r = s->req[i];
         r->slot = s;
         if (r->owner == me()) {
-            exec(r);
-            s->pending--;
+            if (!exec(r))
+                s->pending--; /* else write_release settles it */
         } else if (ic_smp_submit(r->owner, req_work, req_done, r) < 0) {
             s->pending--; /* shutting down: this part of the reply stays empty */
         }
@@ -549,7 +660,8 @@ static void key_command(struct kconn *kc, struct kreq *q, const char *key, size_
 {
     uint64_t h = kv_hash(key, klen);
     unsigned owner = (unsigned)(h % kvd.n);
-    if (!kc->head && owner == me()) {
+    /* A write with copies of its key's set out (or invalidations still out) cannot answer at once: it takes a slot. */
+    if (!kc->head && owner == me() && kv_hot_quiet(&kvd.cores[me()].hot, h)) {
         uint8_t k8 = (uint8_t)klen;
         q->direct = kc->tc;
         q->nkeys = 1;
@@ -630,7 +742,30 @@ static void get_command(struct kconn *kc, enum op op, const char *p, size_t n)
         h[i] = kv_hash(keys[i].p, keys[i].n);
         local = local && h[i] % kvd.n == me();
     }
-    if (local && !kc->head) {
+    kv_hot_t *hot = &kvd.cores[me()].hot;
+    const kv_copy_t *copy = NULL;
+    if (nkeys == 1 && !local && kc->writes == 0 && (copy = kv_hot_lookup(hot, keys[0].p, keys[0].n, h[0], now_s()))) {
+        /* A copy of a hot key: answered here, in order behind what the connection has queued (hot.c). */
+        kv_stats_t *st = &kvd.cores[me()].store.st;
+        st->cmd_get++;
+        st->get_hits++;
+        char head[KV_KEY_MAX + 96];
+        size_t hn = value_head(head, copy->data, copy->nkey, copy->flags, copy->nval, op == OP_GETS ? &copy->cas : NULL);
+        if (!kc->head) {
+            ic_tcp_write(kc->tc, head, hn);
+            ic_tcp_write(kc->tc, copy->data + copy->nkey, copy->nval);
+            ic_tcp_write(kc->tc, "\r\nEND\r\n", 7);
+        } else {
+            struct slot *s = slot_new(kc, OP_TEXT, 0, 0, hn + copy->nval + 7);
+            if (!s) {
+                ic_tcp_close(kc->tc);
+            } else {
+                memcpy(s->text, head, hn);
+                memcpy(s->text + hn, copy->data + copy->nkey, copy->nval);
+                memcpy(s->text + hn + copy->nval, "\r\nEND\r\n", 7);
+            }
+        }
+    } else if (local && !kc->head) {
         /* The fast path: every key is ours and nothing is queued; reply straight into the connection. */
         struct kreq q = {.op = op, .direct = kc->tc, .nkeys = 1};
         for (unsigned i = 0; i < nkeys; i++) {
@@ -675,6 +810,14 @@ static void get_command(struct kconn *kc, enum op op, const char *p, size_t n)
                 s->key_req[i] = (uint16_t)group[c];
                 s->key_idx[i] = (uint16_t)j;
             }
+            /* A one-key get to another core may come back with a copy to keep; the stamp says if it still may then. */
+            for (unsigned g = 0; hot->on && g < ngroups; g++) {
+                struct kreq *r = s->req[g];
+                if (r->nkeys == 1 && r->owner != me()) {
+                    r->fill_ok = true;
+                    r->stamp = kv_hot_stamp(hot, r->khash[0]);
+                }
+            }
             slot_send(s);
         }
     }
@@ -686,7 +829,7 @@ out:
 }
 
 /* flush_all and stats: one request to every core. */
-static void all_command(struct kconn *kc, enum op op, int64_t delay, bool noreply)
+static void all_command(struct kconn *kc, enum op op, int64_t delay, bool noreply, bool hot_only)
 {
     struct slot *s = slot_new(kc, op, kvd.n, 0, 0);
     if (!s) {
@@ -694,6 +837,7 @@ static void all_command(struct kconn *kc, enum op op, int64_t delay, bool norepl
         return;
     }
     s->noreply = noreply;
+    s->hot_only = hot_only;
     for (unsigned c = 0; c < kvd.n; c++) {
         if (!(s->req[c] = kreq_new(c, op, 0, 0, 0))) {
             s->nreq = c;
@@ -816,10 +960,12 @@ static long command(struct kconn *kc, const char *line, size_t n, const char *re
         else if (k == 3 && !noreply)
             REPLY_LIT(kc, "ERROR\r\n");
         else
-            all_command(kc, OP_FLUSH, delay, noreply);
+            all_command(kc, OP_FLUSH, delay, noreply, false);
     } else if (is(&t[0], "stats")) {
         if (k == 1)
-            all_command(kc, OP_STATS, 0, false);
+            all_command(kc, OP_STATS, 0, false, false);
+        else if (k == 2 && is(&t[1], "hot"))
+            all_command(kc, OP_STATS, 0, false, true);
         else if (is(&t[1], "settings") || is(&t[1], "items") || is(&t[1], "slabs") || is(&t[1], "sizes") || is(&t[1], "conns"))
             REPLY_LIT(kc, "END\r\n"); /* no slabs here: these sections are empty */
         else
@@ -915,7 +1061,9 @@ static void on_stop(void *arg)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US]\n");
+    fprintf(stderr, "usage: kvd [-p PORT] [-l ADDR] [-m MEGABYTES] [-I ITEM_MAX_BYTES] [-c CORES] [-S SPIN_US] [-H SHARE]\n"
+                    "  -H SHARE  copy a key to the cores that read it once it takes 1/SHARE of its owner's reads\n"
+                    "            (default 1000; 0: no hot-key copies)\n");
     return 2;
 }
 
@@ -930,7 +1078,7 @@ static bool arg_num(const char *s, unsigned long long max, unsigned long long *o
 
 int main(int argc, char **argv)
 {
-    unsigned long long port = 11211, mb = 64, item_max = 1024 * 1024, cores = 0, spin = ~0ull;
+    unsigned long long port = 11211, mb = 64, item_max = 1024 * 1024, cores = 0, spin = ~0ull, share = 1000;
     const char *host = "127.0.0.1";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -945,6 +1093,8 @@ int main(int argc, char **argv)
             ok = arg_num(v, IC_MAX_CORES, &cores) && cores > 0;
         else if (strcmp(a, "-S") == 0)
             ok = arg_num(v, 1000000, &spin);
+        else if (strcmp(a, "-H") == 0)
+            ok = arg_num(v, 1000000, &share);
         else if (strcmp(a, "-l") == 0)
             ok = (host = v) != NULL;
         else
@@ -971,9 +1121,12 @@ int main(int argc, char **argv)
     if (!kvd.cores)
         return 1;
     memset(kvd.cores, 0, sizeof(*kvd.cores) * kvd.n);
-    for (unsigned i = 0; i < kvd.n; i++)
+    for (unsigned i = 0; i < kvd.n; i++) {
         if (kv_store_init(&kvd.cores[i].store, i, (size_t)(mb << 20) / kvd.n) < 0)
             return 1;
+        kv_hot_init(&kvd.cores[i].hot, i, kvd.n, (unsigned)share);
+    }
+    kvd.hot_share = kvd.cores[0].hot.on ? (unsigned)share : 0;
 
     ic_tcp_listener_config_t lc;
     ic_tcp_listener_config_init(&lc);
@@ -986,13 +1139,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "kvd: %s:%llu: %s\n", host, port, ic_strerror(err));
         return 1;
     }
-    printf("kvd: listening on %s:%u, %u cores, %llu MiB, items up to %llu bytes\n", host, ic_tcp_listener_port(kvd.listener), kvd.n,
-           mb, item_max);
+    printf("kvd: listening on %s:%u, %u cores, %llu MiB, items up to %llu bytes, hot-key copies %s\n", host,
+           ic_tcp_listener_port(kvd.listener), kvd.n, mb, item_max, kvd.hot_share ? "on" : "off");
     fflush(stdout);
     err = ic_reactor_run(&rc);
     ic_tcp_listener_free(kvd.listener);
-    for (unsigned i = 0; i < kvd.n; i++)
+    for (unsigned i = 0; i < kvd.n; i++) {
+        kv_hot_fini(&kvd.cores[i].hot);
         kv_store_fini(&kvd.cores[i].store);
+    }
     free(kvd.cores);
     if (err < 0) {
         fprintf(stderr, "kvd: %s\n", ic_strerror(err));
