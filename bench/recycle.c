@@ -2,34 +2,49 @@
  * bench/recycle.c: what malloc keeps per isolate, after the soak showed
  * "malloc in use" flat without isolate recycling and growing with it.
  *
- *   ./build/bin/bench_recycle [rounds]     (default 6 rounds of 100)
+ *   ./build/bin/bench_recycle [rounds] [per-round]   (default 6 rounds of 100)
  *
  * One reactor, one tenant (bench/soak/tenant.js, MODE=leak, 16 MiB heap).
  * Two loops, each reporting malloc in use (glibc mallinfo2: uordblks +
- * hblkhd) per round:
- *   create/dispose  ic_js_worker_new + ic_js_worker_free, 100 per round
- *   heap-limit      requests through an ic_js_pool until 100 more isolates
- *                   were recycled after their heap limit
+ * hblkhd, all arenas) per round:
+ *   create/dispose  ic_js_worker_new + ic_js_worker_free, per-round times
+ *   heap-limit      requests through an ic_js_pool until per-round more
+ *                   isolates were recycled after their heap limit
+ * Every figure is taken at the same point of the loop: no tenant isolate
+ * alive (the heap-limit loop drops its pool's worker at the end of a
+ * round; the pool's spare stays, idle, the same all along) and in a later
+ * reactor turn than the last disposal, so that what a disposal hands back
+ * through the loop (a platform task runner posted to the reactor while its
+ * isolate went away) is back. A figure taken with an isolate alive varies
+ * by tens of KiB with the state of that isolate's heap (V8's remembered
+ * sets and other page metadata are malloc'd), which swamps a few hundred
+ * bytes per isolate.
  * The first round of each warms up (caches, arenas) and is not counted.
+ * ISOCORE_RECYCLE_EXIT=1 ends the process with _exit after the last round,
+ * once the pool (and its spare) is freed, before the platform and the
+ * tenant are: under heaptrack, the "leaked" allocations of a run of N
+ * rounds against one of 3N rounds are what grows with N, and no isolate
+ * alive at the end blurs the comparison.
  * Figures, not a test: it never fails.
  */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "isocore.h"
-
-#define PER_ROUND 100
 
 static struct {
     ic_js_tenant_t *tenant;
     ic_js_pool_t *pool;
     ic_timer_t tick;
     ic_http_request_t req;
-    unsigned rounds, round;
-    unsigned long long answered;
+    unsigned rounds, per_round, round;
+    unsigned long long answered, recycled_mark;
     size_t mark, first;
+    bool exiting;   /* ISOCORE_RECYCLE_EXIT: every isolate is gone, the process ends next tick */
+    bool measuring; /* the heap-limit loop: the round's worker was dropped, the figure is due next tick */
 } B;
 
 static size_t in_use(void)
@@ -45,14 +60,15 @@ static bool round_done(const char *loop)
     if (B.round == 0) {
         B.first = now;
     } else {
-        printf("%-15s round %u: malloc in use %.2f MiB, %+ld bytes per isolate this round\n", loop, B.round, now / 1048576.0,
-               ((long)now - (long)B.mark) / PER_ROUND);
+        printf("%-15s round %u: malloc in use %.3f MiB, %+ld bytes per isolate this round\n", loop, B.round, now / 1048576.0,
+               ((long)now - (long)B.mark) / (long)B.per_round);
     }
     B.mark = now;
     if (++B.round <= B.rounds)
         return true;
-    printf("%-15s over %u rounds after the first: %+ld bytes per isolate\n\n", loop, B.rounds,
-           ((long)now - (long)B.first) / (long)(PER_ROUND * B.rounds));
+    printf("%-15s over %u rounds after the first: %+.1f bytes per isolate\n\n", loop, B.rounds,
+           ((double)now - (double)B.first) / (double)(B.per_round * B.rounds));
+    fflush(stdout);
     return false;
 }
 
@@ -61,53 +77,86 @@ static void answered(void *arg, const ic_js_response_t *res)
     B.answered++;
 }
 
-static void tick(ic_timer_t *t)
+static void heap_tick(ic_timer_t *t)
 {
+    if (B.exiting)
+        _exit(0);
+    if (B.measuring) {
+        B.measuring = false;
+        if (!round_done("heap-limit")) {
+            ic_js_pool_free(B.pool);
+            B.pool = NULL;
+            if (getenv("ISOCORE_RECYCLE_EXIT")) {
+                B.exiting = true; /* in the next turn, when what the disposals posted has run */
+                ic_timer_start(&B.tick, 1000000, 0);
+            } else {
+                ic_reactor_stop();
+            }
+            return;
+        }
+    }
     /* Enough requests a tick that the tenant's heap reaches its limit within a few ticks. */
     for (int i = 0; i < 200; i++)
         ic_js_pool_fetch(B.pool, B.tenant, &B.req, (ic_str_t){NULL, 0}, answered, NULL);
     ic_js_pool_stats_t st;
     ic_js_pool_stats(B.pool, &st);
-    if (st.recycled >= (unsigned long long)(B.round + 1) * PER_ROUND && !round_done("heap-limit")) {
-        ic_js_pool_free(B.pool);
-        B.pool = NULL;
-        ic_reactor_stop();
-        return;
+    if (st.recycled - B.recycled_mark >= (B.round ? B.per_round : 10)) {
+        /* The round is over: its last worker goes now, the figure is taken in the next turn. */
+        B.recycled_mark = st.recycled;
+        ic_js_pool_drop(B.pool, B.tenant);
+        B.measuring = true;
     }
     ic_timer_start(&B.tick, 1000000, 0);
 }
 
-static void start(void *arg)
+static void heap_start(void)
 {
-    char err[512];
-    B.round = 0;
-    do {
-        for (int i = 0; i < (B.round ? PER_ROUND : 10); i++) {
-            ic_js_worker_t *w = NULL;
-            if (ic_js_worker_new(B.tenant, &w, err, sizeof(err)) < 0) {
-                fprintf(stderr, "bench_recycle: %s\n", err);
-                ic_reactor_stop();
-                return;
-            }
-            ic_js_worker_free(w);
-        }
-    } while (round_done("create/dispose"));
-
     static char raw[] = "GET /recycle HTTP/1.1\r\nHost: t.example\r\n\r\n";
     if (ic_http_parse_request(raw, strlen(raw), &B.req) <= 0 || ic_js_pool_new(NULL, &B.pool) < 0) {
         ic_reactor_stop();
         return;
     }
     B.round = 0;
-    ic_timer_init(&B.tick, tick);
+    B.recycled_mark = 0;
+    ic_timer_init(&B.tick, heap_tick);
+    ic_timer_start(&B.tick, 1000000, 0);
+}
+
+/* One round of create/dispose a tick; the figure of the round before is taken first, in a later turn than its disposals. */
+static void create_tick(ic_timer_t *t)
+{
+    char err[512];
+    if (B.measuring && !round_done("create/dispose")) {
+        B.measuring = false;
+        heap_start();
+        return;
+    }
+    for (unsigned i = 0; i < (B.round ? B.per_round : 10); i++) {
+        ic_js_worker_t *w = NULL;
+        if (ic_js_worker_new(B.tenant, &w, err, sizeof(err)) < 0) {
+            fprintf(stderr, "bench_recycle: %s\n", err);
+            ic_reactor_stop();
+            return;
+        }
+        ic_js_worker_free(w);
+    }
+    B.measuring = true;
+    ic_timer_start(&B.tick, 1000000, 0);
+}
+
+static void start(void *arg)
+{
+    B.round = 0;
+    ic_timer_init(&B.tick, create_tick);
     ic_timer_start(&B.tick, 1000000, 0);
 }
 
 int main(int argc, char **argv)
 {
     B.rounds = argc > 1 ? (unsigned)atoi(argv[1]) : 6;
-    if (B.rounds < 1) {
-        fprintf(stderr, "usage: bench_recycle [rounds >= 1]\n");
+    B.per_round = argc > 2 ? (unsigned)atoi(argv[2]) : 100;
+    if (B.rounds < 1 || B.per_round < 1) {
+        fprintf(stderr, "usage: bench_recycle [rounds >= 1] [per-round >= 1]\n");
         return 2;
     }
     if (ic_js_platform_init() < 0)
@@ -127,7 +176,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_recycle: cannot read %s (run from the source tree, or set ISOCORE_SRC)\n", path);
         return 1;
     }
-    printf("# bench_recycle: malloc in use per isolate, %u rounds of %d after a warm-up round; 1 reactor\n\n", B.rounds, PER_ROUND);
+    printf("# bench_recycle: malloc in use per isolate, %u rounds of %u after a warm-up round; 1 reactor\n\n", B.rounds,
+           B.per_round);
     ic_reactor_config_t rc;
     ic_reactor_config_init(&rc);
     rc.cores = 1;
