@@ -134,7 +134,6 @@ static long long t_in_use(void)
 {
     return atomic_load(&t_live);
 }
-#endif
 
 #define WARMUP 50
 #define MEASURED 200
@@ -170,7 +169,6 @@ static double mallinfo_bytes(void)
 
 static void tick(ic_timer_t *t)
 {
-#if T_COUNTING
     if (R.measure_next) {
         R.measure_next = false;
         if (R.sent == WARMUP) {
@@ -184,7 +182,6 @@ static void tick(ic_timer_t *t)
             return;
         }
     }
-#endif
     /* One request a turn: it reaches the heap limit and breaks its isolate; the pool makes a new one for the next. */
     ic_js_pool_fetch(R.pool, R.tenant, &R.req, (ic_str_t){NULL, 0}, answered, NULL);
     R.sent++;
@@ -211,6 +208,8 @@ static void stop(void *arg)
     ic_js_pool_free(R.pool);
     R.pool = NULL;
 }
+
+#endif /* T_COUNTING */
 
 Test(recycle, heap_limit_recycles_keep_no_malloc, .timeout = 600)
 {
