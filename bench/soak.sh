@@ -86,7 +86,10 @@ echo "| t (s) | RSS (MiB) | malloc in use (MiB) | fds | isolates | created | ans
 echo "|---|---|---|---|---|---|---|"
 samples=$tmp/samples
 : >"$samples"
+# t is the time since the load started, read at each sample (a sample's curl calls take a while on a loaded machine).
+start=$SECONDS
 t=0
+row=0
 while [ $t -le $secs ] && kill -0 $lpid 2>/dev/null; do
     rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
     fds=$(ls /proc/$pid/fd | wc -l)
@@ -96,9 +99,9 @@ while [ $t -le $secs ] && kill -0 $lpid 2>/dev/null; do
     made=$(metric isocore_isolates_created_total)
     echo "$t $rss $fds $iso $req $heap $made" >>"$samples"
     # A row a minute in the table; every sample (10 s) in the figures below.
-    [ $((t % 60)) -eq 0 ] && awk -v t=$t -v r="$rss" -v h="$heap" -v f="$fds" -v i="$iso" -v m="$made" -v q="$req" 'BEGIN { printf "| %d | %.1f | %.2f | %d | %d | %d | %d |\n", t, r / 1024, h / 1024, f, i, m, q }'
+    [ $t -ge $row ] && row=$((row + 60)) && awk -v t=$t -v r="$rss" -v h="$heap" -v f="$fds" -v i="$iso" -v m="$made" -v q="$req" 'BEGIN { printf "| %d | %.1f | %.2f | %d | %d | %d | %d |\n", t, r / 1024, h / 1024, f, i, m, q }'
     sleep 10 # the sampling period of a benchmark, not a synchronisation
-    t=$((t + 10))
+    t=$((SECONDS - start))
 done
 wait $lpid
 # Before the server goes: outcomes by kind of tenant, and the isolates created in all.
@@ -147,12 +150,27 @@ echo
 echo "samples (t s, RSS KiB, fds, isolates, answered, malloc in use KiB, isolates created): $(awk '{printf "%s%s %s %s %s %s %s %s", (NR > 1 ? "; " : ""), $1, $2, $3, $4, $5, $6, $7}' "$samples")"
 echo "server log: $(grep -c 'CPU time limit' "$tmp/server.err") CPU-limit lines, $(grep -c 'heap limit\|memory limit' "$tmp/server.err") memory-limit lines, $(grep -c 'uncaught exception' "$tmp/server.err") uncaught exceptions, $(grep -c 'soak: a log line' "$tmp/server.err") console lines kept"
 if [ -n "$plot" ]; then
-    if gnuplot -e "set terminal pngcairo size 900,500 font ',10'; set output '$plot'
-        set title 'isocore soak: ${minutes} min, ${rate} requests/s, 95 tenants'; set xlabel 'minutes'; set key top left
-        set ylabel 'MiB'; set y2label 'isolates created'; set ytics nomirror; set y2tics
-        plot '$samples' using (\$1/60):(\$2/1024) with lines title 'RSS', \
-             '' using (\$1/60):(\$6/1024) with lines lw 2 title 'malloc in use', \
-             '' using (\$1/60):7 axes x1y2 with lines dt 2 title 'isolates created (right)'" 2>"$tmp/gp.err"; then
+    # Two panels: RSS with the isolates created, and malloc in use on its own scale (flat or not shows there).
+    cat >"$tmp/plot.gp" <<GP
+set terminal pngcairo size 900,700 font ',10'
+set output '$plot'
+set multiplot layout 2,1 title 'isocore soak: ${minutes} min, ${rate} requests/s offered, 95 tenants'
+set key top left
+set xlabel 'minutes'
+set ytics nomirror
+set y2tics
+set ylabel 'RSS (MiB)'
+set y2label 'isolates created'
+set yrange [0:*]
+plot '$samples' using (\$1/60):(\$2/1024) with lines title 'RSS', '' using (\$1/60):7 axes x1y2 with lines dt 2 title 'isolates created (right)'
+unset y2tics
+unset y2label
+set ylabel 'malloc in use (MiB)'
+set autoscale y
+plot '$samples' using (\$1/60):(\$6/1024) with lines lw 2 title 'malloc in use (glibc mallinfo2, /metrics)'
+unset multiplot
+GP
+    if gnuplot "$tmp/plot.gp" 2>"$tmp/gp.err"; then
         echo "plot: $plot"
     else
         echo "plot: gnuplot failed: $(head -c 300 "$tmp/gp.err")"
