@@ -32,8 +32,11 @@
  * that are not attached to a reactor (ic_js_isolate_t, the snapshot
  * builder's) keep their tasks queued until they are disposed.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <atomic>
 #include <deque>
@@ -334,6 +337,70 @@ std::shared_ptr<runner> runner_of(v8::Isolate *isolate);
  *    refused (V8 takes that failure for a fatal out-of-memory): it is
  *    counted, and terminates the entry when it passes the hard bound.
  */
+/*
+ * Where code ranges go.
+ *
+ * Every isolate reserves a code range (min(heap limit, 128 MiB), 4 KiB
+ * aligned, no access) through this allocator, with a hint from V8's
+ * CodeRangeAddressHint. That hint is the address of a recently freed code
+ * range, and V8 10.2 (and later ones, up to at least 12) keeps it wrong
+ * for ranges near its embedded builtins (within 2 GiB, the reach of a
+ * pc-relative call): GetAddressHint erases the reused address from a copy
+ * of its list instead of the list, and the range's disposal appends it
+ * again. So each isolate created and disposed near the builtins leaves 8
+ * bytes in a process-wide vector that never shrinks, and each creation
+ * copies that vector (heaptrack over bench_recycle: the one allocation
+ * that grows with the number of isolates, 6,144 bytes more after 400 more
+ * isolates, a vector's doublings). A server that recycles isolates for
+ * months would keep megabytes and copy them at every isolate it makes.
+ *
+ * Ranges away from the builtins take the list's other path, which pops
+ * the address it returns: so a code range whose hint is near libnode is
+ * reserved at a random address instead (V8's own random mmap addresses,
+ * below 64 TiB, far from the libraries near 128 TiB), and a far hint (a
+ * freed far range: the address is reused) is kept. In this build (no
+ * pointer compression) V8 calls builtins through the isolate's builtin
+ * table wherever its code is; what the placement costs is measured in
+ * bench/results/2026-12-02-recycle.md. ISOCORE_JS_NEAR_CODE=1 keeps V8's
+ * placement (to compare).
+ */
+class code_placer
+{
+  public:
+    code_placer()
+    {
+        const char *env = getenv("ISOCORE_JS_NEAR_CODE");
+        off_ = env && strcmp(env, "1") == 0;
+        Dl_info info;
+        /* libnode's load address: its text, where the embedded builtins are, follows it (well within 512 MiB). */
+        if (!off_ && dladdr(reinterpret_cast<void *>(&v8::V8::GetVersion), &info) && info.dli_fbase) {
+            uintptr_t base = reinterpret_cast<uintptr_t>(info.dli_fbase);
+            lo_ = base > kReach ? base - kReach : 0;
+            hi_ = base + kLib + kReach;
+        }
+    }
+
+    /* Whether a reservation looks like a code range: no access, the allocation page size, at least V8's minimum (3 MiB). */
+    bool is_code_range(size_t length, size_t alignment, v8::PageAllocator::Permission access, size_t page) const
+    {
+        return hi_ && access == v8::PageAllocator::kNoAccess && alignment == page && length >= kMinCodeRange;
+    }
+
+    /* Whether [p, p + length) may be within pc-relative reach of the builtins. */
+    bool near(void *p, size_t length) const
+    {
+        uintptr_t a = reinterpret_cast<uintptr_t>(p);
+        return a + length > lo_ && a < hi_;
+    }
+
+  private:
+    static constexpr uintptr_t kReach = (uintptr_t)2 << 30;  /* kMaxPCRelativeCodeRangeInMB on x64 */
+    static constexpr uintptr_t kLib = (uintptr_t)512 << 20;  /* more than libnode's text */
+    static constexpr size_t kMinCodeRange = (size_t)3 << 20; /* kMinimumCodeRangeSize */
+    bool off_ = false;
+    uintptr_t lo_ = 0, hi_ = 0;
+};
+
 class budget_pa : public v8::PageAllocator
 {
   public:
@@ -358,6 +425,17 @@ class budget_pa : public v8::PageAllocator
     }
     void *AllocatePages(void *address, size_t length, size_t alignment, Permission access) override
     {
+        if (code_.is_code_range(length, alignment, access, in_->AllocatePageSize()) && address && code_.near(address, length)) {
+            /* A few random far hints; the kernel may place a range elsewhere if the hint is taken: then near is accepted. */
+            for (int i = 0; i < 4; i++) {
+                uintptr_t hint = reinterpret_cast<uintptr_t>(in_->GetRandomMmapAddr()) & ~(uintptr_t)(alignment - 1);
+                void *p = in_->AllocatePages(reinterpret_cast<void *>(hint), length, alignment, access);
+                if (p && !code_.near(p, length))
+                    return p;
+                if (p)
+                    in_->FreePages(p, length);
+            }
+        }
         std::shared_ptr<runner> owner;
         if (alignment == kWasmPage && access == kNoAccess)
             owner = current_owner();
@@ -471,6 +549,7 @@ class budget_pa : public v8::PageAllocator
     }
 
     v8::PageAllocator *in_;
+    code_placer code_;
     std::mutex mu_;
     std::unordered_map<uintptr_t, region> regions_;
 };
