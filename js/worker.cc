@@ -339,6 +339,59 @@ static void append_utf8(v8::Isolate *isolate, std::string &out, v8::Local<v8::St
         s->WriteUtf8(isolate, &out[at], (int)n, nullptr, v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
 }
 
+/* Whether any of the n bytes at p is past 0x7f (eight at a time). */
+static bool any_high(const unsigned char *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & 0x8080808080808080ull) != 0;
+}
+
+/*
+ * Appends s as UTF-8, as append_utf8 does; a one-byte (Latin-1) string, the
+ * usual body and header block, is copied in one pass (no UTF-8 length pass
+ * first): it is its own UTF-8 when all of it is ASCII, and otherwise each
+ * byte past 0x7f becomes its two UTF-8 bytes here.
+ */
+static void append_str(v8::Isolate *isolate, std::string &out, v8::Local<v8::String> s)
+{
+    if (!s->IsOneByte()) {
+        append_utf8(isolate, out, s);
+        return;
+    }
+    size_t at = out.size();
+    size_t n = (size_t)s->Length();
+    out.resize(at + n);
+    if (!n)
+        return;
+    unsigned char *p = reinterpret_cast<unsigned char *>(&out[at]);
+    s->WriteOneByte(isolate, p, 0, (int)n, v8::String::NO_NULL_TERMINATION);
+    if (!any_high(p, n))
+        return;
+    size_t high = 0;
+    for (size_t i = 0; i < n; i++)
+        high += p[i] >> 7;
+    out.resize(at + n + high);
+    p = reinterpret_cast<unsigned char *>(&out[at]);
+    /* Widened in place from the end: the write position never overtakes the read position. */
+    for (size_t i = n, o = n + high; i-- > 0;) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            p[--o] = c;
+        } else {
+            p[--o] = (unsigned char)(0x80 | (c & 0x3f));
+            p[--o] = (unsigned char)(0xc0 | (c >> 6));
+        }
+    }
+}
+
 /* Turns serialize's [status, "name: value\n…", body] into a response for done. False if it is not that shape. */
 static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Value> v, ic_js_done_cb done, void *arg)
 {
@@ -365,12 +418,12 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     }
     std::string &sc = w->scratch;
     sc.clear();
-    append_utf8(isolate, sc, block.As<v8::String>());
+    append_str(isolate, sc, block.As<v8::String>());
     size_t head_len = sc.size();
     const void *bp = nullptr;
     size_t blen = 0;
     if (body->IsString()) {
-        append_utf8(isolate, sc, body.As<v8::String>());
+        append_str(isolate, sc, body.As<v8::String>());
         blen = sc.size() - head_len;
         bp = sc.data() + head_len;
     } else if (body->IsArrayBufferView()) {
