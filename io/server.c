@@ -63,7 +63,16 @@ struct conn {
     unsigned ops; /* operations in flight: recv, send, cancel */
     ic_op_t recv_op, send_op, cancel_op;
     bool recv_armed, recv_pausing, send_busy, closing, close_after_send, eof, in_handler, continue_sent;
+    /*
+     * The connection's one deadline (header, idle, handshake or drain
+     * timeout), kept lazily: `deadline` is when it falls due (0: none, a
+     * handler or a send is in charge), `timer_at` when the armed timer fires
+     * (0: not armed). Moving the deadline later, as every request does, only
+     * writes `deadline`; the timer that fires early re-arms itself for the
+     * rest. So a keep-alive connection costs no timer-heap work per request.
+     */
     ic_timer_t timer;
+    uint64_t deadline, timer_at;
     ic_task_t free_task, process_task;
     bool free_posted, process_posted;
 
@@ -213,6 +222,7 @@ static void conn_free(struct conn *c)
 {
     struct srv_core *sc = c->sc;
     ic_timer_stop(&c->timer);
+    c->timer_at = 0;
     if (c->fd >= 0)
         close(c->fd);
     IC__STAT_ADD(sc, open, -1ull);
@@ -304,6 +314,7 @@ static void conn_close(struct conn *c)
         return;
     c->closing = true;
     ic_timer_stop(&c->timer);
+    c->timer_at = c->deadline = 0;
     body_stop(c, -EPIPE);
     if (c->x.streaming) {
         /* The producer of a streamed response is told once; after that the exchange is gone. */
@@ -325,6 +336,17 @@ static void conn_close(struct conn *c)
 static void timer_fired(ic_timer_t *t)
 {
     struct conn *c = (struct conn *)((char *)t - offsetof(struct conn, timer));
+    c->timer_at = 0;
+    if (!c->deadline)
+        return; /* cleared since it was armed: a handler took the connection */
+    uint64_t now = ic_reactor_now();
+    if (now < c->deadline) {
+        /* The deadline moved later since the timer was armed: wait for the rest. */
+        ic_timer_start(&c->timer, c->deadline - now, 0);
+        c->timer_at = c->deadline;
+        return;
+    }
+    c->deadline = 0;
     if (c->x.active || (c->send_busy && !c->handshaking))
         return; /* the handler or the send is in charge of this connection now */
     if (c->tls) {
@@ -350,10 +372,23 @@ static void timer_fired(ic_timer_t *t)
     conn_close(c);
 }
 
+/* Sets the connection's deadline ms from now (0: leaves it as it is); the heap is touched only to bring the timer earlier. */
 static void arm_timer(struct conn *c, unsigned ms)
 {
-    if (ms)
-        ic_timer_start(&c->timer, (uint64_t)ms * 1000000, 0);
+    if (!ms)
+        return;
+    uint64_t now = ic_reactor_now();
+    c->deadline = now + (uint64_t)ms * 1000000;
+    if (c->timer_at == 0 || c->timer_at > c->deadline) {
+        ic_timer_start(&c->timer, c->deadline - now, 0);
+        c->timer_at = c->deadline;
+    }
+}
+
+/* No deadline while a handler has the connection; the armed timer, if any, fires and finds nothing to do. */
+static void clear_timer(struct conn *c)
+{
+    c->deadline = 0;
 }
 
 /* Ensures buffer *b (capacity *cap) can hold need bytes. Returns false on allocation failure. */
@@ -1061,7 +1096,7 @@ static void dispatch_streamed(struct conn *c, size_t head_len, uint64_t length)
 {
     struct ic_http_exchange *x = &c->x;
     const ic_http_server_config_t *cfg = &c->sc->srv->cfg;
-    ic_timer_stop(&c->timer);
+    clear_timer(c);
     x->body = (ic_str_t){c->in + head_len, 0};
     x->c = c;
     x->consumed = head_len;
@@ -1187,7 +1222,7 @@ static void process(struct conn *c)
             c->x.body = (ic_str_t){c->in + r, 0};
             consumed = (size_t)r;
         }
-        ic_timer_stop(&c->timer);
+        clear_timer(c);
         c->x.c = c;
         c->x.consumed = consumed;
         c->x.active = true;
