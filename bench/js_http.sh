@@ -36,8 +36,8 @@ secs=${2:-5}
 handlers=${HANDLERS:-hello json}
 bin=$root/build/bin/isocore
 tools=$root/build/bench-tools
-for tool in wrk perf curl; do
-    command -v $tool >/dev/null || { echo "bench/js_http.sh: needs $tool (apt-get install wrk linux-perf curl)"; exit 0; }
+for tool in wrk perf curl ss; do
+    command -v $tool >/dev/null || { echo "bench/js_http.sh: needs $tool (apt-get install wrk linux-perf curl iproute2)"; exit 0; }
 done
 [ -x "$bin" ] || { echo "bench/js_http.sh: needs $bin (./tools/setup.sh)"; exit 0; }
 cpus=($(taskset -pc $$ | sed 's/.*: //' | tr ',' ' ' | xargs -n1 | while IFS=- read a b; do seq $a ${b:-$a}; done))
@@ -84,8 +84,19 @@ script_of() {
     esac
 }
 
+# A port nothing listens on: other benchmarks run on this machine, and with SO_REUSEPORT two servers on one port
+# would share wrk's connections without a word.
+free_port() {
+    local p
+    for i in $(seq 50); do
+        p=$((20000 + RANDOM % 20000))
+        [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && { echo $p; return; }
+    done
+    echo 18083
+}
+
 start_server() { # server handler -> sets pid, port; 1 if it does not serve this handler or did not start
-    port=18083
+    port=$(free_port)
     case $1 in
     isocore) taskset -c $srv_cpu "$bin" serve "$(script_of $2)" --port $port --cores 1 2>"$tmp/srv.err" & pid=$! ;;
     isocore-base) taskset -c $srv_cpu "$base" serve "$(script_of $2)" --port $port --cores 1 2>"$tmp/srv.err" & pid=$! ;;
@@ -185,11 +196,13 @@ done
 command -v valgrind >/dev/null || { echo; echo "(valgrind missing: no callgrind figures)"; exit 0; }
 callgrind_ipr() { # binary handler -> prints "instructions/request requests"
     local out="$tmp/cg.$2.$(basename "$1")"
-    port=18083
+    port=$(free_port)
     ISOCORE_PARSER_SCALAR=1 taskset -c $srv_cpu valgrind --tool=callgrind --smc-check=all-non-file --separate-threads=yes \
         --callgrind-out-file="$out" "$1" serve "$(script_of $2)" --port $port --cores 1 >/dev/null 2>&1 &
     pid=$!
-    for i in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/path" && break; sleep 0.3; done
+    local up=0
+    for i in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/path" && { up=1; break; }; sleep 0.3; done
+    [ $up = 1 ] || echo "bench/js_http.sh: $1 ($2) did not start under valgrind" >&2
     local warm=0 t0=$SECONDS n
     while [ $warm -lt 6000 ] && [ $((SECONDS - t0)) -lt 90 ]; do
         taskset -c $load_cpu wrk -t1 -c16 -d5s "http://127.0.0.1:$port/bench/path" >"$tmp/wrk.cg" 2>&1
