@@ -107,6 +107,14 @@ struct ic__js_brotli {
 /* The watchdog's view of one reactor thread; see watchdog.cc. */
 struct ic__js_watch;
 
+/* What native.respond hands over: [0, head_len) of buf is the header block, the rest the body (has_body: a string). */
+struct ic__js_staged {
+    bool ready = false, has_body = false;
+    int status = 0;
+    size_t head_len = 0;
+    std::string buf;
+};
+
 struct ic_js_worker {
     const ic_js_tenant *tenant;
     v8::Isolate *isolate = nullptr;
@@ -132,6 +140,13 @@ struct ic_js_worker {
     v8::Global<v8::Value> prelude_entries; /* from the snapshot, until load() takes them */
     std::string methods[3] = {"GET", "POST", "HEAD"};
     v8::Global<v8::String> method_str[3];
+    /*
+     * The last request's target and Host as V8 strings, with their bytes: a
+     * server sees the same few again and again, and the same string object
+     * lets the prelude reuse the URL it built from them (prelude_fetch.js).
+     */
+    std::string last_bytes[2];
+    v8::Global<v8::String> last_str[2];
     std::unordered_map<uint32_t, ic__js_timer *> timers;
     std::unordered_map<uint64_t, ic__js_pending *> pending;
     uint64_t next_pending = 1;
@@ -152,6 +167,15 @@ struct ic_js_worker {
     /* scratch for responses */
     std::string scratch;
     std::vector<const char *> lines;
+    /*
+     * A response native.respond handed over (worker.cc): its header block
+     * and its string body, copied out of V8 as UTF-8, until the C++ that
+     * called into JS takes it right after its call returns.
+     */
+    ic__js_staged staged;
+    /* The last header block native.respond copied, and its bytes: serialize reuses one string per content type. */
+    v8::Global<v8::String> last_block;
+    std::string last_block_bytes;
 };
 
 /* Spare isolates (worker.cc): a blank worker has its isolate and context but no tenant yet. */
@@ -174,6 +198,7 @@ extern const ic__js_native ic__js_natives_stream[];
 extern const ic__js_native ic__js_natives_crypto[];
 extern const ic__js_native ic__js_natives_encoding[];
 extern const ic__js_native ic__js_natives_fetch[];
+extern const ic__js_native ic__js_natives_worker[];
 
 /* The natives the prelude gets (webapi.cc). */
 v8::Local<v8::Object> ic__js_natives(v8::Isolate *isolate, v8::Local<v8::Context> ctx);

@@ -530,11 +530,23 @@ define("Request", Request);
 // An incoming request: its url is built when first read, from the target and the Host header.
 // Its scheme is http:// unless it came over TLS (dispatch's https).
 const kTarget = Symbol("target"), kHost = Symbol("host"), kScheme = Symbol("scheme");
+// The last url built, with what it was built from: C++ passes the same string objects for a target and a host
+// it saw last time, so the comparisons below are mostly pointer compares, and the URL parser finds the very
+// string it cached (prelude_url.js) without hashing a new one.
+let lastTarget = null, lastHost = null, lastScheme = null, lastUrl = null;
 function urlOf(r) {
   let url = r[kUrl];
   if (url === undefined) {
-    const t = r[kTarget], scheme = r[kScheme] || "http://";
-    url = t[0] === "/" ? scheme + (r[kHost] || "localhost") + t : t.startsWith("http://") || t.startsWith("https://") ? t : scheme + (r[kHost] || "localhost") + "/";
+    const t = r[kTarget], host = r[kHost], scheme = r[kScheme] || "http://";
+    if (t === lastTarget && host === lastHost && scheme === lastScheme) {
+      url = lastUrl;
+    } else {
+      url = t[0] === "/" ? scheme + (host || "localhost") + t : t.startsWith("http://") || t.startsWith("https://") ? t : scheme + (host || "localhost") + "/";
+      lastTarget = t;
+      lastHost = host;
+      lastScheme = scheme;
+      lastUrl = url;
+    }
     r[kUrl] = url;
   }
   return url;
@@ -617,7 +629,8 @@ function describe(v) {
 
 const BLOCKS = new Map();
 
-// What C++ reads: [status, "name: value\n…" (values never hold CR or LF), body (string, Uint8Array or null)],
+// What C++ reads: native.respond(status, block, body) for a string body or none (returns true), else
+// [status, "name: value\n…" (values never hold CR or LF), body (Uint8Array)],
 // or, for a body that is a stream: with `streaming` (the caller can send it as it comes),
 // [status, block, null, id] with the stream under id in `outgoing`; without, a promise of the first
 // shape once the stream was read to its end.
@@ -662,6 +675,9 @@ function serialize(r, streaming) {
     }
   }
   r[kUsed] = true;
+  // A string body or none: handed straight to C++ (which copies it out now) instead of an array it would read
+  // element by element; C++ sees that a response was staged and takes it.
+  if (b === null || typeof b === "string") return native.respond(r[kStatus], block, b);
   return [r[kStatus], block, b];
 }
 

@@ -640,6 +640,27 @@ function fastParse(input) {
   };
 }
 
+// fastParse's answers for the last inputs seen (a record, or null: not canonical), by input: a server parses the
+// same few URLs again and again. Each URL gets its own copy of the record (URLs are mutable); the cache is
+// bounded in entries and in input length, and emptied when full.
+const FAST = new Map();
+const FAST_MAX = 256, FAST_LEN = 512;
+// A copy of a cached record, of the same shape (property order) as fastParse's own records.
+const copyRecord = (t) => ({
+  scheme: t.scheme, username: "", password: "", host: t.host, port: t.port,
+  path: t.path.slice(), pathStr: t.pathStr, opaque: false, query: t.query, fragment: t.fragment,
+});
+function fastParseCached(input) {
+  let t = FAST.get(input);
+  if (t === undefined) {
+    t = fastParse(input);
+    if (input.length > FAST_LEN) return t;
+    if (FAST.size >= FAST_MAX) FAST.clear();
+    FAST.set(input, t);
+  }
+  return t === null ? null : copyRecord(t);
+}
+
 function serializePath(u) {
   if (u.opaque) return u.path;
   if (u.pathStr !== undefined) return u.pathStr;
@@ -816,8 +837,17 @@ class URL {
       b = basicParse(toUSV(base), null);
       if (!b) throw new TypeError(`Invalid base URL: ${base}`);
     }
-    const input = toUSV(url);
-    const r = (b === null && fastParse(input)) || basicParse(input, b);
+    // A string in the cache is its own USVString (it was one when it went in): no conversion, no second look-up.
+    let input, r = null;
+    const hit = b === null && typeof url === "string" ? FAST.get(url) : undefined;
+    if (hit !== undefined) {
+      input = url;
+      if (hit !== null) r = copyRecord(hit);
+    } else {
+      input = toUSV(url);
+      if (b === null) r = fastParseCached(input);
+    }
+    if (r === null) r = basicParse(input, b);
     if (!r) throw new TypeError(`Invalid URL: ${url}`);
     this[kRecord] = r;
     this[kParams] = null;

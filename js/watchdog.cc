@@ -8,27 +8,40 @@
  * the same entry more than its limit past that calls TerminateExecution —
  * the one V8 call meant to come from another thread. The entry is thus
  * stopped between limit and limit + 2 ms of CPU time after it began
- * (+ 2 ms of sampling slack). A reactor pays one uncontended mutex
- * lock/unlock pair on entering and on leaving, and no system call.
+ * (+ 2 ms of sampling slack).
  *
- * The mutex is what makes the race safe: the watchdog terminates only while
- * it holds it and sees the same live entry; the reactor leaves under it and
- * cancels a termination that arrived after its JS was done.
+ * A reactor pays one plain store on entering and one uncontended
+ * compare-and-swap on leaving, no lock and no system call: everything the
+ * two threads share about an entry is one atomic word, `state` — the
+ * generation and three bits. ACTIVE: the reactor is in the entry. FIRING:
+ * the watchdog claimed it and is calling TerminateExecution. FIRED: it did.
+ * Only the reactor sets or clears ACTIVE, and only the watchdog sets FIRING
+ * and FIRED, each by a compare-and-swap from the exact word it read. So the
+ * watchdog terminates only an entry that is still the live one (its CAS
+ * from gen|ACTIVE fails once the reactor left or began another), and the
+ * reactor's leaving CAS fails while the watchdog holds FIRING: it then
+ * waits for FIRED (a few instructions) and cancels the termination, which
+ * must not hit its next entry. The isolate is alive while FIRING is held:
+ * the reactor cannot leave the entry, let alone dispose of the isolate.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <time.h>
 
+#include <atomic>
+
 #include "js/internal.hh"
 
+enum : uint64_t { W_ACTIVE = 1, W_FIRING = 2, W_FIRED = 4, W_GEN = 8 /* the generation counts in units of this */ };
+
 struct ic__js_watch {
-    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     clockid_t clock;
-    v8::Isolate *isolate = nullptr; /* in an entry when not null */
-    uint64_t gen = 0;
-    uint64_t limit_ns = 0;
-    bool fired = false;
+    std::atomic<uint64_t> state{0};
+    /* Written by the reactor before the release store of an entry's state, read by the watchdog after its acquire load. */
+    std::atomic<v8::Isolate *> isolate{nullptr};
+    std::atomic<uint64_t> limit_ns{0};
     /* the watchdog's own notes */
     uint64_t seen_gen = 0, seen_cpu = 0;
     ic__js_watch *next = nullptr;
@@ -57,18 +70,24 @@ static void *watchdog_main(void *)
             return nullptr;
         pthread_mutex_lock(&list_lock);
         for (ic__js_watch *wt = watches; wt; wt = wt->next) {
-            pthread_mutex_lock(&wt->lock);
-            if (wt->isolate && !wt->fired) {
-                uint64_t now = cpu_ns(wt->clock);
-                if (wt->seen_gen != wt->gen) {
-                    wt->seen_gen = wt->gen;
-                    wt->seen_cpu = now;
-                } else if (now - wt->seen_cpu > wt->limit_ns) {
-                    wt->isolate->TerminateExecution();
-                    wt->fired = true;
-                }
+            uint64_t st = wt->state.load(std::memory_order_acquire);
+            if ((st & (W_ACTIVE | W_FIRING | W_FIRED)) != W_ACTIVE)
+                continue;
+            uint64_t now = cpu_ns(wt->clock);
+            uint64_t gen = st / W_GEN;
+            if (wt->seen_gen != gen) {
+                wt->seen_gen = gen;
+                wt->seen_cpu = now;
+                continue;
             }
-            pthread_mutex_unlock(&wt->lock);
+            if (now - wt->seen_cpu <= wt->limit_ns.load(std::memory_order_relaxed))
+                continue;
+            /* Claimed only if the entry is still the one sampled: the reactor's leave or next enter changes the word. */
+            if (!wt->state.compare_exchange_strong(st, st | W_FIRING, std::memory_order_acquire, std::memory_order_relaxed))
+                continue;
+            wt->isolate.load(std::memory_order_relaxed)->TerminateExecution();
+            /* Release: the reactor that sees FIRED cancels a termination that is there to cancel. */
+            wt->state.store(st | W_FIRED, std::memory_order_release);
         }
         pthread_mutex_unlock(&list_lock);
     }
@@ -124,32 +143,38 @@ ic__js_watch *ic__js_watch_self(void)
 
 void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms)
 {
-    pthread_mutex_lock(&wt->lock);
-    wt->isolate = isolate;
-    wt->gen++;
-    wt->limit_ns = (uint64_t)cpu_ms * 1000000u;
-    wt->fired = false;
-    pthread_mutex_unlock(&wt->lock);
+    /* Only this thread changes the generation: a relaxed read of its own last store. */
+    uint64_t gen = wt->state.load(std::memory_order_relaxed) / W_GEN + 1;
+    wt->isolate.store(isolate, std::memory_order_relaxed);
+    wt->limit_ns.store((uint64_t)cpu_ms * 1000000u, std::memory_order_relaxed);
+    /*
+     * Release: the watchdog that reads this generation sees the isolate and the limit above. A plain store is enough:
+     * outside an entry (ACTIVE clear) the watchdog never writes the word.
+     */
+    wt->state.store(gen * W_GEN | W_ACTIVE, std::memory_order_release);
 }
 
 bool ic__js_watch_fired(ic__js_watch *wt)
 {
-    pthread_mutex_lock(&wt->lock);
-    bool fired = wt->fired;
-    pthread_mutex_unlock(&wt->lock);
-    return fired;
+    return (wt->state.load(std::memory_order_acquire) & (W_FIRING | W_FIRED)) != 0;
 }
 
 bool ic__js_watch_leave(ic__js_watch *wt)
 {
-    pthread_mutex_lock(&wt->lock);
-    v8::Isolate *isolate = wt->isolate;
-    bool fired = wt->fired;
-    wt->isolate = nullptr;
-    wt->fired = false;
-    pthread_mutex_unlock(&wt->lock);
+    uint64_t st = wt->state.load(std::memory_order_relaxed);
+    if (!(st & W_ACTIVE))
+        return false;
+    uint64_t idle = st & ~(W_ACTIVE | W_FIRING | W_FIRED);
+    uint64_t expect = idle | W_ACTIVE;
+    if (wt->state.compare_exchange_strong(expect, idle, std::memory_order_acq_rel, std::memory_order_acquire))
+        return false;
+    /* The watchdog claimed this entry: wait until its TerminateExecution returned (FIRED), then undo it. */
+    while (!(expect & W_FIRED)) {
+        sched_yield();
+        expect = wt->state.load(std::memory_order_acquire);
+    }
+    wt->state.store(idle, std::memory_order_relaxed);
     /* A termination that arrived as the JS finished must not hit the next entry. */
-    if (fired)
-        isolate->CancelTerminateExecution();
-    return fired;
+    wt->isolate.load(std::memory_order_relaxed)->CancelTerminateExecution();
+    return true;
 }

@@ -366,7 +366,8 @@ static const ic__js_native *const tables[] = {natives,
                                               ic__js_natives_crypto,
                                               ic__js_natives_stream,
                                               ic__js_natives_encoding,
-                                              ic__js_natives_fetch};
+                                              ic__js_natives_fetch,
+                                              ic__js_natives_worker};
 
 /* The callbacks a snapshot refers to: every native, then `extra` (null-terminated). Built once, read by every isolate. */
 const intptr_t *ic__js_external_refs(const v8::FunctionCallback *extra)

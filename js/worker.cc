@@ -323,11 +323,19 @@ static void respond_fail(ic_js_worker *w, ic_js_done_cb done, void *arg, entry_f
 /* Headers the HTTP layer writes itself: the handler's are dropped. */
 static bool framing_header(const char *name, size_t len)
 {
-    static const char *const skip[] = {"content-length", "transfer-encoding", "connection", "keep-alive", "date"};
-    for (const char *s : skip)
-        if (strlen(s) == len && memcmp(s, name, len) == 0)
-            return true;
-    return false;
+    /* Names come lower-cased from the prelude's Headers: the length picks the one or two names to compare. */
+    switch (len) {
+    case 4:
+        return memcmp(name, "date", 4) == 0;
+    case 10:
+        return memcmp(name, "connection", 10) == 0 || memcmp(name, "keep-alive", 10) == 0;
+    case 14:
+        return memcmp(name, "content-length", 14) == 0;
+    case 17:
+        return memcmp(name, "transfer-encoding", 17) == 0;
+    default:
+        return false;
+    }
 }
 
 static void append_utf8(v8::Isolate *isolate, std::string &out, v8::Local<v8::String> s)
@@ -337,6 +345,86 @@ static void append_utf8(v8::Isolate *isolate, std::string &out, v8::Local<v8::St
     out.resize(at + n);
     if (n)
         s->WriteUtf8(isolate, &out[at], (int)n, nullptr, v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+}
+
+/* Whether any of the n bytes at p is past 0x7f (eight at a time). */
+static bool any_high(const unsigned char *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return (acc & 0x8080808080808080ull) != 0;
+}
+
+/*
+ * Appends s as UTF-8, as append_utf8 does; a one-byte (Latin-1) string, the
+ * usual body and header block, is copied in one pass (no UTF-8 length pass
+ * first): it is its own UTF-8 when all of it is ASCII, and otherwise each
+ * byte past 0x7f becomes its two UTF-8 bytes here.
+ */
+static void append_str(v8::Isolate *isolate, std::string &out, v8::Local<v8::String> s)
+{
+    if (!s->IsOneByte()) {
+        append_utf8(isolate, out, s);
+        return;
+    }
+    size_t at = out.size();
+    size_t n = (size_t)s->Length();
+    out.resize(at + n);
+    if (!n)
+        return;
+    unsigned char *p = reinterpret_cast<unsigned char *>(&out[at]);
+    s->WriteOneByte(isolate, p, 0, (int)n, v8::String::NO_NULL_TERMINATION);
+    if (!any_high(p, n))
+        return;
+    size_t high = 0;
+    for (size_t i = 0; i < n; i++)
+        high += p[i] >> 7;
+    out.resize(at + n + high);
+    p = reinterpret_cast<unsigned char *>(&out[at]);
+    /* Widened in place from the end: the write position never overtakes the read position. */
+    for (size_t i = n, o = n + high; i-- > 0;) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            p[--o] = c;
+        } else {
+            p[--o] = (unsigned char)(0x80 | (c & 0x3f));
+            p[--o] = (unsigned char)(0xc0 | (c >> 6));
+        }
+    }
+}
+
+/*
+ * Gives done the response whose header block is [0, head_len) of buf (lines
+ * "name: value\n"; each '\n' becomes its line's NUL) and whose body is
+ * [bp, bp + blen) or stream; then the request is over unless a stream goes on.
+ */
+static void hand_over(ic_js_worker *w, int status, std::string &buf, size_t head_len, const void *bp, size_t blen,
+                      ic_js_stream_t *stream, ic_js_done_cb done, void *arg)
+{
+    w->lines.clear();
+    for (size_t at = 0; at < head_len;) {
+        char *line = &buf[at];
+        char *nl = static_cast<char *>(memchr(line, '\n', head_len - at));
+        if (!nl)
+            break;
+        *nl = '\0';
+        const char *colon = static_cast<const char *>(memchr(line, ':', (size_t)(nl - line)));
+        if (colon && !framing_header(line, (size_t)(colon - line)))
+            w->lines.push_back(line);
+        at = (size_t)(nl - buf.data()) + 1;
+    }
+    ic_js_response_t r = {status, w->lines.data(), (unsigned)w->lines.size(), bp, blen, stream};
+    done(arg, &r);
+    /* A streamed body keeps its request going until the stream is over (stream.cc). */
+    if (!stream)
+        ic__js_request_over(w, w->cur_req);
 }
 
 /* Turns serialize's [status, "name: value\n…", body] into a response for done. False if it is not that shape. */
@@ -365,12 +453,12 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
     }
     std::string &sc = w->scratch;
     sc.clear();
-    append_utf8(isolate, sc, block.As<v8::String>());
+    append_str(isolate, sc, block.As<v8::String>());
     size_t head_len = sc.size();
     const void *bp = nullptr;
     size_t blen = 0;
     if (body->IsString()) {
-        append_utf8(isolate, sc, body.As<v8::String>());
+        append_str(isolate, sc, body.As<v8::String>());
         blen = sc.size() - head_len;
         bp = sc.data() + head_len;
     } else if (body->IsArrayBufferView()) {
@@ -378,26 +466,71 @@ static bool deliver(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::V
         blen = view->ByteLength();
         bp = blen ? static_cast<const char *>(view->Buffer()->Data()) + view->ByteOffset() : nullptr;
     }
-    /* One line per header: each '\n' becomes the line's NUL. */
-    w->lines.clear();
-    for (size_t at = 0; at < head_len;) {
-        char *line = &sc[at];
-        char *nl = static_cast<char *>(memchr(line, '\n', head_len - at));
-        if (!nl)
-            break;
-        *nl = '\0';
-        const char *colon = static_cast<const char *>(memchr(line, ':', (size_t)(nl - line)));
-        if (colon && !framing_header(line, (size_t)(colon - line)))
-            w->lines.push_back(line);
-        at = (size_t)(nl - sc.data()) + 1;
-    }
-    ic_js_response_t r = {status.As<v8::Int32>()->Value(), w->lines.data(), (unsigned)w->lines.size(), bp, blen, stream};
-    done(arg, &r);
-    /* A streamed body keeps its request going until the stream is over (stream.cc). */
-    if (!stream)
-        ic__js_request_over(w, w->cur_req);
+    hand_over(w, status.As<v8::Int32>()->Value(), sc, head_len, bp, blen, stream, done, arg);
     return true;
 }
+
+/* native.respond's response, taken (false: none is staged). Right after the call into JS that may have staged it. */
+static bool take_staged(ic_js_worker *w, ic__js_staged &into)
+{
+    if (!w->staged.ready)
+        return false;
+    w->staged.ready = false;
+    into.status = w->staged.status;
+    into.head_len = w->staged.head_len;
+    into.has_body = w->staged.has_body;
+    into.buf.swap(w->staged.buf);
+    return true;
+}
+
+/* Delivers a response taken with take_staged; its buffer goes back to the worker when no other was staged since. */
+static void deliver_staged(ic_js_worker *w, ic__js_staged &st, ic_js_done_cb done, void *arg)
+{
+    const char *bp = st.has_body ? st.buf.data() + st.head_len : nullptr;
+    hand_over(w, st.status, st.buf, st.head_len, bp, st.buf.size() - st.head_len, nullptr, done, arg);
+    if (!w->staged.ready && w->staged.buf.capacity() < st.buf.capacity())
+        w->staged.buf.swap(st.buf);
+}
+
+/*
+ * native.respond(status, block, body): serialize's common case, a string
+ * body or none, hands its response over as three arguments rather than as
+ * an array C++ then reads element by element through the API (each a
+ * property lookup). The strings are copied out now; the C++ that called
+ * into JS takes them (take_staged) as soon as its call returns, before
+ * microtasks can run and stage another.
+ */
+static void n_respond(const v8::FunctionCallbackInfo<v8::Value> &args)
+{
+    v8::Isolate *isolate = args.GetIsolate();
+    ic_js_worker *w = static_cast<ic_js_worker *>(isolate->GetData(0));
+    if (!w || args.Length() < 3 || !args[0]->IsInt32() || !args[1]->IsString() || !(args[2]->IsString() || args[2]->IsNull())) {
+        isolate->ThrowException(v8::Exception::TypeError(v8::String::NewFromUtf8Literal(isolate, "respond: bad arguments")));
+        return;
+    }
+    ic__js_staged &st = w->staged;
+    v8::Local<v8::String> block = args[1].As<v8::String>();
+    if (!w->last_block.IsEmpty() && w->last_block == block) {
+        st.buf.assign(w->last_block_bytes);
+    } else {
+        st.buf.clear();
+        append_str(isolate, st.buf, block);
+        w->last_block.Reset(isolate, block);
+        w->last_block_bytes.assign(st.buf);
+    }
+    st.head_len = st.buf.size();
+    st.has_body = args[2]->IsString();
+    if (st.has_body)
+        append_str(isolate, st.buf, args[2].As<v8::String>());
+    st.status = args[0].As<v8::Int32>()->Value();
+    st.ready = true;
+    args.GetReturnValue().Set(true);
+}
+
+const ic__js_native ic__js_natives_worker[] = {
+    {"respond", n_respond},
+    {nullptr, nullptr},
+};
 
 static bool park(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Promise> promise, unsigned flags, ic_js_done_cb done,
                  void *arg);
@@ -447,10 +580,17 @@ static bool settle(ic_js_worker *w, v8::Local<v8::Context> ctx, v8::Local<v8::Va
         }
         v8::TryCatch tc(isolate);
         v8::Local<v8::Value> in[2] = {value, v8::Boolean::New(isolate, flags & IC_JS_STREAM)};
-        if (!w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&value)) {
+        bool ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&value);
+        ic__js_staged st;
+        bool staged = take_staged(w, st);
+        if (!ok) {
             if (!tc.HasTerminated())
                 log_fmt(w, 3, "bad response from fetch handler: %s", describe_exception(isolate, ctx, tc).c_str());
             return false;
+        }
+        if (staged) {
+            deliver_staged(w, st, done, arg);
+            return true;
         }
     }
     return false;
@@ -581,6 +721,22 @@ static v8::Local<v8::String> bytes_str(v8::Isolate *isolate, const char *p, size
     return s;
 }
 
+/* The string of bytes b, the same object as the last one made in slot i when the bytes are the same (targets, hosts). */
+static v8::Local<v8::String> recent_str(ic_js_worker *w, int i, ic_str_t b)
+{
+    v8::Isolate *isolate = w->isolate;
+    std::string &last = w->last_bytes[i];
+    if (!w->last_str[i].IsEmpty() && last.size() == b.len && memcmp(last.data(), b.p, b.len) == 0)
+        return w->last_str[i].Get(isolate);
+    v8::Local<v8::String> s = bytes_str(isolate, b.p, b.len);
+    /* Long ones are not kept: they are rarely the same twice. */
+    if (b.len <= 512) {
+        last.assign(b.p, b.len);
+        w->last_str[i].Reset(isolate, s);
+    }
+    return s;
+}
+
 extern "C" void ic_js_worker_fetch(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t body, ic_js_done_cb done, void *arg)
 {
     ic_js_worker_fetch_ex(w, req, body, 0, done, arg);
@@ -632,8 +788,8 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     }
     if (args[0].IsEmpty())
         args[0] = bytes_str(isolate, req->method.p, req->method.len);
-    args[1] = bytes_str(isolate, req->target.p, req->target.len);
-    args[2] = bytes_str(isolate, req->host.p, req->host.len);
+    args[1] = recent_str(w, 0, req->target);
+    args[2] = recent_str(w, 1, req->host);
     if (req->nheaders) {
         const char *first = req->headers[0].name.p;
         const ic_http_header_t *last = &req->headers[req->nheaders - 1];
@@ -662,6 +818,9 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
         ok = w->serialize.Get(isolate)->Call(ctx, v8::Undefined(isolate), 2, in).ToLocal(&result);
         settled = true;
     }
+    /* Taken before the microtasks as the entry leaves: a request they settle may stage its own. */
+    ic__js_staged st;
+    bool staged = take_staged(w, st);
     std::string why;
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
@@ -677,6 +836,10 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
         log_fmt(w, 3, settled ? "bad response from fetch handler: %s" : "uncaught exception in fetch handler: %s", why.c_str());
         respond_fail(w, done, arg, ENTRY_THROW);
         ic__js_request_over(w, rno);
+        return;
+    }
+    if (staged) {
+        deliver_staged(w, st, done, arg);
         return;
     }
     if (result->IsArray()) {
@@ -1245,6 +1408,9 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
     w->prelude_entries.Reset(); /* still set in a spare that never got a tenant */
     for (auto &m : w->method_str)
         m.Reset();
+    for (auto &m : w->last_str)
+        m.Reset();
+    w->last_block.Reset();
     w->context.Reset();
     w->isolate->Dispose();
     ic__js_platform_disposed(w->isolate);

@@ -19,6 +19,7 @@ struct t_resp {
     int status;
     char body[1 << 16];
     size_t len;
+    char head[1024]; /* the header lines, each followed by '\n' */
     bool done;
     uint64_t ns; /* when it was answered */
 };
@@ -69,6 +70,11 @@ static void t_done(void *arg, const ic_js_response_t *res)
     r->len = res->len < sizeof(r->body) - 1 ? res->len : sizeof(r->body) - 1;
     memcpy(r->body, res->body, r->len);
     r->body[r->len] = '\0';
+    r->head[0] = '\0';
+    for (unsigned i = 0; i < res->nheaders; i++) {
+        size_t at = strlen(r->head);
+        snprintf(r->head + at, sizeof(r->head) - at, "%s\n", res->headers[i]);
+    }
     r->done = true;
     r->ns = ic_clock_ns();
     if (--T.outstanding == 0) {
@@ -295,6 +301,61 @@ Test(worker, async_handlers_on_reactor_timers, .timeout = 60)
     cr_assert_eq(T.r[3].status, 504, "a handler that never resolves gets 504 at the wall-clock limit");
     cr_assert_str_eq(T.r[4].body, "sent before waitUntil work");
     cr_assert_str_eq(T.r[5].body, "done", "waitUntil work ran after the response");
+}
+
+/* ---- how strings leave the isolate ------------------------------------------------------------ */
+
+/*
+ * Bodies and header values are sent as UTF-8 whatever V8 keeps them in: a
+ * one-byte (Latin-1) string is copied out as it is when all ASCII and its
+ * bytes past 0x7f widened otherwise; a two-byte string goes through UTF-8.
+ */
+static const char utf8_src[] = "export default { fetch(req) {\n"
+                               "  const p = new URL(req.url).pathname;\n"
+                               "  const long = 'caf\\u00e9 '.repeat(40);\n"
+                               "  if (p === '/ascii') return new Response('plain ascii body');\n"
+                               "  if (p === '/latin1') return new Response('caf\\u00e9 \\u00fc\\u00ff', "
+                               "{ headers: { 'x-v': 'caf\\u00e9' } });\n"
+                               "  if (p === '/two-byte') return new Response('a\\u2014b \\u00e9 \\ud83d\\ude00');\n"
+                               "  if (p === '/long') return new Response(long + '!');\n"
+                               "  if (p === '/json') return Response.json({ s: 'caf\\u00e9', p });\n"
+                               "  return new Response('?', { status: 404 });\n"
+                               "} };\n";
+
+static void s_utf8(void *arg)
+{
+    t_new_workers(1);
+    if (T.ret[0] < 0)
+        return ic_reactor_stop();
+    t_fetch(0, 0, "GET", "/ascii", NULL, NULL);
+    t_fetch(0, 1, "GET", "/latin1", NULL, NULL);
+    t_fetch(0, 2, "GET", "/two-byte", NULL, NULL);
+    t_fetch(0, 3, "GET", "/long", NULL, NULL);
+    t_fetch(0, 4, "GET", "/json", NULL, NULL);
+    /* The same URLs again: the second parse of each comes from the URL cache. */
+    t_fetch(0, 5, "GET", "/latin1", NULL, NULL);
+    t_fetch(0, 6, "GET", "/json", NULL, NULL);
+}
+
+Test(worker, bodies_and_header_values_go_out_as_utf8, .timeout = 60)
+{
+    t_reset();
+    T.tenant[0] = t_tenant("utf8", "utf8.js", utf8_src, NULL);
+    t_run_js(s_utf8);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_str_eq(T.r[0].body, "plain ascii body");
+    cr_assert_str_eq(T.r[1].body, "caf\xc3\xa9 \xc3\xbc\xc3\xbf");
+    cr_assert(strstr(T.r[1].head, "x-v: caf\xc3\xa9\n"), "%s", T.r[1].head);
+    cr_assert(strstr(T.r[1].head, "content-type: text/plain;charset=UTF-8\n"), "%s", T.r[1].head);
+    cr_assert_str_eq(T.r[2].body, "a\xe2\x80\x94"
+                                  "b \xc3\xa9 \xf0\x9f\x98\x80");
+    cr_assert_eq(T.r[3].len, 40 * 6 + 1, "%zu bytes", T.r[3].len);
+    for (int i = 0; i < 40; i++)
+        cr_assert_eq(memcmp(T.r[3].body + i * 6, "caf\xc3\xa9 ", 6), 0, "repeat %d", i);
+    cr_assert_eq(T.r[3].body[240], '!');
+    cr_assert_str_eq(T.r[4].body, "{\"s\":\"caf\xc3\xa9\",\"p\":\"/json\"}");
+    cr_assert_str_eq(T.r[5].body, T.r[1].body);
+    cr_assert_str_eq(T.r[6].body, T.r[4].body);
 }
 
 static void s_errors(void *arg)
