@@ -14,6 +14,12 @@
  * The mutex is what makes the race safe: the watchdog terminates only while
  * it holds it and sees the same live entry; the reactor leaves under it and
  * cancels a termination that arrived after its JS was done.
+ *
+ * The same samples are published for placement (ic_js_entry_busy): how
+ * much CPU time the entry a reactor is inside has used, as of the last
+ * sample, in a per-core cache-line-aligned slot that the watchdog writes
+ * and the reactor clears on leaving (one relaxed store under the lock it
+ * already holds); nothing is added to an entry.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,8 +37,15 @@ struct ic__js_watch {
     bool fired = false;
     /* the watchdog's own notes */
     uint64_t seen_gen = 0, seen_cpu = 0;
+    int core = -1; /* the reactor whose busy slot this watch writes, or -1 */
     ic__js_watch *next = nullptr;
 };
+
+/* Per reactor: CPU time of the entry it is inside, as of the watchdog's last sample (0: none, or not sampled yet). */
+struct alignas(64) busy_slot {
+    uint64_t ns;
+};
+static busy_slot busy[IC_MAX_CORES];
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static ic__js_watch *watches;
@@ -63,9 +76,14 @@ static void *watchdog_main(void *)
                 if (wt->seen_gen != wt->gen) {
                     wt->seen_gen = wt->gen;
                     wt->seen_cpu = now;
-                } else if (now - wt->seen_cpu > wt->limit_ns) {
-                    wt->isolate->TerminateExecution();
-                    wt->fired = true;
+                } else {
+                    uint64_t used = now - wt->seen_cpu;
+                    if (wt->core >= 0)
+                        __atomic_store_n(&busy[wt->core].ns, used, __ATOMIC_RELAXED);
+                    if (used > wt->limit_ns) {
+                        wt->isolate->TerminateExecution();
+                        wt->fired = true;
+                    }
                 }
             }
             pthread_mutex_unlock(&wt->lock);
@@ -114,6 +132,7 @@ ic__js_watch *ic__js_watch_self(void)
     ic__js_watch *wt = new ic__js_watch();
     if (pthread_getcpuclockid(pthread_self(), &wt->clock) != 0)
         wt->clock = CLOCK_THREAD_CPUTIME_ID; /* not reachable from another thread: the limit then never fires */
+    wt->core = ic_reactor_id() < IC_MAX_CORES ? ic_reactor_id() : -1;
     pthread_mutex_lock(&list_lock);
     wt->next = watches;
     watches = wt;
@@ -147,9 +166,16 @@ bool ic__js_watch_leave(ic__js_watch *wt)
     bool fired = wt->fired;
     wt->isolate = nullptr;
     wt->fired = false;
+    if (wt->core >= 0)
+        __atomic_store_n(&busy[wt->core].ns, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&wt->lock);
     /* A termination that arrived as the JS finished must not hit the next entry. */
     if (fired)
         isolate->CancelTerminateExecution();
     return fired;
+}
+
+uint64_t ic_js_entry_busy(unsigned core)
+{
+    return core < IC_MAX_CORES ? __atomic_load_n(&busy[core].ns, __ATOMIC_RELAXED) : 0;
 }

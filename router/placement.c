@@ -4,11 +4,14 @@
  *
  * `sticky` runs a tenant on its owner core, the first core of its order
  * (hash mod cores); `spread` runs it on the core the request arrived on;
- * `adaptive` on one of its first k cores (placement.h). Everything here but
- * ic__router_place is a pure function of its arguments.
+ * `adaptive` on one of its first k cores (placement.h). Everything here is
+ * a pure function of its arguments, and the file needs nothing but headers
+ * (the simulator, bench/sim/, links it alone); the runtime's side, which
+ * reads the published figures and changes k, is adaptive.c.
  */
 #include "router/placement.h"
-#include "router/internal.h"
+#include "isocore/core.h"
+#include "isocore/router.h"
 
 void ic__place_params_init(ic__place_params_t *p)
 {
@@ -119,6 +122,12 @@ unsigned ic__place_pick(const ic__place_params_t *p, const uint16_t *order, unsi
     return best;
 }
 
+uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now)
+{
+    uint64_t age = now > at_ns ? now - at_ns : 0;
+    return queue_ns > age ? queue_ns - age : 0;
+}
+
 void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, uint64_t now)
 {
     int64_t d = (int64_t)delay_ns - (int64_t)t->queue_ns;
@@ -143,9 +152,4 @@ unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t 
         now - t->changed_ns >= p->retire_ns)
         return k - 1;
     return k;
-}
-
-unsigned ic__router_place(const ic_router_t *r, unsigned t)
-{
-    return r->cfg->workers[t].placement == IC_PLACE_SPREAD ? (unsigned)ic_reactor_id() : r->owner[t];
 }

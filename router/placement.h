@@ -91,6 +91,14 @@ typedef struct ic__place_tenant {
     uint64_t changed_ns;
 } ic__place_tenant_t;
 
+/*
+ * A queue delay seen at at_ns, as of now: what waited then has drained
+ * since at the rate time passes (a figure with no new sample goes to 0, so
+ * a core that stopped getting requests because it looked loaded looks
+ * free again once its backlog would be gone). Pure.
+ */
+uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now);
+
 /* Feeds one request's queue delay (from arrival on its origin core to the start of its run) into t, at time now. */
 void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, uint64_t now);
 

@@ -1,8 +1,8 @@
 /*
  * router.c: from an HTTP request to the core that runs its tenant, and back.
  *
- * A request is routed (routes.c) to a tenant, placed (placement.c) on the
- * core that runs it, and then run here on the tenant's warm isolate or sent
+ * A request is routed (routes.c) to a tenant, placed (placement.c,
+ * adaptive.c) on the core that runs it, and then run here on the tenant's warm isolate or sent
  * to that core (forward.c). Counters and /metrics are in metrics.c; reloads
  * in slot.c.
  *
@@ -77,6 +77,10 @@ int ic_router_new(const ic_router_config_t *cfg, unsigned ncores, ic_router_t **
         }
         r->owner[i] = ic_router_owner_of(w->name, ncores);
     }
+    if (ic__placement_new(r) < 0) {
+        ic_router_free(r);
+        return -ENOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -104,6 +108,7 @@ void ic_router_free(ic_router_t *r)
     free(r->cores);
     free(r->buckets);
     free(r->next_route);
+    ic__placement_free(r);
     free(r);
     ic_router_config_free(owned);
 }
@@ -185,14 +190,16 @@ void ic__router_busy(const ic_router_t *r, ic_http_exchange_t *x, const char *wh
 
 /*
  * Runs tenant t here; `done(arg, res)` gets the response (with IC_JS_STREAM in flags its body may be a stream). False when
- * the tenant's queue is full (nothing ran).
+ * the tenant's queue is full (nothing ran). arrived: when the request arrived on its origin core (forwarded), or 0 (from
+ * this core's loop): its queue delay for placement (adaptive.c).
  */
 bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
-                         unsigned flags, ic_js_done_cb done, void *arg)
+                         unsigned flags, uint64_t arrived, ic_js_done_cb done, void *arg)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
     ic_js_worker_t *w;
     char err[1024];
+    uint64_t start = ic_clock_ns(); /* before the lookup: making the worker is not queueing */
     int ret = rc->pool ? 0 : ic_js_pool_new(NULL, &rc->pool);
     if (ret == 0)
         ret = ic_js_pool_get(rc->pool, r->tenants[t], &w, err, sizeof(err));
@@ -215,6 +222,7 @@ bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, cons
     if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
         return false;
     uint64_t t0 = ic_clock_ns();
+    ic__placement_ran(r, t, arrived, start, ps.workers);
     if (x)
         ic_js_http_fetch(w, x, flags, done, arg); /* its body may stream in from the socket */
     else
@@ -228,7 +236,7 @@ bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, cons
 bool ic__router_run(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
                     void *arg)
 {
-    return ic__router_run_here(r, t, NULL, req, body, flags, done, arg);
+    return ic__router_run_here(r, t, NULL, req, body, flags, 0, done, arg);
 }
 
 struct local {
@@ -283,7 +291,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
             return ic__router_busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0, NULL, NULL};
         rc->active++;
-        if (!ic__router_run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
+        if (!ic__router_run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, 0, local_done, l)) {
             rc->active--;
             free(l);
             ic__router_busy(r, x, "the worker has too many requests queued");
@@ -330,7 +338,7 @@ int ic_router_inject(ic_router_t *r, const ic_http_request_t *req, ic_str_t body
     *l = (struct local){r, NULL, (unsigned)t, t0, answer, arg};
     STAT_ADD(rc->st.local, 1);
     rc->active++;
-    if (!ic__router_run_here(r, (unsigned)t, NULL, req, body, 0, local_done, l)) {
+    if (!ic__router_run_here(r, (unsigned)t, NULL, req, body, 0, 0, local_done, l)) {
         rc->active--;
         free(l);
         STAT_ADD(rc->st.rejected, 1);

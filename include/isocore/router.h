@@ -4,7 +4,8 @@
  * A config (JSON) names the workers, their routes, env, limits and
  * placement. The router turns each HTTP request into a tenant (by Host and
  * path prefix), finds the core that runs it — the owner, hash(name) mod
- * cores, for `sticky`; the current core for `spread` — and runs it there,
+ * cores, for `sticky`; the current core for `spread`; one of the tenant's
+ * replicas for `adaptive` — and runs it there,
  * moving the request over the SPSC mesh when the owner is another core. The
  * response comes back to the connection's core.
  *
@@ -31,6 +32,7 @@ typedef struct ic_router ic_router_t;
 typedef enum ic_placement {
     IC_PLACE_STICKY = 0, /* one owner core per tenant: hash(name) mod cores */
     IC_PLACE_SPREAD,     /* every core runs the tenant in its own isolate; requests run where they land */
+    IC_PLACE_ADAPTIVE,   /* the owner, plus replicas on the next cores of the tenant's order while it waits too long there */
 } ic_placement_t;
 
 /**
@@ -166,7 +168,17 @@ typedef struct ic_router_stats {
     unsigned long long isolates_created;
     unsigned long long heap_bytes; /* V8 heap + ArrayBuffers of the core's isolates, as of the last isolate created */
     unsigned long long services;   /* service binding calls (env.X.fetch()) made by this core's workers */
+    unsigned long long sheds;      /* `adaptive`: requests placed here sent to a replica, away from an owner inside a long entry */
+    unsigned long long replica_births;      /* `adaptive`: replicas this core added to a tenant */
+    unsigned long long replica_retirements; /* `adaptive`: replicas this core retired */
 } ic_router_stats_t;
+
+/**
+ * The number of cores that run worker `name` now: 1 for `sticky`, the
+ * cores for `spread`, its replicas (the owner included) for `adaptive`; 0
+ * when there is no such worker. Any thread (a relaxed load).
+ */
+unsigned ic_router_replicas(const ic_router_t *r, const char *name);
 
 void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);
 
