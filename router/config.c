@@ -478,7 +478,7 @@ static int get_placement(struct ctx *c, json_t *root, ic_placement_t *def, ic__p
         return bad(c, "placement.default", "expected \"sticky\", \"spread\" or \"adaptive\"");
     if (replicate_ms) {
         p->replicate_ns = (uint64_t)replicate_ms * 1000000u;
-        p->calm_ns = p->replicate_ns / 8;
+        p->calm_ns = p->hop_ns = p->replicate_ns / 8;
     }
     if (shed_ms)
         p->shed_ns = (uint64_t)shed_ms * 1000000u;
@@ -670,6 +670,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
         goto err;
     if (has_admin)
         cfg->admin_port = (int)admin_port;
+    cfg->placement = placement;
     json_t *bp = json_object_get(root, "backpressure");
     if (bp) {
         static const char *const bknown[] = {"inflight_per_core_pair", "queue_per_tenant", NULL};
@@ -808,6 +809,17 @@ int ic_router_config_admin_port(const ic_router_config_t *cfg)
 const char *ic_router_config_node(const ic_router_config_t *cfg)
 {
     return cfg->node;
+}
+
+void ic_router_config_placement(const ic_router_config_t *cfg, ic_router_placement_t *out)
+{
+    const ic__place_params_t *p = &cfg->place;
+    *out = (ic_router_placement_t){cfg->placement,
+                                   (unsigned)(p->replicate_ns / 1000000u),
+                                   (unsigned)(p->shed_ns / 1000000u),
+                                   (unsigned)(p->retire_ns / 1000000u),
+                                   p->max_replicas,
+                                   p->isolate_budget};
 }
 
 int ic_router_config_set_node(ic_router_config_t *cfg, const char *name)

@@ -47,6 +47,7 @@ struct ic_router_config {
     struct ic__route *routes;
     unsigned nroutes;
     ic__place_params_t place; /* "placement": the knobs of `adaptive` (config.c) */
+    ic_placement_t placement; /* "placement" / "placement.default": of workers that name none */
 };
 
 /*

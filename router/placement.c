@@ -20,7 +20,7 @@ void ic__place_params_init(ic__place_params_t *p)
     p->retire_ns = 10000000000ull;
     p->grow_gap_ns = 50000000;
     p->shed_ns = 1000000;
-    p->hop_ns = 5000;
+    p->hop_ns = p->calm_ns; /* a hop costs more than its latency: the CPU of the copy, and the locality of the isolate */
     p->max_replicas = 0;
     p->isolate_budget = 0;
     p->ewma_shift = 3;

@@ -37,7 +37,7 @@ typedef struct ic__place_params {
     uint64_t retire_ns;      /* calm this long: the last replica retires (10 s) */
     uint64_t grow_gap_ns;    /* at least this between two changes of k, so one burst adds one replica (50 ms) */
     uint64_t shed_ns;        /* a core whose current entry has run this long is avoided when another replica is not (1 ms) */
-    uint64_t hop_ns;         /* what sending a request to another core costs, as load: the arrival core wins ties within it */
+    uint64_t hop_ns;         /* what a hop to another core costs, as load: the arrival core wins ties within it (calm_ns) */
     unsigned max_replicas;   /* per tenant, the owner included (0: the number of cores) */
     unsigned isolate_budget; /* per core: a core with this many isolates is not given a new replica (0: no bound) */
     unsigned ewma_shift;     /* an EWMA moves 1/2^shift of the way to each new sample (3) */

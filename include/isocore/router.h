@@ -80,6 +80,15 @@ unsigned ic_router_config_drain_timeout(const ic_router_config_t *cfg); /* ms; s
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node" (x-isocore-node), or NULL */
 
+/** The top-level "placement" of a config: the placement of workers that name none, and the knobs of `adaptive`. */
+typedef struct ic_router_placement {
+    ic_placement_t placement; /* "default" (IC_PLACE_STICKY when not given) */
+    unsigned replicate_ms, shed_ms, retire_ms, max_replicas, isolate_budget;
+} ic_router_placement_t;
+
+/** Reads the config's placement (the defaults where the config says nothing). This function can't fail. */
+void ic_router_config_placement(const ic_router_config_t *cfg, ic_router_placement_t *out);
+
 /**
  * Sets the node name (what `isocore serve --node-name` gives), over the
  * config's "node": 1 to 63 of [A-Za-z0-9._-]. Returns 0, -EINVAL for another

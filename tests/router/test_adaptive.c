@@ -307,3 +307,57 @@ Test(adaptive, replicas_come_and_go_and_every_request_is_answered_once, .timeout
     cr_assert_leq(births, deaths + 1, "k only moves by one: %llu births, %llu retirements", births, deaths);
     t_free();
 }
+
+/* ---- the config ------------------------------------------------------------------------------------------ */
+
+static void t_config_err(const char *text, const char *want)
+{
+    char err[1024];
+    ic_router_config_t *cfg = NULL;
+    cr_assert_eq(ic_router_config_parse("conf.json", text, strlen(text), &cfg, err, sizeof(err)), IC_ECONFIG, "accepted: %s", text);
+    cr_assert(strstr(err, want) != NULL, "error '%s' does not say '%s'", err, want);
+}
+
+Test(adaptive, config_placement_default_and_knobs)
+{
+    char err[1024];
+    ic_router_config_t *cfg;
+    ic_router_placement_t pl;
+    const char *plain = "{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}";
+    cr_assert_eq(ic_router_config_parse("conf.json", plain, strlen(plain), &cfg, err, sizeof(err)), 0, "%s", err);
+    ic_router_config_placement(cfg, &pl);
+    cr_assert_eq(pl.placement, IC_PLACE_STICKY);
+    cr_assert_eq(pl.replicate_ms, 2);
+    cr_assert_eq(pl.shed_ms, 1);
+    cr_assert_eq(pl.retire_ms, 10000);
+    ic_router_config_free(cfg);
+    const char *knobs = "{\"placement\": {\"default\": \"adaptive\", \"replicate_ms\": 5, \"shed_ms\": 3, \"retire_s\": 7, "
+                        "\"max_replicas\": 2, \"isolate_budget\": 50},\n"
+                        "\"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}, {\"name\": \"b\", \"module\": \"a.js\", "
+                        "\"placement\": \"spread\"}]}";
+    cr_assert_eq(ic_router_config_parse("conf.json", knobs, strlen(knobs), &cfg, err, sizeof(err)), 0, "%s", err);
+    ic_router_config_placement(cfg, &pl);
+    cr_assert_eq(pl.placement, IC_PLACE_ADAPTIVE);
+    cr_assert_eq(pl.replicate_ms, 5);
+    cr_assert_eq(pl.shed_ms, 3);
+    cr_assert_eq(pl.retire_ms, 7000);
+    cr_assert_eq(pl.max_replicas, 2);
+    cr_assert_eq(pl.isolate_budget, 50);
+    ic_router_config_free(cfg);
+    const char *str = "{\"placement\": \"spread\", \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}";
+    cr_assert_eq(ic_router_config_parse("conf.json", str, strlen(str), &cfg, err, sizeof(err)), 0, "%s", err);
+    ic_router_config_placement(cfg, &pl);
+    cr_assert_eq(pl.placement, IC_PLACE_SPREAD);
+    ic_router_config_free(cfg);
+    t_config_err("{\"placement\": \"everywhere\", \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+                 "conf.json:1: placement: expected \"sticky\", \"spread\" or \"adaptive\"");
+    t_config_err("{\"placement\": 3, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}", "placement: expected");
+    t_config_err("{\"placement\": {\n\"replicate_ms\": 0}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+                 "conf.json:2: placement.replicate_ms: expected an integer from 1 to 60000");
+    t_config_err("{\"placement\": {\"default\": \"all\"}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+                 "placement.default: expected \"sticky\", \"spread\" or \"adaptive\"");
+    t_config_err("{\"placement\": {\"replicas\": 2}, \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}",
+                 "placement.replicas: unknown field");
+    t_config_err("{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\", \"placement\": \"adaptiv\"}]}",
+                 "workers[0].placement: expected \"sticky\", \"spread\" or \"adaptive\"");
+}
