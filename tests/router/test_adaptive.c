@@ -7,8 +7,8 @@
  *    raised) still answers cheap requests that arrive on the other core:
  *    once the owner is seen inside the long entry, each of them answers
  *    within 1 s, all before the heavy one ends, on a replica born for it.
- * 2. Replicas come and go under load (a heavy phase grows one, a calm
- *    phase retires it, several times over) while both cores keep requests
+ * 2. Replicas come and go under load (a heavy phase, 300 ms entries on the
+ *    owner, grows one; a calm phase retires it; several times over) while both cores keep requests
  *    in flight: every request is answered exactly once, with a 200.
  */
 #include <stdio.h>
@@ -181,7 +181,7 @@ Test(adaptive, a_heavy_request_on_the_owner_does_not_hold_cheap_ones, .timeout =
 
 #define PER_CORE 2000000 /* requests per core at most */
 #define WINDOW 4         /* in flight per core */
-#define CYCLES 4         /* births and retirements wanted */
+#define CYCLES 3         /* births and retirements wanted */
 
 static struct {
     struct {
@@ -194,11 +194,25 @@ static struct {
     _Atomic bool hot;      /* the owner sends heavy requests */
     _Atomic bool stopping; /* no more requests */
     _Atomic unsigned done_cores;
-    _Atomic unsigned cycles;
     uint64_t deadline;
 } C;
 
 static void c_pump(ic_task_t *task);
+static void c_answer(void *arg, int status, const char *const *headers, unsigned n, const void *body, size_t len);
+
+/* One request from this core: a heavy one from the owner in a hot phase (one in WINDOW), else a cheap one. */
+static void c_send(unsigned self)
+{
+    unsigned id = C.c[self].sent++;
+    bool heavy = self == t_owner && atomic_load(&C.hot) && id % WINDOW == 0;
+    C.c[self].inflight++;
+    int ret = t_inject(heavy ? "/?ms=300" : "/?ms=0", c_answer, (void *)(uintptr_t)id);
+    if (ret < 0) {
+        C.c[self].inflight--;
+        C.c[self].ret = ret;
+        atomic_store(&C.stopping, true);
+    }
+}
 
 static void c_answer(void *arg, int status, const char *const *headers, unsigned n, const void *body, size_t len)
 {
@@ -221,29 +235,20 @@ static void c_pump(ic_task_t *task)
     if (task)
         C.c[self].posted = false;
     if (self == t_owner && !atomic_load(&C.stopping)) {
-        unsigned k = ic_router_replicas(t_router, "hv");
-        if (atomic_load(&C.hot) && k == 2) {
-            atomic_store(&C.hot, false); /* born: calm down until it retires */
-        } else if (!atomic_load(&C.hot) && k == 1) {
-            if (atomic_fetch_add(&C.cycles, 1) + 1 > CYCLES)
-                atomic_store(&C.stopping, true);
-            else
-                atomic_store(&C.hot, true);
+        /* Heavy requests while the tenant has no replica (to grow one), cheap ones while it has (to let it retire). */
+        atomic_store(&C.hot, ic_router_replicas(t_router, "hv") == 1);
+        unsigned long long births = 0, deaths = 0;
+        for (unsigned c = 0; c < 2; c++) {
+            ic_router_stats_t st;
+            ic_router_stats(t_router, c, &st);
+            births += st.replica_births;
+            deaths += st.replica_retirements;
         }
-        if (ic_clock_ns() > C.deadline)
+        if ((births >= CYCLES && deaths >= CYCLES) || ic_clock_ns() > C.deadline)
             atomic_store(&C.stopping, true);
     }
-    while (!atomic_load(&C.stopping) && C.c[self].inflight < WINDOW && C.c[self].sent < PER_CORE) {
-        unsigned id = C.c[self].sent++;
-        bool heavy = self == t_owner && atomic_load(&C.hot) && id % WINDOW == 0;
-        C.c[self].inflight++;
-        int ret = t_inject(heavy ? "/?ms=150" : "/?ms=0", c_answer, (void *)(uintptr_t)id);
-        if (ret < 0) {
-            C.c[self].inflight--;
-            C.c[self].ret = ret;
-            atomic_store(&C.stopping, true);
-        }
-    }
+    while (!atomic_load(&C.stopping) && C.c[self].inflight < WINDOW && C.c[self].sent < PER_CORE)
+        c_send(self);
     if (C.c[self].sent == PER_CORE)
         atomic_store(&C.stopping, true);
     if (atomic_load(&C.stopping) && C.c[self].inflight == 0 && !C.c[self].finished) {
@@ -253,7 +258,11 @@ static void c_pump(ic_task_t *task)
     }
 }
 
-/* The other core stays in the pump while the owner still runs: it re-checks on a timer when it has nothing in flight. */
+/*
+ * Every 10 ms: a core with nothing in flight pumps again (the other core stays in the loop while the owner still runs), and
+ * the other core sends one request more while its window waits on the owner (up to 64 in flight), so that it places
+ * requests while the owner is inside a heavy entry, as clients would.
+ */
 static ic_timer_t c_tick[2];
 
 static void c_ticked(ic_timer_t *timer)
@@ -263,6 +272,8 @@ static void c_ticked(ic_timer_t *timer)
         ic_timer_stop(timer);
     else if (C.c[self].inflight == 0)
         c_pump(NULL);
+    else if (self != t_owner && C.c[self].inflight < 64 && !atomic_load(&C.stopping) && C.c[self].sent < PER_CORE)
+        c_send(self);
 }
 
 static void c_start(void *arg)
@@ -284,9 +295,10 @@ static void c_stop(void *arg)
 Test(adaptive, replicas_come_and_go_and_every_request_is_answered_once, .timeout = 180)
 {
     memset(&C, 0, sizeof(C));
-    t_make("{\"replicate_ms\": 40, \"shed_ms\": 20, \"retire_ms\": 100}");
+    /* Thresholds well above what a loaded machine's scheduling adds (calm: under 25 ms of queue delay). */
+    t_make("{\"replicate_ms\": 200, \"shed_ms\": 100, \"retire_ms\": 100}");
     atomic_store(&C.hot, true);
-    C.deadline = ic_clock_ns() + 60000000000ull;
+    C.deadline = ic_clock_ns() + 90000000000ull;
     ic_reactor_config_t cfg = t_config(2, c_start, NULL);
     cfg.on_stop = c_stop;
     t_run(&cfg);
@@ -302,9 +314,10 @@ Test(adaptive, replicas_come_and_go_and_every_request_is_answered_once, .timeout
         births += st.replica_births;
         deaths += st.replica_retirements;
     }
-    cr_assert_geq(births, 2, "replicas born: %llu (cycles %u)", births, atomic_load(&C.cycles));
+    cr_assert_geq(births, 2, "replicas born: %llu", births);
     cr_assert_geq(deaths, 2, "replicas retired: %llu", deaths);
     cr_assert_leq(births, deaths + 1, "k only moves by one: %llu births, %llu retirements", births, deaths);
+    cr_log_info("%llu births, %llu retirements, %u + %u requests", births, deaths, C.c[0].sent, C.c[1].sent);
     t_free();
 }
 
