@@ -229,6 +229,14 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
      */
     ic__place_tenant_t fig = pt->fig;
     fig.queue_ns = ic__place_drained(fig.queue_ns, pt->queue_at, now);
+    if (!pt->fig.calm_since_ns && fig.queue_ns < p->calm_ns && pt->queue_at) {
+        /*
+         * No calm sample came (its requests went to other replicas, or none came): the tenant became calm here when its
+         * drained delay went under calm_ns. Without this an owner that sends its tenant's requests away never retires a replica.
+         */
+        uint64_t over = pt->fig.queue_ns > p->calm_ns ? pt->fig.queue_ns - p->calm_ns : 0;
+        pt->fig.calm_since_ns = fig.calm_since_ns = (pt->queue_at + over) | 1;
+    }
     if (self != order[0]) {
         const struct ic__ptenant *o = tenant_here(r, order[0], t);
         uint64_t oq = ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED),
