@@ -3,8 +3,9 @@
 # real server: mostly cheap requests, and 0.01 % that cost three orders of
 # magnitude more CPU (bench/bimodal/worker.js: /heavy burns ≈ 15-20 ms).
 # One tenant on two reactors, placed `sticky` (every request runs on the
-# tenant's owner core; the others forward) or `spread` (each request runs
-# where it landed). Open loop: cheap requests at RATE/s from one icload,
+# tenant's owner core; the others forward), `spread` (each request runs
+# where it landed) or `adaptive` (the owner, plus a replica while the
+# tenant waits or its owner is inside a long entry; README, placement). Open loop: cheap requests at RATE/s from one icload,
 # heavy ones at RATE/10000 per second from a second icload; the table is the
 # cheap requests' latency, from their intended send times.
 #
@@ -27,9 +28,10 @@ echo "# server: 2 reactors on CPUs 0-1; icload on CPU 1: cheap at $rate/s, heavy
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-for p in sticky spread; do : >"$tmp/$p"; done
+modes="sticky spread adaptive"
+for p in $modes; do : >"$tmp/$p"; done
 for r in $(seq "$rounds"); do
-    for p in sticky spread; do
+    for p in $modes; do
         cat >"$tmp/c.json" <<JSON
 {"listen": {"port": 18210}, "admin": {"port": 18211}, "workers": [{"name": "app", "module": "$root/bench/bimodal/worker.js", "routes": ["t0.bimodal.test"], "placement": "$p"}]}
 JSON
@@ -42,19 +44,26 @@ JSON
             http://127.0.0.1:18210/cheap >"$tmp/cheap.json"
         wait $hpid
         python3 -c "import json; d=json.load(open('$tmp/cheap.json')); l=d['latency_ns']; print(l['p50'], l['p99'], l['p99.9'], l['p99.99'], l['max'], d['rps'])" >>"$tmp/$p"
+        curl -s http://127.0.0.1:18211/metrics | grep -E '^isocore_(tenant_replicas|sheds_total|replica_(births|retirements)_total|isolates|forwarded_out_total)' |
+            awk -v p="$p" -v r="$r" '{printf "# %s round %s: %s\n", p, r, $0}' >>"$tmp/metrics"
         kill $spid; wait $spid 2>/dev/null; spid=
     done
 done
 echo
 echo "| cheap-request latency (µs), median of $rounds | p50 | p99 | p99.9 | p99.99 | max | req/s |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for p in sticky spread; do
+for p in $modes; do
     printf "| %s |" "$p"
     for i in 1 2 3 4 5; do printf " %.0f |" "$(cut -d' ' -f$i "$tmp/$p" | median | awk '{print $1 / 1000}')"; done
     printf " %.0f |\n" "$(cut -d' ' -f6 "$tmp/$p" | median)"
 done
-printf "| sticky / spread |"
-for i in 1 2 3 4 5; do
-    printf " %.2f |" "$(python3 -c "print($(cut -d' ' -f$i "$tmp/sticky" | median) / $(cut -d' ' -f$i "$tmp/spread" | median))")"
+for p in sticky adaptive; do
+    printf "| %s / spread |" "$p"
+    for i in 1 2 3 4 5; do
+        printf " %.2f |" "$(python3 -c "print($(cut -d' ' -f$i "$tmp/$p" | median) / $(cut -d' ' -f$i "$tmp/spread" | median))")"
+    done
+    echo " |"
 done
-echo " |"
+echo
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$tmp/metrics"

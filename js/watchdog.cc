@@ -23,6 +23,12 @@
  * waits for FIRED (a few instructions) and cancels the termination, which
  * must not hit its next entry. The isolate is alive while FIRING is held:
  * the reactor cannot leave the entry, let alone dispose of the isolate.
+ *
+ * The same samples are published for placement (ic_js_entry_busy): how
+ * much CPU time the entry a reactor is inside has used, as of the last
+ * sample, in a per-core cache-line-aligned slot that the watchdog writes
+ * and the reactor clears on leaving (one relaxed store); nothing is added
+ * to entering.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -44,8 +50,15 @@ struct ic__js_watch {
     std::atomic<uint64_t> limit_ns{0};
     /* the watchdog's own notes */
     uint64_t seen_gen = 0, seen_cpu = 0;
+    int core = -1; /* the reactor whose busy slot this watch writes, or -1 */
     ic__js_watch *next = nullptr;
 };
+
+/* Per reactor: CPU time of the entry it is inside, as of the watchdog's last sample (0: none, or not sampled yet). */
+struct alignas(64) busy_slot {
+    uint64_t ns;
+};
+static busy_slot busy[IC_MAX_CORES];
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static ic__js_watch *watches;
@@ -79,6 +92,16 @@ static void *watchdog_main(void *)
                 wt->seen_gen = gen;
                 wt->seen_cpu = now;
                 continue;
+            }
+            if (wt->core >= 0) {
+                /*
+                 * Published, then checked: had the reactor left meanwhile (its clearing store may come before this one),
+                 * the slot is cleared again, so a finished entry never stays busy. Sequentially consistent so that the
+                 * check is not done before the store is visible.
+                 */
+                __atomic_store_n(&busy[wt->core].ns, now - wt->seen_cpu, __ATOMIC_SEQ_CST);
+                if (wt->state.load(std::memory_order_seq_cst) != st)
+                    __atomic_store_n(&busy[wt->core].ns, 0, __ATOMIC_RELAXED);
             }
             if (now - wt->seen_cpu <= wt->limit_ns.load(std::memory_order_relaxed))
                 continue;
@@ -133,6 +156,7 @@ ic__js_watch *ic__js_watch_self(void)
     ic__js_watch *wt = new ic__js_watch();
     if (pthread_getcpuclockid(pthread_self(), &wt->clock) != 0)
         wt->clock = CLOCK_THREAD_CPUTIME_ID; /* not reachable from another thread: the limit then never fires */
+    wt->core = ic_reactor_id() < IC_MAX_CORES ? ic_reactor_id() : -1;
     pthread_mutex_lock(&list_lock);
     wt->next = watches;
     watches = wt;
@@ -166,15 +190,26 @@ bool ic__js_watch_leave(ic__js_watch *wt)
         return false;
     uint64_t idle = st & ~(W_ACTIVE | W_FIRING | W_FIRED);
     uint64_t expect = idle | W_ACTIVE;
-    if (wt->state.compare_exchange_strong(expect, idle, std::memory_order_acq_rel, std::memory_order_acquire))
+    /* The busy slot is cleared after the state changed (the order watchdog_main's check relies on). */
+    if (wt->state.compare_exchange_strong(expect, idle, std::memory_order_seq_cst, std::memory_order_acquire)) {
+        if (wt->core >= 0)
+            __atomic_store_n(&busy[wt->core].ns, 0, __ATOMIC_RELAXED);
         return false;
+    }
     /* The watchdog claimed this entry: wait until its TerminateExecution returned (FIRED), then undo it. */
     while (!(expect & W_FIRED)) {
         sched_yield();
         expect = wt->state.load(std::memory_order_acquire);
     }
-    wt->state.store(idle, std::memory_order_relaxed);
+    wt->state.store(idle, std::memory_order_seq_cst);
+    if (wt->core >= 0)
+        __atomic_store_n(&busy[wt->core].ns, 0, __ATOMIC_RELAXED);
     /* A termination that arrived as the JS finished must not hit the next entry. */
     wt->isolate.load(std::memory_order_relaxed)->CancelTerminateExecution();
     return true;
+}
+
+uint64_t ic_js_entry_busy(unsigned core)
+{
+    return core < IC_MAX_CORES ? __atomic_load_n(&busy[core].ns, __ATOMIC_RELAXED) : 0;
 }

@@ -8,13 +8,15 @@
  *     "cores": 0,                                             0: one per CPU of the mask
  *     "limits": {"cpu_ms": 50, "wall_ms": 30000, "heap_mb": 128},
  *     "backpressure": {"inflight_per_core_pair": 1024, "queue_per_tenant": 256},
+ *     "placement": {"default": "sticky", "replicate_ms": 2, "shed_ms": 1,   optional; or just "sticky" (the default)
+ *                   "retire_s": 10, "max_replicas": 0, "isolate_budget": 0},   (or "retire_ms")
  *     "core_header": false,
  *     "node": "n1",                                           optional: x-isocore-node with core_header
  *     "default": "site",                                      optional
  *     "workers": [
  *       {"name": "site", "module": "site.js",                 or "script": "sw.js"
  *        "routes": ["example.com", "*.example.com", "example.com/api", "/static"],
- *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky",
+ *        "env": {"KEY": "value"}, "limits": {...}, "placement": "sticky",   or "spread", "adaptive"
  *        "services": {"AUTH": "auth"}}                       env.AUTH.fetch() runs worker "auth"
  *     ]
  *   }
@@ -427,6 +429,66 @@ static int check_services(struct ic_router_config *cfg, struct ctx *c)
     return 0;
 }
 
+/* A placement's name; false for anything else. */
+static bool placement_of(const json_t *v, ic_placement_t *out)
+{
+    static const char *const names[] = {
+        [IC_PLACE_STICKY] = "sticky", [IC_PLACE_SPREAD] = "spread", [IC_PLACE_ADAPTIVE] = "adaptive"};
+    for (unsigned i = 0; json_is_string(v) && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(json_string_value(v), names[i]) == 0) {
+            *out = (ic_placement_t)i;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * The top-level "placement": the placement of workers that do not name
+ * theirs, as a string, or an object with it ("default") and the knobs of
+ * `adaptive` (placement.h).
+ */
+static int get_placement(struct ctx *c, json_t *root, ic_placement_t *def, ic__place_params_t *p)
+{
+    json_t *v = json_object_get(root, "placement");
+    if (!v)
+        return 0;
+    if (json_is_string(v)) {
+        if (!placement_of(v, def))
+            return bad(c, "placement", "expected \"sticky\", \"spread\" or \"adaptive\", or an object");
+        return 0;
+    }
+    if (!json_is_object(v))
+        return bad(c, "placement",
+                   "expected \"sticky\", \"spread\", \"adaptive\" or an object {\"default\", \"replicate_ms\", \"shed_ms\", "
+                   "\"retire_s\", \"max_replicas\", \"isolate_budget\"}, got %s",
+                   type_name(v));
+    static const char *const known[] = {"default",   "replicate_ms", "shed_ms",        "retire_s",
+                                        "retire_ms", "max_replicas", "isolate_budget", NULL};
+    unsigned replicate_ms = 0, shed_ms = 0, retire_s = 0, retire_ms = 0;
+    int ret;
+    if ((ret = only(c, v, "placement", known)) || (ret = get_uint(c, v, "placement", "replicate_ms", 1, 60000, &replicate_ms)) ||
+        (ret = get_uint(c, v, "placement", "shed_ms", 1, 60000, &shed_ms)) ||
+        (ret = get_uint(c, v, "placement", "retire_s", 1, 86400, &retire_s)) ||
+        (ret = get_uint(c, v, "placement", "retire_ms", 1, 86400000, &retire_ms)) ||
+        (ret = get_uint(c, v, "placement", "max_replicas", 0, IC_MAX_CORES, &p->max_replicas)) ||
+        (ret = get_uint(c, v, "placement", "isolate_budget", 0, 1 << 20, &p->isolate_budget)))
+        return ret;
+    json_t *d = json_object_get(v, "default");
+    if (d && !placement_of(d, def))
+        return bad(c, "placement.default", "expected \"sticky\", \"spread\" or \"adaptive\"");
+    if (replicate_ms) {
+        p->replicate_ns = (uint64_t)replicate_ms * 1000000u;
+        p->calm_ns = p->hop_ns = p->replicate_ns / 8;
+    }
+    if (shed_ms)
+        p->shed_ns = (uint64_t)shed_ms * 1000000u;
+    if (retire_s)
+        p->retire_ns = (uint64_t)retire_s * 1000000000u;
+    if (retire_ms) /* finer, for tests: wins over retire_s */
+        p->retire_ns = (uint64_t)retire_ms * 1000000u;
+    return 0;
+}
+
 static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, unsigned i, const char *dir)
 {
     char path[64];
@@ -502,12 +564,8 @@ static int parse_worker(struct ic_router_config *cfg, struct ctx *c, json_t *w, 
     if (pl) {
         char sub[80];
         snprintf(sub, sizeof(sub), "%s.placement", path);
-        if (json_is_string(pl) && strcmp(json_string_value(pl), "sticky") == 0)
-            wc->placement = IC_PLACE_STICKY;
-        else if (json_is_string(pl) && strcmp(json_string_value(pl), "spread") == 0)
-            wc->placement = IC_PLACE_SPREAD;
-        else
-            return bad(c, sub, "expected \"sticky\" or \"spread\"");
+        if (!placement_of(pl, &wc->placement))
+            return bad(c, sub, "expected \"sticky\", \"spread\" or \"adaptive\"");
     }
     json_t *routes = json_object_get(w, "routes");
     if (routes) {
@@ -590,27 +648,29 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
     cfg->inflight_per_pair = 1024;
     cfg->queue_per_tenant = 256;
     cfg->default_worker = -1;
+    ic__place_params_init(&cfg->place);
     if (!cfg->file || !cfg->host || !cfg->admin_host)
         goto err;
     if (!json_is_object(root)) {
         ret = bad(&c, "(top level)", "expected an object, got %s", type_name(root));
         goto err;
     }
-    static const char *const known[] = {"listen",      "admin",   "cores",   "limits", "backpressure",
-                                        "core_header", "default", "workers", "node",   "drain_timeout_ms",
-                                        NULL};
+    static const char *const known[] = {"listen",  "admin",   "cores", "limits",           "backpressure", "core_header",
+                                        "default", "workers", "node",  "drain_timeout_ms", "placement",    NULL};
     bool has_listen = false, has_admin = false;
     unsigned admin_port = 0;
     ic_js_limits_t limits = {0};
+    ic_placement_t placement = IC_PLACE_STICKY;
     if ((ret = only(&c, root, "", known)) || (ret = get_listen(&c, root, "listen", &cfg->host, &cfg->port, &has_listen)) ||
         (ret = get_listen_tls(&c, root, &cfg->tls_cert, &cfg->tls_key)) ||
         (ret = get_listen(&c, root, "admin", &cfg->admin_host, &admin_port, &has_admin)) ||
         (ret = get_uint(&c, root, "", "cores", 0, IC_MAX_CORES, &cfg->cores)) ||
         (ret = get_uint(&c, root, "", "drain_timeout_ms", 0, 3600000, &cfg->drain_timeout_ms)) ||
-        (ret = get_limits(&c, root, "", &limits)))
+        (ret = get_limits(&c, root, "", &limits)) || (ret = get_placement(&c, root, &placement, &cfg->place)))
         goto err;
     if (has_admin)
         cfg->admin_port = (int)admin_port;
+    cfg->placement = placement;
     json_t *bp = json_object_get(root, "backpressure");
     if (bp) {
         static const char *const bknown[] = {"inflight_per_core_pair", "queue_per_tenant", NULL};
@@ -658,6 +718,7 @@ int ic_router_config_parse(const char *name, const char *text, size_t len, ic_ro
     json_array_foreach(workers, i, w)
     {
         cfg->workers[i].limits = limits;
+        cfg->workers[i].placement = placement;
         cfg->nworkers = (unsigned)i + 1;
         if ((ret = parse_worker(cfg, &c, w, (unsigned)i, dir)))
             goto err;
@@ -748,6 +809,17 @@ int ic_router_config_admin_port(const ic_router_config_t *cfg)
 const char *ic_router_config_node(const ic_router_config_t *cfg)
 {
     return cfg->node;
+}
+
+void ic_router_config_placement(const ic_router_config_t *cfg, ic_router_placement_t *out)
+{
+    const ic__place_params_t *p = &cfg->place;
+    *out = (ic_router_placement_t){cfg->placement,
+                                   (unsigned)(p->replicate_ns / 1000000u),
+                                   (unsigned)(p->shed_ns / 1000000u),
+                                   (unsigned)(p->retire_ns / 1000000u),
+                                   p->max_replicas,
+                                   p->isolate_budget};
 }
 
 int ic_router_config_set_node(ic_router_config_t *cfg, const char *name)

@@ -161,7 +161,7 @@ static int fwd_work(ic_smp_msg_t *msg, void *arg)
     rc->active++;
     /* A streamed body comes back to the origin chunk by chunk (xstream.c). */
     if (!ic__router_run_here(f->r, f->tenant, NULL, &f->req, f->body, (f->x ? IC_JS_STREAM : 0) | (f->https ? IC_JS_HTTPS : 0),
-                             fwd_answer, f)) {
+                             f->t0, fwd_answer, f)) {
         rc->active--;
         f->rejected = true;
         return 0;

@@ -7,6 +7,7 @@
 #include "isocore.h"
 #include "isocore/router.h"
 #include "router/bundle.h"
+#include "router/placement.h"
 
 struct ic__route {
     char *host; /* lower case; for a wildcard, the suffix with its dot (".example.com"); NULL: any host */
@@ -45,6 +46,8 @@ struct ic_router_config {
     unsigned nworkers;
     struct ic__route *routes;
     unsigned nroutes;
+    ic__place_params_t place; /* "placement": the knobs of `adaptive` (config.c) */
+    ic_placement_t placement; /* "placement" / "placement.default": of workers that name none */
 };
 
 /*
@@ -138,11 +141,61 @@ struct ic_router {
     struct ic__rstate *state;
     unsigned carried; /* tenants taken as they were from the predecessor (ic_router_new_from) */
     struct rcore *cores;
-    unsigned *owner;   /* owner core of each tenant */
-    int *buckets;      /* exact-host hash: first route index, -1 empty (routes.c) */
-    int *next_route;   /* chain */
-    unsigned nbuckets; /* power of two */
+    unsigned *owner;          /* owner core of each tenant */
+    int *buckets;             /* exact-host hash: first route index, -1 empty (routes.c) */
+    int *next_route;          /* chain */
+    unsigned nbuckets;        /* power of two */
+    struct ic__placement *pl; /* adaptive placement's state (adaptive.c) */
 };
+
+/*
+ * Adaptive placement's state (adaptive.c). Per core, a block written by
+ * that core only and read relaxed by the others (the figures of
+ * ic__place_load_t but busy_ns, which js/ publishes: ic_js_entry_busy);
+ * per core and tenant, the core's own view of the tenant; per tenant, its
+ * replica count k (any core changes it, by compare-and-swap from the k it
+ * read) and its order of cores.
+ */
+struct ic__pcore {
+    uint64_t queue_ns;                 /* EWMA of the queue delay of what ran here, every tenant (published) */
+    uint64_t queue_at;                 /* when queue_ns last changed (published; see ic__place_drained) */
+    unsigned isolates;                 /* warm isolates of the router's pool here (published) */
+    uint64_t rng;                      /* this core's random numbers (not read by others) */
+    unsigned long long sheds;          /* requests sent away from an owner inside a long entry (published) */
+    unsigned long long births, deaths; /* replicas this core added / retired (published) */
+} __attribute__((aligned(64)));
+
+struct ic__ptenant {
+    ic__place_tenant_t fig; /* this core's figures of the tenant (its own) */
+    uint64_t queue_pub;     /* fig.queue_ns, published for other cores and /metrics */
+    uint64_t queue_at;      /* when it last changed (published) */
+    unsigned seen_k;        /* k as this core last saw it */
+    bool ran;               /* the tenant ran here: its worker may be in the pool */
+};
+
+struct ic__placement {
+    unsigned len;             /* of each order: the most replicas a tenant may have */
+    uint16_t *order;          /* [ntenants][len] */
+    _Atomic unsigned *k;      /* [ntenants] */
+    struct ic__pcore *cores;  /* [ncores] */
+    struct ic__ptenant *tens; /* [ncores][ntenants], row c written by core c */
+};
+
+/* adaptive.c: makes and frees r->pl (0 or -ENOMEM), in ic_router_new / ic_router_free. */
+int ic__placement_new(ic_router_t *r);
+void ic__placement_free(ic_router_t *r);
+
+/*
+ * adaptive.c, on the core that ran it: a request of tenant t started
+ * running here (its worker looked up) at `now`; it arrived (on its origin
+ * core) at `arrived`, or 0: it came from this core's own loop, and its wait
+ * is counted from the start of the loop turn. Also publishes the pool's
+ * isolates.
+ */
+void ic__placement_ran(ic_router_t *r, unsigned t, uint64_t arrived, uint64_t now, unsigned isolates);
+
+/* adaptive.c: the cores that run tenant t now (see ic_router_replicas). */
+unsigned ic__router_replicas(const ic_router_t *r, unsigned t);
 
 /* routes.c: builds r's exact-host table (0 or -ENOMEM); the tenant of a request, or -1. */
 int ic__routes_index(ic_router_t *r);
@@ -165,7 +218,7 @@ void ic__router_respond(const ic_router_t *r, ic_http_exchange_t *x, int ran_on,
                         const void *body, size_t len);
 void ic__router_busy(const ic_router_t *r, ic_http_exchange_t *x, const char *why);
 bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
-                         unsigned flags, ic_js_done_cb done, void *arg);
+                         unsigned flags, uint64_t arrived, ic_js_done_cb done, void *arg);
 
 /* metrics.c: counts an outcome in t; records the latency since t0 of a request for tenant t on this core. */
 void ic__router_tally(struct tstats *t, int status);
@@ -196,8 +249,9 @@ void ic__router_revive(ic_router_t *r);
 /*
  * For service bindings (services.c), from router.c; all on the calling core.
  * ic__router_tenant: the index of the worker named name, or -1.
- * ic__router_place: the core that runs tenant t for a call made here (its
- * owner; here for `spread`). ic__router_core_stats: this core's counters.
+ * ic__router_place: the core that runs tenant t for a request or call
+ * that arrived here (its owner for `sticky`; here for `spread`; one of its
+ * replicas for `adaptive`, adaptive.c, which may add or retire one). ic__router_core_stats: this core's counters.
  * ic__router_may_forward: delta > 0 takes a slot of the forwarded requests
  * in flight from here to owner (false, nothing taken, past the bound);
  * delta < 0 gives it back. ic__router_enter: on the core that runs a call,
@@ -208,7 +262,7 @@ void ic__router_revive(ic_router_t *r);
  * latency since t0 (when not 0) on this core.
  */
 int ic__router_tenant(const ic_router_t *r, const char *name);
-unsigned ic__router_place(const ic_router_t *r, unsigned t);
+unsigned ic__router_place(ic_router_t *r, unsigned t);
 ic_router_stats_t *ic__router_core_stats(ic_router_t *r);
 bool ic__router_may_forward(ic_router_t *r, unsigned owner, int delta);
 void ic__router_enter(ic_router_t *r);

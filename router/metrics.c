@@ -47,6 +47,11 @@ void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out
     out->isolates_created = __atomic_load_n(&s->isolates_created, __ATOMIC_RELAXED);
     out->heap_bytes = __atomic_load_n(&s->heap_bytes, __ATOMIC_RELAXED);
     out->services = __atomic_load_n(&s->services, __ATOMIC_RELAXED);
+    /* Adaptive placement's counters live in the core's placement block (adaptive.c). */
+    const struct ic__pcore *pc = &r->pl->cores[core];
+    out->sheds = __atomic_load_n(&pc->sheds, __ATOMIC_RELAXED);
+    out->replica_births = __atomic_load_n(&pc->births, __ATOMIC_RELAXED);
+    out->replica_retirements = __atomic_load_n(&pc->deaths, __ATOMIC_RELAXED);
 }
 
 void ic__router_tally(struct tstats *t, int status)
@@ -134,6 +139,12 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         {"isocore_isolates_created_total", "Isolates created on the core.", offsetof(ic_router_stats_t, isolates_created)},
         {"isocore_heap_bytes", "V8 heap and ArrayBuffer bytes of the core's isolates (as of the last isolate created).",
          offsetof(ic_router_stats_t, heap_bytes)},
+        {"isocore_sheds_total", "Requests placed by the core on a replica, away from an owner inside a long entry (adaptive).",
+         offsetof(ic_router_stats_t, sheds)},
+        {"isocore_replica_births_total", "Replicas the core added to a tenant (adaptive).",
+         offsetof(ic_router_stats_t, replica_births)},
+        {"isocore_replica_retirements_total", "Replicas the core retired (adaptive).",
+         offsetof(ic_router_stats_t, replica_retirements)},
     };
     for (size_t f = 0; f < sizeof(core_fields) / sizeof(core_fields[0]); f++) {
         put(&t, "# HELP %s %s\n# TYPE %s %s\n", core_fields[f].name, core_fields[f].help, core_fields[f].name,
@@ -215,6 +226,20 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         for (unsigned c = 0; c < r->n; c++)
             ns += __atomic_load_n(&r->cores[c].ts[w]->busy_ns, __ATOMIC_RELAXED);
         put(&t, "isocore_tenant_busy_seconds_total{tenant=\"%s\"} %.6f\n", r->cfg->workers[w].name, (double)ns / 1e9);
+    }
+    put(&t, "# HELP isocore_tenant_replicas Cores that run the tenant now (sticky: 1; spread: every core; adaptive: its "
+            "replicas, the owner included).\n# TYPE isocore_tenant_replicas gauge\n");
+    for (unsigned w = 0; w < r->cfg->nworkers; w++)
+        put(&t, "isocore_tenant_replicas{tenant=\"%s\"} %u\n", r->cfg->workers[w].name, ic__router_replicas(r, w));
+    put(&t, "# HELP isocore_tenant_queue_delay_seconds The tenant's queue delay before its requests ran (EWMA, 1/8 per "
+            "request), the highest over its cores.\n# TYPE isocore_tenant_queue_delay_seconds gauge\n");
+    for (unsigned w = 0; w < r->cfg->nworkers; w++) {
+        uint64_t q = 0;
+        for (unsigned c = 0; c < r->n; c++) {
+            uint64_t v = __atomic_load_n(&r->pl->tens[(size_t)c * r->cfg->nworkers + w].queue_pub, __ATOMIC_RELAXED);
+            q = v > q ? v : q;
+        }
+        put(&t, "isocore_tenant_queue_delay_seconds{tenant=\"%s\"} %.6f\n", r->cfg->workers[w].name, (double)q / 1e9);
     }
     put(&t, "# HELP isocore_tenant_latency_seconds From arrival to answer, per-core histograms merged (upper bounds, 4 buckets "
             "per octave).\n# TYPE isocore_tenant_latency_seconds summary\n");

@@ -1,15 +1,17 @@
 /*
  * placement.c: which core runs a tenant's request (the policy of
- * placement.h).
+ * placement.h, and the owner of a tenant).
  *
  * `sticky` runs a tenant on its owner core, the first core of its order
  * (hash mod cores); `spread` runs it on the core the request arrived on;
  * `adaptive` on one of its first k cores (placement.h). Everything here is
- * a pure function of its arguments: the router's use of it (ic__router_place,
- * ic_router_owner_of) is in router.c, so that bench/sim/ links this file alone.
+ * a pure function of its arguments, and the file needs nothing but headers
+ * (the simulator, bench/sim/, links it alone); the runtime's side, which
+ * reads the published figures and changes k, is adaptive.c.
  */
 #include "router/placement.h"
-#include "isocore/core.h" /* IC_MAX_CORES */
+#include "isocore/core.h"
+#include "isocore/router.h"
 
 void ic__place_params_init(ic__place_params_t *p)
 {
@@ -18,7 +20,7 @@ void ic__place_params_init(ic__place_params_t *p)
     p->retire_ns = 10000000000ull;
     p->grow_gap_ns = 50000000;
     p->shed_ns = 1000000;
-    p->hop_ns = 5000;
+    p->hop_ns = p->calm_ns; /* a hop costs more than its latency: the CPU of the copy, and the locality of the isolate */
     p->max_replicas = 0;
     p->isolate_budget = 0;
     p->ewma_shift = 3;
@@ -75,6 +77,15 @@ void ic__place_order(uint64_t key, unsigned n, uint16_t *order, unsigned len)
     }
 }
 
+unsigned ic_router_owner_of(const char *name, unsigned ncores)
+{
+    if (ncores == 0)
+        return 0;
+    uint16_t owner;
+    ic__place_order(ic__place_key(name), ncores, &owner, 1);
+    return owner;
+}
+
 static uint64_t score(const ic__place_load_t *l)
 {
     return l->queue_ns + l->busy_ns;
@@ -109,6 +120,12 @@ unsigned ic__place_pick(const ic__place_params_t *p, const uint16_t *order, unsi
         if (load[order[i]].busy_ns < p->shed_ns && better(p, load, order[i], best, self))
             best = order[i];
     return best;
+}
+
+uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now)
+{
+    uint64_t age = now > at_ns ? now - at_ns : 0;
+    return queue_ns > age ? queue_ns - age : 0;
 }
 
 void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, uint64_t now)

@@ -37,7 +37,7 @@ typedef struct ic__place_params {
     uint64_t retire_ns;      /* calm this long: the last replica retires (10 s) */
     uint64_t grow_gap_ns;    /* at least this between two changes of k, so one burst adds one replica (50 ms) */
     uint64_t shed_ns;        /* a core whose current entry has run this long is avoided when another replica is not (1 ms) */
-    uint64_t hop_ns;         /* what sending a request to another core costs, as load: the arrival core wins ties within it */
+    uint64_t hop_ns;         /* what a hop to another core costs, as load: the arrival core wins ties within it (calm_ns) */
     unsigned max_replicas;   /* per tenant, the owner included (0: the number of cores) */
     unsigned isolate_budget; /* per core: a core with this many isolates is not given a new replica (0: no bound) */
     unsigned ewma_shift;     /* an EWMA moves 1/2^shift of the way to each new sample (3) */
@@ -90,6 +90,14 @@ typedef struct ic__place_tenant {
     uint64_t calm_since_ns;
     uint64_t changed_ns;
 } ic__place_tenant_t;
+
+/*
+ * A queue delay seen at at_ns, as of now: what waited then has drained
+ * since at the rate time passes (a figure with no new sample goes to 0, so
+ * a core that stopped getting requests because it looked loaded looks
+ * free again once its backlog would be gone). Pure.
+ */
+uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now);
 
 /* Feeds one request's queue delay (from arrival on its origin core to the start of its run) into t, at time now. */
 void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, uint64_t now);

@@ -1,8 +1,8 @@
 /*
  * router.c: from an HTTP request to the core that runs its tenant, and back.
  *
- * A request is routed (routes.c) to a tenant, placed (placement.c) on the
- * core that runs it, and then run here on the tenant's warm isolate or sent
+ * A request is routed (routes.c) to a tenant, placed (placement.c,
+ * adaptive.c) on the core that runs it, and then run here on the tenant's warm isolate or sent
  * to that core (forward.c). Counters and /metrics are in metrics.c; reloads
  * in slot.c.
  *
@@ -21,22 +21,6 @@
 #include "core/fault.h"
 #include "router/internal.h"
 #include "router/placement.h"
-
-/* A tenant's owner: the first core of its placement order (hash mod cores). */
-unsigned ic_router_owner_of(const char *name, unsigned ncores)
-{
-    if (ncores == 0)
-        return 0;
-    uint16_t owner;
-    ic__place_order(ic__place_key(name), ncores, &owner, 1);
-    return owner;
-}
-
-/* The core that runs tenant t for a call made here: its owner, or this core for `spread`. */
-unsigned ic__router_place(const ic_router_t *r, unsigned t)
-{
-    return r->cfg->workers[t].placement == IC_PLACE_SPREAD ? (unsigned)ic_reactor_id() : r->owner[t];
-}
 
 void ic__router_hold(ic_router_t *r, int delta)
 {
@@ -335,6 +319,10 @@ static int router_make(const ic_router_config_t *cfg, unsigned ncores, const ic_
         for (unsigned i = 0; i < cfg->nworkers; i++)
             rc->ts[i] = &r->counts[i]->ts[c];
     }
+    if (ic__placement_new(r) < 0) {
+        ic_router_free(r);
+        return -ENOMEM;
+    }
     *out = r;
     return 0;
 }
@@ -395,6 +383,7 @@ void ic_router_free(ic_router_t *r)
     free(r->cores);
     free(r->buckets);
     free(r->next_route);
+    ic__placement_free(r);
     free(r);
     ic_router_config_free(owned);
 }
@@ -507,14 +496,16 @@ void ic__router_busy(const ic_router_t *r, ic_http_exchange_t *x, const char *wh
 
 /*
  * Runs tenant t here; `done(arg, res)` gets the response (with IC_JS_STREAM in flags its body may be a stream). False when
- * the tenant's queue is full (nothing ran).
+ * the tenant's queue is full (nothing ran). arrived: when the request arrived on its origin core (forwarded), or 0 (from
+ * this core's loop): its queue delay for placement (adaptive.c).
  */
 bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, const ic_http_request_t *req, ic_str_t body,
-                         unsigned flags, ic_js_done_cb done, void *arg)
+                         unsigned flags, uint64_t arrived, ic_js_done_cb done, void *arg)
 {
     struct rcore *rc = &r->cores[ic_reactor_id()];
     ic_js_worker_t *w;
     char err[1024];
+    uint64_t start = ic_clock_ns();        /* before the lookup: making the worker is not queueing */
     ic_js_pool_t **pool = &rc->base->pool; /* the lineage's on this core: warm workers outlive a reload */
     int ret = *pool ? 0 : ic_js_pool_new(NULL, pool);
     if (ret == 0)
@@ -538,6 +529,7 @@ bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, cons
     if (ic_js_worker_pending(w) >= r->cfg->queue_per_tenant)
         return false;
     uint64_t t0 = ic_clock_ns();
+    ic__placement_ran(r, t, arrived, start, ps.workers);
     if (x)
         ic_js_http_fetch(w, x, flags, done, arg); /* its body may stream in from the socket */
     else
@@ -551,7 +543,7 @@ bool ic__router_run_here(ic_router_t *r, unsigned t, ic_http_exchange_t *x, cons
 bool ic__router_run(ic_router_t *r, unsigned t, const ic_http_request_t *req, ic_str_t body, unsigned flags, ic_js_done_cb done,
                     void *arg)
 {
-    return ic__router_run_here(r, t, NULL, req, body, flags, done, arg);
+    return ic__router_run_here(r, t, NULL, req, body, flags, 0, done, arg);
 }
 
 struct local {
@@ -606,7 +598,7 @@ void ic_router_handle(ic_http_exchange_t *x, void *arg)
             return ic__router_busy(r, x, "out of memory");
         *l = (struct local){r, x, (unsigned)t, t0, NULL, NULL};
         rc->active++;
-        if (!ic__router_run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, local_done, l)) {
+        if (!ic__router_run_here(r, (unsigned)t, x, req, ic_http_body(x), IC_JS_STREAM, 0, local_done, l)) {
             rc->active--;
             free(l);
             ic__router_busy(r, x, "the worker has too many requests queued");
@@ -653,7 +645,7 @@ int ic_router_inject(ic_router_t *r, const ic_http_request_t *req, ic_str_t body
     *l = (struct local){r, NULL, (unsigned)t, t0, answer, arg};
     STAT_ADD(rc->st->local, 1);
     rc->active++;
-    if (!ic__router_run_here(r, (unsigned)t, NULL, req, body, 0, local_done, l)) {
+    if (!ic__router_run_here(r, (unsigned)t, NULL, req, body, 0, 0, local_done, l)) {
         rc->active--;
         free(l);
         STAT_ADD(rc->st->rejected, 1);

@@ -347,6 +347,14 @@ void ic_js_pool_drop(ic_js_pool_t *pool, const ic_js_tenant_t *t);
 /** Reads the pool's counters; on its core. */
 void ic_js_pool_stats(const ic_js_pool_t *pool, ic_js_pool_stats_t *out);
 
+/**
+ * How long reactor `core` has been inside its current JS entry, in CPU
+ * nanoseconds, as the CPU-limit watchdog last sampled it (every 2 ms, so a
+ * few ms late); 0 when it is in none, or only began one. Any thread (a
+ * relaxed load): for placement, which avoids a core stuck in a long entry.
+ */
+uint64_t ic_js_entry_busy(unsigned core);
+
 #ifdef __cplusplus
 }
 #endif

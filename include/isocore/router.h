@@ -4,7 +4,8 @@
  * A config (JSON) names the workers, their routes, env, limits and
  * placement. The router turns each HTTP request into a tenant (by Host and
  * path prefix), finds the core that runs it — the owner, hash(name) mod
- * cores, for `sticky`; the current core for `spread` — and runs it there,
+ * cores, for `sticky`; the current core for `spread`; one of the tenant's
+ * replicas for `adaptive` — and runs it there,
  * moving the request over the SPSC mesh when the owner is another core. The
  * response comes back to the connection's core.
  *
@@ -31,6 +32,7 @@ typedef struct ic_router ic_router_t;
 typedef enum ic_placement {
     IC_PLACE_STICKY = 0, /* one owner core per tenant: hash(name) mod cores */
     IC_PLACE_SPREAD,     /* every core runs the tenant in its own isolate; requests run where they land */
+    IC_PLACE_ADAPTIVE,   /* the owner, plus replicas on the next cores of the tenant's order while it waits too long there */
 } ic_placement_t;
 
 /**
@@ -77,6 +79,15 @@ unsigned ic_router_config_cores(const ic_router_config_t *cfg);         /* 0: on
 unsigned ic_router_config_drain_timeout(const ic_router_config_t *cfg); /* ms; see ic_http_server_config_t.drain_timeout_ms */
 unsigned ic_router_config_workers(const ic_router_config_t *cfg);       /* number of workers */
 const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node" (x-isocore-node), or NULL */
+
+/** The top-level "placement" of a config: the placement of workers that name none, and the knobs of `adaptive`. */
+typedef struct ic_router_placement {
+    ic_placement_t placement; /* "default" (IC_PLACE_STICKY when not given) */
+    unsigned replicate_ms, shed_ms, retire_ms, max_replicas, isolate_budget;
+} ic_router_placement_t;
+
+/** Reads the config's placement (the defaults where the config says nothing). This function can't fail. */
+void ic_router_config_placement(const ic_router_config_t *cfg, ic_router_placement_t *out);
 
 /**
  * Sets the node name (what `isocore serve --node-name` gives), over the
@@ -192,7 +203,17 @@ typedef struct ic_router_stats {
     unsigned long long isolates_created;
     unsigned long long heap_bytes; /* V8 heap + ArrayBuffers of the core's isolates, as of the last isolate created */
     unsigned long long services;   /* service binding calls (env.X.fetch()) made by this core's workers */
+    unsigned long long sheds;      /* `adaptive`: requests placed here sent to a replica, away from an owner inside a long entry */
+    unsigned long long replica_births;      /* `adaptive`: replicas this core added to a tenant */
+    unsigned long long replica_retirements; /* `adaptive`: replicas this core retired */
 } ic_router_stats_t;
+
+/**
+ * The number of cores that run worker `name` now: 1 for `sticky`, the
+ * cores for `spread`, its replicas (the owner included) for `adaptive`; 0
+ * when there is no such worker. Any thread (a relaxed load).
+ */
+unsigned ic_router_replicas(const ic_router_t *r, const char *name);
 
 void ic_router_stats(const ic_router_t *r, unsigned core, ic_router_stats_t *out);
 

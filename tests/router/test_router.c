@@ -49,7 +49,7 @@ Test(router, config_errors_name_file_line_and_field)
                "listen.port: expected an integer from 0 to 65535");
     config_err("{\"default\": \"zz\", \"workers\": [{\"name\": \"a\", \"module\": \"a.js\"}]}", "default: 'zz' is not the name");
     config_err("{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\", \"placement\": \"everywhere\"}]}",
-               "workers[0].placement: expected \"sticky\" or \"spread\"");
+               "workers[0].placement: expected \"sticky\", \"spread\" or \"adaptive\"");
     config_err("{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\", \"routes\": [\"bad host!\"]}]}", "is not a host name");
     config_err("{\"workers\": [{\"name\": \"a\", \"module\": \"a.js\", \"limits\": {\"cpu_ms\": 0}}]}",
                "workers[0].limits.cpu_ms: expected an integer from 1");
