@@ -13,7 +13,7 @@
  * reactors' spin before sleeping (ic_reactor_config_t.spin_us); --rounds
  * repeats every row R times, interleaved, and ends with the median of each
  * point over the rounds and the spread of its extra CPU. --busy keeps both
- * reactors from ever sleeping (a task that posts itself again each turn):
+ * reactors from sleeping longer than 2 µs (a timer on each):
  * valgrind keeps its lock across a blocking io_uring_enter, so a reactor that
  * sleeps under callgrind stalls the other one for good. Count instructions
  * with --toggle-collect on the request path (inject_one, fwd_work, fwd_done,
@@ -90,10 +90,9 @@ static struct {
     uint64_t count;        /* --requests: closed-loop runs end after this many requests (0: after `seconds`) */
     int spin_us;           /* --spin-us, or -1 for the default */
     bool busy;             /* --busy */
-    _Atomic bool stopping; /* on_stop ran somewhere: --busy's tasks end */
-    ic_task_t spinner[2];
-    const char *points; /* --points */
-    int only_mode;      /* --mode: LOCAL, FORWARDED, or -1 for both */
+    ic_timer_t spinner[2]; /* --busy */
+    const char *points;    /* --points */
+    int only_mode;         /* --mode: LOCAL, FORWARDED, or -1 for both */
     ic_router_config_t *cfg;
     ic_router_t *router;
     unsigned a, b;            /* injecting core, and the core that owns the forwarded tenant */
@@ -316,11 +315,14 @@ static void go(ic_post_t *post)
     phase_begin();
 }
 
-/* --busy: a task that is always queued, so that the reactor never sleeps. */
-static void spin_task(ic_task_t *t)
+/*
+ * --busy: a timer every 2 µs, so that the reactor never blocks for longer.
+ * It runs until the reactors exit (a task queued again and again would keep
+ * a stopping reactor from ever being quiet).
+ */
+static void spin_tick(ic_timer_t *t)
 {
-    if (!ic_reactor_exiting() && !B.stopping)
-        ic_task_post(t, spin_task);
+    (void)t;
 }
 
 /* On each reactor: its CPU clock and isolate pool; the last one up starts the phases on core A. */
@@ -334,8 +336,10 @@ static void on_start(void *arg)
     pthread_getcpuclockid(pthread_self(), &B.clk[me]);
     if (ic_router_start(B.router) < 0)
         fprintf(stderr, "bench_router: core %u: no isolate pool\n", me);
-    if (B.busy)
-        ic_task_post(&B.spinner[me], spin_task);
+    if (B.busy) {
+        ic_timer_init(&B.spinner[me], spin_tick);
+        ic_timer_start(&B.spinner[me], 2000, 2000);
+    }
     if (atomic_fetch_sub(&starting, 1) == 1)
         ic_reactor_post(B.a, &go_post, go);
 }
@@ -343,7 +347,6 @@ static void on_start(void *arg)
 static void on_stop(void *arg)
 {
     (void)arg;
-    B.stopping = true;
     if ((unsigned)ic_reactor_id() == B.a)
         ic_timer_stop(&B.tick);
     ic_router_stop(B.router);
