@@ -84,6 +84,7 @@ struct phase {
     double rps, cpu_ns, cpu_a_ns, cpu_b_ns;
     uint64_t p50, p99, done, dropped, errors;
     double sleeps, doorbells; /* per request, both cores */
+    double polls, poll_hits;  /* polls before a sleep per request, both cores; and the share of them that found work */
     double net_ns;            /* open loop: cpu_ns minus what the pacing timer costs when idle */
 };
 
@@ -216,15 +217,19 @@ static void phase_end(void)
     p->cpu_a_ns = p->done ? (double)ca / (double)p->done : 0;
     p->cpu_b_ns = p->done ? (double)cb / (double)p->done : 0;
     p->cpu_ns = p->cpu_a_ns + p->cpu_b_ns;
-    double sl = 0, db = 0;
+    double sl = 0, db = 0, po = 0, ph = 0;
     for (unsigned c = 0; c < 2; c++) {
         ic_reactor_stats_t st;
         ic_reactor_stats(c, &st);
         sl += (double)(st.sleeps - B.st0[c].sleeps);
         db += (double)(st.wakeups_sent - B.st0[c].wakeups_sent);
+        po += (double)(st.spins - B.st0[c].spins);
+        ph += (double)(st.spin_hits - B.st0[c].spin_hits);
     }
     p->sleeps = p->done ? sl / (double)p->done : 0;
     p->doorbells = p->done ? db / (double)p->done : 0;
+    p->polls = p->done ? po / (double)p->done : 0;
+    p->poll_hits = po > 0 ? ph / po : 0;
     if (B.nsamples) {
         qsort(B.samples, B.nsamples, sizeof(uint64_t), cmp_u64);
         p->p50 = B.samples[(size_t)(0.50 * (double)(B.nsamples - 1))];
@@ -625,8 +630,9 @@ int main(int argc, char **argv)
             "tenant B on core %u; %.1f s per run, %u in flight at saturation\n",
             B.cpu[0] >= 0 ? "pinned" : "not pinned", B.cpu[0], B.cpu[1], B.mode ? B.mode : "?", B.a, B.a, B.b, B.seconds,
             B.inflight_sat);
-    fprintf(out, "%-5s %-11s %-10s %10s %12s %10s %10s %10s %10s %10s %8s %10s %10s\n", "round", "load", "mode", "req/s",
-            "cpu/req ns", "net ns", "core A", "core B", "rtt p50", "rtt p99", "dropped", "sleeps/req", "bells/req");
+    fprintf(out, "%-5s %-11s %-10s %10s %12s %10s %10s %10s %10s %10s %8s %10s %10s %10s %10s\n", "round", "load", "mode", "req/s",
+            "cpu/req ns", "net ns", "core A", "core B", "rtt p50", "rtt p99", "dropped", "sleeps/req", "bells/req", "polls/req",
+            "poll hits");
     for (unsigned i = 0; i < B.nphases; i++) {
         const struct phase *p = &B.phases[i];
         if (p->warmup || p->hidden)
@@ -637,10 +643,10 @@ int main(int argc, char **argv)
                     "", "idle", "", (unsigned long long)(B.tick_ns / 1000), B.idle_cpu_per_s);
             continue;
         }
-        fprintf(out, "%-5u %-11s %-10s %10.0f %12.0f %10.0f %10.0f %10.0f %10llu %10llu %8llu %10.2f %10.2f\n", p->round + 1,
-                load_name(p, ln, sizeof(ln)), p->mode == LOCAL ? "local" : "forwarded", p->rps, p->cpu_ns, p->net_ns, p->cpu_a_ns,
-                p->cpu_b_ns, (unsigned long long)p->p50, (unsigned long long)p->p99, (unsigned long long)p->dropped, p->sleeps,
-                p->doorbells);
+        fprintf(out, "%-5u %-11s %-10s %10.0f %12.0f %10.0f %10.0f %10.0f %10llu %10llu %8llu %10.2f %10.2f %10.2f %9.0f%%\n",
+                p->round + 1, load_name(p, ln, sizeof(ln)), p->mode == LOCAL ? "local" : "forwarded", p->rps, p->cpu_ns, p->net_ns,
+                p->cpu_a_ns, p->cpu_b_ns, (unsigned long long)p->p50, (unsigned long long)p->p99, (unsigned long long)p->dropped,
+                p->sleeps, p->doorbells, p->polls, p->poll_hits * 100);
         if (p->errors)
             fprintf(out, "  (%llu requests failed)\n", (unsigned long long)p->errors);
         const struct phase *l = local_of(i);
