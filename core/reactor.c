@@ -301,9 +301,10 @@ static bool ready_now(struct ic__reactor *r)
  *     preempted in the last IC__CONTENTION_PERIOD_NS (another runnable thread
  *     wants this CPU: polling would take its time, or the time of the very
  *     core we wait for);
- *   - after IC__SPIN_MISS_MAX polls in a row that ended in a sleep anyway (the
- *     peer answers more slowly than spin_ns): then only one wait in
- *     IC__SPIN_PROBE polls, to notice when the peer is fast again.
+ *   - after IC__SPIN_MISS_MAX polls of the same kind (reply due, or just
+ *     answered) in a row that ended in a sleep anyway (the peer is slower
+ *     than the bound): then only one such wait in IC__SPIN_PROBE polls, to
+ *     notice when the peer is fast again.
  */
 #define IC__CONTENTION_PERIOD_NS (10 * 1000 * 1000)
 #define IC__SPIN_MISS_MAX 4
@@ -323,20 +324,24 @@ static bool contended(struct ic__reactor *r)
     return r->contended;
 }
 
-/* How long to poll before this sleep, 0 for not at all (see above). */
-static uint64_t spin_bound(struct ic__reactor *r)
+/* Why a reactor polls: a reply is due, or it just answered (their records of misses are kept apart). */
+enum { IC__POLL_REPLY = 0, IC__POLL_ANSWERED = 1 };
+
+/* How long to poll before this sleep, 0 for not at all (see above); *kind says why. */
+static uint64_t spin_bound(struct ic__reactor *r, unsigned *kind)
 {
     if (!r->spin_ns || r->stopping || (!r->outstanding && !r->replied))
         return 0;
-    if (r->spin_misses >= IC__SPIN_MISS_MAX && ++r->spin_skips % IC__SPIN_PROBE != 0)
+    unsigned k = *kind = r->outstanding ? IC__POLL_REPLY : IC__POLL_ANSWERED;
+    if (r->spin_misses[k] >= IC__SPIN_MISS_MAX && ++r->spin_skips[k] % IC__SPIN_PROBE != 0)
         return 0;
     if (contended(r))
         return 0;
-    return r->outstanding ? r->spin_ns : r->spin_ns / 4;
+    return k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
 }
 
 /* Polls until something is ready (true) or `bound` ns or the deadline passed (false). */
-static bool spin(struct ic__reactor *r, uint64_t bound, uint64_t deadline)
+static bool spin(struct ic__reactor *r, uint64_t bound, uint64_t deadline, unsigned kind)
 {
     uint64_t start = ic_clock_ns(), until = start + bound, now = start;
     bool hit = false;
@@ -357,10 +362,10 @@ static bool spin(struct ic__reactor *r, uint64_t bound, uint64_t deadline)
     IC__STAT_ADD(r, spin_ns, now - start);
     if (hit) {
         IC__STAT_INC(r, spin_hits);
-        r->spin_misses = 0;
-        r->spin_skips = 0;
-    } else if (r->spin_misses < IC__SPIN_MISS_MAX) {
-        r->spin_misses++;
+        r->spin_misses[kind] = 0;
+        r->spin_skips[kind] = 0;
+    } else if (r->spin_misses[kind] < IC__SPIN_MISS_MAX) {
+        r->spin_misses[kind]++;
     }
     return hit;
 }
@@ -389,10 +394,11 @@ static void submit_and_wait(struct ic__reactor *r)
      */
     if (r->ndirty && deadline > r->now + IC__OVERFLOW_RETRY_NS)
         deadline = r->now + IC__OVERFLOW_RETRY_NS;
-    uint64_t bound = deadline > r->now ? spin_bound(r) : 0; /* a timer already due: nothing to wait for */
+    unsigned kind = 0;
+    uint64_t bound = deadline > r->now ? spin_bound(r, &kind) : 0; /* a timer already due: nothing to wait for */
     if (bound) {
         io_uring_submit(ring);
-        if (spin(r, bound, deadline))
+        if (spin(r, bound, deadline, kind))
             return;
     }
     atomic_store_explicit(&r->sh->sleeping, 1, memory_order_relaxed);

@@ -210,3 +210,71 @@ Test(poll, unpinned_reactors_never_poll, .timeout = 60)
     for (unsigned i = 0; i < U.n; i++)
         cr_assert_eq(U.st[i].spins, 0, "unpinned core %u polled %llu times", i, (unsigned long long)U.st[i].spins);
 }
+
+/*
+ * A peer that always answers late (2 ms, from a timer): after a few polls
+ * that miss, core 0 stops polling for it but for one wait in 16. Without that
+ * rule it would poll once per request (on an uncontended machine); with it, a
+ * few times for the 48 requests.
+ */
+#define T_LATE 48
+
+static struct {
+    ic_timer_t timer;
+    ic_smp_msg_t *held;
+    unsigned done;
+    ic_reactor_stats_t before, after;
+} A;
+
+static void late_timer(ic_timer_t *t)
+{
+    (void)t;
+    ic_smp_reply(A.held, 0);
+}
+
+static int late_work(ic_smp_msg_t *m, void *arg)
+{
+    (void)arg;
+    A.held = m;
+    ic_timer_start(&A.timer, 2 * 1000 * 1000, 0);
+    return IC_SMP_LATER;
+}
+
+static void late_done(void *arg, int status)
+{
+    (void)arg;
+    (void)status;
+    if (++A.done < T_LATE) {
+        t_submit(1, late_work, late_done);
+        return;
+    }
+    ic_reactor_stats(0, &A.after);
+    ic_reactor_stop();
+}
+
+static void late_start(void *arg)
+{
+    (void)arg;
+    if (ic_reactor_id() == 1)
+        ic_timer_init(&A.timer, late_timer);
+    if (ic_reactor_id() != 0)
+        return;
+    ic_reactor_stats(0, &A.before);
+    t_submit(1, late_work, late_done);
+}
+
+Test(poll, a_peer_that_is_always_late_is_rarely_polled_for, .timeout = 60)
+{
+    memset(&A, 0, sizeof(A));
+    atomic_store(&submit_errors, 0);
+    ic_reactor_config_t cfg = t_config(2, late_start, NULL);
+    cfg.spin_us = 100;
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&submit_errors), 0);
+    cr_assert_eq(A.done, T_LATE);
+    /* 4 misses, then one probe in 16 waits; room for a few turns more than one per request. */
+    cr_assert_leq(A.after.spins - A.before.spins, 12, "core 0 polled %llu times for %u late answers",
+                  (unsigned long long)(A.after.spins - A.before.spins), T_LATE);
+    cr_assert_geq(A.after.sleeps - A.before.sleeps, T_LATE / 2, "core 0 slept %llu times in %u waits of 2 ms",
+                  (unsigned long long)(A.after.sleeps - A.before.sleeps), T_LATE);
+}
