@@ -4,13 +4,16 @@
  *
  *   bench_router [--seconds S] [--inflight N] [--tick-us T] [--json]
  *                [--points sat,1,10,50,90] [--mode local|forwarded|both]
- *                [--requests N] [--spin-us U] [--rounds R] [--busy]
+ *                [--requests N] [--spin-us U] [--rounds R] [--busy] [--spin-contended]
  *
  * --points and --mode pick the rows to run (for a profile of one of them);
  * --requests ends each closed-loop run after N requests instead of after S
  * seconds (for callgrind: instructions per request are the difference of two
  * runs with different N, divided by the difference of N); --spin-us sets the
- * reactors' spin before sleeping (ic_reactor_config_t.spin_us); --rounds
+ * reactors' spin before sleeping (ic_reactor_config_t.spin_us), and
+ * --spin-contended lets them poll even while other threads preempt them
+ * (ic_reactor_config_t.spin_contended: what polling buys, measured on a
+ * loaded machine); --rounds
  * repeats every row R times, interleaved, and ends with the median of each
  * point over the rounds and the spread of its extra CPU. --busy keeps both
  * reactors from sleeping longer than 2 µs (a timer on each):
@@ -100,6 +103,7 @@ static struct {
     bool json;
     uint64_t count;        /* --requests: closed-loop runs end after this many requests (0: after `seconds`) */
     int spin_us;           /* --spin-us, or -1 for the default */
+    bool spin_contended;   /* --spin-contended */
     bool busy;             /* --busy */
     ic_timer_t spinner[2]; /* --busy */
     const char *points;    /* --points */
@@ -508,6 +512,8 @@ int main(int argc, char **argv)
             B.count = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
             B.spin_us = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--spin-contended"))
+            B.spin_contended = true;
         else if (!strcmp(argv[i], "--busy"))
             B.busy = true;
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
@@ -518,9 +524,9 @@ int main(int argc, char **argv)
             const char *m = argv[++i];
             B.only_mode = !strcmp(m, "local") ? LOCAL : !strcmp(m, "forwarded") ? FORWARDED : -1;
         } else {
-            fprintf(stderr,
-                    "usage: bench_router [--seconds S] [--inflight N] [--tick-us T] [--json] [--points sat,1,10,50,90]\n"
-                    "                    [--mode local|forwarded|both] [--requests N] [--spin-us U] [--rounds R] [--busy]\n");
+            fprintf(stderr, "usage: bench_router [--seconds S] [--inflight N] [--tick-us T] [--json] [--points sat,1,10,50,90]\n"
+                            "                    [--mode local|forwarded|both] [--requests N] [--spin-us U] [--rounds R] [--busy]\n"
+                            "                    [--spin-contended]\n");
             return 2;
         }
     }
@@ -618,6 +624,7 @@ int main(int argc, char **argv)
     rc.on_stop = on_stop;
     if (B.spin_us >= 0)
         rc.spin_us = (unsigned)B.spin_us;
+    rc.spin_contended = B.spin_contended;
     ret = ic_reactor_start(&rc);
     if (ret < 0) {
         fprintf(stderr, "bench_router: reactors: %s\n", ic_strerror(ret));

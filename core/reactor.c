@@ -313,6 +313,8 @@ static bool ready_now(struct ic__reactor *r)
 /* True when another thread preempted this one since the last look (at most once per period: one getrusage). */
 static bool contended(struct ic__reactor *r)
 {
+    if (ic__rt->cfg.spin_contended)
+        return false;
     if (r->now - r->contention_check_ns < IC__CONTENTION_PERIOD_NS)
         return r->contended;
     struct rusage ru;

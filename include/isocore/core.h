@@ -48,6 +48,8 @@ typedef struct ic_reactor_config {
     unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
     unsigned spin_us;      /* at most how long a pinned reactor waiting for another core polls before it sleeps (unpinned: 0) */
     ic_doorbell_t doorbell;
+    /* Poll (spin_us) even while another thread preempts the reactor's: off by default; for benchmarks on a shared machine. */
+    bool spin_contended;
     bool handle_signals; /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
     bool quiet;          /* no start-up log line */
     /* Runs on every reactor once all reactors are up; messages may be sent from it. */
