@@ -296,17 +296,20 @@ static bool ready_now(struct ic__reactor *r)
  * and never
  *   - when idle (neither of the above: nothing can arrive but what a doorbell
  *     brings, so polling would only burn the CPU);
- *   - when the CPU is oversubscribed: unpinned reactors (more of them than
- *     CPUs) never poll, and a pinned one does not while its thread was
- *     preempted in the last IC__CONTENTION_PERIOD_NS (another runnable thread
- *     wants this CPU: polling would take its time, or the time of the very
- *     core we wait for);
+ *   - long when the CPU is oversubscribed: unpinned reactors (more of them
+ *     than CPUs) never poll, and a pinned one whose thread was preempted in
+ *     the last IC__CONTENTION_PERIOD_NS (another runnable thread wants this
+ *     CPU) polls for IC__SPIN_CONTENDED_NS at most: a few µs, less than the
+ *     sleep and wake-up it may save, so it never takes more of the CPU from
+ *     the others than sleeping would (bench/results/2026-12-02-hop.md: not
+ *     polling at all there made the bare hop cost 2.5× the CPU);
  *   - after IC__SPIN_MISS_MAX polls of the same kind (reply due, or just
  *     answered) in a row that ended in a sleep anyway (the peer is slower
  *     than the bound): then only one such wait in IC__SPIN_PROBE polls, to
  *     notice when the peer is fast again.
  */
 #define IC__CONTENTION_PERIOD_NS (10 * 1000 * 1000)
+#define IC__SPIN_CONTENDED_NS (5 * 1000)
 #define IC__SPIN_MISS_MAX 4
 #define IC__SPIN_PROBE 16
 
@@ -337,9 +340,10 @@ static uint64_t spin_bound(struct ic__reactor *r, unsigned *kind)
     unsigned k = *kind = r->outstanding ? IC__POLL_REPLY : IC__POLL_ANSWERED;
     if (r->spin_misses[k] >= IC__SPIN_MISS_MAX && ++r->spin_skips[k] % IC__SPIN_PROBE != 0)
         return 0;
-    if (contended(r))
-        return 0;
-    return k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
+    uint64_t bound = k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
+    if (bound > IC__SPIN_CONTENDED_NS && contended(r))
+        bound = IC__SPIN_CONTENDED_NS;
+    return bound;
 }
 
 /* Polls until something is ready (true) or `bound` ns or the deadline passed (false). */

@@ -48,7 +48,7 @@ typedef struct ic_reactor_config {
     unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
     unsigned spin_us;      /* at most how long a pinned reactor waiting for another core polls before it sleeps (unpinned: 0) */
     ic_doorbell_t doorbell;
-    /* Poll (spin_us) even while another thread preempts the reactor's: off by default; for benchmarks on a shared machine. */
+    /* Poll the whole spin_us even while other threads preempt the reactor's (else 5 µs at most then): for benchmarks. */
     bool spin_contended;
     bool handle_signals; /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
     bool quiet;          /* no start-up log line */
