@@ -3,6 +3,27 @@
  * process, without sockets. Prints a table; never fails.
  *
  *   bench_router [--seconds S] [--inflight N] [--tick-us T] [--json]
+ *                [--points sat,1,10,50,90] [--mode local|forwarded|both]
+ *                [--requests N] [--spin-us U] [--rounds R] [--busy] [--spin-contended]
+ *
+ * --points and --mode pick the rows to run (for a profile of one of them);
+ * --requests ends each closed-loop run after N requests instead of after S
+ * seconds (for callgrind: instructions per request are the difference of two
+ * runs with different N, divided by the difference of N); --spin-us sets the
+ * reactors' spin before sleeping (ic_reactor_config_t.spin_us), and
+ * --spin-contended lets them poll even while other threads preempt them
+ * (ic_reactor_config_t.spin_contended: what polling buys, measured on a
+ * loaded machine); --rounds
+ * repeats every row R times, interleaved, and ends with the median of each
+ * point over the rounds and the spread of its extra CPU. --busy keeps both
+ * reactors from sleeping longer than 2 µs (a timer on each):
+ * valgrind keeps its lock across a blocking io_uring_enter, so a reactor that
+ * sleeps under callgrind stalls the other one for good. Count instructions
+ * with --toggle-collect on the request path (inject_one, fwd_work, fwd_done,
+ * flush_one), not on the whole loop, whose idle turns valgrind's scheduling
+ * multiplies. Under callgrind, the counts are zeroed as each measured run
+ * starts and dumped as it ends (named after the row), so that warm-ups and
+ * start-up are not in them.
  *
  * Two reactors (pinned to the first two CPUs of the affinity mask when it has
  * two) and two sticky tenants running the same trivial worker
@@ -41,6 +62,14 @@
 
 #include "isocore.h"
 
+/* Under callgrind each measured run is counted on its own (a no-op otherwise, and without valgrind's headers). */
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS_AT(s) ((void)(s))
+#endif
+
 #define MAX_INFLIGHT 4096
 #define MAX_SAMPLES (1u << 20)
 
@@ -52,10 +81,13 @@ struct phase {
     unsigned n;
     int mode;
     bool warmup;
+    bool hidden;    /* run for the capacity figure only: not printed */
+    unsigned round; /* --rounds */
     /* results */
     double rps, cpu_ns, cpu_a_ns, cpu_b_ns;
     uint64_t p50, p99, done, dropped, errors;
     double sleeps, doorbells; /* per request, both cores */
+    double polls, poll_hits;  /* polls before a sleep per request, both cores; and the share of them that found work */
     double net_ns;            /* open loop: cpu_ns minus what the pacing timer costs when idle */
 };
 
@@ -69,12 +101,20 @@ static struct {
     uint64_t tick_ns; /* the pacing timer's period (open loop) */
     unsigned inflight_sat;
     bool json;
+    uint64_t count;        /* --requests: closed-loop runs end after this many requests (0: after `seconds`) */
+    int spin_us;           /* --spin-us, or -1 for the default */
+    bool spin_contended;   /* --spin-contended */
+    bool busy;             /* --busy */
+    ic_timer_t spinner[2]; /* --busy */
+    const char *points;    /* --points */
+    int only_mode;         /* --mode: LOCAL, FORWARDED, or -1 for both */
     ic_router_config_t *cfg;
     ic_router_t *router;
     unsigned a, b;            /* injecting core, and the core that owns the forwarded tenant */
     clockid_t clk[2];         /* each reactor's thread CPU clock */
     ic_http_request_t req[2]; /* LOCAL: for A's tenant; FORWARDED: for B's */
-    struct phase phases[16];
+    struct phase phases[128];
+    unsigned rounds; /* --rounds */
     unsigned nphases, cur;
     double capacity;       /* local requests/s at saturation */
     double idle_cpu_per_s; /* CPU ns per second of both cores with the pacing timer running and no requests */
@@ -108,11 +148,12 @@ static int cmp_u64(const void *x, const void *y)
 
 static void phase_begin(void);
 static void phase_end(void);
+static const char *load_name(const struct phase *p, char *buf, size_t n);
 
 static void answer(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len);
 
 /* Injects one request of the current phase's mode; false when none could go. */
-static bool inject_one(void)
+static __attribute__((noinline)) bool inject_one(void)
 {
     struct phase *p = &B.phases[B.cur];
     struct slot *s = B.free_slots;
@@ -135,6 +176,12 @@ static bool inject_one(void)
     return true;
 }
 
+/* --requests: the closed-loop run injected its count (a warm-up, a fixed 1,000, so that two runs differ by the count alone). */
+static bool count_reached(void)
+{
+    return B.count && B.injected >= (B.phases[B.cur].warmup ? 1000 : B.count);
+}
+
 /* Closed loop: tops the requests in flight up to N (a task, so a local answer that comes inside inject does not recurse). */
 static void refill(ic_task_t *t)
 {
@@ -142,7 +189,7 @@ static void refill(ic_task_t *t)
     B.refill_posted = false;
     if (!B.injecting)
         return;
-    if (ic_clock_ns() >= B.deadline_ns) {
+    if (ic_clock_ns() >= B.deadline_ns || count_reached()) {
         B.injecting = false;
         if (B.inflight == 0)
             phase_end();
@@ -150,7 +197,7 @@ static void refill(ic_task_t *t)
     }
     /* At most N per call: a local request is answered inside the inject, so B.inflight alone would not bound the loop. */
     unsigned n = B.phases[B.cur].n;
-    for (unsigned k = 0; k < n && B.inflight < n; k++)
+    for (unsigned k = 0; k < n && B.inflight < n && !count_reached(); k++)
         if (!inject_one())
             break;
     if (!B.refill_posted && B.inflight < n) {
@@ -162,21 +209,31 @@ static void refill(ic_task_t *t)
 static void phase_end(void)
 {
     struct phase *p = &B.phases[B.cur];
+    if (!p->warmup) {
+        char ln[64], tag[96];
+        snprintf(tag, sizeof(tag), "round %u %s %s: %llu requests", p->round + 1, load_name(p, ln, sizeof(ln)),
+                 p->mode == LOCAL ? "local" : "forwarded", (unsigned long long)p->done);
+        CALLGRIND_DUMP_STATS_AT(tag);
+    }
     uint64_t wall = ic_clock_ns() - B.start_ns;
     uint64_t ca = cpu_of(B.a) - B.cpu0[B.a], cb = cpu_of(B.b) - B.cpu0[B.b];
     p->rps = p->done ? (double)p->done * 1e9 / (double)wall : 0;
     p->cpu_a_ns = p->done ? (double)ca / (double)p->done : 0;
     p->cpu_b_ns = p->done ? (double)cb / (double)p->done : 0;
     p->cpu_ns = p->cpu_a_ns + p->cpu_b_ns;
-    double sl = 0, db = 0;
+    double sl = 0, db = 0, po = 0, ph = 0;
     for (unsigned c = 0; c < 2; c++) {
         ic_reactor_stats_t st;
         ic_reactor_stats(c, &st);
         sl += (double)(st.sleeps - B.st0[c].sleeps);
         db += (double)(st.wakeups_sent - B.st0[c].wakeups_sent);
+        po += (double)(st.spins - B.st0[c].spins);
+        ph += (double)(st.spin_hits - B.st0[c].spin_hits);
     }
     p->sleeps = p->done ? sl / (double)p->done : 0;
     p->doorbells = p->done ? db / (double)p->done : 0;
+    p->polls = p->done ? po / (double)p->done : 0;
+    p->poll_hits = po > 0 ? ph / po : 0;
     if (B.nsamples) {
         qsort(B.samples, B.nsamples, sizeof(uint64_t), cmp_u64);
         p->p50 = B.samples[(size_t)(0.50 * (double)(B.nsamples - 1))];
@@ -261,8 +318,12 @@ static void phase_begin(void)
     B.cpu0[1] = cpu_of(1);
     ic_reactor_stats(0, &B.st0[0]);
     ic_reactor_stats(1, &B.st0[1]);
+    if (!p->warmup)
+        CALLGRIND_ZERO_STATS;
     B.start_ns = ic_clock_ns();
     double secs = p->warmup ? 0.3 : p->load == 0 && p->n == 0 ? B.seconds / 2 : B.seconds;
+    if (B.count && p->n)
+        secs = 3600; /* --requests: the count ends the run */
     B.deadline_ns = B.start_ns + (uint64_t)(secs * 1e9);
     if (p->n) {
         B.refill_posted = true;
@@ -282,6 +343,16 @@ static void go(ic_post_t *post)
     phase_begin();
 }
 
+/*
+ * --busy: a timer every 2 µs, so that the reactor never blocks for longer.
+ * It runs until the reactors exit (a task queued again and again would keep
+ * a stopping reactor from ever being quiet).
+ */
+static void spin_tick(ic_timer_t *t)
+{
+    (void)t;
+}
+
 /* On each reactor: its CPU clock and isolate pool; the last one up starts the phases on core A. */
 static _Atomic unsigned starting = 2;
 static ic_post_t go_post;
@@ -293,6 +364,10 @@ static void on_start(void *arg)
     pthread_getcpuclockid(pthread_self(), &B.clk[me]);
     if (ic_router_start(B.router) < 0)
         fprintf(stderr, "bench_router: core %u: no isolate pool\n", me);
+    if (B.busy) {
+        ic_timer_init(&B.spinner[me], spin_tick);
+        ic_timer_start(&B.spinner[me], 2000, 2000);
+    }
     if (atomic_fetch_sub(&starting, 1) == 1)
         ic_reactor_post(B.a, &go_post, go);
 }
@@ -333,11 +408,97 @@ static const char *load_name(const struct phase *p, char *buf, size_t n)
     return buf;
 }
 
+/* The local row run just before forwarded row i, at the same point, or NULL. */
+static const struct phase *local_of(unsigned i)
+{
+    const struct phase *p = &B.phases[i];
+    if (p->mode != FORWARDED || i == 0)
+        return NULL;
+    const struct phase *l = &B.phases[i - 1];
+    return l->mode == LOCAL && !l->warmup && l->load == p->load && l->n == p->n ? l : NULL;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* With several rounds: per point, the median of each figure over the rounds and the spread of the extra CPU. */
+static void summary(FILE *out)
+{
+    fprintf(out, "\nmedians over %u rounds (extra: forwarded minus local of the same round; min..max over the rounds)\n", B.rounds);
+    fprintf(out, "%-11s %12s %12s %12s %20s %12s %12s %12s\n", "load", "local ns", "forwarded", "extra ns", "extra min..max",
+            "net extra", "fwd core B", "fwd rtt p50");
+    for (unsigned i = 0; i < B.nphases; i++) {
+        const struct phase *p = &B.phases[i];
+        if (p->round != 0 || !local_of(i))
+            continue;
+        double lo[10], fw[10], ex[10], nx[10], cb[10], rt[10];
+        unsigned k = 0;
+        for (unsigned j = 0; j < B.nphases && k < 10; j++) {
+            const struct phase *q = &B.phases[j], *l = local_of(j);
+            if (!l || q->load != p->load || q->n != p->n)
+                continue;
+            lo[k] = l->cpu_ns;
+            fw[k] = q->cpu_ns;
+            ex[k] = q->cpu_ns - l->cpu_ns;
+            nx[k] = q->net_ns - l->net_ns;
+            cb[k] = q->cpu_b_ns;
+            rt[k] = (double)q->p50;
+            k++;
+        }
+        double *all[] = {lo, fw, ex, nx, cb, rt};
+        for (unsigned a = 0; a < 6; a++)
+            qsort(all[a], k, sizeof(double), cmp_double);
+        char ln[32], spread[48];
+        snprintf(spread, sizeof(spread), "%+.0f..%+.0f", ex[0], ex[k - 1]);
+        fprintf(out, "%-11s %12.0f %12.0f %+12.0f %20s %+12.0f %12.0f %12.0f\n", load_name(p, ln, sizeof(ln)), lo[k / 2], fw[k / 2],
+                ex[k / 2], spread, nx[k / 2], cb[k / 2], rt[k / 2]);
+    }
+}
+
+/* True when --points lists `name`. */
+static bool has_point(const char *name)
+{
+    size_t l = strlen(name);
+    for (const char *p = B.points; *p;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == l && !strncmp(p, name, l))
+            return true;
+        p += k + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/*
+ * Adds a row in local then forwarded mode, or the one --mode asks for;
+ * `local_only`: the local one alone; `capacity`: the local row runs (hidden
+ * if --mode leaves it out), since the open-loop rows need its rate.
+ */
+static void add_pair(struct phase p, bool local_only, bool capacity)
+{
+    for (int m = LOCAL; m <= FORWARDED; m++) {
+        if ((B.only_mode >= 0 && m != B.only_mode && !(m == LOCAL && capacity)) || (local_only && m != LOCAL))
+            continue;
+        if (B.nphases + 1 >= sizeof(B.phases) / sizeof(B.phases[0]))
+            return;
+        p.mode = m;
+        p.hidden = p.hidden || (B.only_mode >= 0 && m != B.only_mode);
+        B.phases[B.nphases++] = p;
+    }
+}
+
 int main(int argc, char **argv)
 {
     B.seconds = 2.0;
     B.inflight_sat = 64;
     B.tick_ns = 50000;
+    B.spin_us = -1;
+    B.only_mode = -1;
+    B.points = "sat,1,10,50,90";
+    B.rounds = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             B.seconds = atof(argv[++i]);
@@ -347,8 +508,25 @@ int main(int argc, char **argv)
             B.tick_ns = (uint64_t)atoi(argv[++i]) * 1000;
         else if (!strcmp(argv[i], "--json"))
             B.json = true;
-        else {
-            fprintf(stderr, "usage: bench_router [--seconds S] [--inflight N] [--tick-us T] [--json]\n");
+        else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+            B.count = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
+            B.spin_us = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--spin-contended"))
+            B.spin_contended = true;
+        else if (!strcmp(argv[i], "--busy"))
+            B.busy = true;
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            B.rounds = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--points") && i + 1 < argc)
+            B.points = argv[++i];
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+            const char *m = argv[++i];
+            B.only_mode = !strcmp(m, "local") ? LOCAL : !strcmp(m, "forwarded") ? FORWARDED : -1;
+        } else {
+            fprintf(stderr, "usage: bench_router [--seconds S] [--inflight N] [--tick-us T] [--json] [--points sat,1,10,50,90]\n"
+                            "                    [--mode local|forwarded|both] [--requests N] [--spin-us U] [--rounds R] [--busy]\n"
+                            "                    [--spin-contended]\n");
             return 2;
         }
     }
@@ -358,6 +536,8 @@ int main(int argc, char **argv)
         B.tick_ns = 50000;
     if (B.inflight_sat < 1 || B.inflight_sat > 1000)
         B.inflight_sat = 64;
+    if (B.rounds < 1 || B.rounds > 10)
+        B.rounds = 1;
     FILE *out = B.json ? stderr : stdout;
 
     /* The worker and the config, in a directory of their own. */
@@ -410,19 +590,28 @@ int main(int argc, char **argv)
     set_request(&B.req[FORWARDED], "b.bench");
     B.samples = malloc(MAX_SAMPLES * sizeof(uint64_t));
 
-    /* Warm both isolates, then saturation, then the fixed loads; local and forwarded side by side. */
+    /*
+     * Warm both isolates, then per round: saturation, 1 in flight, the idle
+     * pacing timer and the fixed loads; local and forwarded side by side. The
+     * open-loop loads need the local saturation rate: with them, that row runs
+     * even when --points leaves it out (it is then not printed).
+     */
     unsigned n = B.inflight_sat;
+    bool want_loads = has_point("10") || has_point("50") || has_point("90");
     B.phases[B.nphases++] = (struct phase){.n = n, .mode = LOCAL, .warmup = true};
     B.phases[B.nphases++] = (struct phase){.n = n, .mode = FORWARDED, .warmup = true};
-    B.phases[B.nphases++] = (struct phase){.n = n, .mode = LOCAL}; /* [2], [3]: --json */
-    B.phases[B.nphases++] = (struct phase){.n = n, .mode = FORWARDED};
-    B.phases[B.nphases++] = (struct phase){.n = 1, .mode = LOCAL};
-    B.phases[B.nphases++] = (struct phase){.n = 1, .mode = FORWARDED};
-    B.phases[B.nphases++] = (struct phase){.n = 0, .mode = LOCAL}; /* idle: the pacing timer alone */
-    static const double loads[] = {0.1, 0.5, 0.9};
-    for (unsigned i = 0; i < 3; i++) {
-        B.phases[B.nphases++] = (struct phase){.load = loads[i], .mode = LOCAL};
-        B.phases[B.nphases++] = (struct phase){.load = loads[i], .mode = FORWARDED};
+    for (unsigned round = 0; round < B.rounds; round++) {
+        if (has_point("sat") || want_loads)
+            add_pair((struct phase){.n = n, .round = round, .hidden = !has_point("sat")}, !has_point("sat"), want_loads);
+        if (has_point("1"))
+            add_pair((struct phase){.n = 1, .round = round}, false, false);
+        if (want_loads && round == 0)
+            B.phases[B.nphases++] = (struct phase){.n = 0, .mode = LOCAL}; /* idle: the pacing timer alone */
+        static const double loads[] = {0.1, 0.5, 0.9};
+        static const char *const names[] = {"10", "50", "90"};
+        for (unsigned i = 0; i < 3; i++)
+            if (has_point(names[i]))
+                add_pair((struct phase){.load = loads[i], .round = round}, false, false);
     }
 
     ic_reactor_config_t rc;
@@ -433,6 +622,9 @@ int main(int argc, char **argv)
     rc.handle_signals = false;
     rc.on_start = on_start;
     rc.on_stop = on_stop;
+    if (B.spin_us >= 0)
+        rc.spin_us = (unsigned)B.spin_us;
+    rc.spin_contended = B.spin_contended;
     ret = ic_reactor_start(&rc);
     if (ret < 0) {
         fprintf(stderr, "bench_router: reactors: %s\n", ic_strerror(ret));
@@ -445,35 +637,45 @@ int main(int argc, char **argv)
             "tenant B on core %u; %.1f s per run, %u in flight at saturation\n",
             B.cpu[0] >= 0 ? "pinned" : "not pinned", B.cpu[0], B.cpu[1], B.mode ? B.mode : "?", B.a, B.a, B.b, B.seconds,
             B.inflight_sat);
-    fprintf(out, "%-11s %-10s %10s %12s %10s %10s %10s %10s %10s %8s %10s %10s\n", "load", "mode", "req/s", "cpu/req ns", "net ns",
-            "core A", "core B", "rtt p50", "rtt p99", "dropped", "sleeps/req", "bells/req");
+    fprintf(out, "%-5s %-11s %-10s %10s %12s %10s %10s %10s %10s %10s %8s %10s %10s %10s %10s\n", "round", "load", "mode", "req/s",
+            "cpu/req ns", "net ns", "core A", "core B", "rtt p50", "rtt p99", "dropped", "sleeps/req", "bells/req", "polls/req",
+            "poll hits");
     for (unsigned i = 0; i < B.nphases; i++) {
         const struct phase *p = &B.phases[i];
-        if (p->warmup)
+        if (p->warmup || p->hidden)
             continue;
         char ln[32];
         if (p->load == 0 && p->n == 0) {
-            fprintf(out, "%-11s %-10s pacing timer alone (every %llu us, no requests): %.0f ns CPU per second, both cores\n",
-                    "idle", "", (unsigned long long)(B.tick_ns / 1000), B.idle_cpu_per_s);
+            fprintf(out, "%-5s %-11s %-10s pacing timer alone (every %llu us, no requests): %.0f ns CPU per second, both cores\n",
+                    "", "idle", "", (unsigned long long)(B.tick_ns / 1000), B.idle_cpu_per_s);
             continue;
         }
-        fprintf(out, "%-11s %-10s %10.0f %12.0f %10.0f %10.0f %10.0f %10llu %10llu %8llu %10.2f %10.2f\n",
-                load_name(p, ln, sizeof(ln)), p->mode == LOCAL ? "local" : "forwarded", p->rps, p->cpu_ns, p->net_ns, p->cpu_a_ns,
-                p->cpu_b_ns, (unsigned long long)p->p50, (unsigned long long)p->p99, (unsigned long long)p->dropped, p->sleeps,
-                p->doorbells);
+        fprintf(out, "%-5u %-11s %-10s %10.0f %12.0f %10.0f %10.0f %10.0f %10llu %10llu %8llu %10.2f %10.2f %10.2f %9.0f%%\n",
+                p->round + 1, load_name(p, ln, sizeof(ln)), p->mode == LOCAL ? "local" : "forwarded", p->rps, p->cpu_ns, p->net_ns,
+                p->cpu_a_ns, p->cpu_b_ns, (unsigned long long)p->p50, (unsigned long long)p->p99, (unsigned long long)p->dropped,
+                p->sleeps, p->doorbells, p->polls, p->poll_hits * 100);
         if (p->errors)
             fprintf(out, "  (%llu requests failed)\n", (unsigned long long)p->errors);
-        if (p->mode == FORWARDED && i > 0) {
-            const struct phase *l = &B.phases[i - 1];
-            fprintf(out, "%-11s %-10s extra CPU per forwarded request %+.0f ns (%.2fx local); rtt p50 %+lld ns, p99 %+lld ns\n", "",
-                    "hop", p->cpu_ns - l->cpu_ns, l->cpu_ns > 0 ? p->cpu_ns / l->cpu_ns : 0.0,
+        const struct phase *l = local_of(i);
+        if (l)
+            fprintf(out,
+                    "%-5s %-11s %-10s extra CPU per forwarded request %+.0f ns (%.2fx local), net %+.0f ns; rtt p50 %+lld ns, "
+                    "p99 %+lld ns\n",
+                    "", "", "hop", p->cpu_ns - l->cpu_ns, l->cpu_ns > 0 ? p->cpu_ns / l->cpu_ns : 0.0, p->net_ns - l->net_ns,
                     (long long)p->p50 - (long long)l->p50, (long long)p->p99 - (long long)l->p99);
-        }
     }
+    if (B.rounds > 1)
+        summary(out);
     if (B.json) {
-        const struct phase *l = &B.phases[2], *fw = &B.phases[3];
-        printf("{\"local_ns\": %.0f, \"forwarded_ns\": %.0f, \"hop_p50_ns\": %lld, \"hop_p99_ns\": %lld}\n", l->cpu_ns, fw->cpu_ns,
-               (long long)fw->p50 - (long long)l->p50, (long long)fw->p99 - (long long)l->p99);
+        const struct phase *l = NULL, *fw = NULL;
+        for (unsigned i = 0; i < B.nphases && !fw; i++)
+            if (!B.phases[i].warmup && B.phases[i].load == 0 && B.phases[i].n == B.inflight_sat && local_of(i)) {
+                fw = &B.phases[i];
+                l = local_of(i);
+            }
+        if (fw)
+            printf("{\"local_ns\": %.0f, \"forwarded_ns\": %.0f, \"hop_p50_ns\": %lld, \"hop_p99_ns\": %lld}\n", l->cpu_ns,
+                   fw->cpu_ns, (long long)fw->p50 - (long long)l->p50, (long long)fw->p99 - (long long)l->p99);
     }
     free(B.samples);
     ic_router_free(B.router);

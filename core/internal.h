@@ -84,8 +84,14 @@ struct ic__reactor {
     unsigned task_count;
     ic_task_t *task_head, *task_tail;
     struct ic__timer_heap timers;
-    uint64_t spin_ns;
-    bool saw_msgs; /* last turn ran messages: worth spinning before sleeping */
+    /* Polling before a sleep (submit_and_wait): the bound, and what decides whether to poll at all. */
+    uint64_t spin_ns;             /* ic_reactor_config_t.spin_us; 0 when not pinned */
+    bool replied;                 /* this turn answered a request of another core: its next one may follow soon */
+    unsigned spin_misses[2];      /* polls in a row that ended in a sleep anyway, per reason (reactor.c) */
+    unsigned spin_skips[2];       /* waits since the last poll while spin_misses is high */
+    uint64_t contention_check_ns; /* when the CPU's contention was last looked at */
+    long nivcsw;                  /* involuntary context switches of this thread at that check */
+    bool contended;               /* another thread wanted this CPU in the last check period: no polling */
 
     /* Messaging: outboxes per destination, outstanding requests, free messages. */
     struct ic__outbox *out; /* [n] */

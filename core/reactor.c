@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -283,11 +284,107 @@ static bool ready_now(struct ic__reactor *r)
 }
 
 /*
+ * Polling before a sleep. On the 2-vCPU VM this was tuned on, a sleep and
+ * its wake-up cost the reactor about 15 µs of CPU (the idle row of
+ * bench_router), and the core that wakes it pays for the doorbell; a message
+ * that finds its target awake costs about 200 ns. So a reactor that expects
+ * a message within a few µs is better off polling its rings than sleeping,
+ * and one that expects nothing must sleep at once. It polls only when:
+ *   - a reply is due: requests of its own are outstanding on another core
+ *     (r->outstanding), for at most spin_ns; or
+ *   - it just answered another core (r->replied): a client core in a
+ *     request/response exchange usually sends the next request as soon as it
+ *     has the answer, for at most spin_ns / 4;
+ * and never
+ *   - when idle (neither of the above: nothing can arrive but what a doorbell
+ *     brings, so polling would only burn the CPU);
+ *   - long when the CPU is oversubscribed: unpinned reactors (more of them
+ *     than CPUs) never poll, and a pinned one whose thread was preempted in
+ *     the last IC__CONTENTION_PERIOD_NS (another runnable thread wants this
+ *     CPU) polls for IC__SPIN_CONTENDED_NS at most: a few µs, less than the
+ *     sleep and wake-up it may save, so it never takes more of the CPU from
+ *     the others than sleeping would (bench/results/2026-12-02-hop.md: not
+ *     polling at all there made the bare hop cost 2.5× the CPU);
+ *   - after IC__SPIN_MISS_MAX polls of the same kind (reply due, or just
+ *     answered) in a row that ended in a sleep anyway (the peer is slower
+ *     than the bound): then only one such wait in IC__SPIN_PROBE polls, to
+ *     notice when the peer is fast again.
+ */
+#define IC__CONTENTION_PERIOD_NS (10 * 1000 * 1000)
+#define IC__SPIN_CONTENDED_NS (5 * 1000)
+#define IC__SPIN_MISS_MAX 4
+#define IC__SPIN_PROBE 16
+
+/* True when another thread preempted this one since the last look (at most once per period: one getrusage). */
+static bool contended(struct ic__reactor *r)
+{
+    if (ic__rt->cfg.spin_contended)
+        return false;
+    if (r->now - r->contention_check_ns < IC__CONTENTION_PERIOD_NS)
+        return r->contended;
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        r->contended = r->contention_check_ns != 0 && ru.ru_nivcsw != r->nivcsw;
+        r->nivcsw = ru.ru_nivcsw;
+    }
+    r->contention_check_ns = r->now;
+    return r->contended;
+}
+
+/* Why a reactor polls: a reply is due, or it just answered (their records of misses are kept apart). */
+enum { IC__POLL_REPLY = 0, IC__POLL_ANSWERED = 1 };
+
+/* How long to poll before this sleep, 0 for not at all (see above); *kind says why. */
+static uint64_t spin_bound(struct ic__reactor *r, unsigned *kind)
+{
+    if (!r->spin_ns || r->stopping || (!r->outstanding && !r->replied))
+        return 0;
+    unsigned k = *kind = r->outstanding ? IC__POLL_REPLY : IC__POLL_ANSWERED;
+    if (r->spin_misses[k] >= IC__SPIN_MISS_MAX && ++r->spin_skips[k] % IC__SPIN_PROBE != 0)
+        return 0;
+    uint64_t bound = k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
+    if (bound > IC__SPIN_CONTENDED_NS && contended(r))
+        bound = IC__SPIN_CONTENDED_NS;
+    return bound;
+}
+
+/* Polls until something is ready (true) or `bound` ns or the deadline passed (false). */
+static bool spin(struct ic__reactor *r, uint64_t bound, uint64_t deadline, unsigned kind)
+{
+    uint64_t start = ic_clock_ns(), until = start + bound, now = start;
+    bool hit = false;
+    if (until > deadline)
+        until = deadline;
+    for (unsigned i = 0;; i++) {
+        if (ready_now(r)) {
+            hit = true;
+            break;
+        }
+        if ((i & 63) == 63 && (now = ic_clock_ns()) >= until)
+            break;
+        cpu_relax();
+    }
+    if (hit)
+        now = ic_clock_ns();
+    IC__STAT_INC(r, spins);
+    IC__STAT_ADD(r, spin_ns, now - start);
+    if (hit) {
+        IC__STAT_INC(r, spin_hits);
+        r->spin_misses[kind] = 0;
+        r->spin_skips[kind] = 0;
+    } else if (r->spin_misses[kind] < IC__SPIN_MISS_MAX) {
+        r->spin_misses[kind]++;
+    }
+    return hit;
+}
+
+/*
  * Submits the turn's SQEs and, when there is nothing to run, sleeps until a
  * CQE, a doorbell or the next timer. Sleeping follows the doorbell protocol:
- * spin a little if messages were flowing, publish `sleeping`, re-check the
- * rings, and only then block. A sender that pushes after our re-check sees
- * `sleeping` (both sides use a full fence) and rings the doorbell.
+ * poll a little if a message is likely soon (spin_bound), publish
+ * `sleeping`, re-check the rings, and only then block. A sender that pushes
+ * after our re-check sees `sleeping` (both sides use a full fence) and rings
+ * the doorbell.
  */
 static void submit_and_wait(struct ic__reactor *r)
 {
@@ -305,18 +402,12 @@ static void submit_and_wait(struct ic__reactor *r)
      */
     if (r->ndirty && deadline > r->now + IC__OVERFLOW_RETRY_NS)
         deadline = r->now + IC__OVERFLOW_RETRY_NS;
-    if (r->saw_msgs && r->spin_ns && !r->stopping) {
+    unsigned kind = 0;
+    uint64_t bound = deadline > r->now ? spin_bound(r, &kind) : 0; /* a timer already due: nothing to wait for */
+    if (bound) {
         io_uring_submit(ring);
-        uint64_t until = r->now + r->spin_ns;
-        if (until > deadline)
-            until = deadline;
-        for (unsigned i = 0;; i++) {
-            if (ready_now(r))
-                return;
-            if ((i & 63) == 63 && ic_clock_ns() >= until)
-                break;
-            cpu_relax();
-        }
+        if (spin(r, bound, deadline, kind))
+            return;
     }
     atomic_store_explicit(&r->sh->sleeping, 1, memory_order_relaxed);
     /* Pairs with the fences in ic__smp_flush and ic_reactor_post: either we see its message or post, or it sees `sleeping`. */
@@ -450,9 +541,9 @@ void ic__reactor_loop(struct ic__reactor *r)
         else if (r->stopping)
             publish_busy(r);
 
-        unsigned msgs = ic__smp_drain(r);
-        msgs += ic__posts_run(r);
-        r->saw_msgs = msgs != 0;
+        r->replied = false;
+        ic__smp_drain(r);
+        ic__posts_run(r);
         reap(r);
         run_tasks(r);
         ic__timers_run(r);

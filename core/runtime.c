@@ -80,6 +80,9 @@ void ic_reactor_stats(unsigned i, ic_reactor_stats_t *out)
     out->cqes = __atomic_load_n(&s->cqes, __ATOMIC_RELAXED);
     out->sleep_ns = __atomic_load_n(&s->sleep_ns, __ATOMIC_RELAXED);
     out->started_ns = __atomic_load_n(&s->started_ns, __ATOMIC_RELAXED);
+    out->spins = __atomic_load_n(&s->spins, __ATOMIC_RELAXED);
+    out->spin_hits = __atomic_load_n(&s->spin_hits, __ATOMIC_RELAXED);
+    out->spin_ns = __atomic_load_n(&s->spin_ns, __ATOMIC_RELAXED);
 }
 
 void ic__coordinator_poke(void)

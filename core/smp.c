@@ -207,6 +207,7 @@ static void reply(struct ic__reactor *r, ic_smp_msg_t *m, int status)
 {
     m->status = status;
     m->replied = true;
+    r->replied |= m->origin != r->id;
     outbox_push(r, m->origin, m);
 }
 

@@ -46,8 +46,10 @@ typedef struct ic_reactor_config {
     unsigned ring_entries; /* io_uring SQ entries per reactor */
     unsigned cq_entries;   /* io_uring CQ entries per reactor (sized so the CQ does not overflow) */
     unsigned smp_ring;     /* capacity of each SPSC ring, a power of two (usable: smp_ring - 1) */
-    unsigned spin_us;      /* how long a pinned reactor that just saw messages spins before it sleeps (unpinned: 0) */
+    unsigned spin_us;      /* at most how long a pinned reactor waiting for another core polls before it sleeps (unpinned: 0) */
     ic_doorbell_t doorbell;
+    /* Poll the whole spin_us even while other threads preempt the reactor's (else 5 µs at most then): for benchmarks. */
+    bool spin_contended;
     bool handle_signals; /* SIGINT/SIGTERM stop the reactors (ic_reactor_wait handles them) */
     bool quiet;          /* no start-up log line */
     /* Runs on every reactor once all reactors are up; messages may be sent from it. */
@@ -283,6 +285,9 @@ typedef struct ic_reactor_stats {
     uint64_t cqes;          /* CQEs reaped */
     uint64_t sleep_ns;      /* time spent asleep in io_uring_enter (the rest of the time since started_ns was work or spinning) */
     uint64_t started_ns;    /* ic_clock_ns() when the reactor started its loop */
+    uint64_t spins;         /* polls of the rings before a sleep (only with a reply due, or just after answering a core) */
+    uint64_t spin_hits;     /* polls that found work, so that the reactor did not sleep */
+    uint64_t spin_ns;       /* time spent polling */
 } ic_reactor_stats_t;
 
 /** Copies reactor i's counters (relaxed reads). Any thread while reactors run. */
