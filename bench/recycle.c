@@ -43,98 +43,7 @@
 
 #include "isocore.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define B_COUNTING 0
-#else
-#define B_COUNTING 1
-#endif
-
-static _Atomic long long live; /* usable bytes handed out and not freed (0 under ASan) */
-
-#if B_COUNTING
-
-/* glibc's allocator under its other names, exported for replacements like this one (glibc calls them too). */
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-extern void __libc_free(void *p);
-
-static void *counted(void *p)
-{
-    if (p)
-        atomic_fetch_add_explicit(&live, (long long)malloc_usable_size(p), memory_order_relaxed);
-    return p;
-}
-
-void *malloc(size_t n)
-{
-    return counted(__libc_malloc(n));
-}
-
-void *calloc(size_t n, size_t size)
-{
-    return counted(__libc_calloc(n, size));
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    atomic_fetch_sub_explicit(&live, (long long)malloc_usable_size(p), memory_order_relaxed);
-    __libc_free(p);
-}
-
-void *realloc(void *p, size_t n)
-{
-    long long before = p ? (long long)malloc_usable_size(p) : 0;
-    void *q = __libc_realloc(p, n);
-    if (q || n == 0)
-        atomic_fetch_sub_explicit(&live, before, memory_order_relaxed);
-    return counted(q);
-}
-
-void *reallocarray(void *p, size_t n, size_t size)
-{
-    if (size && n > (size_t)-1 / size) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return realloc(p, n * size);
-}
-
-void *memalign(size_t align, size_t n)
-{
-    return counted(__libc_memalign(align, n));
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    return counted(__libc_memalign(align, n));
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    if (align < sizeof(void *) || (align & (align - 1)))
-        return EINVAL;
-    void *p = __libc_memalign(align, n);
-    if (!p)
-        return ENOMEM;
-    *out = counted(p);
-    return 0;
-}
-
-void *valloc(size_t n)
-{
-    return counted(__libc_memalign((size_t)sysconf(_SC_PAGESIZE), n));
-}
-
-void *pvalloc(size_t n)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return counted(__libc_memalign(page, (n + page - 1) & ~(page - 1)));
-}
-#endif
+#include "t_malloc.h" /* the exact count (tests/) */
 
 static struct {
     ic_js_tenant_t *tenant;
@@ -159,7 +68,7 @@ static size_t in_use(void)
 static bool round_done(const char *loop)
 {
     size_t now = in_use();
-    long long exact = atomic_load(&live);
+    long long exact = t_malloc_live();
     if (B.round == 0) {
         B.first = now;
         B.exact_first = exact;
