@@ -752,32 +752,15 @@ err:
 
 int ic_router_config_load(const char *path, ic_router_config_t **out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        if (errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+    char *buf;
+    size_t n;
+    int ret = ic__router_read_file(path, &buf, &n);
+    if (ret < 0) {
+        if (errlen && ret != -ENOMEM)
+            snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+        return ret;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *more = realloc(buf, cap * 2);
-        if (!more) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = more;
-        cap *= 2;
-    }
-    fclose(f);
-    if (!buf)
-        return -ENOMEM;
-    int ret = ic_router_config_parse(path, buf, n, out, err, errlen);
+    ret = ic_router_config_parse(path, buf, n, out, err, errlen);
     free(buf);
     if (ret == 0 && (ret = ic__router_config_bundle(*out, err, errlen)) < 0) {
         ic_router_config_free(*out);

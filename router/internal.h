@@ -57,6 +57,9 @@ struct ic_router_config {
  */
 int ic__router_config_bundle(struct ic_router_config *cfg, char *err, size_t errlen);
 
+/* Reads a whole file into *out (malloc'd, NUL-terminated, *len bytes), router.c. Returns 0 or -errno. */
+int ic__router_read_file(const char *path, char **out, size_t *len);
+
 /* A JSON value's type for an error ("an array", "a string"…; object: what to call an object), config.c. */
 struct json_t;
 const char *ic__router_json_type(const struct json_t *v, const char *object);

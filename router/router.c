@@ -29,8 +29,7 @@ void ic__router_hold(ic_router_t *r, int delta)
 
 /* ---- making and freeing a router (what a reload keeps: see slot.c) ---------------------------- */
 
-/* Reads a whole file into *out (NUL-terminated, *len bytes). Returns 0 or -errno. */
-static int read_all(const char *path, char **out, size_t *len)
+int ic__router_read_file(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -100,7 +99,7 @@ static bool digest_of(const struct ic__worker_cfg *w, const ic_js_tenant_config_
         char *text = NULL;
         size_t len = 0;
         digest_str(md, w->bundle.inputs[i]);
-        int ret = read_all(w->bundle.inputs[i], &text, &len);
+        int ret = ic__router_read_file(w->bundle.inputs[i], &text, &len);
         if (ret == -ENOMEM) {
             EVP_MD_CTX_free(md);
             return false;
@@ -161,7 +160,7 @@ static int tenant_make(const ic_router_config_t *cfg, unsigned i, unsigned ncore
         tc.sourcemap = w->bundle.map;
         tc.sourcemap_len = w->bundle.maplen;
         tc.kind = IC_JS_MODULE;
-    } else if ((ret = read_all(w->path, &text, &tc.len)) == 0) {
+    } else if ((ret = ic__router_read_file(w->path, &text, &tc.len)) == 0) {
         tc.src = text; /* the JS tenant loads the very bytes the digest is of */
     } else {
         if (errlen)
