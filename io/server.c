@@ -361,7 +361,7 @@ static bool send_once(struct conn *c, const char *p, size_t n)
     c->send_op.cb = r408_sent;
     struct io_uring_sqe *sqe = ic_reactor_sqe(&c->send_op);
     io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    sqe->flags |= IOSQE_FIXED_FILE;
+    ic__io_fixed(sqe, true);
     c->ops++;
     return false;
 }
