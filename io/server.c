@@ -714,17 +714,25 @@ static char *put_uint(char *p, uint64_t v)
 enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
 
 /* Bytes a head with these header lines may take (the fixed parts are under 128 bytes). */
-static size_t head_size(const char *reason, const char *const *headers, unsigned nh)
+/* Header lines whose lengths head_size keeps for put_head (the rest are measured again). */
+#define HEAD_LENS 16
+
+/* Room for a response head; the first HEAD_LENS header lengths go to lens, so that put_head need not measure them again. */
+static size_t head_size(const char *reason, const char *const *headers, unsigned nh, size_t *lens)
 {
     size_t need = 128 + strlen(reason);
-    for (unsigned i = 0; i < nh; i++)
-        need += strlen(headers[i]) + 2;
+    for (unsigned i = 0; i < nh; i++) {
+        size_t n = strlen(headers[i]);
+        if (i < HEAD_LENS)
+            lens[i] = n;
+        need += n + 2;
+    }
     return need;
 }
 
-/* Writes a response head at o (room reserved by the caller); returns the end. */
+/* Writes a response head at o (room reserved by the caller, lens from head_size); returns the end. */
 static inline char *put_head(struct conn *c, char *o, int status, const char *reason, const char *const *headers, unsigned nh,
-                             enum framing fr, uint64_t len, bool close)
+                             const size_t *lens, enum framing fr, uint64_t len, bool close)
 {
     o = PUT_LIT(o, "HTTP/1.1 ");
     o = put_uint(o, (uint64_t)status);
@@ -742,7 +750,7 @@ static inline char *put_head(struct conn *c, char *o, int status, const char *re
         o = PUT_LIT(o, "\r\nConnection: close");
     for (unsigned i = 0; i < nh; i++) {
         o = PUT_LIT(o, "\r\n");
-        o = put(o, headers[i], strlen(headers[i]));
+        o = put(o, headers[i], i < HEAD_LENS ? lens[i] : strlen(headers[i]));
     }
     return PUT_LIT(o, "\r\n\r\n");
 }
@@ -753,10 +761,11 @@ static bool append_response(struct conn *c, int status, const char *const *heade
 {
     int p = c->sending ^ 1;
     const char *reason = ic_http_reason(status);
-    size_t need = head_size(reason, headers, nh) + (head_only ? 0 : len);
+    size_t lens[HEAD_LENS];
+    size_t need = head_size(reason, headers, nh, lens) + (head_only ? 0 : len);
     if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + need))
         return false;
-    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nh, FRAME_LENGTH, len, close);
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nh, lens, FRAME_LENGTH, len, close);
     if (!head_only && len)
         o = put(o, body, len);
     c->out_len[p] = (size_t)(o - c->out[p]);
@@ -897,13 +906,14 @@ int ic_http_respond_start(ic_http_exchange_t *x, int status, const char *const *
         c->close_after_send = true;
     int p = c->sending ^ 1;
     const char *reason = ic_http_reason(status);
-    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + head_size(reason, headers, nheaders))) {
+    size_t lens[HEAD_LENS];
+    if (!reserve(&c->out[p], &c->out_cap[p], c->out_len[p] + head_size(reason, headers, nheaders, lens))) {
         c->oom = true;
         c->close_after_send = true;
         exchange_over(c, true);
         return -ENOMEM;
     }
-    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nheaders, fr, (uint64_t)length, close);
+    char *o = put_head(c, c->out[p] + c->out_len[p], status, reason, headers, nheaders, lens, fr, (uint64_t)length, close);
     c->out_len[p] = (size_t)(o - c->out[p]);
     if (no_body) {
         exchange_over(c, true);
