@@ -115,9 +115,12 @@ struct ic__js_staged {
     std::string buf;
 };
 
+struct ic__js_runner; /* platform.cc */
+
 struct ic_js_worker {
     const ic_js_tenant *tenant;
     v8::Isolate *isolate = nullptr;
+    ic__js_runner *runner = nullptr; /* the platform's side of the isolate (attach), read at each entry's end */
     ic__js_allocator *allocator = nullptr;
     v8::Global<v8::Context> context;
     v8::Global<v8::Function> dispatch, fire, serialize;
@@ -222,9 +225,11 @@ void ic__js_timer_fired(ic_timer_t *t);
  * isolate's tasks unrun: call it after every Isolate::Dispose.
  */
 typedef void (*ic__js_pump_cb)(void *data);
+/* An isolate's runner, as attach returns it: valid until ic__js_platform_disposed (no registry lookup, no lock, to use). */
+struct ic__js_runner;
 std::unique_ptr<v8::Platform> ic__js_platform_make(std::unique_ptr<v8::Platform> inner);
 void ic__js_platform_unmake(void);
-void ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data);
+ic__js_runner *ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data);
 void ic__js_platform_disposed(v8::Isolate *isolate);
 /*
  * The isolate's wasm memory budget, shared with its ArrayBuffers (limit 0:
@@ -234,9 +239,9 @@ void ic__js_platform_disposed(v8::Isolate *isolate);
  */
 void ic__js_platform_budget(v8::Isolate *isolate, size_t limit, const ic__js_allocator *buffers);
 /* 0: within; 1: past the limit (soft: collect garbage, then ask again; recheck clears the flag); 2: past the hard bound. */
-int ic__js_platform_budget_state(v8::Isolate *isolate);
-void ic__js_platform_budget_recheck(v8::Isolate *isolate);
-size_t ic__js_platform_wasm_bytes(v8::Isolate *isolate);
+int ic__js_platform_budget_state(ic__js_runner *r);
+void ic__js_platform_budget_recheck(ic__js_runner *r);
+size_t ic__js_platform_wasm_bytes(ic__js_runner *r);
 /* Forgets the runners of every isolate (after the snapshot builder's isolate is gone, when no other isolate exists). */
 void ic__js_platform_forget_all(void);
 /* Runs the isolate's due foreground tasks (inside an entry, on its reactor); returns how many ran. */

@@ -691,10 +691,14 @@ std::unique_ptr<v8::Platform> ic__js_platform_make(std::unique_ptr<v8::Platform>
     return p;
 }
 
-void ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data)
+ic__js_runner *ic__js_platform_attach(v8::Isolate *isolate, int core, ic__js_pump_cb pump, void *data)
 {
-    if (the_platform)
-        the_platform->get(isolate, true)->attach(core, pump, data);
+    if (!the_platform)
+        return nullptr;
+    /* The registry keeps the runner alive until disposed: the raw pointer is the worker's until then. */
+    std::shared_ptr<runner> r = the_platform->get(isolate, true);
+    r->attach(core, pump, data);
+    return reinterpret_cast<ic__js_runner *>(r.get());
 }
 
 void ic__js_platform_disposed(v8::Isolate *isolate)
@@ -735,9 +739,10 @@ void ic__js_platform_budget(v8::Isolate *isolate, size_t limit, const ic__js_all
     r->buffers = buffers;
 }
 
-int ic__js_platform_budget_state(v8::Isolate *isolate)
+/* Per entry on every core: through the worker's pointer, not the registry, whose one lock all cores would share. */
+int ic__js_platform_budget_state(ic__js_runner *h)
 {
-    std::shared_ptr<runner> r = runner_of(isolate);
+    runner *r = reinterpret_cast<runner *>(h);
     if (!r)
         return 0;
     if (r->wasm_over.load(std::memory_order_relaxed))
@@ -750,16 +755,14 @@ int ic__js_platform_budget_state(v8::Isolate *isolate)
     return used > r->wasm_limit ? 1 : 0;
 }
 
-void ic__js_platform_budget_recheck(v8::Isolate *isolate)
+void ic__js_platform_budget_recheck(ic__js_runner *h)
 {
-    std::shared_ptr<runner> r = runner_of(isolate);
-    if (r)
-        r->wasm_soft.store(false, std::memory_order_relaxed);
+    if (h)
+        reinterpret_cast<runner *>(h)->wasm_soft.store(false, std::memory_order_relaxed);
 }
 
-size_t ic__js_platform_wasm_bytes(v8::Isolate *isolate)
+size_t ic__js_platform_wasm_bytes(ic__js_runner *h)
 {
-    std::shared_ptr<runner> r = runner_of(isolate);
-    int64_t b = r ? r->wasm_bytes.load(std::memory_order_relaxed) : 0;
+    int64_t b = h ? reinterpret_cast<runner *>(h)->wasm_bytes.load(std::memory_order_relaxed) : 0;
     return b > 0 ? (size_t)b : 0;
 }

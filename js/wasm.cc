@@ -39,13 +39,13 @@ bool ic__js_wasm_over_limit(ic_js_worker *w)
 {
     if (w->heap_hit)
         return false;
-    int st = ic__js_platform_budget_state(w->isolate);
+    int st = ic__js_platform_budget_state(w->runner);
     if (st == 1) {
         /* Past the limit, maybe with dead memories: collect them (rare: only a tenant at its limit pays), then look again. */
         w->isolate->LowMemoryNotification();
-        st = ic__js_platform_budget_state(w->isolate);
+        st = ic__js_platform_budget_state(w->runner);
         if (st < 2)
-            ic__js_platform_budget_recheck(w->isolate);
+            ic__js_platform_budget_recheck(w->runner);
     }
     if (st == 0)
         return false;

@@ -10,7 +10,7 @@
  * stopped between limit and limit + 2 ms of CPU time after it began
  * (+ 2 ms of sampling slack).
  *
- * A reactor pays one plain store on entering and one uncontended
+ * A reactor pays one store (a full fence) on entering and one uncontended
  * compare-and-swap on leaving, no lock and no system call: everything the
  * two threads share about an entry is one atomic word, `state` — the
  * generation and three bits. ACTIVE: the reactor is in the entry. FIRING:
@@ -24,6 +24,17 @@
  * must not hit its next entry. The isolate is alive while FIRING is held:
  * the reactor cannot leave the entry, let alone dispose of the isolate.
  *
+ * Idle, the watchdog sleeps: after IDLE_TICKS samples in a row in which no
+ * reactor entered anything (every state word as it was), it announces
+ * `asleep` and blocks on it (a futex) once a last look at the words found
+ * them unchanged still. An entry stores its state with a full fence and then
+ * reads `asleep` (one read of a line that only changes when the watchdog
+ * goes to sleep): either the watchdog's last look sees the entry, or the
+ * entry sees `asleep` and wakes it (one system call, once per idle period).
+ * A process that serves nothing then costs no wake-ups at all (before: 500
+ * a second, ≈ 15-30 µs of CPU each on the project's VM), and the watchdog
+ * preempts busy reactors less often.
+ *
  * The same samples are published for placement (ic_js_entry_busy): how
  * much CPU time the entry a reactor is inside has used, as of the last
  * sample, in a per-core cache-line-aligned slot that the watchdog writes
@@ -31,10 +42,13 @@
  * to entering.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -49,7 +63,7 @@ struct ic__js_watch {
     std::atomic<v8::Isolate *> isolate{nullptr};
     std::atomic<uint64_t> limit_ns{0};
     /* the watchdog's own notes */
-    uint64_t seen_gen = 0, seen_cpu = 0;
+    uint64_t seen_gen = 0, seen_cpu = 0, seen_state = 0;
     int core = -1; /* the reactor whose busy slot this watch writes, or -1 */
     ic__js_watch *next = nullptr;
 };
@@ -65,6 +79,50 @@ static ic__js_watch *watches;
 static pthread_t thread;
 static bool running;
 static thread_local ic__js_watch *self;
+/* 1 while the watchdog sleeps until an entry wakes it (the futex word). */
+static std::atomic<int> asleep{0};
+static std::atomic<uint64_t> naps{0};
+/* Samples in a row without any entry before the watchdog sleeps (20 ms). */
+#define IDLE_TICKS 10
+
+static void futex(std::atomic<int> *word, int op, int val)
+{
+    syscall(SYS_futex, reinterpret_cast<int *>(word), op | FUTEX_PRIVATE_FLAG, val, nullptr, nullptr, 0);
+}
+
+static void wake_watchdog(void)
+{
+    if (asleep.exchange(0, std::memory_order_seq_cst))
+        futex(&asleep, FUTEX_WAKE, 1);
+}
+
+/* True when some watch's word is not what the last sample saw (an entry began or ended since). Under list_lock. */
+static bool any_changed(void)
+{
+    for (ic__js_watch *wt = watches; wt; wt = wt->next) {
+        if (wt->state.load(std::memory_order_seq_cst) != wt->seen_state)
+            return true;
+    }
+    return false;
+}
+
+/* After IDLE_TICKS quiet samples: sleep until an entry wakes us, unless one came in between (see the top). Under list_lock. */
+static void sleep_if_idle(unsigned *quiet)
+{
+    if (++*quiet < IDLE_TICKS)
+        return;
+    asleep.store(1, std::memory_order_seq_cst);
+    if (any_changed() || !__atomic_load_n(&running, __ATOMIC_SEQ_CST)) {
+        asleep.store(0, std::memory_order_relaxed);
+        return;
+    }
+    naps.fetch_add(1, std::memory_order_relaxed);
+    pthread_mutex_unlock(&list_lock);
+    while (asleep.load(std::memory_order_acquire))
+        futex(&asleep, FUTEX_WAIT, 1);
+    pthread_mutex_lock(&list_lock);
+    *quiet = 0;
+}
 
 static uint64_t cpu_ns(clockid_t c)
 {
@@ -76,14 +134,18 @@ static uint64_t cpu_ns(clockid_t c)
 
 static void *watchdog_main(void *)
 {
+    unsigned quiet = 0;
     for (;;) {
         struct timespec tick = {0, 2 * 1000 * 1000};
         nanosleep(&tick, nullptr);
         if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE))
             return nullptr;
         pthread_mutex_lock(&list_lock);
+        bool changed = false;
         for (ic__js_watch *wt = watches; wt; wt = wt->next) {
             uint64_t st = wt->state.load(std::memory_order_acquire);
+            changed |= st != wt->seen_state || (st & W_ACTIVE);
+            wt->seen_state = st;
             if ((st & (W_ACTIVE | W_FIRING | W_FIRED)) != W_ACTIVE)
                 continue;
             uint64_t now = cpu_ns(wt->clock);
@@ -112,6 +174,10 @@ static void *watchdog_main(void *)
             /* Release: the reactor that sees FIRED cancels a termination that is there to cancel. */
             wt->state.store(st | W_FIRED, std::memory_order_release);
         }
+        if (changed)
+            quiet = 0;
+        else
+            sleep_if_idle(&quiet);
         pthread_mutex_unlock(&list_lock);
     }
 }
@@ -137,7 +203,8 @@ void ic__js_watchdog_stop(void)
 {
     if (!running)
         return;
-    __atomic_store_n(&running, false, __ATOMIC_RELEASE);
+    __atomic_store_n(&running, false, __ATOMIC_SEQ_CST); /* ordered with sleep_if_idle's `asleep` and `running` */
+    wake_watchdog();
     pthread_join(thread, nullptr);
     pthread_mutex_lock(&list_lock);
     while (watches) {
@@ -172,10 +239,12 @@ void ic__js_watch_enter(ic__js_watch *wt, v8::Isolate *isolate, unsigned cpu_ms)
     wt->isolate.store(isolate, std::memory_order_relaxed);
     wt->limit_ns.store((uint64_t)cpu_ms * 1000000u, std::memory_order_relaxed);
     /*
-     * Release: the watchdog that reads this generation sees the isolate and the limit above. A plain store is enough:
-     * outside an entry (ACTIVE clear) the watchdog never writes the word.
+     * The watchdog that reads this generation sees the isolate and the limit above. Outside an entry (ACTIVE clear) the
+     * watchdog never writes the word; the store is a full fence so that `asleep` is read after it (the top of the file).
      */
-    wt->state.store(gen * W_GEN | W_ACTIVE, std::memory_order_release);
+    wt->state.store(gen * W_GEN | W_ACTIVE, std::memory_order_seq_cst);
+    if (asleep.load(std::memory_order_seq_cst))
+        wake_watchdog();
 }
 
 bool ic__js_watch_fired(ic__js_watch *wt)
@@ -207,6 +276,11 @@ bool ic__js_watch_leave(ic__js_watch *wt)
     /* A termination that arrived as the JS finished must not hit the next entry. */
     wt->isolate.load(std::memory_order_relaxed)->CancelTerminateExecution();
     return true;
+}
+
+uint64_t ic_js_watchdog_naps(void)
+{
+    return naps.load(std::memory_order_relaxed);
 }
 
 uint64_t ic_js_entry_busy(unsigned core)

@@ -355,6 +355,13 @@ void ic_js_pool_stats(const ic_js_pool_t *pool, ic_js_pool_stats_t *out);
  */
 uint64_t ic_js_entry_busy(unsigned core);
 
+/**
+ * How many times the CPU-limit watchdog thread has gone to sleep because no
+ * reactor entered JS for a while (it then wakes no more until the next
+ * entry wakes it). Any thread.
+ */
+uint64_t ic_js_watchdog_naps(void);
+
 #ifdef __cplusplus
 }
 #endif

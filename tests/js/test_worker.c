@@ -436,6 +436,50 @@ Test(worker, cpu_and_memory_limits_leave_other_tenants_alone, .timeout = 120)
 }
 
 /*
+ * The watchdog sleeps while nothing runs JS, and the first entry after wakes it: the CPU limit still ends a loop
+ * that begins after a nap (tenant 0, 50 ms), and tenant 1 answers at once after it. The nap is awaited by polling
+ * its counter (at most 20 s: only a machine that never lets the watchdog thread run would fail it).
+ */
+static void s_after_nap(void *arg)
+{
+    t_new_workers(2);
+    if (T.ret[0] < 0 || T.ret[1] < 0)
+        return ic_reactor_stop();
+    t_fetch(1, 0, "GET", "/ok", NULL, NULL);
+    for (int round = 1; round <= 2; round++) {
+        uint64_t naps = ic_js_watchdog_naps(), t0 = ic_clock_ns();
+        while (ic_js_watchdog_naps() == naps && ic_clock_ns() - t0 < 20 * 1000000000ull)
+            usleep(1000);
+        T.r[3 * round].ns = ic_js_watchdog_naps() - naps; /* naps seen while waiting */
+        t_fetch(0, 3 * round + 1, "GET", "/loop", NULL, NULL);
+        t_fetch(1, 3 * round + 2, "GET", "/ok", NULL, NULL);
+        if (ic_js_worker_broken(T.w[0])) {
+            ic_js_worker_free(T.w[0]);
+            T.ret[0] = ic_js_worker_new(T.tenant[0], &T.w[0], T.err[0], sizeof(T.err[0]));
+        }
+    }
+}
+
+Test(worker, cpu_limit_holds_after_the_watchdog_slept, .timeout = 120)
+{
+    t_reset();
+    ic_js_limits_t cpu = {.cpu_ms = 50};
+    T.tenant[0] = t_tenant("hog", "hostile.js", NULL, &cpu);
+    T.tenant[1] = t_tenant("polite", "hostile.js", NULL, NULL);
+    t_run_js(s_after_nap);
+    cr_assert_eq(T.ret[0], 0, "%s", T.err[0]);
+    cr_assert_eq(T.ret[1], 0, "%s", T.err[1]);
+    cr_assert_eq(T.r[0].status, 200);
+    for (int round = 1; round <= 2; round++) {
+        cr_assert_geq(T.r[3 * round].ns, 1, "round %d: the watchdog never slept in 20 s of no JS", round);
+        cr_assert_eq(T.r[3 * round + 1].status, 503, "round %d: the loop after a nap: %d %s", round, T.r[3 * round + 1].status,
+                     T.r[3 * round + 1].body);
+        cr_assert(strstr(T.r[3 * round + 1].body, "CPU time limit"), "%s", T.r[3 * round + 1].body);
+        cr_assert_eq(T.r[3 * round + 2].status, 200, "round %d: the other tenant after the loop", round);
+    }
+}
+
+/*
  * Deep recursion, three ways: the cases that must end in a RangeError run on tenant 0, whose CPU limit is
  * generous (10 s) so that how fast the machine builds and walks 200,000 nested arrays does not decide the
  * outcome; the case that only a CPU limit can end runs on tenant 2 (50 ms). Tenant 1 on the same core
