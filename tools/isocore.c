@@ -66,6 +66,7 @@ struct serve {
     const char *tls_cert, *tls_key;      /* --tls-cert, --tls-key */
     ic_tls_ctx_t *tls;                   /* the server context made from them (or from the config's listen.tls) */
     ic_timer_t admin_wait[IC_MAX_CORES]; /* slot i: reactor i's admin listener waits for its connections to drain */
+    ic_timer_t pool_wait[IC_MAX_CORES];  /* slot i: reactor i's pool waits for its connections to drain (serve_stop) */
     _Atomic int failed;
 };
 
@@ -156,7 +157,14 @@ static void js_done(void *arg, const ic_js_response_t *res)
 static void js_handler(ic_http_exchange_t *x, void *arg)
 {
     struct serve *s = arg;
-    ic_js_pool_http_fetch(s->pool[ic_reactor_id()], s->tenant, x, IC_JS_STREAM, js_done, x);
+    ic_js_pool_t *pool = s->pool[ic_reactor_id()];
+    if (!pool) { /* not made at start (serve_start failed) */
+        static const char *const hdr[] = {"Content-Type: text/plain; charset=utf-8", "Connection: close"};
+        static const char msg[] = "Service Unavailable: the worker is not running\n";
+        ic_http_respond(x, 503, hdr, 2, msg, sizeof(msg) - 1);
+        return;
+    }
+    ic_js_pool_http_fetch(pool, s->tenant, x, IC_JS_STREAM, js_done, x);
 }
 
 static void serve_start(void *arg)
@@ -179,13 +187,35 @@ static void serve_start(void *arg)
     ic_reactor_stop();
 }
 
+/*
+ * The pool outlives the stop until this core's connections are gone: after
+ * ic_http_server_stop an idle keep-alive connection still brings one request
+ * (drain_ms), and exchanges in progress finish, which need the worker. The
+ * server cuts what is left at drain_timeout_ms, so the wait is bounded.
+ * Requests still waiting on JS timers when the pool goes get 503.
+ */
+static void pool_wait_fired(ic_timer_t *t)
+{
+    int id = ic_reactor_id();
+    struct serve *s = (struct serve *)((char *)(t - id) - offsetof(struct serve, pool_wait));
+    ic_http_server_stats_t st;
+    ic_http_server_stats(s->http, (unsigned)id, &st);
+    if (st.open > 0)
+        return;
+    ic_timer_stop(t);
+    ic_js_pool_free(s->pool[id]);
+    s->pool[id] = NULL;
+    ic_reactor_unref();
+}
+
 static void serve_stop(void *arg)
 {
     struct serve *s = arg;
     int id = ic_reactor_id();
     ic_http_server_stop(s->http);
-    ic_js_pool_free(s->pool[id]); /* requests still waiting on timers get 503 */
-    s->pool[id] = NULL;
+    ic_reactor_ref();
+    ic_timer_init(&s->pool_wait[id], pool_wait_fired);
+    ic_timer_start(&s->pool_wait[id], 0, 10 * 1000000ull);
 }
 
 /*
@@ -216,6 +246,19 @@ static unsigned planned_cores(const ic_reactor_config_t *cfg)
     return ic_reactor_planned(cfg);
 }
 
+/* What this process served, for whoever hands its port over to another one (after the reactors stopped). */
+static void log_served(struct serve *s, const ic_reactor_config_t *cfg)
+{
+    unsigned long long requests = 0, accepted = 0;
+    for (unsigned i = 0; i < planned_cores(cfg); i++) {
+        ic_http_server_stats_t st;
+        ic_http_server_stats(s->http, i, &st);
+        requests += st.requests;
+        accepted += st.accepted;
+    }
+    ic_log(IC_LOG_INFO, "stopped: %llu requests on %llu connections", requests, accepted);
+}
+
 static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_config_t *hcfg)
 {
     hcfg->handler = static_handler;
@@ -230,17 +273,8 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     cfg->on_stop = static_stop;
     cfg->arg = s;
     ret = ic_reactor_run(cfg);
-    if (ret >= 0) {
-        /* What this process served, for whoever hands its port over to another one. */
-        unsigned long long requests = 0, accepted = 0;
-        for (unsigned i = 0; i < planned_cores(cfg); i++) {
-            ic_http_server_stats_t st;
-            ic_http_server_stats(s->http, i, &st);
-            requests += st.requests;
-            accepted += st.accepted;
-        }
-        ic_log(IC_LOG_INFO, "stopped: %llu requests on %llu connections", requests, accepted);
-    }
+    if (ret >= 0)
+        log_served(s, cfg);
     ic_http_server_free(s->http);
     if (ret < 0) {
         fprintf(stderr, "isocore: cannot start the reactors: %s\n", ic_strerror(ret));
@@ -654,6 +688,8 @@ static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_
     cfg->on_stop = serve_stop;
     cfg->arg = s;
     ret = ic_reactor_run(cfg);
+    if (ret >= 0)
+        log_served(s, cfg);
     ic_http_server_free(s->http);
     ic_js_platform_shutdown();
     ic_js_tenant_free(s->tenant);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,19 @@ struct t_proc {
     int err; /* its stderr */
 };
 
-/* Starts `isocore serve --static TEXT --port P --cores 1` and waits for its "serving" line. */
+/*
+ * Starts `isocore serve --static TEXT --port P --cores 1` and waits for its "serving" line; a TEXT ending in ".js" is
+ * served as a worker instead (`isocore serve FILE`).
+ */
 static struct t_proc t_server(const char *bin, const char *text, unsigned port)
 {
     char ps[16];
     snprintf(ps, sizeof(ps), "%u", port);
-    const char *argv[] = {bin, "serve", "--static", text, "--port", ps, "--cores", "1", NULL};
+    size_t tl = strlen(text);
+    bool js = tl > 3 && strcmp(text + tl - 3, ".js") == 0;
+    const char *argv_static[] = {bin, "serve", "--static", text, "--port", ps, "--cores", "1", NULL};
+    const char *argv_js[] = {bin, "serve", text, "--port", ps, "--cores", "1", NULL};
+    const char **argv = js ? argv_js : argv_static;
     struct t_proc s;
     s.pid = t_spawn(argv, NULL, &s.err);
     char line[512];
@@ -40,7 +48,7 @@ static struct t_proc t_server(const char *bin, const char *text, unsigned port)
     while (n < sizeof(line) - 1 && read(s.err, line + n, 1) == 1 && line[n] != '\n')
         n++;
     line[n] = 0;
-    cr_assert(strstr(line, "serving static text"), "server %s did not start: '%s'", text, line);
+    cr_assert(strstr(line, js ? "serving " : "serving static text"), "server %s did not start: '%s'", text, line);
     return s;
 }
 
@@ -62,13 +70,14 @@ static unsigned long long t_reap(struct t_proc *s)
     return strtoull(p + 9, NULL, 10);
 }
 
-Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
+/* The hand-over from A (serving `a`) to B (serving `b`) under icload's open loop; see the top of the file. */
+static void t_handover(const char *a_text, const char *b_text)
 {
     const char *bin = getenv("ISOCORE_BIN"), *icload = getenv("ISOCORE_ICLOAD");
     cr_assert(bin && icload, "run through ctest (ISOCORE_BIN, ISOCORE_ICLOAD)");
     unsigned port = t_free_port();
 
-    struct t_proc a = t_server(bin, "A", port);
+    struct t_proc a = t_server(bin, a_text, port);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "%s --json -c 16 -R 2000 -d 3 http://127.0.0.1:%u/ 2>&1", icload, port);
     FILE *load = popen(cmd, "r");
@@ -80,7 +89,7 @@ Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
      */
     struct timespec second = {1, 0};
     nanosleep(&second, NULL);
-    struct t_proc b = t_server(bin, "B", port);
+    struct t_proc b = t_server(bin, b_text, port);
     kill(a.pid, SIGTERM);
     unsigned long long served_a = t_reap(&a);
 
@@ -104,4 +113,21 @@ Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
     /* Requests still on their way when icload stopped reached B but were not counted: at most one per connection. */
     cr_assert(served_a + served_b >= requests && served_a + served_b <= requests + 16, "A %llu + B %llu vs icload %.0f", served_a,
               served_b, requests);
+}
+
+Test(handover, sigterm_drains_and_a_new_process_takes_the_port, .timeout = 60)
+{
+    t_handover("A", "B");
+}
+
+/*
+ * The same with a JS worker on A: requests that reach A after its stop (an idle keep-alive connection's last one, the
+ * exchanges in progress) still need its worker, which lives until A's connections are gone (it was freed at the stop
+ * and such a request crashed A).
+ */
+Test(handover, sigterm_drains_a_js_worker_and_a_new_process_takes_the_port, .timeout = 60)
+{
+    char hello[4096];
+    snprintf(hello, sizeof(hello), "%s/examples/hello.js", getenv("ISOCORE_SRC") ? getenv("ISOCORE_SRC") : ".");
+    t_handover(hello, "B");
 }
