@@ -217,6 +217,31 @@ void ic__js_snapshot_free(void);
 void ic__js_timer_fired(ic_timer_t *t);
 
 /*
+ * Entries (entry.cc). An entry scope enters a worker's isolate for one
+ * entry; the outermost one of a thread leaves it entered afterwards, so that
+ * the next entry into the same isolate costs nothing (entry.cc says how).
+ * release_kept: before an isolate's Dispose, on the thread that used it.
+ * enter/leave bracket the JS of an entry: the watchdog's guard at cpu_ms;
+ * leave pumps the microtasks and says why the entry failed, if it did.
+ */
+class ic__js_entry_scope
+{
+  public:
+    explicit ic__js_entry_scope(v8::Isolate *isolate);
+    ~ic__js_entry_scope();
+    ic__js_entry_scope(const ic__js_entry_scope &) = delete;
+    ic__js_entry_scope &operator=(const ic__js_entry_scope &) = delete;
+
+  private:
+    v8::Isolate *isolate_;
+    bool nested_ = false;
+};
+void ic__js_release_kept(v8::Isolate *isolate);
+enum ic__js_entry_fail { IC__ENTRY_OK, IC__ENTRY_THROW, IC__ENTRY_CPU, IC__ENTRY_HEAP };
+void ic__js_enter(ic_js_worker *w, unsigned cpu_ms);
+ic__js_entry_fail ic__js_leave(ic_js_worker *w, bool threw);
+
+/*
  * The platform (platform.cc): the default V8 platform, wrapped so that each
  * isolate's foreground tasks run on its reactor. attach binds an isolate to
  * its reactor (call on that reactor) and to the pump that makes one guarded

@@ -258,101 +258,6 @@ static std::string describe_exception(v8::Isolate *isolate, v8::Local<v8::Contex
 
 /* ---- entries ------------------------------------------------------------------------------- */
 
-/*
- * The isolate a thread keeps entered between entries. Isolate::Enter and
- * Exit (the thread's current isolate and its per-thread data looked up and
- * set, then restored) cost ≈ 550 instructions a request (callgrind, hello),
- * while entering the isolate that is already the thread's current one only
- * counts one more entry. So the outermost entry of a thread (entry_scope at
- * depth 0) leaves its isolate entered when it ends, and the next outermost
- * entry into another isolate exits that one first: a reactor serving one
- * tenant switches isolates never, one serving many once per change.
- * Nested entries enter and exit as v8::Isolate::Scope does; so does an
- * outermost one while some other scope (engine.cc's) has an isolate entered.
- * Workers are freed outside entries; ic_js_worker_free releases a kept
- * isolate before Dispose, and a thread's exit releases its own.
- */
-namespace
-{
-struct kept_isolate {
-    v8::Isolate *isolate = nullptr;
-    unsigned depth = 0;
-    ~kept_isolate()
-    {
-        if (isolate)
-            isolate->Exit();
-    }
-};
-thread_local kept_isolate t_kept;
-
-class entry_scope
-{
-  public:
-    explicit entry_scope(v8::Isolate *isolate) : isolate_(isolate)
-    {
-        if (t_kept.depth++ == 0 && v8::Isolate::GetCurrent() == t_kept.isolate) {
-            if (t_kept.isolate != isolate) {
-                if (t_kept.isolate)
-                    t_kept.isolate->Exit();
-                isolate->Enter();
-                t_kept.isolate = isolate;
-            }
-            return;
-        }
-        nested_ = true;
-        isolate->Enter();
-    }
-    ~entry_scope()
-    {
-        t_kept.depth--;
-        if (nested_)
-            isolate_->Exit();
-    }
-    entry_scope(const entry_scope &) = delete;
-    entry_scope &operator=(const entry_scope &) = delete;
-
-  private:
-    v8::Isolate *isolate_;
-    bool nested_ = false;
-};
-
-/* Before the isolate's Dispose: this thread no longer keeps it entered. */
-void release_kept(v8::Isolate *isolate)
-{
-    if (t_kept.isolate != isolate)
-        return;
-    assert(t_kept.depth == 0); /* workers are freed outside entries */
-    isolate->Exit();
-    t_kept.isolate = nullptr;
-}
-} // namespace
-
-/* Why an entry ended without a result. */
-enum entry_fail { ENTRY_OK, ENTRY_THROW, ENTRY_CPU, ENTRY_HEAP };
-
-static void enter(ic_js_worker *w, unsigned cpu_ms)
-{
-    ic__js_watch_enter(w->watch, w->isolate, cpu_ms);
-}
-
-/* Leaves an entry after pumping microtasks; says whether the watchdog or the heap limit ended it. */
-static entry_fail leave(ic_js_worker *w, bool threw)
-{
-    if (!w->isolate->IsExecutionTerminating() && !w->heap_hit)
-        w->isolate->PerformMicrotaskCheckpoint();
-    bool cpu = ic__js_watch_leave(w->watch);
-    /* Wasm memory is not the allocator's: its own check (wasm.cc). */
-    if (!w->heap_hit && !cpu)
-        ic__js_wasm_over_limit(w);
-    if (w->heap_hit) {
-        w->isolate->CancelTerminateExecution();
-        return ENTRY_HEAP;
-    }
-    if (cpu)
-        return ENTRY_CPU;
-    return threw ? ENTRY_THROW : ENTRY_OK;
-}
-
 static size_t near_heap_limit(void *data, size_t current, size_t initial)
 {
     ic_js_worker *w = static_cast<ic_js_worker *>(data);
@@ -372,14 +277,14 @@ static void respond_plain(ic_js_done_cb done, void *arg, int status, const char 
     done(arg, &r);
 }
 
-static void respond_fail(ic_js_worker *w, ic_js_done_cb done, void *arg, entry_fail why)
+static void respond_fail(ic_js_worker *w, ic_js_done_cb done, void *arg, ic__js_entry_fail why)
 {
     switch (why) {
-    case ENTRY_CPU:
+    case IC__ENTRY_CPU:
         log_fmt(w, 3, "the request exceeded its CPU time limit (%u ms): terminated, 503", w->tenant->limits.cpu_ms);
         respond_plain(done, arg, 503, "Service Unavailable: the worker exceeded its CPU time limit\n");
         break;
-    case ENTRY_HEAP:
+    case IC__ENTRY_HEAP:
         log_fmt(w, 3, "the isolate reached its heap limit (%zu MiB): terminated, 503, the isolate is recycled",
                 w->tenant->limits.heap_bytes >> 20);
         respond_plain(done, arg, 503, "Service Unavailable: the worker exceeded its memory limit\n");
@@ -836,7 +741,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
         respond_plain(done, arg, 503, "Service Unavailable: the worker is being restarted\n");
         return;
     }
-    entry_scope isolate_scope(isolate);
+    ic__js_entry_scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = w->context.Get(isolate);
     v8::Context::Scope context_scope(ctx);
@@ -878,7 +783,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
         memcpy(ab->Data(), body.p, body.len);
         args[4] = v8::Uint8Array::New(ab, 0, body.len);
     }
-    enter(w, w->tenant->limits.cpu_ms);
+    ic__js_enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> result;
     bool ok = w->dispatch.Get(isolate)->Call(ctx, v8::Undefined(isolate), 8, args).ToLocal(&result);
     /* An async handler that never awaited is settled already: serialise it in the same entry. */
@@ -894,17 +799,17 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     std::string why;
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
-    entry_fail fail = leave(w, !ok);
+    ic__js_entry_fail fail = ic__js_leave(w, !ok);
     /* The microtasks as the entry left may have settled other requests (which set cur_req): this one's again. */
     w->cur_req = rno;
-    if (fail == ENTRY_CPU || fail == ENTRY_HEAP) {
+    if (fail == IC__ENTRY_CPU || fail == IC__ENTRY_HEAP) {
         respond_fail(w, done, arg, fail);
         ic__js_request_over(w, rno);
         return;
     }
     if (!ok) {
         log_fmt(w, 3, settled ? "bad response from fetch handler: %s" : "uncaught exception in fetch handler: %s", why.c_str());
-        respond_fail(w, done, arg, ENTRY_THROW);
+        respond_fail(w, done, arg, IC__ENTRY_THROW);
         ic__js_request_over(w, rno);
         return;
     }
@@ -914,7 +819,7 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
     }
     if (result->IsArray()) {
         if (!deliver(w, ctx, result, done, arg)) {
-            respond_fail(w, done, arg, ENTRY_THROW);
+            respond_fail(w, done, arg, IC__ENTRY_THROW);
             ic__js_request_over(w, rno);
         }
         return;
@@ -927,10 +832,10 @@ static void fetch_impl(ic_js_worker_t *w, const ic_http_request_t *req, ic_str_t
         return;
     }
     /* Settled by the microtasks that ran as the entry left, or not a Response: serialize it (or says what it is) in an entry. */
-    enter(w, w->tenant->limits.cpu_ms);
+    ic__js_enter(w, w->tenant->limits.cpu_ms);
     w->cur_req = rno;
     bool answered = settle(w, ctx, result, flags, done, arg);
-    entry_fail f = leave(w, !answered);
+    ic__js_entry_fail f = ic__js_leave(w, !answered);
     if (!answered) {
         respond_fail(w, done, arg, f);
         ic__js_request_over(w, rno);
@@ -942,26 +847,26 @@ int ic__js_entry_id(ic_js_worker *w, const v8::Global<v8::Function> &fn, double 
     v8::Isolate *isolate = w->isolate;
     if (w->broken || fn.IsEmpty())
         return -1;
-    entry_scope isolate_scope(isolate);
+    ic__js_entry_scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = w->context.Get(isolate);
     v8::Context::Scope context_scope(ctx);
     v8::TryCatch tc(isolate);
     v8::Local<v8::Value> arg = v8::Number::New(isolate, id);
-    enter(w, w->tenant->limits.cpu_ms);
+    ic__js_enter(w, w->tenant->limits.cpu_ms);
     bool ok = !fn.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &arg).IsEmpty();
     std::string why;
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
-    entry_fail f = leave(w, !ok);
-    if (f == ENTRY_CPU)
+    ic__js_entry_fail f = ic__js_leave(w, !ok);
+    if (f == IC__ENTRY_CPU)
         log_fmt(w, 3, "a response stream exceeded its CPU time limit (%u ms): terminated", w->tenant->limits.cpu_ms);
-    else if (f == ENTRY_HEAP)
+    else if (f == IC__ENTRY_HEAP)
         log_fmt(w, 3, "the isolate reached its heap limit (%zu MiB) in a response stream: the isolate is recycled",
                 w->tenant->limits.heap_bytes >> 20);
     else if (!ok)
         log_fmt(w, 3, "uncaught exception in a response stream: %s", why.c_str());
-    return f == ENTRY_OK ? 0 : -1;
+    return f == IC__ENTRY_OK ? 0 : -1;
 }
 
 /* ---- timers ---------------------------------------------------------------------------------------- */
@@ -978,28 +883,28 @@ void ic__js_timer_fired(ic_timer_t *t)
     if (w->broken)
         return;
     v8::Isolate *isolate = w->isolate;
-    entry_scope isolate_scope(isolate);
+    ic__js_entry_scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = w->context.Get(isolate);
     v8::Context::Scope context_scope(ctx);
     v8::TryCatch tc(isolate);
-    enter(w, w->tenant->limits.cpu_ms);
+    ic__js_enter(w, w->tenant->limits.cpu_ms);
     v8::Local<v8::Value> arg = v8::Integer::NewFromUnsigned(isolate, id), result;
     bool ok = w->fire.Get(isolate)->Call(ctx, v8::Undefined(isolate), 1, &arg).ToLocal(&result);
     std::string why;
     if (!ok && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
-    switch (leave(w, !ok)) {
-    case ENTRY_CPU:
+    switch (ic__js_leave(w, !ok)) {
+    case IC__ENTRY_CPU:
         log_fmt(w, 3, "a timer callback exceeded the CPU time limit (%u ms): terminated", w->tenant->limits.cpu_ms);
         break;
-    case ENTRY_HEAP:
+    case IC__ENTRY_HEAP:
         log_fmt(w, 3, "a timer callback reached the heap limit: terminated, the isolate is recycled");
         break;
-    case ENTRY_THROW:
+    case IC__ENTRY_THROW:
         log_fmt(w, 3, "uncaught exception in a timer callback: %s", why.c_str());
         break;
-    case ENTRY_OK:
+    case IC__ENTRY_OK:
         break;
     }
     /* A broken isolate answers its parked requests now; its owner replaces it. */
@@ -1021,32 +926,32 @@ static void platform_pump(void *data)
     if (w->broken)
         return;
     v8::Isolate *isolate = w->isolate;
-    entry_scope isolate_scope(isolate);
+    ic__js_entry_scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = w->context.Get(isolate);
     v8::Context::Scope context_scope(ctx);
     v8::TryCatch tc(isolate);
     /* A spare isolate has no tenant yet: its tasks are V8's own (GC), under the default CPU time. */
     unsigned cpu_ms = w->tenant ? w->tenant->limits.cpu_ms : 50;
-    enter(w, cpu_ms);
+    ic__js_enter(w, cpu_ms);
     ic__js_platform_run_tasks(isolate);
     std::string why;
     if (tc.HasCaught() && !tc.HasTerminated())
         why = describe_exception(isolate, ctx, tc);
-    entry_fail f = leave(w, tc.HasCaught());
+    ic__js_entry_fail f = ic__js_leave(w, tc.HasCaught());
     if (!w->tenant)
         return;
     switch (f) {
-    case ENTRY_CPU:
+    case IC__ENTRY_CPU:
         log_fmt(w, 3, "WebAssembly or other platform work exceeded the CPU time limit (%u ms): terminated", cpu_ms);
         break;
-    case ENTRY_HEAP:
+    case IC__ENTRY_HEAP:
         log_fmt(w, 3, "platform work reached the memory limit: terminated, the isolate is recycled");
         break;
-    case ENTRY_THROW:
+    case IC__ENTRY_THROW:
         log_fmt(w, 3, "uncaught exception in platform work: %s", why.c_str());
         break;
-    case ENTRY_OK:
+    case IC__ENTRY_OK:
         break;
     }
     /*
@@ -1054,9 +959,9 @@ static void platform_pump(void *data)
      * queue on termination), so the parked requests whose continuations
      * were there would wait for the wall-clock limit: each gets its 503 now.
      */
-    if (w->broken || f == ENTRY_CPU) {
-        const char *body = f == ENTRY_CPU ? "Service Unavailable: the worker exceeded its CPU time limit\n"
-                                          : "Service Unavailable: the worker exceeded its memory limit\n";
+    if (w->broken || f == IC__ENTRY_CPU) {
+        const char *body = f == IC__ENTRY_CPU ? "Service Unavailable: the worker exceeded its CPU time limit\n"
+                                              : "Service Unavailable: the worker exceeded its memory limit\n";
         answer_parked(w, body);
     }
 }
@@ -1369,7 +1274,7 @@ ic_js_worker *ic__js_blank_new(size_t heap_bytes)
     isolate->AddNearHeapLimitCallback(near_heap_limit, w);
     w->runner = ic__js_platform_attach(isolate, w->core, platform_pump, w);
     ic__js_wasm_setup(w);
-    entry_scope isolate_scope(isolate);
+    ic__js_entry_scope isolate_scope(isolate);
     v8::HandleScope handle_scope(isolate);
     v8::Local<v8::Context> ctx = v8::Context::New(isolate);
     w->context.Reset(isolate, ctx);
@@ -1413,19 +1318,19 @@ int ic__js_blank_load(ic_js_worker *w, const ic_js_tenant *t, ic_js_worker_t **o
     v8::Isolate *isolate = w->isolate;
     int ret;
     {
-        entry_scope isolate_scope(isolate);
+        ic__js_entry_scope isolate_scope(isolate);
         v8::HandleScope handle_scope(isolate);
         v8::Local<v8::Context> ctx = w->context.Get(isolate);
         v8::Context::Scope context_scope(ctx);
         /* The top level gets 20 times the per-request CPU time (at least a second): it runs once. */
         unsigned cpu = t->limits.cpu_ms * 20 > 1000 ? t->limits.cpu_ms * 20 : 1000;
-        enter(w, cpu);
+        ic__js_enter(w, cpu);
         ret = load(w, ctx, err, errlen);
-        entry_fail f = leave(w, ret != 0);
-        if (f == ENTRY_CPU || f == ENTRY_HEAP) {
+        ic__js_entry_fail f = ic__js_leave(w, ret != 0);
+        if (f == IC__ENTRY_CPU || f == IC__ENTRY_HEAP) {
             fail_msg(err, errlen,
-                     t->path +
-                         (f == ENTRY_CPU ? ": the top level exceeded its CPU time" : ": the top level exceeded the heap limit"));
+                     t->path + (f == IC__ENTRY_CPU ? ": the top level exceeded its CPU time"
+                                                   : ": the top level exceeded the heap limit"));
             ret = IC_EJSTERMINATED;
         }
     }
@@ -1482,7 +1387,7 @@ extern "C" void ic_js_worker_free(ic_js_worker_t *w)
         m.Reset();
     w->last_block.Reset();
     w->context.Reset();
-    release_kept(w->isolate);
+    ic__js_release_kept(w->isolate);
     w->isolate->Dispose();
     ic__js_platform_disposed(w->isolate);
     delete w->allocator;
