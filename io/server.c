@@ -1400,8 +1400,8 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
             conn_close(c); /* gone in the middle of the handshake */
         else if (!c->eof)
             peer_eof(c); /* (TLS: a FIN after close_notify says nothing new) */
-    } else if (res == -ECANCELED && !c->closing) {
-        /* pause_recv's cancel: resume_recv re-arms once the input drained. */
+    } else if (res == -ECANCELED && !c->closing && !ic_reactor_exiting()) {
+        /* pause_recv's cancel: resume_recv re-arms once the input drained (not at exit: re-armed, it would never end). */
     } else if (res != -ENOBUFS) {
         conn_close(c); /* reset, or cancelled by conn_close */
     }

@@ -564,8 +564,8 @@ static void recv_done(ic_op_t *op, int res, unsigned flags)
             tls_failed(c, IC_ETLS); /* the peer went away in the middle of the handshake */
         else if (!was && !c->close_req)
             on_eof(c);
-    } else if (res == -ECANCELED && !c->closing) {
-        /* regulate's cancel: it re-arms once the input drained. */
+    } else if (res == -ECANCELED && !c->closing && !ic_reactor_exiting()) {
+        /* regulate's cancel: it re-arms once the input drained (not at exit: re-armed, it would never end). */
     } else if (res != -ENOBUFS) {
         close_now(c, res); /* a reset, or cancelled by close_now */
     }

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "t_util.h"
@@ -253,4 +254,51 @@ Test(serve, sigterm_during_start_up_drains_and_exits_0, .timeout = 60)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the server ended with status %d (143 is SIGTERM's default action): %s", st,
               log);
     cr_assert(strstr(log, "stopping"), "no stopping line: %s", log);
+}
+
+/*
+ * A second signal while the first one's drain waits for a request (a 5 s timer in examples/async.js): the process
+ * exits at once, its open connections cancelled. (Before, the cancelled receive of a kept-alive connection re-armed
+ * itself on every cancellation: the exit never ended and burnt a CPU.) Bound: 20 s, where the exit takes milliseconds.
+ */
+Test(serve, second_signal_exits_without_draining, .timeout = 60)
+{
+    struct server s;
+    start(&s, "async.js", NULL);
+    char body[256];
+    cr_assert_eq(get(&s, "/?ms=1", body, sizeof(body)), 200, "%s", body);
+    /* Two connections, each with a request that waits 5 s: the drain must wait for them. */
+    int fd[2];
+    for (int i = 0; i < 2; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port), .sin_addr.s_addr = htonl(0x7f000001)};
+        cr_assert_eq(connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+        const char req[] = "GET /?ms=5000 HTTP/1.1\r\nHost: e2e.example\r\n\r\n";
+        cr_assert_eq(send(fd[i], req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    }
+    kill(s.pid, SIGINT);
+    /* The drain has begun once the server says so on stderr; then the second signal. */
+    char log[8192];
+    size_t n = 0;
+    while (n < sizeof(log) - 1 && !strstr(log, "stopping")) {
+        ssize_t r = read(s.err_fd, log + n, sizeof(log) - 1 - n);
+        cr_assert_gt(r, 0, "the server ended before it said it was stopping: %s", log);
+        n += (size_t)r;
+        log[n] = '\0';
+    }
+    uint64_t t0 = ic_clock_ns();
+    kill(s.pid, SIGTERM);
+    int st = 0;
+    pid_t got = 0;
+    while ((got = waitpid(s.pid, &st, WNOHANG)) == 0 && ic_clock_ns() - t0 < 20 * 1000000000ull) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    if (got == 0)
+        kill(s.pid, SIGKILL);
+    cr_assert_eq(got, s.pid, "the server was still running 20 s after the second signal");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the server exited with %d", st);
+    for (int i = 0; i < 2; i++)
+        close(fd[i]);
+    close(s.err_fd);
 }
