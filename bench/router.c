@@ -23,7 +23,10 @@
  * flush_one), not on the whole loop, whose idle turns valgrind's scheduling
  * multiplies. Under callgrind, the counts are zeroed as each measured run
  * starts and dumped as it ends (named after the row), so that warm-ups and
- * start-up are not in them. The symmetric point is counted the same way
+ * start-up are not in them; a client request counts the calling thread
+ * only, so each core zeroes and dumps its own: with --separate-threads=yes
+ * a row's count is the sum of its two dumps, "<row>: N requests" (core A)
+ * and "<row>: core B". The symmetric point is counted the same way
  * (`--points sym`): its N requests are split between the two injecting
  * cores, so the row answers N like the others and the same formula holds.
  *
@@ -165,9 +168,10 @@ static struct {
     const char *mode;  /* io_uring set-up mode */
     uint64_t *samples; /* 2 * MAX_SAMPLES: side c's from samples + c * MAX_SAMPLES */
     ic_timer_t tick;
-    struct side side[2];    /* side[c]: core c's */
-    _Atomic unsigned sides; /* symmetric phase: sides still running; the last one ends the phase */
-    ic_post_t start_b, end; /* symmetric phase: core B's side starts; core B's side, the last, is done */
+    struct side side[2];     /* side[c]: core c's */
+    _Atomic unsigned sides;  /* symmetric phase: sides still running; the last one ends the phase */
+    ic_post_t start_b, end;  /* symmetric phase: core B's side starts; core B's side, the last, is done */
+    ic_post_t between, next; /* a phase ended: core B closes its count; core A goes on */
 } B;
 
 static uint64_t cpu_of(unsigned core)
@@ -185,6 +189,8 @@ static int cmp_u64(const void *x, const void *y)
 
 static void phase_begin(void);
 static void phase_end(void);
+static void next_phase(ic_post_t *post);
+static void between_on_b(ic_post_t *post);
 static const char *load_name(const struct phase *p, char *buf, size_t n);
 
 static void answer(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len);
@@ -354,11 +360,42 @@ static void phase_end(void)
     if (p->load == 0 && p->n == 0) /* idle: what the pacing timer alone costs, per second of both cores */
         B.idle_cpu_per_s = (double)(ca + cb) * 1e9 / (double)wall;
     p->net_ns = p->done && p->load > 0 ? p->cpu_ns - B.idle_cpu_per_s * (double)wall / 1e9 / (double)p->done : p->cpu_ns;
+    if (ic_reactor_post(B.b, &B.between, between_on_b) < 0)
+        next_phase(NULL);
+}
+
+/* Core B has closed its count of the phase that ended: the next one begins. */
+static void next_phase(ic_post_t *post)
+{
+    (void)post;
     if (++B.cur == B.nphases) {
         ic_reactor_stop();
         return;
     }
     phase_begin();
+}
+
+/*
+ * Between two phases, on core B. Callgrind's client requests count and
+ * dump the calling thread only, and core B runs requests in every
+ * forwarded and symmetric row: it dumps its own count of the row that
+ * ended (or zeroes that of a warm-up) before core A starts the next one.
+ * B.cur stays put until core A gets the answer.
+ */
+static void between_on_b(ic_post_t *post)
+{
+    (void)post;
+    const struct phase *p = &B.phases[B.cur];
+    if (!p->warmup) {
+        char ln[64], tag[96];
+        snprintf(tag, sizeof(tag), "round %u %s %s: core B", p->round + 1, load_name(p, ln, sizeof(ln)),
+                 p->mode == LOCAL ? "local" : "forwarded");
+        CALLGRIND_DUMP_STATS_AT(tag);
+    } else {
+        CALLGRIND_ZERO_STATS;
+    }
+    if (ic_reactor_post(B.a, &B.next, next_phase) < 0)
+        fprintf(stderr, "bench_router: core %u: cannot reach core %u\n", B.b, B.a);
 }
 
 static void answer(void *arg, int status, const char *const *headers, unsigned nheaders, const void *body, size_t len)
@@ -703,16 +740,14 @@ int main(int argc, char **argv)
     }
     set_request(&B.req[B.a], "a.bench");
     set_request(&B.req[B.b], "b.bench");
-    /* Touched now, so that no measured run pays for the page faults. */
     B.samples = malloc(2 * (size_t)MAX_SAMPLES * sizeof(uint64_t));
-    if (B.samples)
-        memset(B.samples, 0, 2 * (size_t)MAX_SAMPLES * sizeof(uint64_t));
     if (!B.samples) {
         fprintf(stderr, "bench_router: no memory\n");
         ic_router_free(B.router);
         ic_router_config_free(B.cfg);
         return 0;
     }
+    memset(B.samples, 0, 2 * (size_t)MAX_SAMPLES * sizeof(uint64_t)); /* touched now: no measured run pays its page faults */
 
     /*
      * Warm both isolates (and, for the symmetric point, core B's injecting
