@@ -27,6 +27,7 @@ void ic__place_params_init(ic__place_params_t *p)
     p->isolate_budget = 0;
     p->work_min = IC__PLACE_ONE / 2;
     p->ewma_shift = 3;
+    p->any_blocked = true;
 }
 
 unsigned ic__place_budget(unsigned tenants, unsigned ncores)
@@ -179,10 +180,14 @@ unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t 
 {
     unsigned cap = p->max_replicas && p->max_replicas < ncores ? p->max_replicas : ncores;
     bool settled = age(now, t->changed_ns) >= (k == 1 ? p->first_gap_ns : p->grow_gap_ns);
+    /* The replicas' figures: the busiest share, and whether one is inside a long entry (shedding needs another to go to). */
     unsigned work = 0;
-    for (unsigned i = 0; i < k; i++)
+    bool blocked = false;
+    for (unsigned i = 0; i < k; i++) {
         work = load[i].work > work ? load[i].work : work;
-    bool blocked = load[0].busy_ns >= p->replicate_ns, waits = t->queue_ns >= p->replicate_ns && work >= p->work_min;
+        blocked |= load[i].busy_ns >= p->replicate_ns && (i == 0 || p->any_blocked);
+    }
+    bool waits = t->queue_ns >= p->replicate_ns && work >= p->work_min;
     bool pressed = blocked || waits;
     bool sustained = k > 1 || !p->sustain_ns || (t->pressed_since_ns && age(now, t->pressed_since_ns) >= p->sustain_ns);
     if ((blocked || (waits && sustained)) && settled && k < cap && !(p->isolate_budget && load[k].isolates >= p->isolate_budget))

@@ -48,6 +48,8 @@ typedef struct ic__place_params {
     unsigned work_min;       /* a queue delay is evidence of load only on a core whose work share (ic__place_work) is at
                                 least this, in 1/IC__PLACE_ONE (IC__PLACE_ONE / 2; 0: every delay counts) */
     unsigned ewma_shift;     /* an EWMA moves 1/2^shift of the way to each new sample (3) */
+    bool any_blocked;        /* a replica inside a long entry grows k as the owner inside one does (true; false: only the
+                                owner's, as before 2026-12-02b) */
 } ic__place_params_t;
 
 /* A share of 1 (all of a core's time) in the fixed point of ic__place_work and work_min. */
@@ -159,8 +161,10 @@ void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint6
 
 /*
  * The k the tenant should have, as core self sees it at time now: k + 1
- * when its delay here passed replicate_ns (or the owner, order[0], has been
- * inside one entry longer than that; a delay counts only while one of the
+ * when its delay here passed replicate_ns (or one of its replicas,
+ * order[0..k-1], has been inside one entry longer than that: shedding needs
+ * a replica that is not, and a tenant whose heavy requests keep blocking
+ * its replicas is best spread further; a delay counts only while one of the
  * cores that run the tenant, order[0..k-1], has a work share of work_min
  * or more: a delay whose core is no longer busy is an old backlog's, not
  * load a replica would take), k last changed at least grow_gap_ns
@@ -177,11 +181,11 @@ void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint6
  * Growing at once would turn each birth into more (a chain reaction over
  * the cores). A first replica is an isolate for as long as the tenant
  * lives: it is given to a tenant whose waits have lasted sustain_ns (25
- * cold starts), which a one-off backlog does not, or whose owner is inside
- * a long entry (seen, not inferred), and never in the first first_gap_ns.
- * Once a tenant has a replica it is known to be loaded and grows every
- * grow_gap_ns on its delay alone, so one that needs 64 cores has them
- * within a third of a second, not 3 s.
+ * cold starts), which a one-off backlog does not, or whose owner (its only
+ * replica) is inside a long entry (seen, not inferred), and never in the
+ * first first_gap_ns. Once a tenant has a replica it is known to be loaded
+ * and grows every grow_gap_ns without its delay having to last, so one that
+ * needs 64 cores has them within a third of a second, not 3 s.
  */
 unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t *t, const uint16_t *order, unsigned k,
                           unsigned self, unsigned ncores, const ic__place_load_t *load, uint64_t now);

@@ -53,6 +53,7 @@ void sim_params_old(ic__place_params_t *p)
     ic__place_params_init(p);
     p->grow_gap_ns = p->first_gap_ns = 50000000;
     p->sustain_ns = 0;
+    p->any_blocked = false;
     p->isolate_budget = 0;
     p->work_min = 0;
 }

@@ -387,3 +387,21 @@ Test(placement, a_first_replica_for_delay_needs_the_delay_to_last)
         ic__place_observe(&P, &u, 10 * MS, ONE, now + (uint64_t)i * 100000);
     cr_assert_eq(ic__place_decide(&P, &u, order, 2, 2, 4, AT(order), now + P.grow_gap_ns), 3);
 }
+
+Test(placement, a_replica_inside_a_long_entry_grows_k_too)
+{
+    uint16_t order[4] = {3, 1, 0, 2};
+    ic__place_tenant_t t = t_tenant();
+    /* Two replicas; the second (core 1) is inside a 5 ms entry, the owner is not: shedding has one core left, k grows. */
+    L[1].busy_ns = 5 * MS;
+    cr_assert_eq(ic__place_decide(&P, &t, order, 2, 0, 4, AT(order), 1 * S), 3);
+    /* A core that is no replica (core 0, order[2]) inside one says nothing about the tenant. */
+    L[1].busy_ns = 0;
+    L[0].busy_ns = 5 * MS;
+    cr_assert_eq(ic__place_decide(&P, &t, order, 2, 0, 4, AT(order), 1 * S), 2);
+    /* The knob off (the policy before): only the owner's entry counts. */
+    L[0].busy_ns = 0;
+    L[1].busy_ns = 5 * MS;
+    P.any_blocked = false;
+    cr_assert_eq(ic__place_decide(&P, &t, order, 2, 0, 4, AT(order), 1 * S), 2);
+}
