@@ -197,6 +197,13 @@ void ic__placement_ran(ic_router_t *r, unsigned t, uint64_t arrived, uint64_t no
         me->win_cpu = cpu;
         me->win_cold = 0;
     }
+    /*
+     * What waited at the last sample has drained since (ic__place_drained): a tenant that gets a sample only now and then
+     * here (its requests go to another replica) would otherwise keep an old backlog's figure, each rare sample moving it
+     * 1/2^shift of the way, and its owner would never see it calm.
+     */
+    if (pt->queue_at)
+        pt->fig.queue_ns = ic__place_drained(pt->fig.queue_ns, pt->queue_at, now);
     ic__place_observe(p, &pt->fig, delay, me->work, now);
     pt->ran = true;
     __atomic_store_n(&pt->queue_pub, pt->fig.queue_ns, __ATOMIC_RELAXED);
