@@ -23,6 +23,18 @@
  * every other core in the owner's busy figure, which is what makes a
  * tenant grow a replica and sheds its requests while it lasts.
  *
+ * The work share. A delay counts as evidence of load only on a core that
+ * was busy with work (ic__place_observe, work_min): on a shared machine a
+ * reactor thread that other processes keep off the CPU sees long queue
+ * delays at any load, and replicating then only adds isolates. Each core
+ * measures its share itself, by windows of at least
+ * IC__PLACE_WORK_WINDOW_NS closed in ic__placement_ran: the CPU time of
+ * its thread in the window (CLOCK_THREAD_CPUTIME_ID, read once a window),
+ * without the isolates' cold starts it ran (timed where they happen: a
+ * lookup that made a worker, a replica warmed by message), over the wall
+ * time. It is published (struct pself: written by its core, read relaxed
+ * by the others): ic__place_decide reads the share of a tenant's replicas.
+ *
  * Replica count k. One number per tenant, read relaxed; a core that sees a
  * reason to change it (ic__place_decide) does so by compare-and-swap from
  * the value it read, so two cores seeing the same burst add one replica,
@@ -37,8 +49,44 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "router/internal.h"
+
+/*
+ * What each core keeps for itself beyond struct ic__pcore: its work-share
+ * window and the scratch loads of ic__router_place (by position in a
+ * tenant's order, at most len + 1 of them: on the heap, not the reactor's
+ * stack). One slot per core, in the allocation of pl->cores, after the
+ * blocks (a whole number of cache lines each: no core writes another's).
+ */
+struct pself {
+    uint64_t win_at;   /* the window began (0: not yet) */
+    uint64_t win_cpu;  /* the thread's CPU time then */
+    uint64_t win_cold; /* cold starts run here since */
+    unsigned work;     /* the share (ic__place_work; published) */
+    ic__place_load_t load[];
+};
+
+static size_t self_size(const struct ic__placement *pl)
+{
+    size_t sz = sizeof(struct pself) + ((size_t)pl->len + 1) * sizeof(ic__place_load_t);
+    return (sz + 63) & ~(size_t)63;
+}
+
+static struct pself *self_of(const ic_router_t *r, unsigned core)
+{
+    return (struct pself *)((char *)(r->pl->cores + r->n) + (size_t)core * self_size(r->pl));
+}
+
+/* The CPU time of the calling thread. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int ic__placement_new(ic_router_t *r)
 {
@@ -55,18 +103,23 @@ int ic__placement_new(ic_router_t *r)
     pl->order = calloc((size_t)nw * pl->len, sizeof(*pl->order));
     pl->k = calloc(nw, sizeof(*pl->k));
     pl->tens = calloc((size_t)r->n * nw, sizeof(*pl->tens));
-    if (posix_memalign((void **)&pl->cores, 64, r->n * sizeof(*pl->cores)) != 0)
+    size_t blocks = r->n * sizeof(*pl->cores) + r->n * self_size(pl);
+    if (posix_memalign((void **)&pl->cores, 64, blocks) != 0)
         pl->cores = NULL;
     if (!pl->order || !pl->k || !pl->tens || !pl->cores)
         return -ENOMEM;
-    memset(pl->cores, 0, r->n * sizeof(*pl->cores));
+    memset(pl->cores, 0, blocks);
+    /* first_gap_ns counts from now: a fresh start (or a reload) is a backlog of cold starts, not load. */
+    uint64_t now = ic_clock_ns();
     for (unsigned c = 0; c < r->n; c++)
         pl->cores[c].rng = 0x9e3779b97f4a7c15ull * (c + 1);
     for (unsigned t = 0; t < cfg->nworkers; t++) {
         ic__place_order(ic__place_key(cfg->workers[t].name), r->n, pl->order + (size_t)t * pl->len, pl->len);
         atomic_init(&pl->k[t], cfg->workers[t].placement == IC_PLACE_SPREAD ? r->n : 1);
-        for (unsigned c = 0; c < r->n; c++)
+        for (unsigned c = 0; c < r->n; c++) {
             pl->tens[(size_t)c * nw + t].seen_k = 1;
+            pl->tens[(size_t)c * nw + t].fig.changed_ns = now;
+        }
     }
     return 0;
 }
@@ -100,6 +153,17 @@ static uint64_t rnd(struct ic__pcore *pc)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/*
+ * The params the router runs with: the config's, with the default isolate budget for its tenants and cores when the config
+ * set none (ic__place_budget).
+ */
+static void params_of(const ic_router_t *r, ic__place_params_t *p)
+{
+    *p = r->cfg->place;
+    if (!p->isolate_budget)
+        p->isolate_budget = ic__place_budget(r->cfg->nworkers, r->n);
+}
+
 /* Core c's published figures, as this core reads them now. */
 static void read_load(const ic_router_t *r, unsigned c, uint64_t now, ic__place_load_t *l)
 {
@@ -108,6 +172,7 @@ static void read_load(const ic_router_t *r, unsigned c, uint64_t now, ic__place_
     l->queue_ns =
         ic__place_drained(__atomic_load_n(&pc->queue_ns, __ATOMIC_RELAXED), __atomic_load_n(&pc->queue_at, __ATOMIC_RELAXED), now);
     l->isolates = __atomic_load_n(&pc->isolates, __ATOMIC_RELAXED);
+    l->work = __atomic_load_n(&self_of(r, c)->work, __ATOMIC_RELAXED);
 }
 
 void ic__placement_ran(ic_router_t *r, unsigned t, uint64_t arrived, uint64_t now, unsigned isolates)
@@ -118,7 +183,28 @@ void ic__placement_ran(ic_router_t *r, unsigned t, uint64_t arrived, uint64_t no
     uint64_t from = arrived ? arrived : ic_reactor_now();
     uint64_t delay = now > from ? now - from : 0;
     const ic__place_params_t *p = &r->cfg->place;
-    ic__place_observe(p, &pt->fig, delay, now);
+    struct pself *me = self_of(r, self);
+    if (isolates > pc->isolates) /* the lookup made a worker: a cold start, which is not work (placement.h) */
+        me->win_cold += ic_clock_ns() - now;
+    if (!me->win_at || now - me->win_at >= IC__PLACE_WORK_WINDOW_NS) {
+        uint64_t cpu = thread_cpu_ns();
+        if (me->win_at) {
+            uint64_t used = cpu - me->win_cpu;
+            unsigned w = ic__place_work(p, me->work, used > me->win_cold ? used - me->win_cold : 0, now - me->win_at);
+            __atomic_store_n(&me->work, w, __ATOMIC_RELAXED);
+        }
+        me->win_at = now;
+        me->win_cpu = cpu;
+        me->win_cold = 0;
+    }
+    /*
+     * What waited at the last sample has drained since (ic__place_drained): a tenant that gets a sample only now and then
+     * here (its requests go to another replica) would otherwise keep an old backlog's figure, each rare sample moving it
+     * 1/2^shift of the way, and its owner would never see it calm.
+     */
+    if (pt->queue_at)
+        pt->fig.queue_ns = ic__place_drained(pt->fig.queue_ns, pt->queue_at, now);
+    ic__place_observe(p, &pt->fig, delay, me->work, now);
     pt->ran = true;
     __atomic_store_n(&pt->queue_pub, pt->fig.queue_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&pt->queue_at, now, __ATOMIC_RELAXED);
@@ -158,8 +244,10 @@ static int pmsg_work(ic_smp_msg_t *msg, void *arg)
     char err[256];
     if (m->warm && replica) {
         /* The first request here then finds the module evaluated; the pool makes its next spare on its own timer. */
+        uint64_t t0 = ic_clock_ns();
         if (ic_js_pool_get(rc->base->pool, r->tenants[m->t], &w, err, sizeof(err)) == 0)
             pt->ran = true;
+        self_of(r, self)->win_cold += ic_clock_ns() - t0; /* a cold start is not work (placement.h) */
     } else if (!m->warm && !replica && pt->ran) {
         /* Only an idle worker goes: a request sent before k changed still runs on it. */
         if (ic_js_pool_get(rc->base->pool, r->tenants[m->t], &w, err, sizeof(err)) == 0 && ic_js_worker_pending(w) == 0) {
@@ -207,7 +295,9 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
     if (mode != IC_PLACE_ADAPTIVE || r->n < 2)
         return r->owner[t];
     struct ic__placement *pl = r->pl;
-    const ic__place_params_t *p = &r->cfg->place;
+    ic__place_params_t params;
+    params_of(r, &params);
+    const ic__place_params_t *p = &params;
     const uint16_t *order = pl->order + (size_t)t * pl->len;
     struct ic__ptenant *pt = tenant_here(r, self, t);
     struct ic__pcore *pc = &pl->cores[self];
@@ -218,11 +308,11 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
         pt->seen_k = k;
         pt->fig.changed_ns = now;
     }
-    /* Only the replicas and the next core of the order are read (pick and decide look at no other). */
-    ic__place_load_t load[IC_MAX_CORES];
+    /* Only the replicas and the next core of the order are read (pick and decide look at no other), by position. */
+    ic__place_load_t *load = self_of(r, self)->load;
     unsigned have = k < pl->len ? k + 1 : k;
     for (unsigned i = 0; i < have; i++)
-        read_load(r, order[i], now, &load[order[i]]);
+        read_load(r, order[i], now, &load[i]);
     /*
      * The tenant's delay, drained since its last sample; a core that only forwards the tenant has no samples of its own: the
      * owner's published delay counts here too.
@@ -262,11 +352,11 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
             }
         }
         k = seen == k ? nk : seen; /* the CAS failed: another core changed k first */
-        for (unsigned i = have; i < k; i++)
-            read_load(r, order[i], now, &load[order[i]]);
+        for (unsigned i = have; i < k && i < pl->len; i++)
+            read_load(r, order[i], now, &load[i]);
     }
     unsigned c = ic__place_pick(p, order, k, self, load, rnd(pc));
-    if (c != order[0] && load[order[0]].busy_ns >= p->shed_ns)
+    if (c != order[0] && load[0].busy_ns >= p->shed_ns)
         STAT_ADD(pc->sheds, 1);
     return c;
 }

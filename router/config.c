@@ -9,7 +9,8 @@
  *     "limits": {"cpu_ms": 50, "wall_ms": 30000, "heap_mb": 128},
  *     "backpressure": {"inflight_per_core_pair": 1024, "queue_per_tenant": 256},
  *     "placement": {"default": "sticky", "replicate_ms": 2, "shed_ms": 1,   optional; or just "sticky" (the default)
- *                   "retire_s": 10, "max_replicas": 0, "isolate_budget": 0},   (or "retire_ms")
+ *                   "retire_s": 10, "max_replicas": 0, "isolate_budget": 0},   (or "retire_ms");
+ *                   isolate_budget 0: 2 ceil(workers / cores) + 2 per core (ic__place_budget)
  *     "core_header": false,
  *     "node": "n1",                                           optional: x-isocore-node with core_header
  *     "default": "site",                                      optional

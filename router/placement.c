@@ -18,12 +18,35 @@ void ic__place_params_init(ic__place_params_t *p)
     p->replicate_ns = 2000000;
     p->calm_ns = p->replicate_ns / 8;
     p->retire_ns = 10000000000ull;
-    p->grow_gap_ns = 50000000;
+    p->grow_gap_ns = 5000000;
+    p->first_gap_ns = 50000000;
+    p->sustain_ns = p->first_gap_ns;
     p->shed_ns = 1000000;
     p->hop_ns = p->calm_ns; /* a hop costs more than its latency: the CPU of the copy, and the locality of the isolate */
     p->max_replicas = 0;
     p->isolate_budget = 0;
+    p->work_min = IC__PLACE_ONE / 2;
     p->ewma_shift = 3;
+    p->any_blocked = true;
+}
+
+unsigned ic__place_budget(unsigned tenants, unsigned ncores)
+{
+    if (ncores == 0)
+        ncores = 1;
+    return 2 * ((tenants + ncores - 1) / ncores) + 2;
+}
+
+unsigned ic__place_work(const ic__place_params_t *p, unsigned share, uint64_t work_ns, uint64_t wall_ns)
+{
+    if (wall_ns == 0)
+        return share;
+    uint64_t x = work_ns >= wall_ns ? IC__PLACE_ONE : work_ns * IC__PLACE_ONE / wall_ns;
+    /* Weighted by the window's length: a window 2^shift windows long (a long entry, an idle stretch) sets the share alone. */
+    uint64_t span = IC__PLACE_WORK_WINDOW_NS << p->ewma_shift;
+    uint64_t w = wall_ns < span ? wall_ns : span;
+    int64_t d = (int64_t)x - (int64_t)share;
+    return (unsigned)((int64_t)share + d * (int64_t)w / (int64_t)span);
 }
 
 /* MurmurHash3's fmix64: every input bit reaches every output bit. */
@@ -91,13 +114,14 @@ static uint64_t score(const ic__place_load_t *l)
     return l->queue_ns + l->busy_ns;
 }
 
-/* Whether core a is a better place than core b for a request that arrived on self. */
-static bool better(const ic__place_params_t *p, const ic__place_load_t *load, unsigned a, unsigned b, unsigned self)
+/* Whether order[a] is a better place than order[b] for a request that arrived on self (a, b: positions in the order). */
+static bool better(const ic__place_params_t *p, const uint16_t *order, const ic__place_load_t *load, unsigned a, unsigned b,
+                   unsigned self)
 {
     bool sa = load[a].busy_ns >= p->shed_ns, sb = load[b].busy_ns >= p->shed_ns;
     if (sa != sb)
         return sb;
-    uint64_t xa = score(&load[a]) + (a == self ? 0 : p->hop_ns), xb = score(&load[b]) + (b == self ? 0 : p->hop_ns);
+    uint64_t xa = score(&load[a]) + (order[a] == self ? 0 : p->hop_ns), xb = score(&load[b]) + (order[b] == self ? 0 : p->hop_ns);
     return xa <= xb;
 }
 
@@ -111,15 +135,14 @@ unsigned ic__place_pick(const ic__place_params_t *p, const uint16_t *order, unsi
         if (order[i] == self)
             ia = i; /* the arrival core is always one of the two choices: no hop unless the other is better */
     unsigned ib = (ia + 1 + (unsigned)((rnd >> 32) % (k - 1))) % k;
-    unsigned a = order[ia], b = order[ib];
-    unsigned best = better(p, load, a, b, self) ? a : b;
+    unsigned best = better(p, order, load, ia, ib, self) ? ia : ib;
     if (load[best].busy_ns < p->shed_ns)
-        return best;
+        return order[best];
     /* Both choices are inside long entries: any replica that is not takes it (shedding before the request queues). */
     for (unsigned i = 0; i < k; i++)
-        if (load[order[i]].busy_ns < p->shed_ns && better(p, load, order[i], best, self))
-            best = order[i];
-    return best;
+        if (load[i].busy_ns < p->shed_ns && better(p, order, load, i, best, self))
+            best = i;
+    return order[best];
 }
 
 uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now)
@@ -128,8 +151,10 @@ uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now)
     return queue_ns > age ? queue_ns - age : 0;
 }
 
-void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, uint64_t now)
+void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, unsigned work, uint64_t now)
 {
+    if (work < p->work_min)
+        delay_ns = 0;
     int64_t d = (int64_t)delay_ns - (int64_t)t->queue_ns;
     t->queue_ns = (uint64_t)((int64_t)t->queue_ns + d / (1 << p->ewma_shift));
     if (t->queue_ns < p->calm_ns) {
@@ -138,18 +163,37 @@ void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint6
     } else {
         t->calm_since_ns = 0;
     }
+    if (t->queue_ns < p->replicate_ns)
+        t->pressed_since_ns = 0;
+    else if (!t->pressed_since_ns)
+        t->pressed_since_ns = now | 1;
+}
+
+/* How long ago t0 was; 0 for a time not before now (a mark is set to now | 1, which can be now + 1). */
+static uint64_t age(uint64_t now, uint64_t t0)
+{
+    return now > t0 ? now - t0 : 0;
 }
 
 unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t *t, const uint16_t *order, unsigned k,
                           unsigned self, unsigned ncores, const ic__place_load_t *load, uint64_t now)
 {
     unsigned cap = p->max_replicas && p->max_replicas < ncores ? p->max_replicas : ncores;
-    bool settled = now - t->changed_ns >= p->grow_gap_ns;
-    bool pressed = t->queue_ns >= p->replicate_ns || load[order[0]].busy_ns >= p->replicate_ns;
-    if (pressed && settled && k < cap && !(p->isolate_budget && load[order[k]].isolates >= p->isolate_budget))
+    bool settled = age(now, t->changed_ns) >= (k == 1 ? p->first_gap_ns : p->grow_gap_ns);
+    /* The replicas' figures: the busiest share, and whether one is inside a long entry (shedding needs another to go to). */
+    unsigned work = 0;
+    bool blocked = false;
+    for (unsigned i = 0; i < k; i++) {
+        work = load[i].work > work ? load[i].work : work;
+        blocked |= load[i].busy_ns >= p->replicate_ns && (i == 0 || p->any_blocked);
+    }
+    bool waits = t->queue_ns >= p->replicate_ns && work >= p->work_min;
+    bool pressed = blocked || waits;
+    bool sustained = k > 1 || !p->sustain_ns || (t->pressed_since_ns && age(now, t->pressed_since_ns) >= p->sustain_ns);
+    if ((blocked || (waits && sustained)) && settled && k < cap && !(p->isolate_budget && load[k].isolates >= p->isolate_budget))
         return k + 1;
-    if (k > 1 && self == order[0] && !pressed && t->calm_since_ns && now - t->calm_since_ns >= p->retire_ns &&
-        now - t->changed_ns >= p->retire_ns)
+    if (k > 1 && self == order[0] && !pressed && t->calm_since_ns && age(now, t->calm_since_ns) >= p->retire_ns &&
+        age(now, t->changed_ns) >= p->retire_ns)
         return k - 1;
     return k;
 }

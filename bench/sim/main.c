@@ -11,7 +11,8 @@
  *          [--rate R] [--tenants T] [--heavy-ms MS] [--heavy-share P]
  *          [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US]
  *          [--grow-gap-ms MS] [--hop-ns NS] [--http-ns NS] [--slowdown F]
- *          [--isolate-budget N]
+ *          [--isolate-budget N] [--first-gap-ms MS] [--sustain-ms MS] [--work-min F]
+ *          [--old-costs] [--old-policy] [--old]
  *          [--conns C] [--heavy-conns C]
  *          [--fixed] [--prewarm] [--observe-excl-cold] [--seed N] [--json]
  */
@@ -33,8 +34,9 @@ struct opts {
     unsigned nkind;
     double slowdown, http_ns;
     double seconds, warmup, rate, heavy_ms, heavy_share, cold_us, stale_us, replicate_us, shed_us, grow_gap_ms, hop_ns;
+    double first_gap_ms, sustain_ms, work_min;
     long tenants, conns, heavy_conns, budget;
-    bool fixed, prewarm, excl_cold;
+    bool fixed, prewarm, excl_cold, old_costs, old_policy;
     uint64_t seed;
     bool json;
 };
@@ -51,7 +53,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: isosim [--cores 2,16,64] [--policies sticky,spread,adaptive] [--workloads uniform,zipf,hot,bimodal]\n"
                "              [--seconds S] [--warmup S] [--rate R/s per core] [--tenants T] [--heavy-ms MS] [--heavy-share P]\n"
                "              [--cold-us US] [--stale-us US] [--replicate-us US] [--shed-us US] [--grow-gap-ms MS] [--hop-ns NS]\n"
-               "              [--http-ns NS] [--slowdown F] [--isolate-budget N]\n"
+               "              [--http-ns NS] [--slowdown F] [--isolate-budget N] [--first-gap-ms MS] [--sustain-ms MS]\n"
+               "              [--work-min F] [--old-costs] [--old-policy] [--old]\n"
                "              [--conns C] [--heavy-conns C] [--fixed] [--prewarm] [--observe-excl-cold]\n"
                "              [--seed N] [--json]\n");
 }
@@ -116,6 +119,9 @@ static int parse(int argc, char **argv, struct opts *o)
                        .replicate_us = -1,
                        .shed_us = -1,
                        .grow_gap_ms = -1,
+                       .first_gap_ms = -1,
+                       .sustain_ms = -1,
+                       .work_min = -1,
                        .hop_ns = -1,
                        .slowdown = 1,
                        .http_ns = -1,
@@ -138,6 +144,12 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (!strcmp(a, "--observe-excl-cold")) {
             o->excl_cold = true;
+            continue;
+        }
+        if (!strcmp(a, "--old") || !strcmp(a, "--old-costs") || !strcmp(a, "--old-policy")) {
+            /* --old: both; the tables of bench/results/2026-12-02-sim.md come back with it. */
+            o->old_costs |= strcmp(a, "--old-policy") != 0;
+            o->old_policy |= strcmp(a, "--old-costs") != 0;
             continue;
         }
         if (!strcmp(a, "--prewarm")) {
@@ -211,6 +223,12 @@ static int parse(int argc, char **argv, struct opts *o)
             ret = parse_num(a, v, 1, 1e8, &o->shed_us);
         } else if (!strcmp(a, "--grow-gap-ms")) {
             ret = parse_num(a, v, 0, 1e6, &o->grow_gap_ms);
+        } else if (!strcmp(a, "--first-gap-ms")) {
+            ret = parse_num(a, v, 0, 1e6, &o->first_gap_ms);
+        } else if (!strcmp(a, "--sustain-ms")) {
+            ret = parse_num(a, v, 0, 1e6, &o->sustain_ms);
+        } else if (!strcmp(a, "--work-min")) {
+            ret = parse_num(a, v, 0, 1, &o->work_min);
         } else if (!strcmp(a, "--hop-ns")) {
             ret = parse_num(a, v, 0, 1e9, &o->hop_ns);
         } else if (!strcmp(a, "--seed")) {
@@ -231,6 +249,10 @@ static int parse(int argc, char **argv, struct opts *o)
 static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim_policy_t pol, sim_config_t *c)
 {
     sim_config_init(c);
+    if (o->old_costs)
+        sim_costs_old(&c->cost);
+    if (o->old_policy)
+        sim_params_old(&c->place);
     c->cores = cores;
     c->policy = pol;
     c->load.kind = kind;
@@ -266,6 +288,8 @@ static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim
         c->load.tenants = (unsigned)o->tenants;
     if (o->budget >= 0)
         c->place.isolate_budget = (unsigned)o->budget;
+    else if (!o->old_policy)
+        c->place.isolate_budget = ic__place_budget(c->load.tenants, cores); /* the router's default (router/adaptive.c) */
     if (o->conns >= 0)
         c->conns = (unsigned)o->conns;
     if (o->heavy_conns >= 0)
@@ -299,6 +323,12 @@ static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim
         c->place.grow_gap_ns = (uint64_t)(o->grow_gap_ms * 1e6);
     if (o->hop_ns >= 0)
         c->place.hop_ns = (uint64_t)o->hop_ns;
+    if (o->first_gap_ms >= 0)
+        c->place.first_gap_ns = (uint64_t)(o->first_gap_ms * 1e6);
+    if (o->sustain_ms >= 0)
+        c->place.sustain_ns = (uint64_t)(o->sustain_ms * 1e6);
+    if (o->work_min >= 0)
+        c->place.work_min = (unsigned)(o->work_min * IC__PLACE_ONE + 0.5);
 }
 
 static double us(uint64_t ns)
@@ -326,35 +356,40 @@ static double cold_per_req(const sim_result_t *r)
     return r->done + r->rejected ? (double)r->cold_cpu_ns / (double)(r->done + r->rejected) / 1e3 : 0;
 }
 
-static void print_params(const sim_config_t *c)
+static void print_params(const sim_config_t *c, bool old, bool old_policy)
 {
     const sim_costs_t *k = &c->cost;
-    printf("## Parameters (measured on this machine; bench/sim/README.md)\n\n");
+    /* Where the figures come from: the quiet-machine run of 2026-12-02 03:20 UTC, or (--old) the earlier results. */
+    const char *src_http = old ? "bench/js_http.sh hello, 1 core: 6.58 µs CPU/req (results/2026-11-23.md) minus js_ns"
+                               : "HTTP hello over wrk, quiet machine (2026-12-02 03:20 UTC): 5.23 µs CPU/req minus js_ns";
+    const char *src_router = old ? "results/2026-12-01-router.md" : "quiet machine, 2026-12-02 03:20 UTC";
+    printf("## Parameters (measured on this machine; bench/sim/README.md)%s%s\n\n", old ? " — the costs of 2026-12-02-sim.md" : "",
+           old_policy ? " — adaptive's knobs of 2026-12-02-sim.md" : "");
     printf("| parameter | value | source |\n|---|---:|---|\n");
-    printf("| http_ns: HTTP parse + write, arrival core | %llu ns | bench/js_http.sh hello, 1 core: 6.58 µs CPU/req "
-           "(results/2026-11-23.md) "
-           "minus js_ns |\n",
-           (unsigned long long)k->http_ns);
-    printf("| js_ns: a cheap request's run, warm isolate | %llu ns | bench_router local, saturation (results/2026-12-01-router.md) "
-           "|\n",
-           (unsigned long long)k->js_ns);
-    printf("| fwd_arrival_ns: forwarded, arrival core (send, answer) | %llu ns | bench_router forwarded, core A "
-           "(2026-12-01-router.md) |\n",
-           (unsigned long long)k->fwd_arrival_ns);
-    printf("| fwd_running_ns: forwarded, running core (receive, run, reply) | %llu ns | bench_router forwarded, core B "
-           "(2026-12-01-router.md) |\n",
-           (unsigned long long)k->fwd_running_ns);
+    printf("| http_ns: HTTP parse + write, arrival core | %llu ns | %s |\n", (unsigned long long)k->http_ns, src_http);
+    printf("| js_ns: a cheap request's run, warm isolate | %llu ns | bench_router local, saturation (%s) |\n",
+           (unsigned long long)k->js_ns, src_router);
+    printf("| fwd_arrival_ns: forwarded, arrival core (send, answer) | %llu ns | bench_router forwarded, core A (%s) |\n",
+           (unsigned long long)k->fwd_arrival_ns, src_router);
+    printf("| fwd_running_ns: forwarded, running core (receive, run, reply) | %llu ns | bench_router forwarded, core B (%s) |\n",
+           (unsigned long long)k->fwd_running_ns, src_router);
     printf("| cold_ns: isolate cold start, once per (tenant, core) | %.2f ms | bench_js cold start with the snapshot, median "
            "(2026-11-23.md) |\n",
            (double)k->cold_ns / 1e6);
     printf("| heavy_ns: bimodal heavy request's run | %.1f ms | bench/bimodal.sh's heavy request, ≈ 18 ms of CPU (2026-11-23.md); "
            "44-46 ms on the loaded machine of 2026-12-02-sim.md |\n",
            (double)k->heavy_ns / 1e6);
-    printf("| adaptive: replicate / calm / shed / hop / grow gap / retire | %.2f ms / %.2f ms / %.2f ms / %llu ns / %.0f ms / %.0f "
-           "s | "
-           "ic__place_params_init (router/placement.c) |\n",
+    printf("| adaptive: replicate / calm / shed / hop / first gap / grow gap / retire | %.2f ms / %.2f ms / %.2f ms / %llu ns / "
+           "%.0f ms / %.0f ms / %.0f s | ic__place_params_init (router/placement.c)%s |\n",
            (double)c->place.replicate_ns / 1e6, (double)c->place.calm_ns / 1e6, (double)c->place.shed_ns / 1e6,
-           (unsigned long long)c->place.hop_ns, (double)c->place.grow_gap_ns / 1e6, (double)c->place.retire_ns / 1e9);
+           (unsigned long long)c->place.hop_ns, (double)c->place.first_gap_ns / 1e6, (double)c->place.grow_gap_ns / 1e6,
+           (double)c->place.retire_ns / 1e9, old_policy ? ", --old-policy" : "");
+    printf("| adaptive: isolate budget per core | %s | ic__place_budget: 2 ceil(tenants / cores) + 2, per run |\n",
+           c->place.isolate_budget ? "2 ceil(tenants / cores) + 2, or --isolate-budget" : "none");
+    printf("| adaptive: a first replica for queue delay after it lasted | %.0f ms | sustain_ns |\n",
+           (double)c->place.sustain_ns / 1e6);
+    printf("| adaptive: a delay counts when the core's work share is at least | %.2f | work_min |\n",
+           (double)c->place.work_min / IC__PLACE_ONE);
     printf("| load staleness | %s | --stale-us |\n", c->stale_ns ? "published periodically" : "read as they are (0)");
     printf("| backpressure: forwarded requests in flight per core pair | %u | router default (router/config.c) |\n\n",
            c->inflight_per_pair);
@@ -563,7 +598,7 @@ int main(int argc, char **argv)
             for (unsigned i = 0; i < done; i++)
                 wall += runs[i].wall_s;
             printf("# isosim — seed %llu, %u runs in %.1f s\n\n", (unsigned long long)o.seed, done, wall);
-            print_params(&runs[0].cfg);
+            print_params(&runs[0].cfg, o.old_costs, o.old_policy);
             for (unsigned ki = 0; ki < o.nkind; ki++)
                 print_table(runs, done, o.kind[ki]);
             print_goals(runs, done, &o);

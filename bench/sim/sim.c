@@ -40,12 +40,17 @@ struct core {
     unsigned isolates;
     unsigned queued;   /* jobs in the FIFO and running */
     uint64_t cold_cum; /* cold-start time this core has run (its current one counted when it starts) */
+    /* Its work share (ic__place_work), as the runtime measures it: CPU time without cold starts over wall time, by window. */
+    uint64_t cur_work;  /* the current job's CPU, cold start left out */
+    uint64_t win_start; /* the window began */
+    uint64_t win_work;  /* work of the jobs that ended in the window */
+    unsigned work;
 };
 
 /* A published load: what another core reads with stale_ns > 0. */
 struct pub {
     uint64_t entry_start, queue_ns;
-    unsigned isolates;
+    unsigned isolates, work;
 };
 
 enum { EV_ARRIVAL = 0, EV_PUBLISH = 1, EV_DONE = 2 };
@@ -188,30 +193,27 @@ static void in_system(struct sim *s, int delta)
 static ic__place_load_t load_of(const struct sim *s, unsigned c)
 {
     uint64_t start, q;
-    unsigned iso;
+    unsigned iso, work;
     if (s->cfg->stale_ns) {
         start = s->pub[c].entry_start;
         q = s->pub[c].queue_ns;
         iso = s->pub[c].isolates;
+        work = s->pub[c].work;
     } else {
         start = s->core[c].entry_start;
         q = s->core[c].queue_ns;
         iso = s->core[c].isolates;
+        work = s->core[c].work;
     }
-    return (ic__place_load_t){.busy_ns = start ? s->now - start : 0, .queue_ns = q, .isolates = iso};
+    return (ic__place_load_t){.busy_ns = start ? s->now - start : 0, .queue_ns = q, .isolates = iso, .work = work};
 }
 
-/*
- * Fills the scratch loads that pick and decide read: the tenant's first k+1
- * cores of its order and self (the functions index load by order[0..k] and
- * self only; filling all n per request would cost n per request).
- */
-static void fill_loads(struct sim *s, const uint16_t *order, unsigned k, unsigned self)
+/* Fills the scratch loads that pick and decide read, by position in the order: the tenant's first k+1 cores. */
+static void fill_loads(struct sim *s, const uint16_t *order, unsigned k)
 {
     unsigned m = k + 1 < s->n ? k + 1 : s->n;
     for (unsigned i = 0; i < m; i++)
-        s->load[order[i]] = load_of(s, order[i]);
-    s->load[self] = load_of(s, self);
+        s->load[i] = load_of(s, order[i]);
 }
 
 /* Adaptive, on core self for tenant t: the k it decides, applied (one CAS in the runtime; here nothing races). */
@@ -225,7 +227,7 @@ static unsigned adapt(struct sim *s, unsigned t, unsigned self)
         st->seen_k = k;
         st->f.changed_ns = s->now;
     }
-    fill_loads(s, order, k, self);
+    fill_loads(s, order, k);
     unsigned nk = ic__place_decide(&s->cfg->place, &st->f, order, k, self, s->n, s->load, s->now);
     if (nk != k && nk >= 1 && nk <= s->n) {
         if (nk > k)
@@ -238,7 +240,7 @@ static unsigned adapt(struct sim *s, unsigned t, unsigned self)
         if (nk > s->res->k_max)
             s->res->k_max = nk;
         k = nk;
-        fill_loads(s, order, k, self);
+        fill_loads(s, order, k);
     }
     return k;
 }
@@ -278,12 +280,17 @@ static void start_next(struct sim *s, unsigned c)
         k->tail = NULL;
     k->cur = r;
     k->entry_start = s->now;
+    if (s->now - k->win_start >= IC__PLACE_WORK_WINDOW_NS) {
+        k->work = ic__place_work(&s->cfg->place, k->work, k->win_work, s->now - k->win_start);
+        k->win_start = s->now;
+        k->win_work = 0;
+    }
     r->cold_wait += k->cold_cum - r->cold_mark; /* other tenants' cold starts it waited behind in this FIFO */
     int64_t d = (int64_t)(s->now - r->enq_ns) - (int64_t)k->queue_ns;
     k->queue_ns = (uint64_t)((int64_t)k->queue_ns + d / (1 << s->cfg->place.ewma_shift));
 
     const sim_costs_t *cost = &s->cfg->cost;
-    uint64_t work = r->heavy ? cost->heavy_ns : cost->js_ns, ns = 0;
+    uint64_t work = r->heavy ? cost->heavy_ns : cost->js_ns, ns = 0, cold = 0;
     bool runs = false;
     if (r->stage == ARRIVE) {
         /* The arrival core parses the request and places it now, when it gets to it. */
@@ -315,6 +322,7 @@ static void start_next(struct sim *s, unsigned c)
         if (!*w) {
             *w = 1;
             ns += cost->cold_ns;
+            cold = cost->cold_ns;
             s->res->cold_cpu_ns += cost->cold_ns;
             k->cold_cum += cost->cold_ns; /* after this request's own mark: its own cold start is not a wait */
             if (++k->isolates > s->res->isolates_max_core)
@@ -327,11 +335,12 @@ static void start_next(struct sim *s, unsigned c)
                 uint64_t w = r->cold_wait;
                 delay = delay > w ? delay - w : 0;
             }
-            ic__place_observe(&s->cfg->place, &s->ts[(size_t)t * s->n + c].f, delay, s->now);
+            ic__place_observe(&s->cfg->place, &s->ts[(size_t)t * s->n + c].f, delay, k->work, s->now);
             adapt(s, t, c);
         }
     }
     s->res->cpu_ns += ns;
+    k->cur_work = ns - cold;
     heap_push(s, (struct event){.t = s->now + ns, .kind = EV_DONE, .core = c});
 }
 
@@ -381,6 +390,7 @@ static int done(struct sim *s, unsigned c)
     struct req *r = k->cur;
     k->cur = NULL;
     k->entry_start = 0;
+    k->win_work += k->cur_work;
     switch (r->stage) {
     case ARRIVE:
         if (r->runner == c) {
@@ -497,7 +507,7 @@ static int arrival(struct sim *s, unsigned st)
 static void publish(struct sim *s)
 {
     for (unsigned c = 0; c < s->n; c++)
-        s->pub[c] = (struct pub){s->core[c].entry_start, s->core[c].queue_ns, s->core[c].isolates};
+        s->pub[c] = (struct pub){s->core[c].entry_start, s->core[c].queue_ns, s->core[c].isolates, s->core[c].work};
     if (s->now + s->cfg->stale_ns < s->cfg->seconds_ns)
         heap_push(s, (struct event){.t = s->now + s->cfg->stale_ns, .kind = EV_PUBLISH});
 }

@@ -112,6 +112,14 @@ typedef struct sim_result {
 
 /* Fills the defaults of sim_costs_t (the measured figures; README). */
 void sim_costs_init(sim_costs_t *c);
+/*
+ * The costs and adaptive's knobs of bench/results/2026-12-02-sim.md (before
+ * the quiet-machine figures and the policy fixes of 2026-12-02b-sim.md):
+ * with both, placement.c behaves as it did then (grow and first gap 50 ms,
+ * no isolate budget, every queue delay counts), so those tables reproduce.
+ */
+void sim_costs_old(sim_costs_t *c);
+void sim_params_old(ic__place_params_t *p);
 /* A config with every default: 2 cores, sticky, uniform over 100 tenants at 30,000/s per core, 3 s after 0.5 s. */
 void sim_config_init(sim_config_t *cfg);
 

@@ -4,7 +4,9 @@
  * kind, Little's law, no latency below a request's own service time); and
  * the policies place as they say: sticky runs a lone tenant on one core of
  * two (half the requests forwarded, one isolate), spread never forwards,
- * adaptive replicates a tenant whose owner sits in a long entry.
+ * adaptive replicates a tenant whose owner sits in a long entry, and a
+ * fresh start (a backlog of cold starts) does not make it replicate every
+ * tenant, as it did with the knobs of 2026-12-02-sim.md (sim_params_old).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -133,6 +135,27 @@ Test(sim, adaptive_replicates_behind_a_long_entry)
     r = t_run(&cfg);
     cr_assert_eq(r->births, 0);
     cr_assert_eq(r->isolates, 1);
+    free(r);
+}
+
+/*
+ * From no isolates, 100 tenants on 2 cores: every core first runs 50 cold starts (100 ms) while requests queue behind
+ * them. That is no load a replica would take (it adds a cold start), and adaptive keeps sticky's one isolate per tenant;
+ * with the earlier knobs (every delay counted, no wait for it to last) the backlog gave every tenant a second one.
+ */
+Test(sim, a_fresh_start_is_no_reason_to_replicate)
+{
+    sim_config_t cfg;
+    t_config(&cfg, SIM_ADAPTIVE, SIM_UNIFORM, 100);
+    cfg.load.rate_per_core = 30000;
+    cfg.seconds_ns = 1000000000ull;
+    cfg.place.isolate_budget = ic__place_budget(100, 2);
+    sim_result_t *r = t_run(&cfg);
+    cr_assert_eq(r->isolates, 100, "%u isolates for 100 tenants (%llu births)", r->isolates, (unsigned long long)r->births);
+    free(r);
+    sim_params_old(&cfg.place);
+    r = t_run(&cfg);
+    cr_assert_gt(r->isolates, 150, "the earlier knobs no longer replicate at a fresh start: the test shows nothing");
     free(r);
 }
 
