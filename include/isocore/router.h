@@ -83,6 +83,7 @@ const char *ic_router_config_node(const ic_router_config_t *cfg);       /* "node
 /** The top-level "placement" of a config: the placement of workers that name none, and the knobs of `adaptive`. */
 typedef struct ic_router_placement {
     ic_placement_t placement; /* "default" (IC_PLACE_STICKY when not given) */
+    /* max_replicas 0: the number of cores; isolate_budget 0: 2 ceil(workers / cores) + 2 warm isolates per core */
     unsigned replicate_ms, shed_ms, retire_ms, max_replicas, isolate_budget;
 } ic_router_placement_t;
 
