@@ -45,8 +45,9 @@ struct ic__spsc {
 struct ic__outbox {
     ic_smp_msg_t *head, *tail;
     unsigned queued;
-    bool dirty;  /* listed in r->dirty */
-    bool pushed; /* handed messages to the ring since the last doorbell check */
+    bool dirty;    /* listed in r->dirty */
+    bool pushed;   /* handed messages to the ring since the last doorbell check */
+    unsigned owed; /* requests of ours that core `to` has not answered yet (its replies due) */
 };
 
 struct ic_smp_msg {
@@ -87,10 +88,12 @@ struct ic__reactor {
     /* Polling before a sleep (submit_and_wait): the bound, and what decides whether to poll at all. */
     uint64_t spin_ns;             /* ic_reactor_config_t.spin_us; 0 when not pinned */
     bool replied;                 /* this turn answered a request of another core: its next one may follow soon */
-    unsigned spin_misses[2];      /* polls in a row that ended in a sleep anyway, per reason (reactor.c) */
-    unsigned spin_skips[2];       /* waits since the last poll while spin_misses is high */
+    unsigned spin_misses[3];      /* polls in a row that ended in a sleep anyway, per reason (reactor.c) */
+    unsigned spin_skips[3];       /* waits since the last poll while spin_misses is high */
     uint64_t contention_check_ns; /* when the CPU's contention was last looked at */
-    long nivcsw;                  /* involuntary context switches of this thread at that check */
+    long nivcsw;                  /* involuntary context switches of this thread at that check (no schedstat) */
+    int schedstat_fd;             /* /proc/thread-self/schedstat of the reactor thread, or -1 */
+    uint64_t run_delay_ns;        /* its run-queue wait at that check */
     bool contended;               /* another thread wanted this CPU in the last check period: no polling */
 
     /* Messaging: outboxes per destination, outstanding requests, free messages. */
@@ -190,6 +193,8 @@ void ic__timers_fini(struct ic__reactor *r);
 int ic__smp_init(struct ic__runtime *rt);
 void ic__smp_fini(struct ic__runtime *rt);
 unsigned ic__smp_drain(struct ic__reactor *r);
+/* True when a core that owes us a reply is awake (running its turn: the reply is likely soon). */
+bool ic__smp_owed_by_awake(struct ic__reactor *r);
 bool ic__smp_incoming(struct ic__reactor *r);
 void ic__smp_flush(struct ic__reactor *r);
 void ic__smp_reactor_fini(struct ic__reactor *r);

@@ -9,6 +9,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -210,6 +211,8 @@ int ic__reactor_init(struct ic__reactor *r)
     /* Unpinned reactors outnumber the CPUs and share them: a spinning one would burn the time slice of the core it waits for. */
     r->spin_ns = r->cpu >= 0 ? (uint64_t)cfg->spin_us * 1000 : 0;
     r->now = ic_clock_ns();
+    /* On this thread: thread-self is the reactor's. Missing (no CONFIG_SCHED_INFO): contended() counts context switches. */
+    r->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     efd_arm(r);
     return 0;
 }
@@ -308,22 +311,65 @@ static bool ready_now(struct ic__reactor *r)
  *   - after IC__SPIN_MISS_MAX polls of the same kind (reply due, or just
  *     answered) in a row that ended in a sleep anyway (the peer is slower
  *     than the bound): then only one such wait in IC__SPIN_PROBE polls, to
- *     notice when the peer is fast again.
+ *     notice when the peer is fast again;
+ * A third reason, with its own record of misses: a core that owes us a
+ * reply is awake (its `sleeping` is 0: it is running a turn, likely with our
+ * requests in it). Then we poll for up to 2 × spin_ns, and stop as soon as
+ * no core that owes us is awake any more (it went to sleep: its turn ended
+ * without our reply). A sleep here costs a sleep, a doorbell on that core
+ * and the wake-up's latency: on the project's VM two cores forwarding to
+ * each other at saturation ran at a third of their throughput, taking turns
+ * asleep, because their turns outlasted spin_ns and the misses stopped the
+ * polling (bench_router sym and sat, 2026-12-02c-js-hop.md).
  */
 #define IC__CONTENTION_PERIOD_NS (10 * 1000 * 1000)
 #define IC__SPIN_CONTENDED_NS (5 * 1000)
 #define IC__SPIN_MISS_MAX 4
 #define IC__SPIN_PROBE 16
 
-/* True when another thread preempted this one since the last look (at most once per period: one getrusage). */
+/*
+ * The run-queue wait (ns) of the reactor thread so far: the second figure of
+ * /proc/thread-self/schedstat, the time it was runnable but another thread
+ * had its CPU. Returns false if it cannot be read.
+ */
+static bool run_delay(struct ic__reactor *r, uint64_t *out)
+{
+    char buf[96];
+    ssize_t n = r->schedstat_fd >= 0 ? pread(r->schedstat_fd, buf, sizeof(buf) - 1, 0) : -1;
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *end;
+    strtoull(buf, &end, 10); /* time on the CPU */
+    *out = strtoull(end, &end, 10);
+    return true;
+}
+
+/*
+ * True when other threads took a real share of this CPU in the last period
+ * (looked at once per period). The measure is the thread's run-queue wait:
+ * polling is wrong when another runnable thread waits for this CPU, and
+ * that thread's time shows as our wait once it runs. Past 1/IC__CONTENDED_SHARE
+ * of the period, the CPU is shared. Short preemptions do not count: the
+ * CPU-limit watchdog waking for a few µs every 2 ms (a context switch each,
+ * on a machine with one reactor per CPU) marked every reactor contended when
+ * any involuntary switch counted, which capped its polling at 5 µs while
+ * nothing else ran. Without schedstat, any involuntary switch counts.
+ */
+#define IC__CONTENDED_SHARE 20 /* 5 % of the period */
 static bool contended(struct ic__reactor *r)
 {
     if (ic__rt->cfg.spin_contended)
         return false;
-    if (r->now - r->contention_check_ns < IC__CONTENTION_PERIOD_NS)
+    uint64_t elapsed = r->now - r->contention_check_ns;
+    if (elapsed < IC__CONTENTION_PERIOD_NS)
         return r->contended;
+    uint64_t delay;
     struct rusage ru;
-    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+    if (run_delay(r, &delay)) {
+        r->contended = r->contention_check_ns != 0 && (delay - r->run_delay_ns) * IC__CONTENDED_SHARE > elapsed;
+        r->run_delay_ns = delay;
+    } else if (getrusage(RUSAGE_THREAD, &ru) == 0) {
         r->contended = r->contention_check_ns != 0 && ru.ru_nivcsw != r->nivcsw;
         r->nivcsw = ru.ru_nivcsw;
     }
@@ -331,18 +377,21 @@ static bool contended(struct ic__reactor *r)
     return r->contended;
 }
 
-/* Why a reactor polls: a reply is due, or it just answered (their records of misses are kept apart). */
-enum { IC__POLL_REPLY = 0, IC__POLL_ANSWERED = 1 };
+/* Why a reactor polls: a reply is due, it just answered, or a core that owes it a reply is awake (misses kept apart). */
+enum { IC__POLL_REPLY = 0, IC__POLL_ANSWERED = 1, IC__POLL_OWED = 2 };
 
 /* How long to poll before this sleep, 0 for not at all (see above); *kind says why. */
 static uint64_t spin_bound(struct ic__reactor *r, unsigned *kind)
 {
     if (!r->spin_ns || r->stopping || (!r->outstanding && !r->replied))
         return 0;
-    unsigned k = *kind = r->outstanding ? IC__POLL_REPLY : IC__POLL_ANSWERED;
+    unsigned k = r->outstanding ? IC__POLL_REPLY : IC__POLL_ANSWERED;
+    if (k == IC__POLL_REPLY && ic__smp_owed_by_awake(r))
+        k = IC__POLL_OWED;
+    *kind = k;
     if (r->spin_misses[k] >= IC__SPIN_MISS_MAX && ++r->spin_skips[k] % IC__SPIN_PROBE != 0)
         return 0;
-    uint64_t bound = k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
+    uint64_t bound = k == IC__POLL_OWED ? 2 * r->spin_ns : k == IC__POLL_REPLY ? r->spin_ns : r->spin_ns / 4;
     if (bound > IC__SPIN_CONTENDED_NS && contended(r))
         bound = IC__SPIN_CONTENDED_NS;
     return bound;
@@ -360,7 +409,7 @@ static bool spin(struct ic__reactor *r, uint64_t bound, uint64_t deadline, unsig
             hit = true;
             break;
         }
-        if ((i & 63) == 63 && (now = ic_clock_ns()) >= until)
+        if ((i & 63) == 63 && ((now = ic_clock_ns()) >= until || (kind == IC__POLL_OWED && !ic__smp_owed_by_awake(r))))
             break;
         cpu_relax();
     }
@@ -587,4 +636,7 @@ void ic__reactor_fini(struct ic__reactor *r)
     r->io_fini = NULL;
     ic__timers_fini(r);
     ic__smp_reactor_fini(r);
+    if (r->schedstat_fd >= 0)
+        close(r->schedstat_fd);
+    r->schedstat_fd = -1;
 }

@@ -205,6 +205,7 @@ static int runtime_alloc(const ic_reactor_config_t *cfg, struct ic__runtime **ou
     bool pin = cfg->pin && n <= (unsigned)ncpu;
     for (unsigned i = 0; i < n; i++) {
         rt->r[i].id = i;
+        rt->r[i].schedstat_fd = -1; /* opened on the reactor's thread (ic__reactor_init) */
         rt->r[i].cpu = pin ? cpus[i] : -1;
         rt->r[i].sh = &rt->sh[i];
         /* Blocking eventfd: io_uring would fail reads of an O_NONBLOCK one with -EAGAIN instead of waiting. */

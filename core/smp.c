@@ -198,6 +198,7 @@ int ic_smp_submit(unsigned core, ic_smp_work_cb work, ic_smp_done_cb done, void 
     m->replied = false;
     m->status = 0;
     r->outstanding++;
+    r->out[core].owed++;
     IC__STAT_INC(r, msgs_sent);
     outbox_push(r, core, m);
     return 0;
@@ -236,6 +237,7 @@ unsigned ic__smp_drain(struct ic__reactor *r)
             } else {
                 assert(m->origin == r->id);
                 r->outstanding--;
+                r->out[m->target].owed--;
                 ic_smp_done_cb done = m->done;
                 void *arg = m->arg;
                 int status = m->status;
@@ -258,6 +260,15 @@ unsigned ic__smp_drain(struct ic__reactor *r)
         total += k;
     }
     return total;
+}
+
+bool ic__smp_owed_by_awake(struct ic__reactor *r)
+{
+    for (unsigned to = 0; to < ic__rt->n; to++) {
+        if (to != r->id && r->out[to].owed && !atomic_load_explicit(&ic__rt->sh[to].sleeping, memory_order_relaxed))
+            return true;
+    }
+    return false;
 }
 
 bool ic__smp_incoming(struct ic__reactor *r)
