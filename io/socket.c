@@ -339,7 +339,8 @@ static void accepted(ic_op_t *op, int res, unsigned flags)
             return;
         }
     }
-    if (!a->armed && !a->stopping) {
+    /* Not at the reactor's exit: there every operation is cancelled until none is left, and a re-armed accept never is. */
+    if (!a->armed && !a->stopping && !ic_reactor_exiting()) {
         if (a->backoff) {
             a->backoff = false;
             ic_timer_start(&a->retry, 50 * 1000000, 0);
