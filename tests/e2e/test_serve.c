@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -264,7 +265,21 @@ Test(serve, sigterm_during_start_up_drains_and_exits_0, .timeout = 60)
 Test(serve, second_signal_exits_without_draining, .timeout = 60)
 {
     struct server s;
+    /*
+     * An exit without draining abandons what was in flight (these two exchanges, their connections, the worker
+     * that held them): LeakSanitizer would report them and fail the exit, a known gap of this path (the note of
+     * 2026-12-02), so the server runs without leak detection under ASan. What is under test is that it exits.
+     */
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? strdup(asan) : NULL, opts[1024];
+    snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
     start(&s, "async.js", NULL);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
     char body[256];
     cr_assert_eq(get(&s, "/?ms=1", body, sizeof(body)), 200, "%s", body);
     /* Two connections, each with a request that waits 5 s: the drain must wait for them. */
@@ -290,7 +305,11 @@ Test(serve, second_signal_exits_without_draining, .timeout = 60)
     kill(s.pid, SIGTERM);
     int st = 0;
     pid_t got = 0;
+    /* Its stderr is read (and dropped) meanwhile: a server blocked writing to a full pipe would never exit. */
+    fcntl(s.err_fd, F_SETFL, O_NONBLOCK);
     while ((got = waitpid(s.pid, &st, WNOHANG)) == 0 && ic_clock_ns() - t0 < 20 * 1000000000ull) {
+        while (read(s.err_fd, log, sizeof(log)) > 0)
+            ;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
