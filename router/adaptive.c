@@ -57,8 +57,8 @@
  * What each core keeps for itself beyond struct ic__pcore: its work-share
  * window and the scratch loads of ic__router_place (by position in a
  * tenant's order, at most len + 1 of them: on the heap, not the reactor's
- * stack). One slot per core, in the allocation of pl->cores, after the
- * blocks (a whole number of cache lines each: no core writes another's).
+ * stack). One slot per core in pl->selves, a whole number of cache lines
+ * each: no core writes another's.
  */
 struct pself {
     uint64_t win_at;   /* the window began (0: not yet) */
@@ -68,15 +68,9 @@ struct pself {
     ic__place_load_t load[];
 };
 
-static size_t self_size(const struct ic__placement *pl)
-{
-    size_t sz = sizeof(struct pself) + ((size_t)pl->len + 1) * sizeof(ic__place_load_t);
-    return (sz + 63) & ~(size_t)63;
-}
-
 static struct pself *self_of(const ic_router_t *r, unsigned core)
 {
-    return (struct pself *)((char *)(r->pl->cores + r->n) + (size_t)core * self_size(r->pl));
+    return (struct pself *)(r->pl->selves + (size_t)core * r->pl->self_size);
 }
 
 /* The CPU time of the calling thread. */
@@ -103,12 +97,16 @@ int ic__placement_new(ic_router_t *r)
     pl->order = calloc((size_t)nw * pl->len, sizeof(*pl->order));
     pl->k = calloc(nw, sizeof(*pl->k));
     pl->tens = calloc((size_t)r->n * nw, sizeof(*pl->tens));
-    size_t blocks = r->n * sizeof(*pl->cores) + r->n * self_size(pl);
-    if (posix_memalign((void **)&pl->cores, 64, blocks) != 0)
+    size_t sz = sizeof(struct pself) + ((size_t)pl->len + 1) * sizeof(ic__place_load_t);
+    pl->self_size = (sz + 63) & ~(size_t)63;
+    if (posix_memalign((void **)&pl->cores, 64, r->n * sizeof(*pl->cores)) != 0)
         pl->cores = NULL;
-    if (!pl->order || !pl->k || !pl->tens || !pl->cores)
+    if (posix_memalign((void **)&pl->selves, 64, r->n * pl->self_size) != 0)
+        pl->selves = NULL;
+    if (!pl->order || !pl->k || !pl->tens || !pl->cores || !pl->selves)
         return -ENOMEM;
-    memset(pl->cores, 0, blocks);
+    memset(pl->cores, 0, r->n * sizeof(*pl->cores));
+    memset(pl->selves, 0, r->n * pl->self_size);
     /* first_gap_ns counts from now: a fresh start (or a reload) is a backlog of cold starts, not load. */
     uint64_t now = ic_clock_ns();
     for (unsigned c = 0; c < r->n; c++)
@@ -133,6 +131,7 @@ void ic__placement_free(ic_router_t *r)
     free(pl->k);
     free(pl->tens);
     free(pl->cores);
+    free(pl->selves);
     free(pl);
     r->pl = NULL;
 }

@@ -182,6 +182,8 @@ struct ic__placement {
     _Atomic unsigned *k;      /* [ntenants] */
     struct ic__pcore *cores;  /* [ncores] */
     struct ic__ptenant *tens; /* [ncores][ntenants], row c written by core c */
+    char *selves;             /* [ncores] adaptive.c's struct pself, self_size bytes each (whole cache lines) */
+    size_t self_size;
 };
 
 /* adaptive.c: makes and frees r->pl (0 or -ENOMEM), in ic_router_new / ic_router_free. */

@@ -194,13 +194,19 @@ static void serve_start(void *arg)
  * server cuts what is left at drain_timeout_ms, so the wait is bounded.
  * Requests still waiting on JS timers when the pool goes get 503.
  */
+/* True while this core still has connections of the main listener (the drain after a stop goes on). */
+static bool connections_left(struct serve *s, int id)
+{
+    ic_http_server_stats_t st;
+    ic_http_server_stats(s->http, (unsigned)id, &st);
+    return st.open > 0;
+}
+
 static void pool_wait_fired(ic_timer_t *t)
 {
     int id = ic_reactor_id();
     struct serve *s = (struct serve *)((char *)(t - id) - offsetof(struct serve, pool_wait));
-    ic_http_server_stats_t st;
-    ic_http_server_stats(s->http, (unsigned)id, &st);
-    if (st.open > 0)
+    if (connections_left(s, id))
         return;
     ic_timer_stop(t);
     ic_js_pool_free(s->pool[id]);
@@ -333,9 +339,7 @@ static void admin_wait_fired(ic_timer_t *t)
 {
     int id = ic_reactor_id();
     struct serve *s = (struct serve *)((char *)(t - id) - offsetof(struct serve, admin_wait));
-    ic_http_server_stats_t st;
-    ic_http_server_stats(s->http, (unsigned)id, &st);
-    if (st.open > 0)
+    if (connections_left(s, id))
         return;
     ic_timer_stop(t);
     ic_http_server_stop(s->admin);
