@@ -132,6 +132,8 @@ struct rcore {
     _Atomic bool released; /* this core let the router go (ic_router_stop): its tenants no longer count as live here */
     unsigned *inflight;    /* forwarded requests in flight to each core (this core's) */
     struct tstats **ts;    /* [ntenants]: this core's block of each tenant's counters (&counts[t]->ts[core]) */
+    struct fwd *fwd_free;  /* forward.c's messages this core keeps for reuse, and how many */
+    unsigned fwd_nfree;
 } __attribute__((aligned(64)));
 
 struct ic_router {
@@ -240,6 +242,8 @@ void ic__router_latency(ic_router_t *r, unsigned t, uint64_t t0);
 int ic__router_forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_request_t *req, unsigned t, unsigned owner, uint64_t t0,
                        ic_str_t body, ic_router_answer_cb answer, void *answer_arg);
 void ic__router_gather(ic_router_t *r, ic_http_exchange_t *x, unsigned t, unsigned owner, uint64_t t0);
+/* Frees the forwarding messages the cores keep for reuse (ic_router_free, once no core runs the router). */
+void ic__router_forward_fini(ic_router_t *r);
 
 /* Keeps the router (its pools) alive on the current core while delta > 0 is held (router.c). */
 void ic__router_hold(ic_router_t *r, int delta);

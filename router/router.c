@@ -371,6 +371,8 @@ void ic_router_free(ic_router_t *r)
         state_put(r->state);
     }
     if (r->cores)
+        ic__router_forward_fini(r);
+    if (r->cores)
         for (unsigned i = 0; i < r->n; i++) {
             free(r->cores[i].inflight);
             free(r->cores[i].ts);
