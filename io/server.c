@@ -1537,3 +1537,23 @@ void ic_http_server_stop(ic_http_server_t *srv)
             conn_close(c);
     }
 }
+
+void ic_http_server_cut(ic_http_server_t *srv)
+{
+    struct srv_core *sc = core_of(srv);
+    if (!sc->io)
+        return; /* never started on this core: nothing to cut */
+    if (!sc->stopping)
+        ic_http_server_stop(srv);
+    ic_timer_stop(&sc->drain_deadline);
+    for (struct conn *c = sc->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (!c->x.active && (c->send_busy || c->out_len[c->sending ^ 1])) {
+            c->close_after_send = true; /* its last response is on its way (a 503 of on_abort, say) */
+            continue;
+        }
+        conn_close(c);
+    }
+}

@@ -166,6 +166,17 @@ int ic_http_server_start(ic_http_server_t *srv);
  */
 void ic_http_server_stop(ic_http_server_t *srv);
 
+/**
+ * The exit without draining, on the current reactor (call in on_abort,
+ * after the handlers let go of their exchanges): stops accepting if
+ * ic_http_server_stop did not, and closes every connection now, except one
+ * whose last response is being sent, which closes once it is out (the
+ * reactor's exit cancels the send if that takes too long). An exchange still
+ * held by its handler stays until the handler answers (the answer is
+ * dropped); the connection is freed then.
+ */
+void ic_http_server_cut(ic_http_server_t *srv);
+
 /* Per-core counters of the server, each written only by its own core. */
 typedef struct ic_http_server_stats {
     unsigned long long accepted;      /* connections accepted */
