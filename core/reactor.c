@@ -668,8 +668,8 @@ void ic__reactor_fini(struct ic__reactor *r)
      * An exit without draining that came before this reactor ran on_abort (the grace period ran out while it was
      * busy): it lets go of what it holds now, so that the cancellations below free it.
      */
-    if (r->ring_ok && !r->aborting && atomic_load_explicit(&ic__rt->abort_requested, memory_order_acquire) &&
-        atomic_load(&ic__rt->start_err) == 0)
+    if (r->ring_ok && !r->aborting && ic__rt->cfg.on_abort &&
+        atomic_load_explicit(&ic__rt->abort_requested, memory_order_acquire) && atomic_load(&ic__rt->start_err) == 0)
         begin_abort(r);
     if (r->ring_ok) {
         cancel_all(r);

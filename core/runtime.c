@@ -381,6 +381,7 @@ static void wake_all(struct ic__runtime *rt)
  * to be quiet as after a drain, but IC_ABORT_GRACE_MS at most (or until a
  * third signal): then they exit with what is left, which their exit
  * cancels (what a core still waits for from another core is abandoned).
+ * Without an on_abort the exit comes at once.
  */
 int ic_reactor_wait(void)
 {
@@ -435,6 +436,8 @@ int ic_reactor_wait(void)
             wake_all(rt);
         }
         if (!aborting && atomic_load(&rt->abort_requested)) {
+            if (!rt->cfg.on_abort)
+                break; /* nothing would let go of what is held: the exit cancels it at once */
             aborting = true;
             abort_deadline = ic_clock_ns() + (uint64_t)IC_ABORT_GRACE_MS * 1000000;
             wake_all(rt);

@@ -84,7 +84,8 @@ int ic_reactor_start(const ic_reactor_config_t *cfg);
  * SIGTERM with handle_signals), on_stop runs on each reactor, then the
  * reactors keep running until no message is in flight, no task is queued and
  * no reference (ic_reactor_ref) is held anywhere, then they exit, cancel
- * their pending io_uring operations and free what they own. Returns 0, or
+ * their pending io_uring operations and free what they own. A second SIGINT /
+ * SIGTERM is ic_reactor_abort (a third exits at once). Returns 0, or
  * -EINVAL if no reactors were started.
  */
 int ic_reactor_wait(void);
@@ -110,7 +111,9 @@ void ic_reactor_stop(void);
  * (connections closed, answers of other cores come home, tasks run). The
  * reactors exit once nothing is left, as after a drain, or at the latest
  * IC_ABORT_GRACE_MS after the call: then what is still in flight is
- * cancelled and abandoned. Safe from any thread (not a signal handler).
+ * cancelled and abandoned. Without an on_abort in the config the reactors
+ * exit at once (nothing would let go of what they hold). Safe from any
+ * thread (not a signal handler).
  */
 void ic_reactor_abort(void);
 
