@@ -257,8 +257,17 @@ Test(serve, sigterm_during_start_up_drains_and_exits_0, .timeout = 60)
     cr_assert(strstr(log, "stopping"), "no stopping line: %s", log);
 }
 
+/* How many times needle occurs in s. */
+static unsigned count_of(const char *s, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
 /*
- * A second signal while the first one's drain waits for a request (a 5 s timer in examples/async.js): the process
+ * A second signal while the first one's drain waits for a request (a 5 s timer in workers/began.js): the process
  * exits at once, its open connections cancelled. (Before, the cancelled receive of a kept-alive connection re-armed
  * itself on every cancellation: the exit never ended and burnt a CPU.) Bound: 20 s, where the exit takes milliseconds.
  * The exit is clean: each core disposes its worker (the two requests waiting in JS get 503), closes its connections
@@ -267,7 +276,7 @@ Test(serve, sigterm_during_start_up_drains_and_exits_0, .timeout = 60)
 Test(serve, second_signal_exits_without_draining, .timeout = 60)
 {
     struct server s;
-    start(&s, "async.js", NULL);
+    start(&s, "../tests/e2e/workers/began.js", NULL);
     char body[256];
     cr_assert_eq(get(&s, "/?ms=1", body, sizeof(body)), 200, "%s", body);
     /* Two connections, each with a request that waits 5 s: the drain must wait for them. */
@@ -279,11 +288,18 @@ Test(serve, second_signal_exits_without_draining, .timeout = 60)
         const char req[] = "GET /?ms=5000 HTTP/1.1\r\nHost: e2e.example\r\n\r\n";
         cr_assert_eq(send(fd[i], req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
     }
-    kill(s.pid, SIGINT);
-    /* The drain has begun once the server says so on stderr; then the second signal. */
+    /* Both requests are in the worker once it said so on stderr; then the first signal. */
     char log[8192];
     size_t n = 0;
     log[0] = '\0';
+    while (n < sizeof(log) - 1 && count_of(log, "began 5000") < 2) {
+        ssize_t r = read(s.err_fd, log + n, sizeof(log) - 1 - n);
+        cr_assert_gt(r, 0, "the server ended before both requests reached the worker: %s", log);
+        n += (size_t)r;
+        log[n] = '\0';
+    }
+    kill(s.pid, SIGINT);
+    /* The drain has begun once the server says so on stderr; then the second signal. */
     while (n < sizeof(log) - 1 && !strstr(log, "stopping")) {
         ssize_t r = read(s.err_fd, log + n, sizeof(log) - 1 - n);
         cr_assert_gt(r, 0, "the server ended before it said it was stopping: %s", log);
