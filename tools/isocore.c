@@ -190,6 +190,8 @@ static void serve_start(void *arg)
             return;
         ic_log(IC_LOG_ERROR, "cannot start the HTTP server: %s", ic_strerror(ret));
     }
+    if (ic_reactor_aborting())
+        return; /* a second signal came during the start and terminated the worker's top level (js/watchdog.cc) */
     atomic_store(&s->failed, 1);
     ic_reactor_stop();
 }
@@ -349,6 +351,8 @@ static void config_start(void *arg)
     if (ret == 0)
         return;
     ic_log(IC_LOG_ERROR, "cannot start serving: %s", ic_strerror(ret));
+    if (ic_reactor_aborting())
+        return; /* a second signal came during the start (see serve_start) */
     atomic_store(&s->failed, 1);
     ic_reactor_stop();
 }
