@@ -27,7 +27,10 @@ struct server {
     unsigned port;
 };
 
-/* Starts the binary on an example (or, with extra "--config", on the config file `example`) and waits for its "serving" line. */
+/*
+ * Starts the binary on an example (or, with extra "--config", on the config file `example`; else extra is one more
+ * option, or an option and its value separated by a space) and waits for its "serving" line.
+ */
 static void start(struct server *s, const char *example, const char *extra)
 {
     const char *bin = getenv("ISOCORE_BIN");
@@ -49,7 +52,12 @@ static void start(struct server *s, const char *example, const char *extra)
         close(p[1]);
         if (extra && strcmp(extra, "--config") == 0)
             execl(bin, bin, "serve", "--config", path, "--port", port, "--cores", "2", (char *)NULL);
-        else if (extra)
+        else if (extra && strchr(extra, ' ')) { /* an option and its value: "--cpu-ms 1000" */
+            char opt[256];
+            snprintf(opt, sizeof(opt), "%s", extra);
+            *strchr(opt, ' ') = '\0';
+            execl(bin, bin, "serve", path, "--port", port, "--cores", "2", opt, opt + strlen(opt) + 1, (char *)NULL);
+        } else if (extra)
             execl(bin, bin, "serve", path, "--port", port, "--cores", "2", extra, (char *)NULL);
         else
             execl(bin, bin, "serve", path, "--port", port, "--cores", "2", (char *)NULL);
@@ -371,6 +379,27 @@ Test(serve, second_signal_exits_without_draining, .timeout = 60)
         cr_assert(strncmp(resp, "HTTP/1.1 503", 12) == 0, "connection %d got: %s", i, resp);
         close(fd[i]);
     }
+}
+
+/*
+ * A request stuck in JS (an endless loop, with a CPU limit of an hour) during the drain: the second signal does not
+ * wait for it. The watchdog terminates it (js/watchdog.cc: no limit during an exit without draining), so its core
+ * comes back to its loop, answers it 503 and exits clean.
+ */
+Test(serve, second_signal_ends_a_request_stuck_in_js, .timeout = 60)
+{
+    struct server s;
+    start(&s, "../tests/e2e/workers/began.js", "--cpu-ms 3600000");
+    int fd = t_send(&s, "GET /?spin=1 HTTP/1.1\r\nHost: e2e.example\r\n\r\n");
+    char log[8192];
+    size_t n = 0;
+    log[0] = '\0';
+    t_log_until(&s, log, sizeof(log), &n, "spinning", 1);
+    t_second_signal(&s, log, sizeof(log), &n);
+    char resp[1024];
+    t_response(fd, resp, sizeof(resp));
+    cr_assert(strncmp(resp, "HTTP/1.1 503", 12) == 0, "the stuck request got: %s", resp);
+    close(fd);
 }
 
 /*
