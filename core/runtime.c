@@ -14,6 +14,10 @@
  * so there was none, and nothing can start again but a timer or an
  * unreferenced I/O completion. The coordinator then tells the reactors to
  * exit, and each cancels its pending operations and frees what it owns.
+ *
+ * An exit without draining (ic_reactor_abort, a second signal) is the same
+ * wait after every reactor ran on_abort (which lets go of what its core
+ * holds), bounded by IC_ABORT_GRACE_MS: see ic_reactor_wait.
  */
 #include <errno.h>
 #include <poll.h>
