@@ -181,9 +181,11 @@ static void abort_abort(void *arg)
     atomic_fetch_add(&A.aborts, 1);
     if (!atomic_load(&A.release))
         return;
-    for (unsigned i = 0; i < A.nheld; i++)
-        ic_smp_reply(A.held[i], -ECANCELED);
-    A.nheld = 0;
+    if (ic_reactor_id() == 1) { /* the messages are core 1's to answer */
+        for (unsigned i = 0; i < A.nheld; i++)
+            ic_smp_reply(A.held[i], -ECANCELED);
+        A.nheld = 0;
+    }
     ic_reactor_unref();
 }
 
