@@ -77,6 +77,7 @@ struct ic__reactor {
     /* Loop state. */
     uint64_t now;
     bool stopping;       /* on_stop has run */
+    bool aborting;       /* on_abort has run (an exit without draining) */
     bool exiting;        /* the coordinator said exit: no new work is started */
     bool busy_published; /* while stopping: last published state was "not quiet" */
     uint64_t epoch;
@@ -128,6 +129,8 @@ struct ic__runtime {
     struct ic__reactor_shared *sh; /* [n], cache-line aligned */
     struct ic__spsc *mesh;         /* [to * n + from] */
     _Atomic int stop_requested;
+    _Atomic int abort_requested; /* ic_reactor_abort: every reactor runs on_abort, then the exit comes without draining */
+    _Atomic unsigned aborted;    /* reactors that ran on_abort (their state read "busy" before they counted themselves) */
     _Atomic int exit_now;
     _Atomic unsigned started;
     _Atomic int start_err;

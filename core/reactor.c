@@ -462,7 +462,8 @@ static void submit_and_wait(struct ic__reactor *r)
     /* Pairs with the fences in ic__smp_flush and ic_reactor_post: either we see its message or post, or it sees `sleeping`. */
     atomic_thread_fence(memory_order_seq_cst);
     if (ic__smp_incoming(r) || ic__posts_pending(r) || (r->ndirty && ic__smp_outbox_room(r)) ||
-        (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping)) {
+        (atomic_load_explicit(&ic__rt->stop_requested, memory_order_relaxed) && !r->stopping) ||
+        (atomic_load_explicit(&ic__rt->abort_requested, memory_order_relaxed) && !r->aborting)) {
         atomic_store_explicit(&r->sh->sleeping, 0, memory_order_relaxed);
         io_uring_submit_and_get_events(ring);
         return;
@@ -525,6 +526,27 @@ static void begin_stop(struct ic__reactor *r)
     }
 }
 
+/*
+ * An exit without draining (ic_reactor_abort): on_abort lets go of what this
+ * core still waits for, then the loop goes on as in a stop, so that what it
+ * let go of (closed connections, answers on their way home from other cores,
+ * the tasks that free things) is freed here, on this core, before the exit.
+ */
+static void begin_abort(struct ic__reactor *r)
+{
+    if (!r->stopping)
+        begin_stop(r);
+    r->aborting = true;
+    publish_busy(r);
+    /*
+     * Counted after "busy" was published (both sequentially consistent): the coordinator, which reads the states
+     * only once every reactor counted itself, never takes a "quiet" from before the abort for the end of it.
+     */
+    atomic_fetch_add(&ic__rt->aborted, 1);
+    if (ic__rt->cfg.on_abort)
+        ic__rt->cfg.on_abort(ic__rt->cfg.arg);
+}
+
 static void stop_hook_task(ic_task_t *t)
 {
     ic_stop_hook_t *h = (ic_stop_hook_t *)((char *)t - offsetof(ic_stop_hook_t, _task));
@@ -576,8 +598,9 @@ void ic__reactor_loop(struct ic__reactor *r)
      *   4. fire due timers
      *   5. flush the outgoing message batches and ring the doorbells of sleeping targets
      *   6. submit SQEs, and wait (spin, then sleep) if nothing is left to run
-     * A stop request is noticed at the top of a turn; the exit order from the
-     * coordinator ends the loop there, before any new work starts.
+     * A stop request (and an abort, ic_reactor_abort) is noticed at the top of
+     * a turn; the exit order from the coordinator ends the loop there, before
+     * any new work starts.
      */
     IC__STAT_ADD(r, started_ns, ic_clock_ns());
     for (;;) {
@@ -585,7 +608,9 @@ void ic__reactor_loop(struct ic__reactor *r)
         IC__STAT_INC(r, loops);
         if (atomic_load_explicit(&ic__rt->exit_now, memory_order_acquire))
             break;
-        if (!r->stopping && atomic_load_explicit(&ic__rt->stop_requested, memory_order_acquire))
+        if (!r->aborting && atomic_load_explicit(&ic__rt->abort_requested, memory_order_acquire))
+            begin_abort(r);
+        else if (!r->stopping && atomic_load_explicit(&ic__rt->stop_requested, memory_order_acquire))
             begin_stop(r);
         else if (r->stopping)
             publish_busy(r);
@@ -604,19 +629,34 @@ void ic__reactor_loop(struct ic__reactor *r)
 }
 
 /*
+ * Rounds of cancel_all after which tasks that keep posting tasks are left
+ * queued (each round runs what the one before posted): the exit stays bounded.
+ */
+#define IC__EXIT_ROUNDS 1024
+
+/*
  * Cancels every operation still in flight and reaps until the last CQE, so
  * that their owners' callbacks run (with -ECANCELED) and free what they hold.
+ * The tasks those callbacks post run too (a connection is freed from a task,
+ * so that the functions up its stack may still use it), and whatever they arm
+ * is cancelled in the next round, until neither an operation nor a task is
+ * left. (After a drain there is no task: the loop ended on a quiet turn.)
  */
 static void cancel_all(struct ic__reactor *r)
 {
     /* A callback may have armed a new op while we reaped: cancel again each round. */
-    while (r->ops_inflight) {
-        struct io_uring_sqe *sqe = get_sqe(r);
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-        io_uring_sqe_set_data(sqe, &cancel_op);
-        io_uring_submit_and_wait(&r->ring, 1);
-        reap(r);
+    for (unsigned round = 0; r->ops_inflight || (r->task_head && round < IC__EXIT_ROUNDS); round++) {
+        if (r->ops_inflight) {
+            struct io_uring_sqe *sqe = get_sqe(r);
+            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+            io_uring_sqe_set_data(sqe, &cancel_op);
+            io_uring_submit_and_wait(&r->ring, 1);
+            reap(r);
+        }
+        run_tasks(r);
     }
+    if (r->task_head)
+        ic_log(IC_LOG_WARN, "%u task(s) still queued at the exit, after %u rounds: not run", r->task_count, IC__EXIT_ROUNDS);
 }
 
 void ic__reactor_fini(struct ic__reactor *r)
@@ -624,6 +664,13 @@ void ic__reactor_fini(struct ic__reactor *r)
     r->exiting = true;
     /* First: a post's callback may still stop a timer or cancel an op, which the steps below then clean up. */
     ic__posts_close(r);
+    /*
+     * An exit without draining that came before this reactor ran on_abort (the grace period ran out while it was
+     * busy): it lets go of what it holds now, so that the cancellations below free it.
+     */
+    if (r->ring_ok && !r->aborting && ic__rt->cfg.on_abort &&
+        atomic_load_explicit(&ic__rt->abort_requested, memory_order_acquire) && atomic_load(&ic__rt->start_err) == 0)
+        begin_abort(r);
     if (r->ring_ok) {
         cancel_all(r);
         io_uring_queue_exit(&r->ring);

@@ -14,6 +14,10 @@
  * so there was none, and nothing can start again but a timer or an
  * unreferenced I/O completion. The coordinator then tells the reactors to
  * exit, and each cancels its pending operations and frees what it owns.
+ *
+ * An exit without draining (ic_reactor_abort, a second signal) is the same
+ * wait after every reactor ran on_abort (which lets go of what its core
+ * holds), bounded by IC_ABORT_GRACE_MS: see ic_reactor_wait.
  */
 #include <errno.h>
 #include <poll.h>
@@ -99,6 +103,34 @@ void ic_reactor_stop(void)
         return;
     atomic_store(&rt->stop_requested, 1);
     ic__coordinator_poke();
+}
+
+/*
+ * What ic_reactor_aborting reads: a process-wide word rather than the
+ * runtime's, because threads that are not reactors read it (the JS CPU
+ * watchdog, every 2 ms) and the runtime is freed under them at the exit.
+ */
+static _Atomic int aborting_now;
+
+static void request_abort(struct ic__runtime *rt)
+{
+    atomic_store(&aborting_now, 1);
+    atomic_store(&rt->stop_requested, 1);
+    atomic_store(&rt->abort_requested, 1);
+}
+
+void ic_reactor_abort(void)
+{
+    struct ic__runtime *rt = ic__rt;
+    if (!rt)
+        return;
+    request_abort(rt);
+    ic__coordinator_poke();
+}
+
+bool ic_reactor_aborting(void)
+{
+    return atomic_load_explicit(&aborting_now, memory_order_relaxed);
 }
 
 static void *reactor_main(void *p)
@@ -347,16 +379,35 @@ static void wake_all(struct ic__runtime *rt)
         ic__doorbell_eventfd(i);
 }
 
+/*
+ * The exit without draining (ic_reactor_abort, a second signal): the
+ * reactors run on_abort and let go of what they hold; this waits for them
+ * to be quiet as after a drain, but IC_ABORT_GRACE_MS at most (or until a
+ * third signal): then they exit with what is left, which their exit
+ * cancels (what a core still waits for from another core is abandoned).
+ * Without an on_abort the exit comes at once.
+ */
 int ic_reactor_wait(void)
 {
     struct ic__runtime *rt = ic__rt;
-    bool stopping = false;
+    bool stopping = false, aborting = false;
+    uint64_t abort_deadline = 0;
     if (!rt)
         return -EINVAL;
 
     for (;;) {
         struct pollfd pfd[2] = {{.fd = rt->coord_fd, .events = POLLIN}, {.fd = rt->signal_fd, .events = POLLIN}};
-        int r = poll(pfd, rt->signal_fd >= 0 ? 2 : 1, -1);
+        int timeout = -1;
+        if (aborting) {
+            uint64_t now = ic_clock_ns();
+            if (now >= abort_deadline) {
+                ic_log(IC_LOG_WARN, "the exit without draining did not end within %u ms: abandoning what is left",
+                       IC_ABORT_GRACE_MS);
+                break;
+            }
+            timeout = (int)((abort_deadline - now) / 1000000) + 1;
+        }
+        int r = poll(pfd, rt->signal_fd >= 0 ? 2 : 1, timeout);
         if (r < 0 && errno != EINTR)
             break;
         if (rt->signal_fd >= 0 && (pfd[1].revents & POLLIN)) {
@@ -366,11 +417,16 @@ int ic_reactor_wait(void)
                 if (!stopping)
                     rt->cfg.on_hup(rt->cfg.arg);
             } else if (got == sizeof(si)) {
-                if (stopping) {
-                    ic_log(IC_LOG_WARN, "second %s: exiting without draining", strsignal((int)si.ssi_signo));
+                if (aborting) {
+                    ic_log(IC_LOG_WARN, "third %s: exiting now", strsignal((int)si.ssi_signo));
                     break;
                 }
-                ic_log(IC_LOG_INFO, "%s: stopping (draining in-flight work)", strsignal((int)si.ssi_signo));
+                if (stopping) {
+                    ic_log(IC_LOG_WARN, "second %s: exiting without draining", strsignal((int)si.ssi_signo));
+                    request_abort(rt);
+                }
+                if (!stopping)
+                    ic_log(IC_LOG_INFO, "%s: stopping (draining in-flight work)", strsignal((int)si.ssi_signo));
                 atomic_store(&rt->stop_requested, 1);
             }
         }
@@ -383,7 +439,15 @@ int ic_reactor_wait(void)
             stopping = true;
             wake_all(rt);
         }
-        if (stopping && all_quiet(rt))
+        if (!aborting && atomic_load(&rt->abort_requested)) {
+            if (!rt->cfg.on_abort)
+                break; /* nothing would let go of what is held: the exit cancels it at once */
+            aborting = true;
+            abort_deadline = ic_clock_ns() + (uint64_t)IC_ABORT_GRACE_MS * 1000000;
+            wake_all(rt);
+        }
+        /* After an abort, a "quiet" counts only once every reactor ran on_abort (begin_abort, reactor.c). */
+        if (stopping && (!aborting || atomic_load(&rt->aborted) == rt->n) && all_quiet(rt))
             break;
     }
     atomic_store_explicit(&rt->exit_now, 1, memory_order_release);
@@ -393,6 +457,7 @@ int ic_reactor_wait(void)
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     ic__rt = NULL;
     runtime_free(rt);
+    atomic_store(&aborting_now, 0);
     ic__fault_report();
     return 0;
 }

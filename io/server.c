@@ -1498,9 +1498,8 @@ void ic_http_server_stats(const ic_http_server_t *srv, unsigned core, ic_http_se
  * with output still queued is reset (SO_LINGER 0): the peer learns the
  * response is cut instead of waiting for the rest.
  */
-static void drain_deadline(ic_timer_t *t)
+static unsigned cut_open(struct srv_core *sc)
 {
-    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, drain_deadline));
     unsigned cut = 0;
     for (struct conn *c = sc->conns, *next; c; c = next) {
         next = c->next;
@@ -1511,11 +1510,17 @@ static void drain_deadline(ic_timer_t *t)
         conn_close(c);
         cut++;
     }
-    if (cut) {
-        IC__STAT_ADD(sc, drain_cut, cut);
+    IC__STAT_ADD(sc, drain_cut, cut);
+    return cut;
+}
+
+static void drain_deadline(ic_timer_t *t)
+{
+    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, drain_deadline));
+    unsigned cut = cut_open(sc);
+    if (cut)
         ic_log(IC_LOG_WARN, "http: the drain deadline (%u ms) passed: cut %u connection(s) still open",
                sc->srv->cfg.drain_timeout_ms, cut);
-    }
 }
 
 void ic_http_server_stop(ic_http_server_t *srv)
@@ -1535,5 +1540,48 @@ void ic_http_server_stop(ic_http_server_t *srv)
             arm_timer(c, srv->cfg.drain_ms); /* idle: a request already on its way is still answered (with close) */
         else
             conn_close(c);
+    }
+}
+
+/*
+ * How long ic_http_server_cut lets an exchange in progress end: its answer
+ * on its way (a 503 from another core whose worker on_abort disposed) or
+ * being sent; past it, the connection is cut (a client that does not read).
+ */
+#define IC__CUT_SEND_MS 200
+
+/* The end of that: what is still open now is cut (reset if output is queued). */
+static void cut_deadline(ic_timer_t *t)
+{
+    struct srv_core *sc = (struct srv_core *)((char *)t - offsetof(struct srv_core, drain_deadline));
+    unsigned cut = cut_open(sc);
+    if (cut)
+        ic_log(IC_LOG_WARN, "http: exit without draining: cut %u connection(s) whose exchange had not ended", cut);
+}
+
+void ic_http_server_cut(ic_http_server_t *srv)
+{
+    struct srv_core *sc = core_of(srv);
+    if (!sc->io)
+        return; /* never started on this core: nothing to cut */
+    if (!sc->stopping)
+        ic_http_server_stop(srv);
+    ic_timer_stop(&sc->drain_deadline);
+    bool ending = false;
+    for (struct conn *c = sc->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->closing)
+            continue;
+        if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1]) {
+            c->close_after_send = true; /* its last response is on its way (a 503 of on_abort, say) */
+            ending = true;
+            continue;
+        }
+        conn_close(c);
+    }
+    if (ending) {
+        /* The drain deadline's timer, stopped above: the cut is the drain's end brought forward. */
+        ic_timer_init(&sc->drain_deadline, cut_deadline);
+        ic_timer_start(&sc->drain_deadline, (uint64_t)IC__CUT_SEND_MS * 1000000, 0);
     }
 }

@@ -35,6 +35,11 @@
  * a second, ≈ 15-30 µs of CPU each on the project's VM), and the watchdog
  * preempts busy reactors less often.
  *
+ * An exit without draining (ic_reactor_aborting: a second signal) has no
+ * limit: the next sample of an entry that began before it, or during it,
+ * terminates it, so that a reactor stuck in JS comes back to its loop and
+ * runs its on_abort (it cannot see the abort from inside V8).
+ *
  * The same samples are published for placement (ic_js_entry_busy): how
  * much CPU time the entry a reactor is inside has used, as of the last
  * sample, in a per-core cache-line-aligned slot that the watchdog writes
@@ -142,6 +147,8 @@ static void *watchdog_main(void *)
             return nullptr;
         pthread_mutex_lock(&list_lock);
         bool changed = false;
+        /* An exit without draining (ic_reactor_abort) does not wait for JS: every entry is terminated, whatever its limit. */
+        bool cut = ic_reactor_aborting();
         for (ic__js_watch *wt = watches; wt; wt = wt->next) {
             uint64_t st = wt->state.load(std::memory_order_acquire);
             changed |= st != wt->seen_state || (st & W_ACTIVE);
@@ -165,7 +172,7 @@ static void *watchdog_main(void *)
                 if (wt->state.load(std::memory_order_seq_cst) != st)
                     __atomic_store_n(&busy[wt->core].ns, 0, __ATOMIC_RELAXED);
             }
-            if (now - wt->seen_cpu <= wt->limit_ns.load(std::memory_order_relaxed))
+            if (!cut && now - wt->seen_cpu <= wt->limit_ns.load(std::memory_order_relaxed))
                 continue;
             /* Claimed only if the entry is still the one sampled: the reactor's leave or next enter changes the word. */
             if (!wt->state.compare_exchange_strong(st, st | W_FIRING, std::memory_order_acquire, std::memory_order_relaxed))

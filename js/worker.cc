@@ -281,6 +281,11 @@ static void respond_fail(ic_js_worker *w, ic_js_done_cb done, void *arg, ic__js_
 {
     switch (why) {
     case IC__ENTRY_CPU:
+        if (ic_reactor_aborting()) { /* the watchdog ends every entry during an exit without draining */
+            log_fmt(w, 3, "the request was terminated by the exit without draining: 503");
+            respond_plain(done, arg, 503, "Service Unavailable: the server is shutting down\n");
+            break;
+        }
         log_fmt(w, 3, "the request exceeded its CPU time limit (%u ms): terminated, 503", w->tenant->limits.cpu_ms);
         respond_plain(done, arg, 503, "Service Unavailable: the worker exceeded its CPU time limit\n");
         break;

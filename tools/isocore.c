@@ -135,6 +135,13 @@ static void static_stop(void *arg)
     ic_http_server_stop(s->http);
 }
 
+/* The exit without draining (a second signal): what is still open is closed now. */
+static void static_abort(void *arg)
+{
+    struct serve *s = arg;
+    ic_http_server_cut(s->http);
+}
+
 static long parse_num(const char *opt, const char *v, long lo, long hi)
 {
     char *end;
@@ -183,6 +190,8 @@ static void serve_start(void *arg)
             return;
         ic_log(IC_LOG_ERROR, "cannot start the HTTP server: %s", ic_strerror(ret));
     }
+    if (ic_reactor_aborting())
+        return; /* a second signal came during the start and terminated the worker's top level (js/watchdog.cc) */
     atomic_store(&s->failed, 1);
     ic_reactor_stop();
 }
@@ -222,6 +231,23 @@ static void serve_stop(void *arg)
     ic_reactor_ref();
     ic_timer_init(&s->pool_wait[id], pool_wait_fired);
     ic_timer_start(&s->pool_wait[id], 0, 10 * 1000000ull);
+}
+
+/*
+ * The exit without draining (a second signal), on each core: the worker is
+ * disposed now, so the requests still waiting in JS get their 503 (and one
+ * still running in JS was terminated: ic_reactor_aborting), then the
+ * connections are cut. What is left (the connections' last sends, the
+ * tasks that free them, pool_wait's reference) ends within a few turns, on
+ * this core, before the reactor exits.
+ */
+static void serve_abort(void *arg)
+{
+    struct serve *s = arg;
+    int id = ic_reactor_id();
+    ic_js_pool_free(s->pool[id]);
+    s->pool[id] = NULL;
+    ic_http_server_cut(s->http);
 }
 
 /*
@@ -277,6 +303,7 @@ static int serve_static(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
     ic_log(IC_LOG_INFO, "serving static text on %s://%s:%u/", scheme(hcfg), hcfg->host, ic_http_server_port(s->http));
     cfg->on_start = static_start;
     cfg->on_stop = static_stop;
+    cfg->on_abort = static_abort;
     cfg->arg = s;
     ret = ic_reactor_run(cfg);
     if (ret >= 0)
@@ -324,6 +351,8 @@ static void config_start(void *arg)
     if (ret == 0)
         return;
     ic_log(IC_LOG_ERROR, "cannot start serving: %s", ic_strerror(ret));
+    if (ic_reactor_aborting())
+        return; /* a second signal came during the start (see serve_start) */
     atomic_store(&s->failed, 1);
     ic_reactor_stop();
 }
@@ -357,6 +386,21 @@ static void config_stop(void *arg)
         ic_timer_init(&s->admin_wait[id], admin_wait_fired);
         ic_timer_start(&s->admin_wait[id], 0, 20 * 1000000ull);
     }
+}
+
+/*
+ * The exit without draining (a second signal), on each core: the router let
+ * go of its workers at the stop already (their pending requests got 503;
+ * forwarded ones get theirs from their owner core), so what is left is the
+ * connections of both listeners, cut now. admin_wait then sees no
+ * connection and lets the reactor go.
+ */
+static void config_abort(void *arg)
+{
+    struct serve *s = arg;
+    ic_http_server_cut(s->http);
+    if (s->admin)
+        ic_http_server_cut(s->admin);
 }
 
 /*
@@ -478,6 +522,7 @@ static int serve_config(struct serve *s, ic_reactor_config_t *cfg, ic_http_serve
         cfg->quiet = true; /* one start-up line, written by core 0 once every reactor runs */
         cfg->on_start = config_start;
         cfg->on_stop = config_stop;
+        cfg->on_abort = config_abort;
         cfg->on_hup = config_reload;
         cfg->arg = s;
         if (!s->dev || (ret = dev_start(s)) == 0) {
@@ -690,6 +735,7 @@ static int serve_what(struct serve *s, ic_reactor_config_t *cfg, ic_http_server_
            ic_http_server_port(s->http), planned_cores(cfg));
     cfg->on_start = serve_start;
     cfg->on_stop = serve_stop;
+    cfg->on_abort = serve_abort;
     cfg->arg = s;
     ret = ic_reactor_run(cfg);
     if (ret >= 0)

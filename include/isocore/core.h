@@ -56,6 +56,12 @@ typedef struct ic_reactor_config {
     void (*on_start)(void *arg);
     /* Runs on every reactor once when a stop is requested: close listeners, stop timers. */
     void (*on_stop)(void *arg);
+    /*
+     * Runs on every reactor once when the stop becomes an exit without draining (a second SIGINT/SIGTERM, or
+     * ic_reactor_abort), after on_stop: let go of what waits, on this core — answer or drop the requests in progress,
+     * close connections, dispose isolates — so that the reactor can exit and free what it owns (ic_reactor_abort).
+     */
+    void (*on_abort)(void *arg);
     /* With handle_signals: runs on the thread in ic_reactor_wait for each SIGHUP (e.g. reload a config). */
     void (*on_hup)(void *arg);
     void *arg;
@@ -78,7 +84,8 @@ int ic_reactor_start(const ic_reactor_config_t *cfg);
  * SIGTERM with handle_signals), on_stop runs on each reactor, then the
  * reactors keep running until no message is in flight, no task is queued and
  * no reference (ic_reactor_ref) is held anywhere, then they exit, cancel
- * their pending io_uring operations and free what they own. Returns 0, or
+ * their pending io_uring operations and free what they own. A second SIGINT /
+ * SIGTERM is ic_reactor_abort (a third exits at once). Returns 0, or
  * -EINVAL if no reactors were started.
  */
 int ic_reactor_wait(void);
@@ -95,6 +102,26 @@ int ic_reactor_run(const ic_reactor_config_t *cfg);
 
 /** Requests a stop. Safe from any thread and from a signal handler. */
 void ic_reactor_stop(void);
+
+/**
+ * Turns the stop into an exit without draining (what a second SIGINT or
+ * SIGTERM does with handle_signals): a stop is requested if none was, and
+ * every reactor runs the config's on_abort at the top of its next turn, then
+ * goes on looping, so that what on_abort let go of is freed on its own core
+ * (connections closed, answers of other cores come home, tasks run). The
+ * reactors exit once nothing is left, as after a drain, or at the latest
+ * IC_ABORT_GRACE_MS after the call: then what is still in flight is
+ * cancelled and abandoned. Without an on_abort in the config the reactors
+ * exit at once (nothing would let go of what they hold). Safe from any
+ * thread (not a signal handler).
+ */
+void ic_reactor_abort(void);
+
+/** How long ic_reactor_wait waits at most, after ic_reactor_abort, for the reactors to let go of everything. */
+#define IC_ABORT_GRACE_MS 2000
+
+/** True once ic_reactor_abort was called (or a second signal came), until the reactors exited. Any thread. */
+bool ic_reactor_aborting(void);
 
 /** The current reactor's index in [0, ic_reactor_count()), or -1 off reactor threads. */
 int ic_reactor_id(void);

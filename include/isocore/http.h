@@ -166,6 +166,18 @@ int ic_http_server_start(ic_http_server_t *srv);
  */
 void ic_http_server_stop(ic_http_server_t *srv);
 
+/**
+ * The exit without draining, on the current reactor (call in on_abort,
+ * after the handlers let go of their exchanges): stops accepting if
+ * ic_http_server_stop did not, and closes every idle connection now. One
+ * with an exchange in progress (its answer on its way, a 503 from a worker
+ * on_abort disposed, say) or a response being sent closes once that is
+ * out, or is cut (reset) 200 ms later: a handler that has not answered by
+ * then has its answer dropped (the connection is freed once it comes), a
+ * client that does not read loses the rest of the response.
+ */
+void ic_http_server_cut(ic_http_server_t *srv);
+
 /* Per-core counters of the server, each written only by its own core. */
 typedef struct ic_http_server_stats {
     unsigned long long accepted;      /* connections accepted */

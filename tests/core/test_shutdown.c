@@ -124,3 +124,98 @@ Test(shutdown, reference_delays_exit_and_pending_ops_are_cancelled, .timeout = 3
     close(F.pipefd[0]);
     close(F.pipefd[1]);
 }
+
+/*
+ * An exit without draining (ic_reactor_abort): on_abort runs once on every
+ * reactor, after on_stop, and the reactors go on looping until what it let
+ * go of is home: here core 1 holds core 0's messages and each core a
+ * reference that no drain would drop; on_abort answers the messages and
+ * drops the references, and every answer still reaches core 0, where its
+ * memory (allocated there) is freed.
+ */
+static struct {
+    ic_smp_msg_t *held[T_MSGS];
+    unsigned nheld;
+    _Atomic unsigned done, aborts, stops, abort_before_stop, bad_core;
+    _Atomic int release; /* 0: on_abort lets go of nothing (the grace period ends the exit), and no message is sent */
+} A;
+
+static int abort_hold_work(ic_smp_msg_t *m, void *arg)
+{
+    A.held[A.nheld++] = m;
+    if (A.nheld == T_MSGS)
+        ic_reactor_abort(); /* from a reactor: every message is held now */
+    return IC_SMP_LATER;
+}
+
+static void abort_hold_done(void *arg, int status)
+{
+    if (ic_reactor_id() != 0 || status != -ECANCELED)
+        atomic_fetch_add(&A.bad_core, 1);
+    free(arg);
+    atomic_fetch_add(&A.done, 1);
+}
+
+static void abort_start(void *arg)
+{
+    ic_reactor_ref(); /* held until on_abort: a drain alone would never end */
+    if (ic_reactor_id() != 0)
+        return;
+    if (!atomic_load(&A.release)) {
+        ic_reactor_abort();
+        return;
+    }
+    for (unsigned i = 0; i < T_MSGS; i++)
+        cr_assert_eq(ic_smp_submit(1, abort_hold_work, abort_hold_done, malloc(16)), 0);
+}
+
+static void abort_stop(void *arg)
+{
+    atomic_fetch_add(&A.stops, 1);
+}
+
+static void abort_abort(void *arg)
+{
+    if (atomic_load(&A.stops) == 0)
+        atomic_fetch_add(&A.abort_before_stop, 1);
+    atomic_fetch_add(&A.aborts, 1);
+    if (!atomic_load(&A.release))
+        return;
+    if (ic_reactor_id() == 1) { /* the messages are core 1's to answer */
+        for (unsigned i = 0; i < A.nheld; i++)
+            ic_smp_reply(A.held[i], -ECANCELED);
+        A.nheld = 0;
+    }
+    ic_reactor_unref();
+}
+
+Test(shutdown, abort_runs_on_abort_and_brings_answers_home, .timeout = 30)
+{
+    memset(&A, 0, sizeof(A));
+    atomic_store(&A.release, 1);
+    ic_reactor_config_t cfg = t_config(2, abort_start, NULL);
+    cfg.on_stop = abort_stop;
+    cfg.on_abort = abort_abort;
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&A.aborts), 2, "on_abort ran %u times", atomic_load(&A.aborts));
+    cr_assert_eq(atomic_load(&A.stops), 2, "on_stop runs before on_abort when no stop came first");
+    cr_assert_eq(atomic_load(&A.abort_before_stop), 0);
+    cr_assert_eq(atomic_load(&A.done), T_MSGS, "only %u of %u answers came home", atomic_load(&A.done), T_MSGS);
+    cr_assert_eq(atomic_load(&A.bad_core), 0, "an answer ran off core 0 or with the wrong status");
+    cr_assert(!ic_reactor_aborting(), "the abort is over once the reactors exited");
+}
+
+/*
+ * An on_abort that lets go of nothing: the references stay, and the exit
+ * comes anyway after the grace period (IC_ABORT_GRACE_MS).
+ */
+Test(shutdown, abort_is_bounded_when_nothing_lets_go, .timeout = 30)
+{
+    memset(&A, 0, sizeof(A));
+    ic_reactor_config_t cfg = t_config(2, abort_start, NULL);
+    cfg.on_stop = abort_stop;
+    cfg.on_abort = abort_abort;
+    t_run(&cfg);
+    cr_assert_eq(atomic_load(&A.aborts), 2);
+    cr_assert_eq(atomic_load(&A.stops), 2);
+}
