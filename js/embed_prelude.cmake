@@ -1,11 +1,22 @@
 # Joins the prelude's JS files into one C++ raw string literal: the body of
 # `(function (native) { ... })`, compiled into worker.cc.
-# cmake -DOUT=<file> -DSRCS="a.js|b.js" -P embed_prelude.cmake
+# cmake -DOUT=<file> -DSRCS="a.js|b.js|c1.js+c2.js" -P embed_prelude.cmake
+# Files joined by `+` are the parts of one standard: they go in one block `{ … }`, in their order.
 string(REPLACE "|" ";" SRCS "${SRCS}")
 set(body "")
 foreach(src ${SRCS})
-  file(READ ${src} text)
-  string(APPEND body "${text}\n")
+  if(src MATCHES "\\+")
+    string(REPLACE "+" ";" parts "${src}")
+    string(APPEND body "{\n")
+    foreach(part ${parts})
+      file(READ ${part} text)
+      string(APPEND body "${text}\n")
+    endforeach()
+    string(APPEND body "}\n")
+  else()
+    file(READ ${src} text)
+    string(APPEND body "${text}\n")
+  endif()
 endforeach()
 string(FIND "${body}" ")IC_PRELUDE\"" clash)
 if(NOT clash EQUAL -1)
