@@ -821,7 +821,7 @@ void ic_http_server_cut(ic_http_server_t *srv)
             ending = true;
             continue;
         }
-        conn_close(c);
+        ic__server_conn_close(c);
     }
     if (ending) {
         /* The drain deadline's timer, stopped above: the cut is the drain's end brought forward. */
