@@ -789,8 +789,13 @@
     );
   }
 
-  function defaultControllerCallPullIfNeeded(c) {
-    if (!defaultControllerShouldCallPull(c)) return;
+  /*
+   * ReadableStreamDefaultControllerCallPullIfNeeded, and with the byte controller's functions its
+   * byte-stream twin (prelude_streams_readable.js): one pull at a time, and
+   * one more if another was asked for while it ran.
+   */
+  function controllerCallPullIfNeeded(c, shouldCallPull, error) {
+    if (!shouldCallPull(c)) return;
     if (c[$pulling]) {
       c[$pullAgain] = true;
       return;
@@ -802,11 +807,15 @@
         c[$pulling] = false;
         if (c[$pullAgain]) {
           c[$pullAgain] = false;
-          defaultControllerCallPullIfNeeded(c);
+          controllerCallPullIfNeeded(c, shouldCallPull, error);
         }
       },
-      (e) => defaultControllerError(c, e),
+      (e) => error(c, e),
     );
+  }
+
+  function defaultControllerCallPullIfNeeded(c) {
+    controllerCallPullIfNeeded(c, defaultControllerShouldCallPull, defaultControllerError);
   }
 
   function defaultControllerShouldCallPull(c) {

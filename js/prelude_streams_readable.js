@@ -125,23 +125,7 @@
   }
 
   function byteControllerCallPullIfNeeded(c) {
-    if (!byteControllerShouldCallPull(c)) return;
-    if (c[$pulling]) {
-      c[$pullAgain] = true;
-      return;
-    }
-    c[$pulling] = true;
-    upon(
-      callPull(c),
-      () => {
-        c[$pulling] = false;
-        if (c[$pullAgain]) {
-          c[$pullAgain] = false;
-          byteControllerCallPullIfNeeded(c);
-        }
-      },
-      (e) => byteControllerError(c, e),
-    );
+    controllerCallPullIfNeeded(c, byteControllerShouldCallPull, byteControllerError);
   }
 
   function byteControllerShouldCallPull(c) {
