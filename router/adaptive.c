@@ -174,6 +174,11 @@ static void read_load(const ic_router_t *r, unsigned c, uint64_t now, ic__place_
     l->work = __atomic_load_n(&self_of(r, c)->work, __ATOMIC_RELAXED);
 }
 
+unsigned ic__placement_work(const ic_router_t *r, unsigned core)
+{
+    return core < r->n ? __atomic_load_n(&self_of(r, core)->work, __ATOMIC_RELAXED) : 0;
+}
+
 void ic__placement_ran(ic_router_t *r, unsigned t, uint64_t arrived, uint64_t now, unsigned isolates)
 {
     unsigned self = (unsigned)ic_reactor_id();

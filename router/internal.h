@@ -191,6 +191,8 @@ struct ic__placement {
 /* adaptive.c: makes and frees r->pl (0 or -ENOMEM), in ic_router_new / ic_router_free. */
 int ic__placement_new(ic_router_t *r);
 void ic__placement_free(ic_router_t *r);
+/* The work share core published (ic__place_work, in 1/IC__PLACE_ONE), as of the last request it started; read relaxed. */
+unsigned ic__placement_work(const ic_router_t *r, unsigned core);
 
 /*
  * adaptive.c, on the core that ran it: a request of tenant t started

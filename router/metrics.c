@@ -189,6 +189,11 @@ void ic_router_admin_handle(ic_http_exchange_t *x, void *arg)
         double up = st.started_ns ? (double)(ic_clock_ns() - st.started_ns) : 0;
         put(&t, "isocore_loop_busy_ratio{core=\"%u\"} %.4f\n", c, up > 0 ? 1.0 - (double)st.sleep_ns / up : 0.0);
     }
+    put(&t, "# HELP isocore_work_share Share of the core's time spent on its own work, cold starts and other processes' CPU "
+            "left out (the figure adaptive placement weighs a queue delay by), as of the last request it started.\n"
+            "# TYPE isocore_work_share gauge\n");
+    for (unsigned c = 0; c < r->n; c++)
+        put(&t, "isocore_work_share{core=\"%u\"} %.4f\n", c, (double)ic__placement_work(r, c) / IC__PLACE_ONE);
     /* Process-wide: malloc's view (V8's heaps are mmap'd and not in it; its ArrayBuffer backing stores are). */
     struct mallinfo2 mi = mallinfo2();
     put(&t,

@@ -312,6 +312,15 @@ Test(router, tenants_run_on_their_owner_core_and_pipelined_answers_keep_their_or
     cr_assert(strstr(R.metrics, "isocore_tenant_requests_total{tenant=\"alpha\",outcome=\"ok\"} 80"), "%s", R.metrics);
     cr_assert(strstr(R.metrics, "isocore_tenant_latency_seconds{tenant=\"delta\",quantile=\"0.99\"}"), "%s", R.metrics);
     cr_assert(strstr(R.metrics, "isocore_forwarded_out_total{core=\"1\"}"), "%s", R.metrics);
+    /* The work share adaptive placement weighs delays by: one gauge per core, a share of its time. */
+    for (unsigned c = 0; c < 2; c++) {
+        char name[64];
+        snprintf(name, sizeof(name), "\nisocore_work_share{core=\"%u\"} ", c);
+        const char *w = strstr(R.metrics, name);
+        cr_assert(w, "no %s in %s", name + 1, R.metrics);
+        double share = strtod(w + strlen(name), NULL);
+        cr_assert(share >= 0 && share <= 1, "work share %f", share);
+    }
     const char *heap = strstr(R.metrics, "\nisocore_malloc_in_use_bytes ");
     cr_assert(heap, "%s", R.metrics);
     /* ASan's allocator answers mallinfo2 with zeros: the gauge is there, its value only means something without it. */
