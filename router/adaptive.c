@@ -331,7 +331,17 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
         uint64_t over = pt->fig.queue_ns > p->calm_ns ? pt->fig.queue_ns - p->calm_ns : 0;
         pt->fig.calm_since_ns = fig.calm_since_ns = (pt->queue_at + over) | 1;
     }
-    if (self != order[0]) {
+    if (self == order[0] && k > 1) {
+        /* The replicas' own delays for the tenant, drained as of now: the owner retires one only once all of them are calm. */
+        uint64_t delay[IC_MAX_CORES];
+        for (unsigned i = 1; i < k && i < pl->len; i++) {
+            const struct ic__ptenant *o = tenant_here(r, order[i], t);
+            delay[i] = ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED),
+                                         __atomic_load_n(&o->queue_at, __ATOMIC_RELAXED), now);
+        }
+        ic__place_replicas_seen(p, &pt->fig, k < pl->len ? k : pl->len, delay, load, now);
+        fig.calm_since_ns = pt->fig.calm_since_ns;
+    } else if (self != order[0]) {
         const struct ic__ptenant *o = tenant_here(r, order[0], t);
         uint64_t oq = ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED),
                                         __atomic_load_n(&o->queue_at, __ATOMIC_RELAXED), now);

@@ -175,6 +175,18 @@ static uint64_t age(uint64_t now, uint64_t t0)
     return now > t0 ? now - t0 : 0;
 }
 
+void ic__place_replicas_seen(const ic__place_params_t *p, ic__place_tenant_t *t, unsigned k, const uint64_t *delay,
+                             const ic__place_load_t *load, uint64_t now)
+{
+    if (!t->calm_since_ns)
+        return;
+    for (unsigned i = 1; i < k; i++)
+        if (delay[i] >= p->calm_ns || load[i].busy_ns >= p->replicate_ns) {
+            t->calm_since_ns = now | 1;
+            return;
+        }
+}
+
 unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t *t, const uint16_t *order, unsigned k,
                           unsigned self, unsigned ncores, const ic__place_load_t *load, uint64_t now)
 {

@@ -228,6 +228,13 @@ static unsigned adapt(struct sim *s, unsigned t, unsigned self)
         st->f.changed_ns = s->now;
     }
     fill_loads(s, order, k);
+    if (self == order[0] && k > 1) {
+        /* As the runtime's owner does (router/adaptive.c): its replicas' delays for the tenant count for retiring them. */
+        uint64_t delay[IC_MAX_CORES];
+        for (unsigned i = 1; i < k; i++)
+            delay[i] = s->ts[(size_t)t * s->n + order[i]].f.queue_ns;
+        ic__place_replicas_seen(&s->cfg->place, &st->f, k, delay, s->load, s->now);
+    }
     unsigned nk = ic__place_decide(&s->cfg->place, &st->f, order, k, self, s->n, s->load, s->now);
     if (nk != k && nk >= 1 && nk <= s->n) {
         if (nk > k)

@@ -7,7 +7,8 @@
  * order is a stable permutation that spreads replicas over the cores; the
  * first replica waits first_gap_ns and later ones come every grow_gap_ns;
  * the default isolate budget; a delay seen while the core's thread was not
- * running (a low work share) does not grow k.
+ * running (a low work share) does not grow k; a replica that is not calm
+ * keeps its owner from retiring it.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -404,4 +405,40 @@ Test(placement, a_replica_inside_a_long_entry_grows_k_too)
     L[1].busy_ns = 5 * MS;
     P.any_blocked = false;
     cr_assert_eq(ic__place_decide(&P, &t, order, 2, 0, 4, AT(order), 1 * S), 2);
+}
+
+Test(placement, a_replica_that_is_not_calm_keeps_the_owner_from_retiring_it)
+{
+    uint16_t order[2] = {0, 1};
+    ic__place_tenant_t t = t_tenant();
+    t.changed_ns = 1 * S; /* k became 2 at 1 s */
+    for (int i = 0; i < 20; i++)
+        ic__place_observe(&P, &t, 50000, ONE, 1 * S + (uint64_t)i * MS);
+    uint64_t calm = t.calm_since_ns, late = calm + P.retire_ns + 1;
+    cr_assert_neq(calm, 0);
+    /* Calm replicas: the owner's own calm is what counts, and it retires one after retire_ns. */
+    uint64_t delay[2] = {0, P.calm_ns / 2};
+    ic__place_tenant_t u = t;
+    ic__place_replicas_seen(&P, &u, 2, delay, AT(order), late);
+    cr_assert_eq(u.calm_since_ns, calm);
+    cr_assert_eq(ic__place_decide(&P, &u, order, 2, 0, 2, AT(order), late), 1);
+    /* The replica's requests wait: the owner's calm clock starts again, no retirement for retire_ns more. */
+    delay[1] = P.calm_ns;
+    u = t;
+    ic__place_replicas_seen(&P, &u, 2, delay, AT(order), late);
+    cr_assert_geq(u.calm_since_ns, late);
+    cr_assert_eq(ic__place_decide(&P, &u, order, 2, 0, 2, AT(order), late + P.retire_ns / 2), 2);
+    cr_assert_eq(ic__place_decide(&P, &u, order, 2, 0, 2, AT(order), late + P.retire_ns + 1), 1);
+    /* The replica's core inside a long entry (a heavy request) does the same, though its delay is calm. */
+    delay[1] = 0;
+    L[1].busy_ns = P.replicate_ns;
+    u = t;
+    ic__place_replicas_seen(&P, &u, 2, delay, AT(order), late);
+    cr_assert_geq(u.calm_since_ns, late);
+    cr_assert_eq(ic__place_decide(&P, &u, order, 2, 0, 2, AT(order), late), 2);
+    /* A tenant that is not calm stays so (the clock is not started by its replicas). */
+    u = t;
+    u.calm_since_ns = 0;
+    ic__place_replicas_seen(&P, &u, 2, delay, AT(order), late);
+    cr_assert_eq(u.calm_since_ns, 0);
 }
