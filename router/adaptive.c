@@ -174,6 +174,14 @@ static void read_load(const ic_router_t *r, unsigned c, uint64_t now, ic__place_
     l->work = __atomic_load_n(&self_of(r, c)->work, __ATOMIC_RELAXED);
 }
 
+/* Tenant t's queue delay as core c published it, drained as of now (ic__place_drained). */
+static uint64_t tenant_delay(ic_router_t *r, unsigned c, unsigned t, uint64_t now)
+{
+    const struct ic__ptenant *o = tenant_here(r, c, t);
+    return ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED), __atomic_load_n(&o->queue_at, __ATOMIC_RELAXED),
+                             now);
+}
+
 unsigned ic__placement_work(const ic_router_t *r, unsigned core)
 {
     return core < r->n ? __atomic_load_n(&self_of(r, core)->work, __ATOMIC_RELAXED) : 0;
@@ -334,17 +342,12 @@ unsigned ic__router_place(ic_router_t *r, unsigned t)
     if (self == order[0] && k > 1) {
         /* The replicas' own delays for the tenant, drained as of now: the owner retires one only once all of them are calm. */
         uint64_t delay[IC_MAX_CORES];
-        for (unsigned i = 1; i < k && i < pl->len; i++) {
-            const struct ic__ptenant *o = tenant_here(r, order[i], t);
-            delay[i] = ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED),
-                                         __atomic_load_n(&o->queue_at, __ATOMIC_RELAXED), now);
-        }
+        for (unsigned i = 1; i < k && i < pl->len; i++)
+            delay[i] = tenant_delay(r, order[i], t, now);
         ic__place_replicas_seen(p, &pt->fig, k < pl->len ? k : pl->len, delay, load, now);
         fig.calm_since_ns = pt->fig.calm_since_ns;
     } else if (self != order[0]) {
-        const struct ic__ptenant *o = tenant_here(r, order[0], t);
-        uint64_t oq = ic__place_drained(__atomic_load_n(&o->queue_pub, __ATOMIC_RELAXED),
-                                        __atomic_load_n(&o->queue_at, __ATOMIC_RELAXED), now);
+        uint64_t oq = tenant_delay(r, order[0], t, now);
         if (oq > fig.queue_ns)
             fig.queue_ns = oq;
     }

@@ -79,9 +79,14 @@ static struct fwd *fwd_get(struct rcore *rc)
     return aligned_alloc(_Alignof(struct fwd), sizeof(*f)); /* aligned for the owner's line */
 }
 
-/* Back to the cache of the core that took it (always the origin: fwd_done and the failures of ic__router_forward). */
+/*
+ * Back to the cache of the core that took it (always the origin: fwd_done and the failures of ic__router_forward), the
+ * request's bytes freed if they had their own allocation (copy_request always sets buf: small_req, an allocation or NULL).
+ */
 static void fwd_put(struct rcore *rc, struct fwd *f)
 {
+    if (f->buf != f->small_req)
+        free(f->buf);
     if (rc->fwd_nfree >= FWD_FREE_MAX) {
         free(f);
         return;
@@ -312,8 +317,6 @@ static void fwd_done(void *arg, int status)
      */
     if (f->rbuf_owned && f->rbuf && ic_smp_submit(f->owner, free_on_owner, free_work_done, f->rbuf) < 0)
         free(f->rbuf);
-    if (f->buf != f->small_req)
-        free(f->buf);
     fwd_put(&r->cores[f->origin], f);
 }
 
@@ -421,8 +424,6 @@ int ic__router_forward(ic_router_t *r, ic_http_exchange_t *x, const ic_http_requ
     f->t0 = t0;
     int ret = ic_smp_submit(owner, fwd_work, fwd_done, f);
     if (ret < 0) {
-        if (f->buf != f->small_req)
-            free(f->buf);
         fwd_put(rc, f);
         if (x)
             ic__router_busy(r, x, "the tenant's core is shutting down");

@@ -160,6 +160,21 @@ uint64_t ic__place_drained(uint64_t queue_ns, uint64_t at_ns, uint64_t now);
 void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint64_t delay_ns, unsigned work, uint64_t now);
 
 /*
+ * On the owner, before ic__place_decide: what its replicas see counts for
+ * retiring them. The owner's calm clock (t->calm_since_ns, when it is
+ * running) starts again from now while a replica, order[i] for 0 < i < k,
+ * is not calm: the tenant's own delay there (delay[i], drained as of now)
+ * is calm_ns or more, or that core is inside an entry that has run
+ * replicate_ns or more (load[i].busy_ns; a heavy request of this tenant, or
+ * of another, which is why it errs on the side of keeping the replica).
+ * Without it the owner judged calm on its own requests only, and retired
+ * a replica that heavy requests kept busy (the simulator's bimodal load at
+ * 2 cores). Pure.
+ */
+void ic__place_replicas_seen(const ic__place_params_t *p, ic__place_tenant_t *t, unsigned k, const uint64_t *delay,
+                             const ic__place_load_t *load, uint64_t now);
+
+/*
  * The k the tenant should have, as core self sees it at time now: k + 1
  * when its delay here passed replicate_ns (or one of its replicas,
  * order[0..k-1], has been inside one entry longer than that: shedding needs
@@ -187,21 +202,6 @@ void ic__place_observe(const ic__place_params_t *p, ic__place_tenant_t *t, uint6
  * and grows every grow_gap_ns without its delay having to last, so one that
  * needs 64 cores has them within a third of a second, not 3 s.
  */
-/*
- * On the owner, before ic__place_decide: what its replicas see counts for
- * retiring them. The owner's calm clock (t->calm_since_ns, when it is
- * running) starts again from now while a replica, order[i] for 0 < i < k,
- * is not calm: the tenant's own delay there (delay[i], drained as of now)
- * is calm_ns or more, or that core is inside an entry that has run
- * replicate_ns or more (load[i].busy_ns; a heavy request of this tenant, or
- * of another, which is why it errs on the side of keeping the replica).
- * Without it the owner judged calm on its own requests only, and retired
- * a replica that heavy requests kept busy (the simulator's bimodal load at
- * 2 cores). Pure.
- */
-void ic__place_replicas_seen(const ic__place_params_t *p, ic__place_tenant_t *t, unsigned k, const uint64_t *delay,
-                             const ic__place_load_t *load, uint64_t now);
-
 unsigned ic__place_decide(const ic__place_params_t *p, const ic__place_tenant_t *t, const uint16_t *order, unsigned k,
                           unsigned self, unsigned ncores, const ic__place_load_t *load, uint64_t now);
 

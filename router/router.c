@@ -370,13 +370,13 @@ void ic_router_free(ic_router_t *r)
                 atomic_fetch_sub(&r->state->cores[c].live, 1);
         state_put(r->state);
     }
-    if (r->cores)
+    if (r->cores) {
         ic__router_forward_fini(r);
-    if (r->cores)
         for (unsigned i = 0; i < r->n; i++) {
             free(r->cores[i].inflight);
             free(r->cores[i].ts);
         }
+    }
     free(r->tenants);
     free(r->shared);
     free(r->counts);
