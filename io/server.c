@@ -767,6 +767,12 @@ static void drain_deadline(ic_timer_t *t)
                sc->srv->cfg.drain_timeout_ms, cut);
 }
 
+/* An exchange in progress, or a response still being sent or queued: the connection closes once that is out. */
+static bool conn_ending(const struct conn *c)
+{
+    return c->x.active || c->send_busy || c->out_len[c->sending ^ 1];
+}
+
 void ic_http_server_stop(ic_http_server_t *srv)
 {
     struct srv_core *sc = core_of(srv);
@@ -778,7 +784,7 @@ void ic_http_server_stop(ic_http_server_t *srv)
     ic__acceptor_stop(&sc->acceptor);
     for (struct conn *c = sc->conns, *next; c; c = next) {
         next = c->next;
-        if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1])
+        if (conn_ending(c))
             c->close_after_send = true; /* finish the exchange in progress, then close */
         else if (srv->cfg.drain_ms && c->in_len == 0)
             arm_timer(c, srv->cfg.drain_ms); /* idle: a request already on its way is still answered (with close) */
@@ -816,7 +822,7 @@ void ic_http_server_cut(ic_http_server_t *srv)
         next = c->next;
         if (c->closing)
             continue;
-        if (c->x.active || c->send_busy || c->out_len[c->sending ^ 1]) {
+        if (conn_ending(c)) {
             c->close_after_send = true; /* its last response is on its way (a 503 of on_abort, say) */
             ending = true;
             continue;
