@@ -84,9 +84,12 @@ void ic__server_body_feed(struct conn *c)
                     ic__server_body_stop(c, -EPIPE);
                 return;
             }
-            x->bcb(x->barg, p, len, 0);
-            if (!x->body_stream || x->body_done || c->closing)
-                return; /* the reader answered the exchange (or the connection went) from its callback */
+            /* The terminal chunk may come alone in its own read: then the reader hears only the end, never an empty piece. */
+            if (len > 0) {
+                x->bcb(x->barg, p, len, 0);
+                if (!x->body_stream || x->body_done || c->closing)
+                    return; /* the reader answered the exchange (or the connection went) from its callback */
+            }
             if (end) {
                 memmove(p, c->in + c->in_len - rest, rest);
                 c->in_len = head + rest;

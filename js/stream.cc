@@ -508,8 +508,8 @@ uint32_t ic__js_source_id(const ic__js_upload *u)
 
 void ic__js_source_push(ic__js_upload *u, const char *p, size_t len)
 {
-    if ((u->js_done && !u->direct) || !u->w)
-        return; /* no one reads it any more: dropped as it comes */
+    if ((u->js_done && !u->direct) || !u->w || len == 0)
+        return; /* no one reads it any more: dropped as it comes (and an empty piece is no chunk for a stream) */
     u->q.emplace_back(p, len);
     u->queued += len;
     if (u->queued > UP_HIGH && !u->paused && u->prod) {

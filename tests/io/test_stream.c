@@ -8,6 +8,7 @@
  */
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -303,7 +304,7 @@ Test(stream, http10_and_head, .timeout = 60)
 static struct {
     ic_http_exchange_t *x;
     size_t bytes, biggest;
-    unsigned pieces, pauses;
+    unsigned pieces, pauses, empty;
     uint32_t sum;
     int status;
     ic_timer_t resume;
@@ -326,7 +327,9 @@ static void u_body(void *arg, const char *p, size_t len, int status)
             ic_http_respond(U.x, 400, NULL, 0, out, (size_t)n);
         return;
     }
-    U.bytes += len;
+    if (len == 0)
+        U.empty++;
+    __atomic_store_n(&U.bytes, U.bytes + len, __ATOMIC_RELEASE); /* the client of the terminal-chunk test waits on it */
     U.pieces++;
     if (len > U.biggest)
         U.biggest = len;
@@ -425,6 +428,40 @@ Test(stream, request_bodies_stream_as_they_arrive, .timeout = 60)
     cr_assert_gt(U.pauses, 0);
     /* The server never held much of the body: the input buffer is drained as it fills (64 KiB + one receive). */
     cr_assert_leq(U.biggest, 256u * 1024, "a piece of %zu bytes", U.biggest);
+}
+
+/* The terminal chunk sent only once the reader has every byte before it: it comes alone in its own read. */
+static void *u_client_late_end(void *arg)
+{
+    int fd = t_http_dial(ic_http_server_port(t_srv), 0);
+    cr_assert_geq(fd, 0);
+    struct t_in in = {.fd = fd};
+    const char *head = "POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    t_http_send(fd, head, strlen(head));
+    uint64_t t0 = ic_clock_ns();
+    while (__atomic_load_n(&U.bytes, __ATOMIC_ACQUIRE) < 5 && ic_clock_ns() - t0 < 20000000000ull)
+        sched_yield();
+    t_http_send(fd, "0\r\n\r\n", 5);
+    struct t_resp r;
+    if (t_http_read(&in, &r, false, true) && r.body)
+        snprintf(u_reply[0], sizeof(u_reply[0]), "%s", r.body);
+    t_resp_free(&r);
+    close(fd);
+    free(in.buf);
+    ic_reactor_stop();
+    return NULL;
+}
+
+Test(stream, a_terminal_chunk_alone_in_its_read_is_the_end_not_an_empty_piece, .timeout = 60)
+{
+    memset(&U, 0, sizeof(U));
+    memset(u_reply, 0, sizeof(u_reply));
+    t_run_server(u_handler, true, u_client_late_end);
+    char want[96];
+    snprintf(want, sizeof(want), "5 %u 1", u_sum("hello", 5, 0));
+    cr_assert_str_eq(u_reply[0], want);
+    /* A stream's reader (the JS byte stream) refuses an empty chunk: the request would fail with a TypeError. */
+    cr_assert_eq(U.empty, 0, "%u empty pieces delivered", U.empty);
 }
 
 /* The hang-up test stops the reactor from the abort callback. */
