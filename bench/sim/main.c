@@ -253,6 +253,7 @@ static void config_of(const struct opts *o, sim_kind_t kind, unsigned cores, sim
         sim_costs_old(&c->cost);
     if (o->old_policy)
         sim_params_old(&c->place);
+    c->shared_rng = o->old_costs || o->old_policy; /* the runs of then drew the picks from the arrivals' generator */
     c->cores = cores;
     c->policy = pol;
     c->load.kind = kind;

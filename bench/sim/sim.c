@@ -86,7 +86,8 @@ struct sim {
     const sim_config_t *cfg;
     sim_result_t *res;
     unsigned n, T;
-    uint64_t rng, now, in_system, last_change;
+    uint64_t rng, pick_rng; /* the arrivals' generator; adaptive's picks' */
+    uint64_t now, in_system, last_change;
     double area;    /* ∫ requests in the system dt, ns */
     double lat_sum; /* Σ time in the system of every request that left, ns */
     struct core *core;
@@ -263,7 +264,7 @@ static unsigned place(struct sim *s, unsigned t, unsigned a)
         return a;
     default: {
         unsigned k = adapt(s, t, a);
-        unsigned c = ic__place_pick(&s->cfg->place, order, k, a, s->load, sim_rand(&s->rng));
+        unsigned c = ic__place_pick(&s->cfg->place, order, k, a, s->load, sim_rand(s->cfg->shared_rng ? &s->rng : &s->pick_rng));
         return c < s->n ? c : order[0];
     }
     }
@@ -547,7 +548,12 @@ int sim_run(const sim_config_t *cfg, sim_result_t *res)
     if (cfg->cores == 0 || cfg->cores > IC_MAX_CORES || cfg->load.tenants == 0 || !(cfg->load.rate_per_core > 0) ||
         cfg->seconds_ns == 0 || cfg->cost.fwd_running_ns < cfg->cost.js_ns || cfg->place.ewma_shift > 30)
         return -EINVAL;
-    struct sim s = {.cfg = cfg, .res = res, .n = cfg->cores, .T = cfg->load.tenants, .rng = cfg->seed};
+    struct sim s = {.cfg = cfg,
+                    .res = res,
+                    .n = cfg->cores,
+                    .T = cfg->load.tenants,
+                    .rng = cfg->seed,
+                    .pick_rng = cfg->seed ^ 0x5851f42d4c957f2dull};
     int ret = sim_sampler_init(&s.sampler, &cfg->load);
     if (ret < 0)
         return ret;

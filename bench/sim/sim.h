@@ -28,8 +28,11 @@
  * ic__place_decide again on the running core when the run starts; loads
  * are read as they are, or as published every stale_ns).
  *
- * Everything is integer nanoseconds and one seeded generator: a run is a
- * pure function of its config.
+ * Everything is integer nanoseconds and seeded generators: a run is a
+ * pure function of its config. The arrivals (times, tenants, cores) have a
+ * generator of their own and adaptive's picks another, so that every
+ * policy of one seed sees the same requests (common random numbers: the
+ * policies' figures differ by what they do, not by the draw).
  */
 #ifndef ISOCORE_BENCH_SIM_H
 #define ISOCORE_BENCH_SIM_H
@@ -79,6 +82,8 @@ typedef struct sim_config {
     bool fixed_interval;        /* requests due at fixed intervals (icload -R) instead of Poisson arrivals */
     bool observe_excl_cold;     /* adaptive: the delay fed to ic__place_observe leaves out the time the request waited
                                    behind other tenants' cold starts (a caller-side variant, not what the router does) */
+    bool shared_rng;            /* one generator for the arrivals and adaptive's picks, as before 2026-12-02e (--old): the
+                                   policies of one seed then see different requests */
     bool prewarm;               /* start with the isolates the policy keeps warm at k = 1 (sticky, adaptive: each tenant's
                                    owner; spread: every core), as after a long run; else from none (a fresh start) */
 } sim_config_t;

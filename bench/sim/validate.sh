@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/sim/validate.sh: the simulator against the real runtime at 2 cores,
 # on bench/bimodal.sh's workload (one tenant, 10,000 cheap requests/s and
-# 1 heavy/s, sticky and spread).
+# 1 heavy/s, sticky, spread and adaptive).
 #
 #   bench/sim/validate.sh [rounds] [seconds]     (default 3 rounds of 10 s, as bench/bimodal.sh)
 #
@@ -74,7 +74,7 @@ echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # isosim's default, bench/sim/README.md; the measured figure has the sleeps and wake-ups of a server at 10,000/s in it).
 js_ns=914
 http_ns=$(python3 -c "print(max(0, $cheap_ns - $js_ns))")
-common="--cores 2 --workloads bimodal --policies sticky,spread --seconds $((secs + 1)) --warmup 1 --heavy-ms $heavy_ms --http-ns $http_ns --json"
+common="--cores 2 --workloads bimodal --policies sticky,spread,adaptive --seconds $((secs + 1)) --warmup 1 --heavy-ms $heavy_ms --http-ns $http_ns --json"
 for r in $(seq "$rounds"); do
     "$isosim" $common --seed "$r" >"$tmp/sim_a_$r.json"
     "$isosim" $common --seed "$r" --conns 64 --heavy-conns 4 --fixed >"$tmp/sim_b_$r.json"
@@ -85,14 +85,14 @@ import json, re, statistics, sys
 tmp, rounds = sys.argv[1], int(sys.argv[2])
 real = {}
 for line in open(f"{tmp}/real.txt"):
-    m = re.match(r"\| (sticky|spread) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", line)
+    m = re.match(r"\| (sticky|spread|adaptive) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", line)
     if m:
         real[m.group(1)] = [float(m.group(i)) for i in (2, 3, 4)]  # µs
 models = {"a": "sim: Poisson, random core", "b": "sim: icload's connections", "c": "sim: connections, heavy at its wall time"}
 print()
 print("| policy | source | p50 (µs) | p99 (µs) | p99.9 (µs) | p99 sim/real | p99.9 sim/real | within 2× |")
 print("|---|---|---:|---:|---:|---:|---:|---|")
-for pol in ("sticky", "spread"):
+for pol in ("sticky", "spread", "adaptive"):
     if pol not in real:
         continue
     r = real[pol]
