@@ -111,6 +111,15 @@ static void c_counts(const char *icload, unsigned port)
            p99 = t_json_num(t_out, "p99"), p999 = t_json_num(t_out, "p99.9"), p9999 = t_json_num(t_out, "p99.99"),
            max = t_json_num(t_out, "max");
     cr_assert(min > 0 && min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= p9999 && p9999 <= max, "%s", t_out);
+    /* The shares over 1 ms and 10 ms agree with them, whatever the machine's speed. */
+    double o1 = t_json_num(t_out, "over_1ms"), o10 = t_json_num(t_out, "over_10ms");
+    cr_assert(o1 >= 0 && o1 <= 1 && o10 >= 0 && o10 <= o1, "%s", t_out);
+    if (max < 1e6)
+        cr_assert_eq(o1, 0, "%s", t_out);
+    if (p99 < 1e6)
+        cr_assert_leq(o1, 0.01, "%s", t_out);
+    if (p50 > 1e7)
+        cr_assert_geq(o10, 0.5, "%s", t_out);
     cr_assert_eq(t_json_num(t_out, "protocol"), 0);
 
     /* Pipelined: 8 in flight per connection, still exact. */
